@@ -1,0 +1,124 @@
+"""Times in and out: human and ISO forms to UTC instants, instants to ISO 8601.
+
+The store keeps integer microseconds since the epoch (`Micros`); everything a
+person types or reads goes through this module.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+Micros = int
+
+_UNITS = {
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+    "w": 604800,
+    "week": 604800,
+}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+?)s?(?=\d|\s|$)")
+_AGO = re.compile(r"^(.+?)\s+ago$")
+_DAY_WORD = re.compile(r"^(today|yesterday|tomorrow)(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+_EPOCH = re.compile(r"^\d{9,10}(?:\.\d+)?$")
+
+
+class TimeParseError(ValueError):
+    """A time or duration that cannot be understood."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """`10s`, `5m`, `1h30m`, `2 hours`, `1.5d` → timedelta."""
+    s = text.strip().lower()
+    pos, total = 0, 0.0
+    for m in _PART.finditer(s):
+        if s[pos : m.start()].strip():
+            break
+        unit = m.group(2)
+        if unit not in _UNITS:
+            raise TimeParseError(f"unknown unit {unit!r} in duration {text!r}")
+        total += float(m.group(1)) * _UNITS[unit]
+        pos = m.end()
+    if pos == 0 or s[pos:].strip():
+        raise TimeParseError(f"cannot read duration {text!r} (try 10s, 5m, 2h, 1d, 1h30m)")
+    return timedelta(seconds=total)
+
+
+def parse_time(text: str, now: datetime | None = None) -> datetime:
+    """Parse ISO 8601, epoch seconds, `now`, `-6h`, `6 hours ago`, `yesterday 03:00`.
+
+    A time without a zone is read as UTC. The result is timezone-aware UTC.
+    """
+    now = now or datetime.now(UTC)
+    s = text.strip().lower()
+    if not s:
+        raise TimeParseError("empty time")
+    if s == "now":
+        return now
+    if _EPOCH.match(s):
+        return datetime.fromtimestamp(float(s), UTC)
+    if s.startswith("-"):
+        return now - parse_duration(s[1:])
+    if s.startswith("+"):
+        return now + parse_duration(s[1:])
+    ago = _AGO.match(s)
+    if ago:
+        return now - parse_duration(ago.group(1))
+    day = _DAY_WORD.match(s)
+    if day:
+        offset = {"today": 0, "yesterday": -1, "tomorrow": 1}[day.group(1)]
+        base = (now + timedelta(days=offset)).replace(hour=0, minute=0, second=0, microsecond=0)
+        if day.group(2) is None:
+            return base
+        h, mi, sec = int(day.group(2)), int(day.group(3)), int(day.group(4) or 0)
+        if h > 23 or mi > 59 or sec > 59:
+            raise TimeParseError(f"no such time of day in {text!r}")
+        return base.replace(hour=h, minute=mi, second=sec)
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise TimeParseError(
+            f"cannot read time {text!r} (try ISO 8601, epoch seconds, 'now', '-6h', "
+            "'6 hours ago' or 'yesterday 03:00')"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def to_us(dt: datetime) -> Micros:
+    """A timezone-aware instant as integer microseconds since the epoch."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: vtrail times are timezone-aware UTC")
+    delta = dt - _EPOCH_DT
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: Micros) -> datetime:
+    return _EPOCH_DT + timedelta(microseconds=us)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO 8601 with the zone, millisecond precision unless finer is needed."""
+    if dt is None:
+        return None
+    dt = dt.astimezone(UTC)
+    spec = "milliseconds" if dt.microsecond % 1000 == 0 else "microseconds"
+    return dt.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def iso_us(us: Micros | None) -> str | None:
+    return None if us is None else iso(from_us(us))
+
+
+_EPOCH_DT = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,0 +1,253 @@
+"""Observations → history. The recorder is the only writer of the store.
+
+Rules (DESIGN.md):
+- every batch is one transaction; the raw observation goes to the journal first;
+- the same observation twice changes nothing (the journal knows it by its
+  instant, source and content hash);
+- a snapshot closes what the same source reported before and omits now, opens
+  a version for each entity whose attributes changed, and writes nothing for
+  unchanged ones;
+- an observation older than what is recorded is put in its place: everything
+  derived from that instant on is rolled back and the journal replayed in
+  order, so any order of arrival gives the history of sorted arrival;
+- after a `disconnect`, what the reconnect snapshot lacks is closed with
+  `vanished_after` = when the source last saw it, never at a false instant.
+
+Order of application is `(observed_at, source, content hash)`, which makes
+ties between sources deterministic whatever the order they arrived in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from vtrail.model import JSONValue, Observation
+from vtrail.store.history import ClaimKey, HistoryWriter
+from vtrail.store.samples import SampleWriter
+from vtrail.store.sqlite import SqliteStore
+from vtrail.timeexpr import to_us
+from vtrail.wire import parse_line, to_dict
+
+#: A checkpoint of the live set is taken after at least this many changes,
+#: or as many changes as the last checkpoint held, whichever is more.
+CHECKPOINT_MIN = 20_000
+
+
+@dataclass(slots=True)
+class RecordStats:
+    observations: int = 0
+    duplicates: int = 0
+    replays: int = 0
+    rows_written: int = 0
+    samples: int = 0
+    checkpoints: int = 0
+    sources: set[str] = field(default_factory=set)
+
+    def add(self, other: RecordStats) -> None:
+        self.observations += other.observations
+        self.duplicates += other.duplicates
+        self.replays += other.replays
+        self.rows_written += other.rows_written
+        self.samples += other.samples
+        self.checkpoints += other.checkpoints
+        self.sources |= other.sources
+
+
+def canonical(attrs: Mapping[str, JSONValue]) -> str:
+    return json.dumps(attrs, sort_keys=True, separators=(",", ":"))
+
+
+def _payload(o: Observation) -> tuple[str, int]:
+    text = json.dumps(to_dict(o), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return text, int.from_bytes(digest, "big", signed=True)
+
+
+class Recorder:
+    def __init__(self, store: SqliteStore, *, checkpoint_min: int = CHECKPOINT_MIN) -> None:
+        self.store = store
+        self.h = HistoryWriter(store)
+        self.samples = SampleWriter(store)
+        self.checkpoint_min = checkpoint_min
+        self._since_checkpoint = 0
+        self._last_checkpoint_size = 0
+
+    def record(self, observations: Iterable[Observation]) -> RecordStats:
+        """Record a batch in one transaction: all of it, or (on error) none of it."""
+        stats = RecordStats()
+        with self.store.write():
+            mark = self.h.watermark()
+            for o in observations:
+                mark = self._record_one(o, mark, stats)
+            if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size):
+                self._checkpoint(stats)
+        return stats
+
+    def _record_one(
+        self, o: Observation, mark: tuple[int, str, int] | None, stats: RecordStats
+    ) -> tuple[int, str, int] | None:
+        payload, h = _payload(o)
+        t = to_us(o.observed_at)
+        src = self.store.source_id(o.source)
+        seq = self.h.journal_add(src, o.kind, t, time.time_ns() // 1000, h, payload)
+        if seq is None:
+            stats.duplicates += 1
+            return mark
+        stats.observations += 1
+        stats.sources.add(o.source)
+        for s in o.samples:
+            e = self.store.entity_id(s.entity, create=True)
+            ts = to_us(s.ts) if s.ts else t
+            stats.samples += self.samples.add(e, s.metric, ts, s.value)
+        key = (t, o.source, h)
+        if mark is None or key > mark:
+            self._apply(o, t, src, stats)
+            return key
+        # A late arrival: re-derive everything from its instant on, in order.
+        stats.replays += 1
+        self.h.rollback(t)
+        for row in self.h.journal_since(t):
+            self._apply(
+                parse_line(row.payload), row.observed_at, self.store.source_id(row.source), stats
+            )
+        return mark
+
+    # -- applying one observation in order ---------------------------------------
+
+    def _apply(self, o: Observation, t: int, src: int, stats: RecordStats) -> None:
+        if o.kind == "disconnect":
+            return
+        if o.kind == "snapshot":
+            self._apply_snapshot(o, t, src, stats)
+            return
+        for e in o.entities:
+            self._entity(e.id, e.attrs, t, src, None, stats)
+        for r in o.relations:
+            self._relation(r.key.src, r.key.rel, r.key.dst, r.attrs, t, src, None, stats)
+        for rk in o.gone_relations:
+            try:
+                k = (self.store.entity_id(rk.src), rk.rel, self.store.entity_id(rk.dst))
+            except LookupError:
+                continue
+            if self.h.has_claim(k, src):
+                self._end(k, src, t, None, stats)
+        for gid in o.gone:
+            try:
+                n = self.store.entity_id(gid)
+            except LookupError:
+                continue
+            for k in self.h.relation_claims_of(n, src):
+                self._end(k, src, t, None, stats)
+            if self.h.has_claim((n, "", 0), src):
+                self._end((n, "", 0), src, t, None, stats)
+
+    def _apply_snapshot(self, o: Observation, t: int, src: int, stats: RecordStats) -> None:
+        claims = self.h.open_claims(src)
+        gap_after: int | None = None
+        prev = self.h.previous_of_source(src, t)
+        if prev is not None and prev[0] == "disconnect":
+            gap_after = self.h.last_seen_before(src, prev[1]) or prev[1]
+        seen: set[ClaimKey] = set()
+        for e in o.entities:
+            seen.add(self._entity(e.id, e.attrs, t, src, claims, stats))
+        for r in o.relations:
+            seen.add(
+                self._relation(r.key.src, r.key.rel, r.key.dst, r.attrs, t, src, claims, stats)
+            )
+        # Relations first, so that an entity never ends before its edges.
+        for k in sorted(set(claims) - seen, key=lambda k: k[1] == ""):
+            after = None if gap_after is None else max(claims[k], gap_after)
+            self._end(k, src, t, after, stats)
+
+    def _entity(
+        self,
+        eid: str,
+        attrs: Mapping[str, JSONValue],
+        t: int,
+        src: int,
+        claims: dict[ClaimKey, int] | None,
+        stats: RecordStats,
+    ) -> ClaimKey:
+        n = self.store.entity_id(eid, create=True)
+        ck: ClaimKey = (n, "", 0)
+        self._claim(ck, src, t, claims, stats)
+        text = canonical(attrs)
+        cur = self.h.versions.latest((n,))
+        if cur is not None and cur.valid_to is None:
+            if cur.attrs == text:
+                return ck
+            self.h.versions.close((n,), cur.valid_from, t, None)
+            stats.rows_written += 1
+        self.h.versions.open((n,), t, src, text)
+        stats.rows_written += 1
+        self._since_checkpoint += 1
+        return ck
+
+    def _relation(
+        self,
+        a: str,
+        rel: str,
+        b: str,
+        attrs: Mapping[str, JSONValue],
+        t: int,
+        src: int,
+        claims: dict[ClaimKey, int] | None,
+        stats: RecordStats,
+    ) -> ClaimKey:
+        key = (self.store.entity_id(a, create=True), rel, self.store.entity_id(b, create=True))
+        self._claim(key, src, t, claims, stats)
+        text = canonical(attrs)
+        cur = self.h.relations.latest(key)
+        if cur is not None and cur.valid_to is None:
+            if cur.attrs == text:
+                return key
+            self.h.relations.close(key, cur.valid_from, t, None)
+            stats.rows_written += 1
+        self.h.relations.open(key, t, src, text)
+        stats.rows_written += 1
+        self._since_checkpoint += 1
+        return key
+
+    def _claim(
+        self,
+        key: ClaimKey,
+        src: int,
+        t: int,
+        claims: dict[ClaimKey, int] | None,
+        stats: RecordStats,
+    ) -> None:
+        held = key in claims if claims is not None else self.h.has_claim(key, src)
+        if not held:
+            self.h.open_claim(key, src, t)
+            stats.rows_written += 1
+
+    def _end(
+        self, key: ClaimKey, src: int, t: int, vanished_after: int | None, stats: RecordStats
+    ) -> None:
+        self.h.close_claim(key, src, t, vanished_after)
+        stats.rows_written += 1
+        if self.h.claimed_by_others(key, src):
+            return
+        a, rel, b = key
+        table, k = (self.h.versions, (a,)) if rel == "" else (self.h.relations, key)
+        cur = table.latest(k)
+        if cur is not None and cur.valid_to is None:
+            table.close(k, cur.valid_from, t, vanished_after)
+            stats.rows_written += 1
+            self._since_checkpoint += 1
+
+    # -- checkpoints ----------------------------------------------------------
+
+    def _checkpoint(self, stats: RecordStats) -> None:
+        mark = self.h.watermark()
+        if mark is None:
+            return
+        size = self.h.checkpoint(mark[0])
+        self._since_checkpoint = 0
+        if size is not None:
+            self._last_checkpoint_size = size
+            stats.checkpoints += 1

@@ -1,0 +1,5 @@
+"""The temporal store. All SQL lives in this package."""
+
+from vtrail.store.sqlite import SqliteStore, StoreError, UnknownEntity, default_path
+
+__all__ = ["SqliteStore", "StoreError", "UnknownEntity", "default_path"]

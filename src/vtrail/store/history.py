@@ -1,0 +1,236 @@
+"""Write-side SQL for the interval tables (version, relation, claim) and the journal.
+
+The recorder decides; this module only says how it is stored. Keys are interned
+integers: an entity is `(e,)`, a relation `(src, rel, dst)`. A claim is keyed
+`(a, rel, b)` with `rel = ''` and `b = 0` for an entity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vtrail.store.sqlite import SqliteStore
+
+EntityKey = tuple[int]
+RelationKey = tuple[int, str, int]
+ClaimKey = tuple[int, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The latest interval of a key: open when `valid_to` is None."""
+
+    valid_from: int
+    valid_to: int | None
+    attrs: str
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    seq: int
+    source: str
+    kind: str
+    observed_at: int
+    hash: int
+    payload: str
+
+
+class _Intervals:
+    """Open/close/latest on one interval table, with its SQL built once."""
+
+    def __init__(self, store: SqliteStore, table: str, keycols: tuple[str, ...]) -> None:
+        self.c = store.conn
+        where = " AND ".join(f"{k} = ?" for k in keycols)
+        cols = ", ".join(keycols)
+        marks = ", ".join("?" for _ in keycols)
+        self._latest = (
+            f"SELECT valid_from, valid_to, attrs FROM {table} WHERE {where} "
+            "ORDER BY valid_from DESC LIMIT 1"
+        )
+        self._open = (
+            f"INSERT INTO {table} ({cols}, valid_from, valid_to, source, vanished_after, attrs) "
+            f"VALUES ({marks}, ?, NULL, ?, NULL, ?) "
+            f"ON CONFLICT ({cols}, valid_from) DO UPDATE SET valid_to = NULL, "
+            "source = excluded.source, vanished_after = NULL, attrs = excluded.attrs"
+        )
+        self._close = (
+            f"UPDATE {table} SET valid_to = ?, vanished_after = ? WHERE {where} AND valid_from = ?"
+        )
+        self._drop_after = f"DELETE FROM {table} WHERE valid_from >= ?"
+        self._reopen_after = (
+            f"UPDATE {table} SET valid_to = NULL, vanished_after = NULL WHERE valid_to >= ?"
+        )
+
+    def latest(self, key: tuple[int | str, ...]) -> Current | None:
+        row = self.c.execute(self._latest, key).fetchone()
+        return Current(row[0], row[1], row[2]) if row else None
+
+    def open(self, key: tuple[int | str, ...], t: int, source: int, attrs: str) -> None:
+        self.c.execute(self._open, (*key, t, source, attrs))
+
+    def close(
+        self, key: tuple[int | str, ...], valid_from: int, t: int, vanished_after: int | None
+    ) -> None:
+        self.c.execute(self._close, (t, vanished_after, *key, valid_from))
+
+    def rollback(self, t: int) -> None:
+        """Forget what was derived at or after `t` (the journal re-derives it)."""
+        self.c.execute(self._drop_after, (t,))
+        self.c.execute(self._reopen_after, (t,))
+
+
+class HistoryWriter:
+    """All writes the recorder makes, grouped by table."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.c = store.conn
+        self.versions = _Intervals(store, "version", ("entity",))
+        self.relations = _Intervals(store, "relation", ("src", "rel", "dst"))
+
+    # -- claims ---------------------------------------------------------------
+
+    def open_claims(self, source: int) -> dict[ClaimKey, int]:
+        """What `source` reports now, each with the instant it started to."""
+        rows = self.c.execute(
+            "SELECT a, rel, b, since FROM claim WHERE source = ? AND until IS NULL", (source,)
+        )
+        return {(a, rel, b): since for a, rel, b, since in rows}
+
+    def has_claim(self, key: ClaimKey, source: int) -> bool:
+        row = self.c.execute(
+            "SELECT 1 FROM claim WHERE a = ? AND rel = ? AND b = ? AND source = ? "
+            "AND until IS NULL",
+            (*key, source),
+        ).fetchone()
+        return row is not None
+
+    def claim_since(self, key: ClaimKey, source: int) -> int | None:
+        row = self.c.execute(
+            "SELECT since FROM claim WHERE a = ? AND rel = ? AND b = ? AND source = ? "
+            "AND until IS NULL",
+            (*key, source),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def open_claim(self, key: ClaimKey, source: int, t: int) -> None:
+        self.c.execute(
+            "INSERT INTO claim (a, rel, b, source, since, until, vanished_after) "
+            "VALUES (?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT (a, rel, b, source, since) "
+            "DO UPDATE SET until = NULL, vanished_after = NULL",
+            (*key, source, t),
+        )
+
+    def close_claim(self, key: ClaimKey, source: int, t: int, vanished_after: int | None) -> None:
+        self.c.execute(
+            "UPDATE claim SET until = ?, vanished_after = ? WHERE a = ? AND rel = ? AND b = ? "
+            "AND source = ? AND until IS NULL",
+            (t, vanished_after, *key, source),
+        )
+
+    def claimed_by_others(self, key: ClaimKey, source: int) -> bool:
+        row = self.c.execute(
+            "SELECT 1 FROM claim WHERE a = ? AND rel = ? AND b = ? AND source != ? "
+            "AND until IS NULL LIMIT 1",
+            (*key, source),
+        ).fetchone()
+        return row is not None
+
+    def relation_claims_of(self, entity: int, source: int) -> list[ClaimKey]:
+        """The source's open relation claims with `entity` at either end."""
+        rows = self.c.execute(
+            "SELECT a, rel, b FROM claim WHERE a = ? AND rel != '' AND source = ? "
+            "AND until IS NULL UNION SELECT a, rel, b FROM claim WHERE b = ? AND rel != '' "
+            "AND source = ? AND until IS NULL",
+            (entity, source, entity, source),
+        )
+        return [(int(a), str(rel), int(b)) for a, rel, b in rows]
+
+    # -- journal --------------------------------------------------------------
+
+    def journal_add(
+        self, source: int, kind: str, observed_at: int, recorded_at: int, h: int, payload: str
+    ) -> int | None:
+        """Append a raw observation; None when this very observation is already there."""
+        cur = self.c.execute(
+            "INSERT OR IGNORE INTO journal (source, kind, observed_at, recorded_at, hash, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (source, kind, observed_at, recorded_at, h, payload),
+        )
+        return int(cur.lastrowid or 0) if cur.rowcount else None
+
+    def watermark(self) -> tuple[int, str, int] | None:
+        """The order key `(observed_at, source name, hash)` of the latest observation applied."""
+        rows = self.c.execute(
+            "SELECT j.observed_at, s.name, j.hash FROM journal j JOIN source s ON s.id = j.source "
+            "WHERE j.observed_at = (SELECT max(observed_at) FROM journal)"
+        ).fetchall()
+        return max((int(t), str(n), int(h)) for t, n, h in rows) if rows else None
+
+    def journal_since(self, t: int) -> list[JournalRow]:
+        """Observations at or after `t`, in the recorder's order."""
+        rows = self.c.execute(
+            "SELECT j.seq, s.name, j.kind, j.observed_at, j.hash, j.payload FROM journal j "
+            "JOIN source s ON s.id = j.source WHERE j.observed_at >= ?",
+            (t,),
+        ).fetchall()
+        out = [JournalRow(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), r[5]) for r in rows]
+        out.sort(key=lambda r: (r.observed_at, r.source, r.hash))
+        return out
+
+    def previous_of_source(self, source: int, before: int) -> tuple[str, int] | None:
+        """`(kind, observed_at)` of the source's last observation strictly before `before`."""
+        row = self.c.execute(
+            "SELECT kind, observed_at FROM journal WHERE source = ? AND observed_at < ? "
+            "ORDER BY observed_at DESC, seq DESC LIMIT 1",
+            (source, before),
+        ).fetchone()
+        return (str(row[0]), int(row[1])) if row else None
+
+    def last_seen_before(self, source: int, before: int) -> int | None:
+        """When the source last reported anything (not a disconnect) before `before`."""
+        row = self.c.execute(
+            "SELECT max(observed_at) FROM journal WHERE source = ? AND observed_at < ? "
+            "AND kind != 'disconnect'",
+            (source, before),
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    # -- checkpoints ----------------------------------------------------------
+
+    def checkpoint(self, ts: int) -> int | None:
+        """Save the live set as of just before `ts`; its size, or None if one exists there."""
+        if self.c.execute("SELECT 1 FROM checkpoint WHERE ts >= ?", (ts,)).fetchone():
+            return None
+        cp = self.c.execute("INSERT INTO checkpoint (ts) VALUES (?)", (ts,)).lastrowid
+        n = self.c.execute(
+            "INSERT INTO checkpoint_version SELECT ?, entity, valid_from FROM version "
+            "WHERE valid_to IS NULL AND valid_from < ?",
+            (cp, ts),
+        ).rowcount
+        n += self.c.execute(
+            "INSERT INTO checkpoint_relation SELECT ?, src, rel, dst, valid_from FROM relation "
+            "WHERE valid_to IS NULL AND valid_from < ?",
+            (cp, ts),
+        ).rowcount
+        return n
+
+    # -- rollback -------------------------------------------------------------
+
+    def rollback(self, t: int) -> None:
+        """Undo everything derived from observations at or after `t`."""
+        self.versions.rollback(t)
+        self.relations.rollback(t)
+        self.c.execute("DELETE FROM claim WHERE since >= ?", (t,))
+        self.c.execute(
+            "UPDATE claim SET until = NULL, vanished_after = NULL WHERE until >= ?", (t,)
+        )
+        self.c.execute(
+            "DELETE FROM checkpoint_version WHERE cp IN (SELECT id FROM checkpoint WHERE ts >= ?)",
+            (t,),
+        )
+        self.c.execute(
+            "DELETE FROM checkpoint_relation WHERE cp IN (SELECT id FROM checkpoint WHERE ts >= ?)",
+            (t,),
+        )
+        self.c.execute("DELETE FROM checkpoint WHERE ts >= ?", (t,))

@@ -1,0 +1,124 @@
+"""The schema, as named migrations applied in order and recorded in the store itself.
+
+The four tables of DESIGN.md are the truth: `version`, `relation`, `sample`
+(stored as delta-encoded blocks) and `journal`. The rest is bookkeeping that
+can be rebuilt from the journal: `entity` and `source` intern the long ids,
+`claim` keeps which source reported what over which interval (what a snapshot
+closes), and `checkpoint*` keep the live set at instants so that a snapshot at
+T costs the same whatever the length of the history.
+
+Never edit a migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_core",
+        """
+        CREATE TABLE entity (
+            id   INTEGER PRIMARY KEY,
+            eid  TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL
+        );
+        CREATE INDEX entity_kind ON entity(kind);
+        CREATE TABLE source (
+            id   INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        );
+        -- Times are integer microseconds since the epoch; valid_to NULL = still so.
+        CREATE TABLE version (
+            entity         INTEGER NOT NULL,
+            valid_from     INTEGER NOT NULL,
+            valid_to       INTEGER,
+            source         INTEGER NOT NULL,
+            vanished_after INTEGER,
+            attrs          TEXT NOT NULL,
+            PRIMARY KEY (entity, valid_from)
+        ) WITHOUT ROWID;
+        CREATE INDEX version_from ON version(valid_from);
+        CREATE INDEX version_to ON version(valid_to);
+        CREATE TABLE relation (
+            src            INTEGER NOT NULL,
+            rel            TEXT NOT NULL,
+            dst            INTEGER NOT NULL,
+            valid_from     INTEGER NOT NULL,
+            valid_to       INTEGER,
+            source         INTEGER NOT NULL,
+            vanished_after INTEGER,
+            attrs          TEXT NOT NULL,
+            PRIMARY KEY (src, rel, dst, valid_from)
+        ) WITHOUT ROWID;
+        CREATE INDEX relation_dst ON relation(dst, rel);
+        CREATE INDEX relation_from ON relation(valid_from);
+        CREATE INDEX relation_to ON relation(valid_to);
+        -- Per-source presence: rel = '' and b = 0 for an entity claim.
+        CREATE TABLE claim (
+            a              INTEGER NOT NULL,
+            rel            TEXT NOT NULL,
+            b              INTEGER NOT NULL,
+            source         INTEGER NOT NULL,
+            since          INTEGER NOT NULL,
+            until          INTEGER,
+            vanished_after INTEGER,
+            PRIMARY KEY (a, rel, b, source, since)
+        ) WITHOUT ROWID;
+        CREATE INDEX claim_open ON claim(source) WHERE until IS NULL;
+        CREATE INDEX claim_dst ON claim(b, rel) WHERE rel != '' AND until IS NULL;
+        CREATE INDEX claim_since ON claim(since);
+        CREATE INDEX claim_until ON claim(until);
+        -- Counter samples in blocks: delta-of-delta times, delta values (store/samples.py).
+        CREATE TABLE sample (
+            entity   INTEGER NOT NULL,
+            metric   TEXT NOT NULL,
+            t0       INTEGER NOT NULL,
+            t1       INTEGER NOT NULL,
+            n        INTEGER NOT NULL,
+            v_first  REAL NOT NULL,
+            v_last   REAL NOT NULL,
+            increase REAL NOT NULL,
+            data     BLOB NOT NULL,
+            PRIMARY KEY (entity, metric, t0)
+        ) WITHOUT ROWID;
+        CREATE TABLE journal (
+            seq         INTEGER PRIMARY KEY,
+            source      INTEGER NOT NULL,
+            kind        TEXT NOT NULL,
+            observed_at INTEGER NOT NULL,
+            recorded_at INTEGER NOT NULL,
+            hash        INTEGER NOT NULL,
+            payload     TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX journal_identity ON journal(observed_at, source, hash);
+        CREATE INDEX journal_source ON journal(source, observed_at);
+        CREATE TABLE checkpoint (
+            id INTEGER PRIMARY KEY,
+            ts INTEGER NOT NULL UNIQUE
+        );
+        CREATE TABLE checkpoint_version (
+            cp         INTEGER NOT NULL,
+            entity     INTEGER NOT NULL,
+            valid_from INTEGER NOT NULL,
+            PRIMARY KEY (cp, entity)
+        ) WITHOUT ROWID;
+        CREATE TABLE checkpoint_relation (
+            cp         INTEGER NOT NULL,
+            src        INTEGER NOT NULL,
+            rel        TEXT NOT NULL,
+            dst        INTEGER NOT NULL,
+            valid_from INTEGER NOT NULL,
+            PRIMARY KEY (cp, src, rel, dst)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        "0002_lookup_indexes",
+        # `where` finds VMs by name and NICs/ports by MAC without scanning history.
+        """
+        CREATE INDEX version_name ON version(json_extract(attrs, '$.name'))
+            WHERE json_extract(attrs, '$.name') IS NOT NULL;
+        CREATE INDEX version_mac ON version(json_extract(attrs, '$.mac'))
+            WHERE json_extract(attrs, '$.mac') IS NOT NULL;
+        """,
+    ),
+]

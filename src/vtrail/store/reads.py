@@ -1,0 +1,249 @@
+"""Read-side SQL: rows of the interval tables as model objects, at an instant or over a window.
+
+Times are integer microseconds here; `vtrail.query` speaks datetimes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from vtrail.model import Relation, RelKey, Version
+from vtrail.store.sqlite import SqliteStore
+from vtrail.timeexpr import from_us
+
+_V = "v.entity, e.eid, e.kind, v.valid_from, v.valid_to, v.attrs, v.source, v.vanished_after"
+_R = "r.src, r.rel, r.dst, r.valid_from, r.valid_to, r.attrs, r.source, r.vanished_after"
+_LIVE = "{a}.valid_from <= :t AND ({a}.valid_to IS NULL OR {a}.valid_to > :t)"
+
+
+def _opt(us: int | None) -> Any:
+    return None if us is None else from_us(us)
+
+
+class Reader:
+    """Every question's SQL. One per store; cheap to make."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.s = store
+        self.c = store.conn
+
+    # -- row mapping ----------------------------------------------------------
+
+    def _version(self, row: Sequence[Any]) -> Version:
+        _, eid, kind, vf, vt, attrs, src, va = row
+        return Version(
+            eid, kind, from_us(vf), _opt(vt), json.loads(attrs), self.s.source_name(src), _opt(va)
+        )
+
+    def _relation(self, row: Sequence[Any]) -> Relation:
+        a, rel, b, vf, vt, attrs, src, va = row
+        return Relation(
+            RelKey(self.s.entity_name(a), rel, self.s.entity_name(b)),
+            from_us(vf),
+            _opt(vt),
+            json.loads(attrs),
+            self.s.source_name(src),
+            _opt(va),
+        )
+
+    # -- one entity -----------------------------------------------------------
+
+    def version_at(self, e: int, t: int) -> Version | None:
+        row = self.c.execute(
+            f"SELECT {_V} FROM version v JOIN entity e ON e.id = v.entity "
+            "WHERE v.entity = ? AND v.valid_from <= ? ORDER BY v.valid_from DESC LIMIT 1",
+            (e, t),
+        ).fetchone()
+        if row is None or (row[4] is not None and row[4] <= t):
+            return None
+        return self._version(row)
+
+    def versions(self, e: int, t_from: int | None = None, t_to: int | None = None) -> list[Version]:
+        lo, hi = _bounds(t_from, t_to)
+        rows = self.c.execute(
+            f"SELECT {_V} FROM version v JOIN entity e ON e.id = v.entity WHERE v.entity = ? "
+            "AND v.valid_from < ? AND (v.valid_to IS NULL OR v.valid_to > ?) ORDER BY v.valid_from",
+            (e, hi, lo),
+        )
+        return [self._version(r) for r in rows]
+
+    def relations_at(self, e: int, t: int) -> list[Relation]:
+        """Edges live at `t` with `e` at either end."""
+        live = _LIVE.format(a="r")
+        rows = self.c.execute(
+            f"SELECT {_R} FROM relation r WHERE r.src = :e AND {live} "
+            f"UNION ALL SELECT {_R} FROM relation r WHERE r.dst = :e AND {live}",
+            {"e": e, "t": t},
+        )
+        return [self._relation(r) for r in rows]
+
+    def relations(
+        self, e: int, t_from: int | None = None, t_to: int | None = None
+    ) -> list[Relation]:
+        lo, hi = _bounds(t_from, t_to)
+        cond = "r.valid_from < :hi AND (r.valid_to IS NULL OR r.valid_to > :lo)"
+        rows = self.c.execute(
+            f"SELECT {_R} FROM relation r WHERE r.src = :e AND {cond} "
+            f"UNION ALL SELECT {_R} FROM relation r WHERE r.dst = :e AND {cond}",
+            {"e": e, "lo": lo, "hi": hi},
+        )
+        return sorted((self._relation(r) for r in rows), key=lambda r: r.valid_from)
+
+    def first_last(self, e: int) -> tuple[int, int | None, int | None] | None:
+        """(first valid_from, last valid_to or None if alive, vanished_after of the end)."""
+        row = self.c.execute(
+            "SELECT min(valid_from), max(valid_from) FROM version WHERE entity = ?", (e,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        last = self.c.execute(
+            "SELECT valid_to, vanished_after FROM version WHERE entity = ? AND valid_from = ?",
+            (e, row[1]),
+        ).fetchone()
+        return int(row[0]), last[0], last[1]
+
+    # -- finding --------------------------------------------------------------
+
+    def by_attr(self, name: str, value: str) -> list[int]:
+        if name not in ("name", "mac"):
+            raise ValueError(f"no index on attribute {name!r}")
+        rows = self.c.execute(
+            f"SELECT DISTINCT entity FROM version WHERE json_extract(attrs, '$.{name}') = ?",
+            (value,),
+        )
+        return [int(r[0]) for r in rows]
+
+    def by_id_pattern(self, pattern: str) -> list[str]:
+        rows = self.c.execute("SELECT eid FROM entity WHERE eid LIKE ? LIMIT 50", (pattern,))
+        return [str(r[0]) for r in rows]
+
+    def kind(self, e: int) -> str:
+        row = self.c.execute("SELECT kind FROM entity WHERE id = ?", (e,)).fetchone()
+        return str(row[0]) if row else ""
+
+    # -- the whole fabric -----------------------------------------------------
+
+    def _checkpoint(self, t: int) -> tuple[int, int] | None:
+        row = self.c.execute(
+            "SELECT id, ts FROM checkpoint WHERE ts <= ? ORDER BY ts DESC LIMIT 1", (t,)
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    def snapshot(self, t: int, kind: str | None = None) -> tuple[list[Version], list[Relation]]:
+        """Everything live at `t`: from the nearest checkpoint plus the changes since."""
+        cp = self._checkpoint(t)
+        cp_id, cp_ts = cp if cp else (-1, -(2**62))
+        kind_sql = " AND e.kind = :kind" if kind else ""
+        live_v = _LIVE.format(a="v")
+        vrows = self.c.execute(
+            f"SELECT {_V} FROM checkpoint_version m JOIN version v "
+            "ON v.entity = m.entity AND v.valid_from = m.valid_from "
+            f"JOIN entity e ON e.id = v.entity WHERE m.cp = :cp AND {live_v}{kind_sql} "
+            f"UNION ALL SELECT {_V} FROM version v JOIN entity e ON e.id = v.entity "
+            f"WHERE v.valid_from >= :ts AND {live_v}{kind_sql}",
+            {"cp": cp_id, "ts": cp_ts, "t": t, "kind": kind},
+        ).fetchall()
+        live_r = _LIVE.format(a="r")
+        rrows = self.c.execute(
+            f"SELECT {_R} FROM checkpoint_relation m JOIN relation r ON r.src = m.src "
+            "AND r.rel = m.rel AND r.dst = m.dst AND r.valid_from = m.valid_from "
+            f"WHERE m.cp = :cp AND {live_r} "
+            f"UNION ALL SELECT {_R} FROM relation r WHERE r.valid_from >= :ts AND {live_r}",
+            {"cp": cp_id, "ts": cp_ts, "t": t},
+        ).fetchall()
+        versions = [self._version(r) for r in vrows]
+        relations = [self._relation(r) for r in rrows]
+        if kind:
+            keep = {v.entity for v in versions}
+            relations = [r for r in relations if r.key.src in keep or r.key.dst in keep]
+        return versions, relations
+
+    def changed_entities(self, t1: int, t2: int, kind: str | None) -> list[int]:
+        """Entities with a version boundary in `(t1, t2]`."""
+        kind_sql = " AND entity IN (SELECT id FROM entity WHERE kind = :kind)" if kind else ""
+        rows = self.c.execute(
+            f"SELECT entity FROM version WHERE valid_from > :a AND valid_from <= :b{kind_sql} "
+            f"UNION SELECT entity FROM version WHERE valid_to > :a AND valid_to <= :b{kind_sql}",
+            {"a": t1, "b": t2, "kind": kind},
+        )
+        return [int(r[0]) for r in rows]
+
+    def versions_at_many(self, es: Iterable[int], t: int) -> dict[int, Version]:
+        """As-of `t` for many entities in one statement."""
+        self.c.execute("CREATE TEMP TABLE IF NOT EXISTS _ids (id INTEGER PRIMARY KEY)")
+        self.c.execute("DELETE FROM _ids")
+        self.c.executemany("INSERT OR IGNORE INTO _ids VALUES (?)", ((e,) for e in es))
+        rows = self.c.execute(
+            f"SELECT {_V} FROM _ids i JOIN version v ON v.entity = i.id "
+            "AND v.valid_from = (SELECT max(valid_from) FROM version WHERE entity = i.id "
+            "AND valid_from <= :t) JOIN entity e ON e.id = v.entity "
+            "WHERE v.valid_to IS NULL OR v.valid_to > :t",
+            {"t": t},
+        )
+        return {int(r[0]): self._version(r) for r in rows}
+
+    def relation_changes(self, t1: int, t2: int) -> tuple[list[Relation], list[Relation]]:
+        """Edges that began in `(t1, t2]`, and edges that ended in it."""
+        began = self.c.execute(
+            f"SELECT {_R} FROM relation r WHERE r.valid_from > ? AND r.valid_from <= ?", (t1, t2)
+        ).fetchall()
+        ended = self.c.execute(
+            f"SELECT {_R} FROM relation r WHERE r.valid_to > ? AND r.valid_to <= ?", (t1, t2)
+        ).fetchall()
+        return [self._relation(r) for r in began], [self._relation(r) for r in ended]
+
+    def ghosts(self, t1: int, t2: int) -> list[tuple[int, int, int]]:
+        """(entity, first, last) for entities whose whole recorded life lies in `[t1, t2]`."""
+        rows = self.c.execute(
+            "SELECT entity, min(valid_from), max(ifnull(valid_to, 9223372036854775807)) "
+            "FROM version WHERE entity IN (SELECT entity FROM version "
+            "WHERE valid_from >= :a AND valid_from <= :b) GROUP BY entity "
+            "HAVING min(valid_from) >= :a AND max(ifnull(valid_to, 9223372036854775807)) <= :b",
+            {"a": t1, "b": t2},
+        )
+        return [(int(e), int(f), int(last)) for e, f, last in rows]
+
+    # -- bookkeeping ----------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        out = {}
+        for table in ("entity", "version", "relation", "sample", "journal", "source", "checkpoint"):
+            out[table] = int(self.c.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        out["sample_readings"] = int(
+            self.c.execute("SELECT ifnull(sum(n), 0) FROM sample").fetchone()[0]
+        )
+        out["live_entities"] = int(
+            self.c.execute("SELECT count(*) FROM version WHERE valid_to IS NULL").fetchone()[0]
+        )
+        return out
+
+    def span(self) -> tuple[int, int] | None:
+        row = self.c.execute("SELECT min(observed_at), max(observed_at) FROM journal").fetchone()
+        return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+
+    def kinds(self) -> dict[str, int]:
+        rows = self.c.execute(
+            "SELECT e.kind, count(*) FROM version v JOIN entity e ON e.id = v.entity "
+            "WHERE v.valid_to IS NULL GROUP BY e.kind ORDER BY e.kind"
+        )
+        return {str(k): int(n) for k, n in rows}
+
+    def sources(self) -> list[tuple[str, int, int, str]]:
+        """(name, observations, last observed_at, last kind) per source."""
+        rows = self.c.execute(
+            "SELECT s.name, count(*), max(j.observed_at), "
+            "(SELECT kind FROM journal WHERE source = s.id ORDER BY observed_at DESC LIMIT 1) "
+            "FROM journal j JOIN source s ON s.id = j.source GROUP BY s.id ORDER BY s.name"
+        )
+        return [(str(n), int(c), int(t), str(k)) for n, c, t, k in rows]
+
+    def journal(self) -> Iterable[tuple[str, int]]:
+        """(payload, observed_at) of every raw observation, in arrival order."""
+        for payload, t in self.c.execute("SELECT payload, observed_at FROM journal ORDER BY seq"):
+            yield str(payload), int(t)
+
+
+def _bounds(t_from: int | None, t_to: int | None) -> tuple[int, int]:
+    return (t_from if t_from is not None else -(2**62), t_to if t_to is not None else 2**62)

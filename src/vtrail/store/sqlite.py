@@ -1,0 +1,188 @@
+"""The SQLite store: connection, schema migrations, id interning and transactions.
+
+One connection per `SqliteStore`. Writes go through `write()`, which holds
+`BEGIN IMMEDIATE` for the whole observation batch, as datasette's
+`execute_write_fn` does, so that a batch lands whole or not at all and two
+writer processes never interleave inside one.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from vtrail.model import split_id
+from vtrail.store.migrations import MIGRATIONS
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used; the message says why."""
+
+
+class UnknownEntity(LookupError):
+    """An entity id the store has never recorded."""
+
+
+def default_path() -> Path:
+    """`$VTRAIL_DB`, else `$XDG_DATA_HOME/vtrail/vtrail.db` (~/.local/share/vtrail/vtrail.db)."""
+    env = os.environ.get("VTRAIL_DB")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vtrail" / "vtrail.db"
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly and not self.path.exists():
+            raise StoreError(f"no store at {self.path} (record something first, or pass --db)")
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=OFF")
+            self.conn.execute("PRAGMA cache_size=-131072")
+            self.conn.execute("PRAGMA temp_store=MEMORY")
+            self.conn.execute("PRAGMA mmap_size=1073741824")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open store {self.path}: {e}") from None
+        self._eid: dict[str, int] = {}
+        self._eid_rev: dict[int, str] = {}
+        self._src: dict[str, int] = {}
+        self._src_rev: dict[int, str] = {}
+        self.in_write = False
+        if not readonly:
+            self.migrate()
+
+    # -- schema ---------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this store lacks; return their names."""
+        c = self.conn
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS migration (name TEXT PRIMARY KEY, applied_at INTEGER)"
+        )
+        done = {r[0] for r in c.execute("SELECT name FROM migration")}
+        known = {name for name, _ in MIGRATIONS}
+        if done - known:
+            raise StoreError(
+                f"store {self.path} has migrations this vtrail does not know: "
+                f"{', '.join(sorted(done - known))} (upgrade vtrail)"
+            )
+        applied = []
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            stamp = int(time.time() * 1_000_000)
+            try:
+                c.executescript(
+                    f"BEGIN IMMEDIATE;\n{sql}\n;"
+                    f"INSERT INTO migration VALUES ('{name}', {stamp});\nCOMMIT;"
+                )
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+            applied.append(name)
+        return applied
+
+    def migrations(self) -> list[tuple[str, int]]:
+        return list(self.conn.execute("SELECT name, applied_at FROM migration ORDER BY name"))
+
+    # -- transactions ---------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction: all of the block, or none of it."""
+        if self.in_write:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.in_write = True
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            # Interned ids inserted by the failed transaction are gone with it.
+            self._eid.clear()
+            self._eid_rev.clear()
+            self._src.clear()
+            self._src_rev.clear()
+            raise
+        finally:
+            self.in_write = False
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- interning ------------------------------------------------------------
+
+    def entity_id(self, eid: str, *, create: bool = False) -> int:
+        """The integer behind an entity id; `UnknownEntity` if never recorded."""
+        n = self._eid.get(eid)
+        if n is not None:
+            return n
+        row = self.conn.execute("SELECT id FROM entity WHERE eid = ?", (eid,)).fetchone()
+        if row is None:
+            if not create:
+                raise UnknownEntity(f"unknown entity {eid!r}: vtrail has never recorded it")
+            cur = self.conn.execute(
+                "INSERT INTO entity (eid, kind) VALUES (?, ?)", (eid, split_id(eid)[0])
+            )
+            n = int(cur.lastrowid or 0)
+        else:
+            n = int(row[0])
+        self._eid[eid] = n
+        self._eid_rev[n] = eid
+        return n
+
+    def entity_name(self, n: int) -> str:
+        eid = self._eid_rev.get(n)
+        if eid is None:
+            row = self.conn.execute("SELECT eid FROM entity WHERE id = ?", (n,)).fetchone()
+            if row is None:
+                raise StoreError(f"store is inconsistent: no entity #{n}")
+            eid = str(row[0])
+            self._eid_rev[n] = eid
+            self._eid[eid] = n
+        return eid
+
+    def source_id(self, name: str) -> int:
+        n = self._src.get(name)
+        if n is not None:
+            return n
+        row = self.conn.execute("SELECT id FROM source WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            cur = self.conn.execute("INSERT INTO source (name) VALUES (?)", (name,))
+            n = int(cur.lastrowid or 0)
+        else:
+            n = int(row[0])
+        self._src[name] = n
+        self._src_rev[n] = name
+        return n
+
+    def source_name(self, n: int) -> str:
+        name = self._src_rev.get(n)
+        if name is None:
+            row = self.conn.execute("SELECT name FROM source WHERE id = ?", (n,)).fetchone()
+            name = str(row[0]) if row else f"#{n}"
+            self._src_rev[n] = name
+        return name
+
+    def size_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                total += p.stat().st_size
+        return total

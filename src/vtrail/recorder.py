@@ -76,24 +76,32 @@ class Recorder:
         self._since_checkpoint = 0
         self._last_checkpoint_size = 0
 
-    def record(self, observations: Iterable[Observation]) -> RecordStats:
-        """Record a batch in one transaction: all of it, or (on error) none of it."""
+    def record(self, observations: Iterable[Observation | tuple[Observation, int]]) -> RecordStats:
+        """Record a batch in one transaction: all of it, or (on error) none of it.
+
+        An item may carry its own `recorded_at` (microseconds), as a rebuild does.
+        """
         stats = RecordStats()
         with self.store.write():
             mark = self.h.watermark()
-            for o in observations:
-                mark = self._record_one(o, mark, stats)
+            for item in observations:
+                o, at = item if isinstance(item, tuple) else (item, time.time_ns() // 1000)
+                mark = self._record_one(o, at, mark, stats)
             if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size):
                 self._checkpoint(stats)
         return stats
 
     def _record_one(
-        self, o: Observation, mark: tuple[int, str, int] | None, stats: RecordStats
+        self,
+        o: Observation,
+        recorded_at: int,
+        mark: tuple[int, str, int] | None,
+        stats: RecordStats,
     ) -> tuple[int, str, int] | None:
         payload, h = _payload(o)
         t = to_us(o.observed_at)
         src = self.store.source_id(o.source)
-        seq = self.h.journal_add(src, o.kind, t, time.time_ns() // 1000, h, payload)
+        seq = self.h.journal_add(src, o.kind, t, recorded_at, h, payload)
         if seq is None:
             stats.duplicates += 1
             return mark
@@ -232,7 +240,7 @@ class Recorder:
         stats.rows_written += 1
         if self.h.claimed_by_others(key, src):
             return
-        a, rel, b = key
+        a, rel, _ = key
         table, k = (self.h.versions, (a,)) if rel == "" else (self.h.relations, key)
         cur = table.latest(k)
         if cur is not None and cur.valid_to is None:

@@ -240,8 +240,8 @@ class Reader:
         return [(str(n), int(c), int(t), str(k)) for n, c, t, k in rows]
 
     def journal(self) -> Iterable[tuple[str, int]]:
-        """(payload, observed_at) of every raw observation, in arrival order."""
-        for payload, t in self.c.execute("SELECT payload, observed_at FROM journal ORDER BY seq"):
+        """(payload, recorded_at) of every raw observation, in arrival order."""
+        for payload, t in self.c.execute("SELECT payload, recorded_at FROM journal ORDER BY seq"):
             yield str(payload), int(t)
 
 

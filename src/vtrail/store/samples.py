@@ -11,6 +11,7 @@ decoding.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ def decode(t0: int, v0: float, data: bytes) -> list[tuple[int, float]]:
 
 def _increase(points: list[tuple[int, float]]) -> float:
     total = 0.0
-    for (_, a), (_, b) in zip(points, points[1:], strict=False):
+    for (_, a), (_, b) in itertools.pairwise(points):
         total += b - a if b >= a else b
     return total
 
@@ -203,7 +204,7 @@ def totals(store: SqliteStore, entity: int) -> list[SeriesTotal]:
     out: list[SeriesTotal] = []
     by_metric: dict[str, list[tuple[int, int, int, float, float, float]]] = {}
     for metric, *rest in rows:
-        by_metric.setdefault(metric, []).append(tuple(rest))  # type: ignore[arg-type]
+        by_metric.setdefault(metric, []).append(tuple(rest))
     for metric, blocks in by_metric.items():
         total = 0.0
         prev_last: float | None = None

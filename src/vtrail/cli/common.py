@@ -1,0 +1,79 @@
+"""What every command shares: the store option, times, output and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from vtrail.query.jsonable import to_jsonable
+from vtrail.query.state import Ambiguous, BadWindow
+from vtrail.store import SqliteStore, StoreError, UnknownEntity, default_path
+from vtrail.timeexpr import TimeParseError, parse_time
+from vtrail.wire import ObservationError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        envvar="VTRAIL_DB",
+        help="Store file (default: $VTRAIL_DB, else ~/.local/share/vtrail/vtrail.db).",
+        show_default=False,
+    ),
+]
+OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table or json.")]
+AtOption = Annotated[
+    str, typer.Option("--at", help="Instant: ISO 8601, epoch, 'now', '-6h', '6 hours ago'.")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def when(text: str) -> datetime:
+    try:
+        return parse_time(text)
+    except TimeParseError as e:
+        fail(str(e), 2)
+
+
+@contextmanager
+def open_store(db: Path | None, *, readonly: bool = True) -> Iterator[SqliteStore]:
+    """The store, with every known failure turned into a one-line error."""
+    path = db or default_path()
+    try:
+        store = SqliteStore(path, readonly=readonly)
+    except StoreError as e:
+        fail(str(e))
+    try:
+        yield store
+    except (UnknownEntity, Ambiguous, BadWindow, ObservationError, StoreError) as e:
+        fail(str(e).strip("'\""))
+    finally:
+        store.close()
+
+
+def emit(answer: Any, output: Output, table: Callable[[Any], None]) -> None:
+    if output is Output.json:
+        sys.stdout.write(json.dumps(to_jsonable(answer), indent=2, sort_keys=False) + "\n")
+    else:
+        table(answer)

@@ -1,0 +1,39 @@
+"""The `vtrail` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from vtrail import __version__
+from vtrail.cli import questions, records
+
+app = typer.Typer(
+    name="vtrail",
+    help="Flight recorder and triage desk for virtualized infrastructure.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vtrail {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """vtrail records every virtual thing and answers where it was, when."""
+
+
+records.register(app)
+questions.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,187 @@
+"""Tables for people; `-o json` bypasses all of this."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.table import Table
+
+from vtrail.cli.common import console
+from vtrail.model import JSONValue, Relation, Version
+from vtrail.query.state import (
+    DiffAnswer,
+    HistoryAnswer,
+    Lifetime,
+    ShowAnswer,
+    SnapshotAnswer,
+    StatsAnswer,
+    WhereAnswer,
+)
+from vtrail.timeexpr import iso
+
+
+def _attrs(attrs: Mapping[str, JSONValue], limit: int = 6) -> str:
+    items = [f"{k}={_short(v)}" for k, v in sorted(attrs.items())]
+    more = f" (+{len(items) - limit})" if len(items) > limit else ""
+    return " ".join(items[:limit]) + more
+
+
+def _short(v: JSONValue) -> str:
+    text = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _until(to: Any, vanished: Any) -> str:
+    if vanished is not None:
+        return f"vanished {iso(vanished)} .. {iso(to)}"
+    return iso(to) or "now"
+
+
+def _relations(rels: Iterable[Relation], title: str) -> Table:
+    t = Table(title=title, title_justify="left", box=None, header_style="bold")
+    for col in ("src", "rel", "dst", "from", "to", "source"):
+        t.add_column(col)
+    for r in rels:
+        t.add_row(
+            r.key.src,
+            r.key.rel,
+            r.key.dst,
+            iso(r.valid_from),
+            _until(r.valid_to, r.vanished_after),
+            r.source,
+        )
+    return t
+
+
+def _versions(vs: Iterable[Version], title: str) -> Table:
+    t = Table(title=title, title_justify="left", box=None, header_style="bold")
+    for col in ("entity", "from", "to", "attrs", "source"):
+        t.add_column(col)
+    for v in vs:
+        t.add_row(
+            v.entity,
+            iso(v.valid_from),
+            _until(v.valid_to, v.vanished_after),
+            _attrs(v.attrs),
+            v.source,
+        )
+    return t
+
+
+def where(a: WhereAnswer) -> None:
+    if not a.alive:
+        console.print(f"[yellow]{a.entity} did not exist at {iso(a.at)}[/]")
+        return
+    name = f" ({a.name})" if a.name else ""
+    console.print(f"[bold]{a.entity}[/]{name} at {iso(a.at)}")
+    if a.state is not None:
+        console.print(f"  state    {a.state}")
+    if a.kind == "vm":
+        console.print(f"  host     {a.host or '-'}")
+    for nic in a.nics:
+        via = " → ".join(x for x in (nic.port, nic.bridge or nic.network) if x)
+        console.print(f"  nic      {nic.nic} mac {nic.mac} → {via or '-'}")
+        for addr in nic.addresses:
+            console.print(f"           {addr}")
+    if a.kind != "vm":
+        console.print(_relations(a.relations, "relations"))
+
+
+def show(a: ShowAnswer) -> None:
+    if a.version is None:
+        console.print(f"[yellow]{a.entity} did not exist at {iso(a.at)}[/]")
+    else:
+        v = a.version
+        console.print(f"[bold]{a.entity}[/] at {iso(a.at)} (since {iso(v.valid_from)}, {v.source})")
+        for k, val in sorted(v.attrs.items()):
+            console.print(f"  {k:<14} {_short(val) if not isinstance(val, str) else val}")
+    if a.relations:
+        console.print(_relations(a.relations, "relations"))
+
+
+def history(a: HistoryAnswer) -> None:
+    console.print(_versions(a.versions, f"versions of {a.entity}"))
+    console.print(_relations(a.relations, "relations"))
+
+
+def diff(a: DiffAnswer) -> None:
+    console.print(f"[bold]diff[/] {iso(a.t_from)} → {iso(a.t_to)}")
+    console.print(_versions(a.appeared, f"appeared ({len(a.appeared)})"))
+    console.print(_versions(a.vanished, f"vanished ({len(a.vanished)})"))
+    t = Table(title=f"changed ({len(a.changed)})", title_justify="left", box=None)
+    for col in ("entity", "attribute", "old", "new"):
+        t.add_column(col)
+    for c in a.changed:
+        for k, (old, new) in c.changes.items():
+            t.add_row(c.entity, k, _short(old), _short(new))
+    console.print(t)
+    m = Table(title=f"moved ({len(a.moved)})", title_justify="left", box=None)
+    for col in ("entity", "rel", "before", "after"):
+        m.add_column(col)
+    for mv in a.moved:
+        m.add_row(mv.entity, mv.rel, ", ".join(mv.before), ", ".join(mv.after))
+    console.print(m)
+    console.print(_relations(a.relations_added, f"relations added ({len(a.relations_added)})"))
+    console.print(
+        _relations(a.relations_removed, f"relations removed ({len(a.relations_removed)})")
+    )
+
+
+def lifetimes(ls: list[Lifetime]) -> None:
+    t = Table(title=f"ghosts ({len(ls)})", title_justify="left", box=None, header_style="bold")
+    for col in ("entity", "first seen", "ended", "lifetime", "final counters", "attached to"):
+        t.add_column(col)
+    for g in ls:
+        counters = " ".join(
+            f"{c.metric}={c.total:,.0f}" for c in g.counters if c.metric.endswith("bytes")
+        ) or " ".join(f"{c.metric}={c.total:,.0f}" for c in g.counters[:3])
+        attached = ", ".join(
+            sorted({r.key.dst if r.key.src == g.entity else r.key.src for r in g.attached})
+        )
+        t.add_row(
+            g.entity,
+            iso(g.first_seen),
+            _until(g.ended, g.vanished_between[0] if g.vanished_between else None),
+            f"{g.lifetime_s:.1f}s" if g.lifetime_s is not None else "alive",
+            counters,
+            attached,
+        )
+    console.print(t)
+
+
+def lifetime(g: Lifetime) -> None:
+    console.print(f"[bold]{g.entity}[/]")
+    console.print(f"  first seen  {iso(g.first_seen)}")
+    console.print(f"  last seen   {iso(g.last_seen) or 'still alive'}")
+    if g.vanished_between:
+        a, b = g.vanished_between
+        console.print(f"  vanished    between {iso(a)} and {iso(b)}")
+    if g.lifetime_s is not None:
+        console.print(f"  lifetime    {g.lifetime_s:.1f}s")
+    t = Table(title="counters over its life", title_justify="left", box=None)
+    for col in ("metric", "total", "last reading", "readings"):
+        t.add_column(col, justify="right" if col != "metric" else "left")
+    for c in g.counters:
+        t.add_row(c.metric, f"{c.total:,.0f}", f"{c.last:,.0f}", str(c.count))
+    console.print(t)
+
+
+def snapshot(a: SnapshotAnswer) -> None:
+    console.print(_versions(a.entities, f"{len(a.entities)} entities at {iso(a.at)}"))
+    console.print(_relations(a.relations, f"{len(a.relations)} relations"))
+
+
+def stats(a: StatsAnswer) -> None:
+    console.print(f"[bold]{a.path}[/]  {a.size_bytes / 1e6:.1f} MB")
+    console.print(f"  span        {iso(a.first) or '-'} → {iso(a.last) or '-'}")
+    for k, v in a.counts.items():
+        console.print(f"  {k:<16} {v:,}")
+    if a.live_by_kind:
+        console.print("  live now    " + ", ".join(f"{k} {n}" for k, n in a.live_by_kind.items()))
+    for s in a.sources:
+        state = "connected" if s.connected else "[red]disconnected[/]"
+        console.print(
+            f"  source      {s.name}: {s.observations} obs, last {iso(s.last_observed)}, {state}"
+        )

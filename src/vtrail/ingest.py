@@ -1,0 +1,62 @@
+"""Observations from JSON Lines into the store: whole files atomically, and rebuilds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from vtrail.model import Observation
+from vtrail.recorder import Recorder, RecordStats
+from vtrail.store import SqliteStore
+from vtrail.store.reads import Reader
+from vtrail.wire import parse_line, parse_lines
+
+Progress = Callable[[int], None]
+
+
+def _counted(items: Iterable[Observation], progress: Progress | None) -> Iterator[Observation]:
+    for n, o in enumerate(items, 1):
+        if progress and n % 1000 == 0:
+            progress(n)
+        yield o
+
+
+def ingest_lines(
+    store: SqliteStore, lines: Iterable[str], progress: Progress | None = None
+) -> RecordStats:
+    """Record every line in one transaction: a bad line (`ObservationError`, with its
+    line number) leaves the store exactly as it was."""
+    observations = (o for o, _ in parse_lines(lines))
+    return Recorder(store).record(_counted(observations, progress))
+
+
+def rebuild(store: SqliteStore, target: Path, progress: Progress | None = None) -> RecordStats:
+    """Replay the journal of `store` into a fresh store at `target`."""
+    if target.exists():
+        raise FileExistsError(f"{target} exists; rebuild writes a fresh store")
+    fresh = SqliteStore(target)
+    try:
+        rows = ((parse_line(p), at) for p, at in Reader(store).journal())
+        stats = Recorder(fresh).record(rows)
+        if progress:
+            progress(stats.observations)
+    finally:
+        fresh.close()
+    return stats
+
+
+def rebuild_in_place(path: Path, progress: Progress | None = None) -> tuple[RecordStats, Path]:
+    """Rebuild the store at `path`; the old file is kept beside it as `.before-rebuild`."""
+    store = SqliteStore(path, readonly=True)
+    tmp = path.with_name(path.name + ".rebuild")
+    for stale in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        stale.unlink(missing_ok=True)
+    try:
+        stats = rebuild(store, tmp, progress)
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        store.close()
+    backup = path.with_name(path.name + ".before-rebuild")
+    path.replace(backup)
+    tmp.replace(path)
+    return stats, backup

@@ -1,0 +1,412 @@
+"""The time-travel questions: where, show, history, diff, ghosts, snapshot, lifetime, stats.
+
+Each takes a store and UTC datetimes and returns a typed result; the CLI and
+the REST API render the same results (`vtrail.query.jsonable`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from vtrail.model import InvalidId, JSONValue, Relation, Version, split_id
+from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store.reads import Reader
+from vtrail.store.samples import SeriesTotal, totals
+from vtrail.timeexpr import from_us, to_us
+
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", re.IGNORECASE)
+
+
+class Ambiguous(LookupError):
+    """A name that matches several entities; `candidates` lists them."""
+
+    def __init__(self, query: str, candidates: list[str]) -> None:
+        super().__init__(f"{query!r} is ambiguous: {', '.join(candidates)}")
+        self.candidates = candidates
+
+
+class BadWindow(ValueError):
+    """A window whose end is not after its start."""
+
+
+# -- results ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NicAt:
+    nic: str
+    mac: JSONValue
+    port: str | None
+    bridge: str | None
+    network: str | None
+    addresses: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class WhereAnswer:
+    query: str
+    at: datetime
+    entity: str
+    kind: str
+    alive: bool
+    name: JSONValue
+    state: JSONValue
+    host: str | None
+    nics: list[NicAt]
+    addresses: list[str]
+    attrs: dict[str, JSONValue]
+    relations: list[Relation]
+
+
+@dataclass(frozen=True, slots=True)
+class ShowAnswer:
+    entity: str
+    at: datetime
+    version: Version | None
+    relations: list[Relation]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryAnswer:
+    entity: str
+    versions: list[Version]
+    relations: list[Relation]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    entity: str
+    kind: str
+    changes: dict[str, list[JSONValue]]
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    entity: str
+    rel: str
+    before: list[str]
+    after: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DiffAnswer:
+    t_from: datetime
+    t_to: datetime
+    appeared: list[Version]
+    vanished: list[Version]
+    changed: list[Change]
+    moved: list[Move]
+    relations_added: list[Relation]
+    relations_removed: list[Relation]
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetime:
+    entity: str
+    kind: str
+    first_seen: datetime
+    last_seen: datetime | None
+    ended: datetime | None
+    vanished_between: list[datetime] | None
+    lifetime_s: float | None
+    attrs: dict[str, JSONValue]
+    counters: list[SeriesTotal]
+    attached: list[Relation] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotAnswer:
+    at: datetime
+    entities: list[Version]
+    relations: list[Relation]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    name: str
+    observations: int
+    last_observed: datetime
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatsAnswer:
+    path: str
+    size_bytes: int
+    first: datetime | None
+    last: datetime | None
+    counts: dict[str, int]
+    live_by_kind: dict[str, int]
+    sources: list[SourceInfo]
+    migrations: list[str]
+
+
+# -- resolving what the user typed ---------------------------------------------
+
+
+def resolve(store: SqliteStore, text: str) -> list[str]:
+    """Entity ids that `text` (an id, VM name, MAC or IP) may mean."""
+    r = Reader(store)
+    text = text.strip()
+    try:
+        split_id(text)
+        store.entity_id(text)
+        return [text]
+    except (InvalidId, UnknownEntity):
+        pass
+    try:
+        ip = ipaddress.ip_address(text.split("/")[0])
+        return r.by_id_pattern(f"ip:{ip}") or r.by_id_pattern(f"ip:{ip}/%")
+    except ValueError:
+        pass
+    if _MAC.match(text):
+        mac = text.lower()
+        found = {store.entity_name(e) for e in r.by_attr("mac", mac)}
+        found |= set(r.by_id_pattern(f"nic:%/{mac}"))
+        nics = sorted(x for x in found if x.startswith("nic:"))
+        return nics or sorted(found)
+    named = sorted({store.entity_name(e) for e in r.by_attr("name", text)})
+    vms = [x for x in named if x.startswith("vm:")]
+    return vms or named
+
+
+def resolve_one(store: SqliteStore, text: str) -> str:
+    found = resolve(store, text)
+    if not found:
+        raise UnknownEntity(f"nothing recorded matches {text!r} (an id, VM name, MAC or IP)")
+    if len(found) > 1:
+        raise Ambiguous(text, found)
+    return found[0]
+
+
+def _check_window(t1: datetime, t2: datetime) -> None:
+    if t2 <= t1:
+        raise BadWindow(f"the window ends ({t2.isoformat()}) before it starts ({t1.isoformat()})")
+
+
+# -- the questions --------------------------------------------------------------
+
+
+def show(store: SqliteStore, entity: str, at: datetime) -> ShowAnswer:
+    eid = resolve_one(store, entity)
+    n, t, r = store.entity_id(eid), to_us(at), Reader(store)
+    return ShowAnswer(eid, at, r.version_at(n, t), r.relations_at(n, t))
+
+
+def history(
+    store: SqliteStore, entity: str, t_from: datetime | None = None, t_to: datetime | None = None
+) -> HistoryAnswer:
+    eid = resolve_one(store, entity)
+    lo = to_us(t_from) if t_from else None
+    hi = to_us(t_to) if t_to else None
+    n, r = store.entity_id(eid), Reader(store)
+    return HistoryAnswer(eid, r.versions(n, lo, hi), r.relations(n, lo, hi))
+
+
+def where(store: SqliteStore, query: str, at: datetime) -> WhereAnswer:
+    """Where a VM (or the VM behind a NIC, MAC or IP) was at `at`."""
+    eid = resolve_one(store, query)
+    r, t = Reader(store), to_us(at)
+    eid = _owner(store, r, eid, t)
+    n = store.entity_id(eid)
+    v = r.version_at(n, t)
+    rels = r.relations_at(n, t)
+    host = next((x.key.dst for x in rels if x.key.rel == "runs_on" and x.key.src == eid), None)
+    nics = [
+        _nic_at(store, r, x.key.dst, t) for x in rels if x.key.rel == "has_nic" and x.key.src == eid
+    ]
+    addresses = sorted(
+        {a for nic in nics for a in nic.addresses}
+        | {x.key.dst for x in rels if x.key.rel == "has_address" and x.key.src == eid}
+    )
+    attrs = dict(v.attrs) if v else {}
+    return WhereAnswer(
+        query=query,
+        at=at,
+        entity=eid,
+        kind=split_id(eid)[0],
+        alive=v is not None,
+        name=attrs.get("name"),
+        state=attrs.get("state"),
+        host=host,
+        nics=nics,
+        addresses=addresses,
+        attrs=attrs,
+        relations=rels,
+    )
+
+
+def _owner(store: SqliteStore, r: Reader, eid: str, t: int) -> str:
+    """Climb from an address or NIC to the VM that held it at `t`, if any."""
+    for _ in range(3):
+        kind = split_id(eid)[0]
+        if kind == "vm":
+            return eid
+        incoming = [x for x in r.relations_at(store.entity_id(eid), t) if x.key.dst == eid]
+        up = {
+            "ip": ("has_address",),
+            "nic": ("has_nic",),
+            "port": ("plugged_into",),
+        }.get(kind)
+        nxt = next((x.key.src for x in incoming if up and x.key.rel in up), None)
+        if nxt is None:
+            return eid
+        eid = nxt
+    return eid
+
+
+def _nic_at(store: SqliteStore, r: Reader, nic: str, t: int) -> NicAt:
+    n = store.entity_id(nic)
+    v = r.version_at(n, t)
+    attrs = dict(v.attrs) if v else {}
+    rels = r.relations_at(n, t)
+    port = next((x.key.dst for x in rels if x.key.rel == "plugged_into" and x.key.src == nic), None)
+    bridge = network = None
+    addrs = {x.key.dst for x in rels if x.key.rel == "has_address" and x.key.src == nic}
+    if port is not None:
+        kind = split_id(port)[0]
+        if kind == "bridge":
+            bridge, port = port, None
+        elif kind == "net":
+            network, port = port, None
+    if port is not None:
+        prels = r.relations_at(store.entity_id(port), t)
+        bridge = next(
+            (x.key.dst for x in prels if x.key.rel == "port_of" and x.key.src == port), None
+        )
+        addrs |= {x.key.dst for x in prels if x.key.rel == "has_address" and x.key.src == port}
+    if network is None and isinstance(attrs.get("network"), str):
+        network = f"net:{attrs['network']}"
+    return NicAt(nic, attrs.get("mac"), port, bridge, network, sorted(addrs))
+
+
+def diff(
+    store: SqliteStore, t_from: datetime, t_to: datetime, kind: str | None = None
+) -> DiffAnswer:
+    """What appeared, vanished, changed and moved between two instants."""
+    _check_window(t_from, t_to)
+    r, a, b = Reader(store), to_us(t_from), to_us(t_to)
+    ids = r.changed_entities(a, b, kind)
+    before, after = r.versions_at_many(ids, a), r.versions_at_many(ids, b)
+    appeared = [after[e] for e in ids if e in after and e not in before]
+    vanished = [before[e] for e in ids if e in before and e not in after]
+    changed = []
+    for e in ids:
+        if e in before and e in after and before[e].attrs != after[e].attrs:
+            old, new = before[e].attrs, after[e].attrs
+            delta = {
+                k: [old.get(k), new.get(k)]
+                for k in sorted(set(old) | set(new))
+                if old.get(k) != new.get(k)
+            }
+            if delta:
+                changed.append(Change(after[e].entity, after[e].kind, delta))
+    began, ended = r.relation_changes(a, b)
+    added = [x for x in began if x.valid_to is None or x.valid_to > from_us(b)]
+    removed = [x for x in ended if x.valid_from <= from_us(a)]
+    if kind:
+        keep = {v.entity for v in (*before.values(), *after.values())}
+        added = [x for x in added if x.key.src in keep or x.key.dst in keep]
+        removed = [x for x in removed if x.key.src in keep or x.key.dst in keep]
+    moved = _moves(r, store, added, removed, a, b)
+    return DiffAnswer(
+        t_from,
+        t_to,
+        sorted(appeared, key=lambda v: v.entity),
+        sorted(vanished, key=lambda v: v.entity),
+        sorted(changed, key=lambda c: c.entity),
+        moved,
+        added,
+        removed,
+    )
+
+
+def _moves(
+    r: Reader, store: SqliteStore, added: list[Relation], removed: list[Relation], a: int, b: int
+) -> list[Move]:
+    """Entities whose `runs_on` or `plugged_into` points elsewhere at the end."""
+    out = []
+    touched = sorted({(x.key.src, x.key.rel) for x in (*added, *removed) if x.key.rel in _MOVING})
+    for src, rel in touched:
+        n = store.entity_id(src)
+        before = _targets(r.relations_at(n, a), src, rel)
+        after = _targets(r.relations_at(n, b), src, rel)
+        if before and after and before != after:
+            out.append(Move(src, rel, before, after))
+    return out
+
+
+_MOVING = ("runs_on", "plugged_into", "port_of")
+
+
+def _targets(rels: list[Relation], src: str, rel: str) -> list[str]:
+    return sorted(x.key.dst for x in rels if x.key.src == src and x.key.rel == rel)
+
+
+def lifetime(store: SqliteStore, entity: str) -> Lifetime:
+    """What a thing did while alive: first and last seen, lifetime, counter totals."""
+    eid = resolve_one(store, entity)
+    return _lifetime(store, Reader(store), store.entity_id(eid))
+
+
+def _lifetime(store: SqliteStore, r: Reader, n: int) -> Lifetime:
+    eid = store.entity_name(n)
+    fl = r.first_last(n)
+    if fl is None:
+        raise UnknownEntity(f"{eid} was referred to but never itself recorded")
+    first, end, vanished = fl
+    versions = r.versions(n)
+    last_attrs = dict(versions[-1].attrs) if versions else {}
+    last_seen = vanished if vanished is not None else end
+    return Lifetime(
+        entity=eid,
+        kind=split_id(eid)[0],
+        first_seen=from_us(first),
+        last_seen=from_us(last_seen) if last_seen is not None else None,
+        ended=from_us(end) if end is not None else None,
+        vanished_between=[from_us(vanished), from_us(end)]
+        if vanished is not None and end is not None
+        else None,
+        lifetime_s=(end - first) / 1e6 if end is not None else None,
+        attrs=last_attrs,
+        counters=totals(store, n),
+        attached=r.relations(n),
+    )
+
+
+def ghosts(store: SqliteStore, t_from: datetime, t_to: datetime) -> list[Lifetime]:
+    """Entities whose whole life fell inside the window."""
+    _check_window(t_from, t_to)
+    r = Reader(store)
+    found = r.ghosts(to_us(t_from), to_us(t_to))
+    return [_lifetime(store, r, e) for e, _, _ in sorted(found, key=lambda g: g[1])]
+
+
+def snapshot(store: SqliteStore, at: datetime, kind: str | None = None) -> SnapshotAnswer:
+    versions, relations = Reader(store).snapshot(to_us(at), kind)
+    return SnapshotAnswer(
+        at,
+        sorted(versions, key=lambda v: v.entity),
+        sorted(relations, key=lambda x: (x.key.src, x.key.rel, x.key.dst)),
+    )
+
+
+def stats(store: SqliteStore) -> StatsAnswer:
+    r = Reader(store)
+    span = r.span()
+    return StatsAnswer(
+        path=str(store.path),
+        size_bytes=store.size_bytes(),
+        first=from_us(span[0]) if span else None,
+        last=from_us(span[1]) if span else None,
+        counts=r.counts(),
+        live_by_kind=r.kinds(),
+        sources=[
+            SourceInfo(name, n, from_us(t), kind != "disconnect")
+            for name, n, t, kind in r.sources()
+        ],
+        migrations=[name for name, _ in store.migrations()],
+    )

@@ -35,6 +35,8 @@ from vtrail.wire import parse_line, to_dict
 #: A checkpoint of the live set is taken after at least this many changes,
 #: or as many changes as the last checkpoint held, whichever is more.
 CHECKPOINT_MIN = 20_000
+#: Attributes `where` can find an entity by.
+LABELS = ("name", "mac")
 
 
 @dataclass(slots=True)
@@ -191,6 +193,10 @@ class Recorder:
             self.h.versions.close((n,), cur.valid_from, t, None)
             stats.rows_written += 1
         self.h.versions.open((n,), t, src, text)
+        for label in LABELS:
+            value = attrs.get(label)
+            if isinstance(value, str):
+                self.h.label(n, label, value.lower() if label == "mac" else value)
         stats.rows_written += 1
         self._since_checkpoint += 1
         return ck

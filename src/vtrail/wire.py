@@ -208,7 +208,7 @@ def to_line(o: Observation) -> str:
 
 
 def _num(v: float) -> int | float:
-    return int(v) if v.is_integer() else v
+    return int(v) if float(v).is_integer() else v
 
 
 def json_schema() -> dict[str, Any]:

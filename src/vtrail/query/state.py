@@ -7,6 +7,7 @@ the REST API render the same results (`vtrail.query.jsonable`).
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -289,26 +290,27 @@ def diff(
     """What appeared, vanished, changed and moved between two instants."""
     _check_window(t_from, t_to)
     r, a, b = Reader(store), to_us(t_from), to_us(t_to)
-    ids = r.changed_entities(a, b, kind)
-    before, after = r.versions_at_many(ids, a), r.versions_at_many(ids, b)
-    appeared = [after[e] for e in ids if e in after and e not in before]
-    vanished = [before[e] for e in ids if e in before and e not in after]
+    before, after = r.window_edges(a, b, kind)
+    appeared = [r.to_version(row) for e, row in after.items() if e not in before]
+    vanished = [r.to_version(row) for e, row in before.items() if e not in after]
     changed = []
-    for e in ids:
-        if e in before and e in after and before[e].attrs != after[e].attrs:
-            old, new = before[e].attrs, after[e].attrs
-            delta = {
-                k: [old.get(k), new.get(k)]
-                for k in sorted(set(old) | set(new))
-                if old.get(k) != new.get(k)
-            }
-            if delta:
-                changed.append(Change(after[e].entity, after[e].kind, delta))
+    for e, new_row in after.items():
+        old_row = before.get(e)
+        # Raw attrs are canonical JSON: equal text means equal attributes.
+        if old_row is None or old_row[5] == new_row[5]:
+            continue
+        old, new = json.loads(old_row[5]), json.loads(new_row[5])
+        delta = {
+            k: [old.get(k), new.get(k)]
+            for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)
+        }
+        changed.append(Change(new_row[1], new_row[2], delta))
     began, ended = r.relation_changes(a, b)
     added = [x for x in began if x.valid_to is None or x.valid_to > from_us(b)]
     removed = [x for x in ended if x.valid_from <= from_us(a)]
     if kind:
-        keep = {v.entity for v in (*before.values(), *after.values())}
+        keep = {row[1] for row in (*before.values(), *after.values())}
         added = [x for x in added if x.key.src in keep or x.key.dst in keep]
         removed = [x for x in removed if x.key.src in keep or x.key.dst in keep]
     moved = _moves(r, store, added, removed, a, b)

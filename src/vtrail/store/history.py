@@ -88,6 +88,9 @@ class HistoryWriter:
         self.versions = _Intervals(store, "version", ("entity",))
         self.relations = _Intervals(store, "relation", ("src", "rel", "dst"))
 
+    def label(self, entity: int, key: str, value: str) -> None:
+        self.c.execute("INSERT OR IGNORE INTO label VALUES (?, ?, ?)", (key, value, entity))
+
     # -- claims ---------------------------------------------------------------
 
     def open_claims(self, source: int) -> dict[ClaimKey, int]:

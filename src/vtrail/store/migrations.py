@@ -68,6 +68,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX claim_since ON claim(since);
         CREATE INDEX claim_until ON claim(until);
         -- Counter samples in blocks: delta-of-delta times, delta values (store/samples.py).
+        -- Sealed blocks are written once, in rowid order, so their pages stay full;
+        -- the block still filling lives in sample_open, one row per series.
         CREATE TABLE sample (
             entity   INTEGER NOT NULL,
             metric   TEXT NOT NULL,
@@ -77,8 +79,22 @@ MIGRATIONS: list[tuple[str, str]] = [
             v_first  REAL NOT NULL,
             v_last   REAL NOT NULL,
             increase REAL NOT NULL,
+            dt_last  INTEGER NOT NULL,
+            data     BLOB NOT NULL
+        );
+        CREATE INDEX sample_series ON sample(entity, metric, t0);
+        CREATE TABLE sample_open (
+            entity   INTEGER NOT NULL,
+            metric   TEXT NOT NULL,
+            t0       INTEGER NOT NULL,
+            t1       INTEGER NOT NULL,
+            n        INTEGER NOT NULL,
+            v_first  REAL NOT NULL,
+            v_last   REAL NOT NULL,
+            increase REAL NOT NULL,
+            dt_last  INTEGER NOT NULL,
             data     BLOB NOT NULL,
-            PRIMARY KEY (entity, metric, t0)
+            PRIMARY KEY (entity, metric)
         ) WITHOUT ROWID;
         CREATE TABLE journal (
             seq         INTEGER PRIMARY KEY,
@@ -112,13 +128,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0002_lookup_indexes",
+        "0002_labels",
         # `where` finds VMs by name and NICs/ports by MAC without scanning history.
+        # One row per distinct (attribute, value, entity), not one per version.
         """
-        CREATE INDEX version_name ON version(json_extract(attrs, '$.name'))
-            WHERE json_extract(attrs, '$.name') IS NOT NULL;
-        CREATE INDEX version_mac ON version(json_extract(attrs, '$.mac'))
-            WHERE json_extract(attrs, '$.mac') IS NOT NULL;
+        CREATE TABLE label (
+            key    TEXT NOT NULL,
+            value  TEXT NOT NULL,
+            entity INTEGER NOT NULL,
+            PRIMARY KEY (key, value, entity)
+        ) WITHOUT ROWID;
         """,
     ),
 ]

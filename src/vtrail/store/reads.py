@@ -107,12 +107,7 @@ class Reader:
     # -- finding --------------------------------------------------------------
 
     def by_attr(self, name: str, value: str) -> list[int]:
-        if name not in ("name", "mac"):
-            raise ValueError(f"no index on attribute {name!r}")
-        rows = self.c.execute(
-            f"SELECT DISTINCT entity FROM version WHERE json_extract(attrs, '$.{name}') = ?",
-            (value,),
-        )
+        rows = self.c.execute("SELECT entity FROM label WHERE key = ? AND value = ?", (name, value))
         return [int(r[0]) for r in rows]
 
     def by_id_pattern(self, pattern: str) -> list[str]:
@@ -160,29 +155,29 @@ class Reader:
             relations = [r for r in relations if r.key.src in keep or r.key.dst in keep]
         return versions, relations
 
-    def changed_entities(self, t1: int, t2: int, kind: str | None) -> list[int]:
-        """Entities with a version boundary in `(t1, t2]`."""
-        kind_sql = " AND entity IN (SELECT id FROM entity WHERE kind = :kind)" if kind else ""
-        rows = self.c.execute(
-            f"SELECT entity FROM version WHERE valid_from > :a AND valid_from <= :b{kind_sql} "
-            f"UNION SELECT entity FROM version WHERE valid_to > :a AND valid_to <= :b{kind_sql}",
-            {"a": t1, "b": t2, "kind": kind},
+    def window_edges(
+        self, t1: int, t2: int, kind: str | None
+    ) -> tuple[dict[int, tuple[Any, ...]], dict[int, tuple[Any, ...]]]:
+        """Raw version rows live at `t1` that end in `(t1, t2]`, and rows that start in
+        `(t1, t2]` and are live at `t2`: the before and after of every entity that
+        changed in the window, each found by one index range scan."""
+        kind_sql = " AND e.kind = :kind" if kind else ""
+        args = {"a": t1, "b": t2, "kind": kind}
+        before = self.c.execute(
+            f"SELECT {_V} FROM version v JOIN entity e ON e.id = v.entity "
+            f"WHERE v.valid_to > :a AND v.valid_to <= :b AND v.valid_from <= :a{kind_sql}",
+            args,
         )
-        return [int(r[0]) for r in rows]
+        after = self.c.execute(
+            f"SELECT {_V} FROM version v JOIN entity e ON e.id = v.entity "
+            "WHERE v.valid_from > :a AND v.valid_from <= :b "
+            f"AND (v.valid_to IS NULL OR v.valid_to > :b){kind_sql}",
+            args,
+        )
+        return {r[0]: r for r in before}, {r[0]: r for r in after}
 
-    def versions_at_many(self, es: Iterable[int], t: int) -> dict[int, Version]:
-        """As-of `t` for many entities in one statement."""
-        self.c.execute("CREATE TEMP TABLE IF NOT EXISTS _ids (id INTEGER PRIMARY KEY)")
-        self.c.execute("DELETE FROM _ids")
-        self.c.executemany("INSERT OR IGNORE INTO _ids VALUES (?)", ((e,) for e in es))
-        rows = self.c.execute(
-            f"SELECT {_V} FROM _ids i JOIN version v ON v.entity = i.id "
-            "AND v.valid_from = (SELECT max(valid_from) FROM version WHERE entity = i.id "
-            "AND valid_from <= :t) JOIN entity e ON e.id = v.entity "
-            "WHERE v.valid_to IS NULL OR v.valid_to > :t",
-            {"t": t},
-        )
-        return {int(r[0]): self._version(r) for r in rows}
+    def to_version(self, row: Sequence[Any]) -> Version:
+        return self._version(row)
 
     def relation_changes(self, t1: int, t2: int) -> tuple[list[Relation], list[Relation]]:
         """Edges that began in `(t1, t2]`, and edges that ended in it."""
@@ -212,7 +207,10 @@ class Reader:
         for table in ("entity", "version", "relation", "sample", "journal", "source", "checkpoint"):
             out[table] = int(self.c.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
         out["sample_readings"] = int(
-            self.c.execute("SELECT ifnull(sum(n), 0) FROM sample").fetchone()[0]
+            self.c.execute(
+                "SELECT (SELECT ifnull(sum(n), 0) FROM sample) "
+                "+ (SELECT ifnull(sum(n), 0) FROM sample_open)"
+            ).fetchone()[0]
         )
         out["live_entities"] = int(
             self.c.execute("SELECT count(*) FROM version WHERE valid_to IS NULL").fetchone()[0]

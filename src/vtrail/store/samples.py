@@ -15,6 +15,7 @@ import itertools
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from vtrail.store.sqlite import SqliteStore
 
@@ -106,73 +107,150 @@ def _increase(points: list[tuple[int, float]]) -> float:
     return total
 
 
+_COLS = "entity, metric, t0, t1, n, v_first, v_last, increase, dt_last, data"
+
+
+@dataclass(slots=True)
+class _Block:
+    entity: int
+    metric: str
+    t0: int
+    t1: int
+    n: int
+    v_first: float
+    v_last: float
+    increase: float
+    dt_last: int
+    data: bytes
+    rowid: int | None  # None: the open block
+
+    @classmethod
+    def of(cls, points: list[tuple[int, float]], entity: int, metric: str) -> _Block:
+        dt = points[-1][0] - points[-2][0] if len(points) > 1 else 0
+        return cls(
+            entity,
+            metric,
+            points[0][0],
+            points[-1][0],
+            len(points),
+            points[0][1],
+            points[-1][1],
+            _increase(points),
+            dt,
+            encode(points),
+            None,
+        )
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...], rowid: int | None) -> _Block:
+        e, m, t0, t1, n, vf, vl, inc, dt, data = row
+        return cls(e, m, t0, t1, n, vf, vl, inc, dt, data, rowid)
+
+    def row(self) -> tuple[int | str | float | bytes, ...]:
+        return (
+            self.entity,
+            self.metric,
+            self.t0,
+            self.t1,
+            self.n,
+            self.v_first,
+            self.v_last,
+            self.increase,
+            self.dt_last,
+            self.data,
+        )
+
+
 class SampleWriter:
     """Adds readings; the same reading twice is kept once, late ones go in their place."""
 
     def __init__(self, store: SqliteStore) -> None:
         self.c = store.conn
 
+    def _open(self, entity: int, metric: str) -> _Block | None:
+        row = self.c.execute(
+            f"SELECT {_COLS} FROM sample_open WHERE entity = ? AND metric = ?", (entity, metric)
+        ).fetchone()
+        return _Block.from_row(row, None) if row else None
+
     def add(self, entity: int, metric: str, ts: int, value: float) -> bool:
         """Store one reading; False when it was already there."""
-        row = self.c.execute(
-            "SELECT t0, t1, n, v_first, data FROM sample WHERE entity = ? AND metric = ? "
-            "AND t0 <= ? ORDER BY t0 DESC LIMIT 1",
-            (entity, metric, ts),
-        ).fetchone()
-        if row is None:
-            nxt = self.c.execute(
-                "SELECT t0 FROM sample WHERE entity = ? AND metric = ? AND t0 > ? "
-                "ORDER BY t0 LIMIT 1",
+        value = float(value)
+        b = self._open(entity, metric)
+        if b is None:
+            if self._sealed_holding(entity, metric, ts) is None:
+                self._put_open(_Block.of([(ts, value)], entity, metric), new=True)
+                return True
+        elif ts > b.t1:
+            self._append(b, ts, value)
+            return True
+        target = b if b is not None and ts >= b.t0 else self._sealed_holding(entity, metric, ts)
+        if target is None:
+            target = b
+        assert target is not None
+        return self._insert_into(target, ts, value)
+
+    def _append(self, b: _Block, ts: int, value: float) -> None:
+        """The common case: a newer reading, appended without decoding the block."""
+        if b.n >= BLOCK:
+            self.c.execute(f"INSERT INTO sample ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", b.row())
+            self._put_open(_Block.of([(ts, value)], b.entity, b.metric), new=False)
+            return
+        if b.data[0] != _INT or not (value.is_integer() and abs(value) < _MAX_EXACT):
+            points = decode(b.t0, b.v_first, b.data)
+            points.append((ts, value))
+            self._put_open(_Block.of(points, b.entity, b.metric), new=False)
+            return
+        dt = ts - b.t1
+        tail = bytearray()
+        _varint(_zz(dt - b.dt_last), tail)
+        _varint(_zz(int(value) - int(b.v_last)), tail)
+        b.increase += value - b.v_last if value >= b.v_last else value
+        b.t1, b.n, b.v_last, b.dt_last, b.data = ts, b.n + 1, value, dt, b.data + bytes(tail)
+        self._put_open(b, new=False)
+
+    def _put_open(self, b: _Block, *, new: bool) -> None:
+        verb = "INSERT" if new else "INSERT OR REPLACE"
+        self.c.execute(f"{verb} INTO sample_open ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", b.row())
+
+    def _sealed_holding(self, entity: int, metric: str, ts: int) -> _Block | None:
+        """The sealed block a reading at `ts` belongs in (the earliest one if before all)."""
+        row = (
+            self.c.execute(
+                f"SELECT {_COLS}, rowid FROM sample WHERE entity = ? AND metric = ? AND t0 <= ? "
+                "ORDER BY t0 DESC LIMIT 1",
                 (entity, metric, ts),
             ).fetchone()
-            if nxt is not None:
-                return self._insert_into(entity, metric, int(nxt[0]), ts, value)
-            self._write(entity, metric, None, [(ts, value)])
-            return True
-        t0, t1, n, _v0, _data = row
-        if ts > t1 and n < BLOCK:
-            return self._insert_into(entity, metric, t0, ts, value)
-        if ts > t1:
-            self._write(entity, metric, None, [(ts, value)])
-            return True
-        return self._insert_into(entity, metric, t0, ts, value)
+            or self.c.execute(
+                f"SELECT {_COLS}, rowid FROM sample WHERE entity = ? AND metric = ? "
+                "ORDER BY t0 LIMIT 1",
+                (entity, metric),
+            ).fetchone()
+        )
+        return _Block.from_row(row[:10], row[10]) if row else None
 
-    def _insert_into(self, entity: int, metric: str, t0: int, ts: int, value: float) -> bool:
-        row = self.c.execute(
-            "SELECT v_first, data FROM sample WHERE entity = ? AND metric = ? AND t0 = ?",
-            (entity, metric, t0),
-        ).fetchone()
-        points = decode(t0, row[0], row[1])
+    def _insert_into(self, b: _Block, ts: int, value: float) -> bool:
+        points = decode(b.t0, b.v_first, b.data)
         if any(t == ts for t, _ in points):
             return False
         points.append((ts, value))
         points.sort()
-        self._write(entity, metric, t0, points)
+        nb = _Block.of(points, b.entity, b.metric)
+        if b.rowid is None:
+            self._put_open(nb, new=False)
+        else:
+            self.c.execute(
+                "UPDATE sample SET t0 = ?, t1 = ?, n = ?, v_first = ?, v_last = ?, increase = ?, "
+                "dt_last = ?, data = ? WHERE rowid = ?",
+                (*nb.row()[2:], b.rowid),
+            )
         return True
 
-    def _write(
-        self, entity: int, metric: str, old_t0: int | None, points: list[tuple[int, float]]
-    ) -> None:
-        if old_t0 is not None:
-            self.c.execute(
-                "DELETE FROM sample WHERE entity = ? AND metric = ? AND t0 = ?",
-                (entity, metric, old_t0),
-            )
-        self.c.execute(
-            "INSERT INTO sample (entity, metric, t0, t1, n, v_first, v_last, increase, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entity,
-                metric,
-                points[0][0],
-                points[-1][0],
-                len(points),
-                points[0][1],
-                points[-1][1],
-                _increase(points),
-                encode(points),
-            ),
-        )
+
+_BLOCKS = (
+    "SELECT {cols} FROM sample WHERE entity = :e{m} UNION ALL "
+    "SELECT {cols} FROM sample_open WHERE entity = :e{m} ORDER BY {order}"
+)
 
 
 def series(
@@ -181,26 +259,26 @@ def series(
     """Readings of one series, optionally within `[t_from, t_to]`."""
     lo = t_from if t_from is not None else -(2**62)
     hi = t_to if t_to is not None else 2**62
-    rows = store.conn.execute(
-        "SELECT t0, v_first, data FROM sample WHERE entity = ? AND metric = ? "
-        "AND t1 >= ? AND t0 <= ? ORDER BY t0",
-        (entity, metric, lo, hi),
-    )
-    return [p for t0, v0, data in rows for p in decode(t0, v0, data) if lo <= p[0] <= hi]
+    sql = _BLOCKS.format(cols="t0, t1, v_first, data", m=" AND metric = :m", order="t0")
+    rows = store.conn.execute(sql, {"e": entity, "m": metric})
+    return [
+        p
+        for t0, t1, v0, data in rows
+        if t1 >= lo and t0 <= hi
+        for p in decode(t0, v0, data)
+        if lo <= p[0] <= hi
+    ]
 
 
 def metrics(store: SqliteStore, entity: int) -> list[str]:
-    rows = store.conn.execute("SELECT DISTINCT metric FROM sample WHERE entity = ?", (entity,))
-    return sorted(r[0] for r in rows)
+    rows = store.conn.execute(_BLOCKS.format(cols="metric", m="", order="metric"), {"e": entity})
+    return sorted({r[0] for r in rows})
 
 
 def totals(store: SqliteStore, entity: int) -> list[SeriesTotal]:
     """Per metric: first and last reading and the growth over the whole life, resets counted."""
-    rows = store.conn.execute(
-        "SELECT metric, t0, t1, n, v_first, v_last, increase FROM sample WHERE entity = ? "
-        "ORDER BY metric, t0",
-        (entity,),
-    ).fetchall()
+    sql = _BLOCKS.format(cols="metric, t0, t1, n, v_first, v_last, increase", m="", order="1, 2")
+    rows = store.conn.execute(sql, {"e": entity}).fetchall()
     out: list[SeriesTotal] = []
     by_metric: dict[str, list[tuple[int, int, int, float, float, float]]] = {}
     for metric, *rest in rows:

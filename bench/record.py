@@ -1,0 +1,244 @@
+"""Recorder and store benchmark: prints figures next to a raw-SQLite baseline from the same run.
+
+    python bench/record.py              # 1M versions (a few minutes)
+    python bench/record.py --big        # 10M versions as well (long)
+
+Figures: ingest rate of event streams in batches of 1, 100 and 10,000; as-of
+lookup p50/p99; snapshot at T of 100k live entities near the start and the end
+of the history; diff over one hour holding 100k changes; bytes per version and
+per counter sample. Baselines: plain inserts of the same rows into an indexed
+table, a plain indexed select, a plain fetch of 100k rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from vtrail.model import EntityObs, Observation, SampleObs
+from vtrail.query import state
+from vtrail.recorder import Recorder
+from vtrail.store import SqliteStore
+from vtrail.store.reads import Reader
+from vtrail.timeexpr import to_us
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+LIVE = 100_000
+STEP = timedelta(milliseconds=36)  # 100k changes per hour
+STATES = ("running", "paused", "running", "shutoff")
+
+
+def ev(i: int, e: int) -> Observation:
+    attrs = {
+        "name": f"vm-{e}",
+        "state": STATES[(i // LIVE) % 4],
+        "vcpus": 2,
+        "host": f"hv-{e % 50}",
+    }
+    return Observation(
+        "libvirt+qemu:///system@bench",
+        T0 + STEP * i,
+        "event",
+        (EntityObs(f"vm:{e:08d}", "vm", attrs),),
+    )
+
+
+def stream(start: int, n: int) -> Iterator[Observation]:
+    for i in range(start, start + n):
+        yield ev(i, i % LIVE)
+
+
+def populate(store: SqliteStore, total: int) -> None:
+    rec = Recorder(store)
+    done, t = 0, time.perf_counter()
+    while done < total:
+        n = min(10_000, total - done)
+        rec.record(stream(done, n))
+        done += n
+        if done % 500_000 == 0:
+            rate = done / (time.perf_counter() - t)
+            print(f"  populated {done:,} versions ({rate:,.0f}/s)", flush=True)
+
+
+def rate(fn: Callable[[int, int], None], events: int, batch: int, start: int) -> float:
+    t = time.perf_counter()
+    for k in range(0, events, batch):
+        fn(start + k, batch)
+    return events / (time.perf_counter() - t)
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
+class Baseline:
+    """The same rows in a plain indexed table, written and read with no recorder logic."""
+
+    def __init__(self, path: Path) -> None:
+        self.c = sqlite3.connect(path, isolation_level=None)
+        self.c.execute("PRAGMA journal_mode=WAL")
+        self.c.execute("PRAGMA synchronous=NORMAL")
+        self.c.execute(
+            "CREATE TABLE v (entity TEXT, valid_from INTEGER, attrs TEXT, "
+            "PRIMARY KEY (entity, valid_from)) WITHOUT ROWID"
+        )
+
+    def insert(self, start: int, n: int) -> None:
+        self.c.execute("BEGIN")
+        self.c.executemany(
+            "INSERT OR REPLACE INTO v VALUES (?, ?, ?)",
+            (
+                (o.entities[0].id, to_us(o.observed_at), repr(o.entities[0].attrs))
+                for o in stream(start, n)
+            ),
+        )
+        self.c.execute("COMMIT")
+
+
+def bench(total: int, workdir: Path) -> None:
+    print(f"\n== {total:,} versions ({LIVE:,} entities, 100k changes per hour)")
+    store = SqliteStore(workdir / f"bench-{total}.db")
+    base = Baseline(workdir / f"base-{total}.db")
+    t = time.perf_counter()
+    populate(store, total)
+    base.insert(0, min(total, 1_000_000))
+    print(f"  populated in {time.perf_counter() - t:,.0f}s")
+    rec = Recorder(store)
+
+    print("ingest (events/s)                   vtrail     raw SQLite inserts")
+    start = total
+    for batch, events in ((1, 2_000), (100, 20_000), (10_000, 50_000)):
+        ours = rate(lambda s, n: rec.record(stream(s, n)) and None, events, batch, start)
+        raw = rate(base.insert, events, batch, start)
+        start += events
+        print(f"  batch {batch:>6,}                  {ours:>10,.0f}     {raw:>10,.0f}")
+
+    r = Reader(store)
+    end = start
+    rng = random.Random(1)
+    samples_ours, samples_raw = [], []
+    for _ in range(20_000):
+        e = rng.randrange(LIVE)
+        tq = to_us(T0 + STEP * rng.randrange(end))
+        eid = f"vm:{e:08d}"
+        t1 = time.perf_counter()
+        r.version_at(store.entity_id(eid), tq)
+        t2 = time.perf_counter()
+        base.c.execute(
+            "SELECT valid_from, attrs FROM v WHERE entity = ? AND valid_from <= ? "
+            "ORDER BY valid_from DESC LIMIT 1",
+            (eid, tq),
+        ).fetchone()
+        t3 = time.perf_counter()
+        samples_ours.append((t2 - t1) * 1e6)
+        samples_raw.append((t3 - t2) * 1e6)
+    print("as-of lookup (µs)                   vtrail     plain indexed select")
+    print(
+        f"  p50                          {pct(samples_ours, 0.5):>10.1f}     {pct(samples_raw, 0.5):>10.1f}"
+    )
+    print(
+        f"  p99                          {pct(samples_ours, 0.99):>10.1f}     {pct(samples_raw, 0.99):>10.1f}"
+    )
+
+    t = time.perf_counter()
+    raw_rows = base.c.execute("SELECT * FROM v LIMIT 100000").fetchall()
+    raw_fetch = time.perf_counter() - t
+    print(f"snapshot at T (s)                   vtrail     plain fetch of {len(raw_rows):,} rows")
+    for label, when in (("near start", LIVE + 1_000), ("near end", end - 1_000)):
+        times, size = [], 0
+        for _ in range(3):
+            t = time.perf_counter()
+            snap = state.snapshot(store, T0 + STEP * when)
+            times.append(time.perf_counter() - t)
+            size = len(snap.entities)
+        print(
+            f"  {label:<10} ({size:,} live)     {statistics.median(times):>10.3f}     {raw_fetch:>10.3f}"
+        )
+
+    t_to = T0 + STEP * (end - 1)
+    t = time.perf_counter()
+    d = state.diff(store, t_to - timedelta(hours=1), t_to)
+    took = time.perf_counter() - t
+    n_changes = len(d.changed) + len(d.appeared) + len(d.vanished)
+    print(f"diff over one hour                  {took:>10.3f}s    ({n_changes:,} entities changed)")
+
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    versions = r.counts()["version"]
+    size = store.size_bytes()
+    tables = dict(
+        store.conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    )
+    history_bytes = sum(
+        v for k, v in tables.items() if k.startswith(("version", "claim", "checkpoint", "entity"))
+    )
+    journal_bytes = sum(v for k, v in tables.items() if k.startswith("journal"))
+    base.c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    base_bytes = sum(
+        v for _, v in base.c.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")
+    )
+    base_rows = base.c.execute("SELECT count(*) FROM v").fetchone()[0]
+    print("bytes per version                   vtrail     plain table")
+    print(
+        f"  history tables and indexes   {history_bytes / versions:>10.1f}     {base_bytes / base_rows:>10.1f}"
+    )
+    print(f"  journal (raw observations)   {journal_bytes / versions:>10.1f}")
+    print(f"  whole file                   {size / versions:>10.1f}")
+    store.close()
+
+
+def bench_samples(workdir: Path) -> None:
+    """1,000 series x 1,000 readings at a 10 s interval, like polled NIC counters."""
+    store = SqliteStore(workdir / "samples.db")
+    rec = Recorder(store)
+    rng = random.Random(2)
+    values = [0] * 1_000
+    base = sqlite3.connect(workdir / "samples-base.db", isolation_level=None)
+    base.execute(
+        "CREATE TABLE s (entity TEXT, metric TEXT, ts INTEGER, value REAL, "
+        "PRIMARY KEY (entity, metric, ts)) WITHOUT ROWID"
+    )
+    for k in range(1_000):
+        ts = T0 + timedelta(seconds=10 * k, milliseconds=rng.randrange(-50, 50))
+        samples = []
+        for e in range(1_000):
+            values[e] += rng.randrange(0, 2_000_000)
+            samples.append(SampleObs(f"port:bench/tap{e}", "rx_bytes", values[e], ts))
+        rec.record([Observation("netlink:bench", ts, "event", samples=tuple(samples))])
+        base.execute("BEGIN")
+        base.executemany(
+            "INSERT INTO s VALUES (?, ?, ?, ?)",
+            ((s.entity, s.metric, to_us(ts), s.value) for s in samples),
+        )
+        base.execute("COMMIT")
+    readings = 1_000_000
+    ours = store.conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name = 'sample'").fetchone()[0]
+    raw = base.execute("SELECT sum(pgsize) FROM dbstat WHERE name = 's'").fetchone()[0]
+    print("\nbytes per counter sample            vtrail     plain table")
+    print(f"  1,000 series x 1,000 readings {ours / readings:>10.1f}     {raw / readings:>10.1f}")
+    store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--big", action="store_true", help="also run at 10M versions")
+    ap.add_argument("--versions", type=int, default=1_000_000)
+    ap.add_argument("--dir", type=Path, default=None, help="where to put the stores")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as d:
+        work = Path(d)
+        bench_samples(work)
+        bench(args.versions, work)
+        if args.big:
+            bench(10_000_000, work)
+
+
+if __name__ == "__main__":
+    main()

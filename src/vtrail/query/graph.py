@@ -1,0 +1,285 @@
+"""The fabric as a graph at an instant: `topology`, its neighbourhoods, and Graphviz output.
+
+Nodes are the entities live at T (hosts, VMs, NICs, ports, bridges, veth
+peers, OVS bridges, routers, networks, addresses); edges are the relations
+live at T. Each node carries a `group`: the host or network namespace it lives
+in, which is what makes a drawing read like a network diagram (a VM sits in
+the box of the host it ran on at T, a veth end in the box of its namespace).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import networkx as nx
+
+from vtrail.model import JSONValue, split_id
+from vtrail.query.state import resolve_one
+from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store.graph_reads import EdgeRow, GraphReader, NodeRow
+from vtrail.timeexpr import from_us, iso, to_us
+
+#: Kinds whose natural key is `<namespace>/<ifname>`.
+NAMESPACED = frozenset({"port", "bridge"})
+MAX_DEPTH = 10
+
+
+class BadGraphQuery(ValueError):
+    """A topology narrowing that cannot be answered (depth out of range, kind unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    kind: str
+    label: str
+    #: The host or namespace it lives in at T; `netns:<name>` for a namespace
+    #: that is not itself a recorded entity.
+    group: str | None
+    #: When its current version began; None for an entity only ever named by a
+    #: relation (a `runs_on` to a host no source describes).
+    since: datetime | None
+    attrs: dict[str, JSONValue]
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    src: str
+    rel: str
+    dst: str
+    attrs: dict[str, JSONValue]
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    at: datetime
+    around: str | None
+    depth: int | None
+    kind: str | None
+    counts: dict[str, int]
+    nodes: list[Node]
+    edges: list[Edge]
+
+
+# -- labels and groups -----------------------------------------------------------
+
+
+def namespace_of(eid: str) -> str | None:
+    """The network namespace of a `port:` or `bridge:` id (the root one is named by the host)."""
+    kind, key = split_id(eid)
+    if kind in NAMESPACED and "/" in key:
+        return key.split("/", 1)[0]
+    if kind == "router":
+        return key
+    return None
+
+
+def label(eid: str, kind: str, attrs: dict[str, JSONValue]) -> str:
+    key = eid.split(":", 1)[1]
+    name = attrs.get("name")
+    if kind == "vm":
+        return str(name) if name else key[:8]
+    if kind in NAMESPACED or kind == "nic":
+        return key.rsplit("/", 1)[-1]
+    return str(name) if isinstance(name, str) and kind not in ("ip", "net") else key
+
+
+def _groups(kinds: dict[str, str], edges: list[EdgeRow]) -> dict[str, str]:
+    """Which host or namespace each node lives in, from the ids and the edges at T."""
+    out: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    vm_of_nic: dict[str, str] = {}
+    for e in edges:
+        if e.rel == "runs_on" and kinds.get(e.src) == "vm":
+            out[e.src] = e.dst
+        elif e.rel == "has_nic":
+            vm_of_nic[e.dst] = e.src
+        elif e.rel == "has_address":
+            owner[e.dst] = e.src
+
+    def place_of_ns(ns: str) -> str:
+        for candidate in (f"host:{ns}", f"router:{ns}"):
+            if candidate in kinds:
+                return candidate
+        return f"netns:{ns}"
+
+    for eid, kind in kinds.items():
+        if kind in NAMESPACED:
+            ns = namespace_of(eid)
+            if ns is not None:
+                out[eid] = place_of_ns(ns)
+        elif kind == "router" and f"host:{eid[7:]}" in kinds:
+            out[eid] = f"host:{eid[7:]}"
+    for nic, vm in vm_of_nic.items():
+        if vm in out:
+            out[nic] = out[vm]
+    for ip, o in owner.items():
+        if o in out:
+            out[ip] = out[o]
+    return out
+
+
+# -- the questions ----------------------------------------------------------------
+
+
+def fabric(store: SqliteStore, at: datetime) -> nx.MultiDiGraph:
+    """The whole fabric at `at` as a networkx graph: node attributes `kind`, `label`,
+    `group`, `since`, `attrs`; one edge per relation, keyed by its name."""
+    return _graph(*GraphReader(store).live(to_us(at)))
+
+
+def _graph(rows: list[NodeRow], edges: list[EdgeRow]) -> nx.MultiDiGraph:
+    g = nx.MultiDiGraph()
+    kinds = {r.eid: r.kind for r in rows}
+    for e in edges:
+        for end in (e.src, e.dst):
+            if end not in kinds:
+                kinds[end] = split_id(end)[0]
+    groups = _groups(kinds, edges)
+    for r in rows:
+        attrs: dict[str, JSONValue] = json.loads(r.attrs)
+        g.add_node(
+            r.eid,
+            kind=r.kind,
+            label=label(r.eid, r.kind, attrs),
+            group=groups.get(r.eid),
+            since=r.valid_from,
+            attrs=attrs,
+        )
+    for eid, kind in kinds.items():
+        if eid not in g:
+            g.add_node(eid, kind=kind, label=label(eid, kind, {}), group=groups.get(eid))
+            g.nodes[eid].update(since=None, attrs={})
+    for e in edges:
+        g.add_edge(e.src, e.dst, key=e.rel, attrs=json.loads(e.attrs) if e.attrs != "{}" else {})
+    return g
+
+
+def topology(
+    store: SqliteStore,
+    at: datetime,
+    around: str | None = None,
+    depth: int = 2,
+    kind: str | None = None,
+) -> Topology:
+    """The fabric at `at`, whole, within `depth` hops of `around`, or narrowed to one kind
+    (its entities, their relations and the entities at the other end)."""
+    if around is not None and not 0 <= depth <= MAX_DEPTH:
+        raise BadGraphQuery(f"depth must be between 0 and {MAX_DEPTH}, not {depth}")
+    g = fabric(store, at)
+    center = None
+    if around is not None:
+        center = resolve_one(store, around)
+        if center not in g:
+            raise UnknownEntity(f"{center} was not part of the fabric at {iso(at)}")
+        keep = nx.single_source_shortest_path_length(g.to_undirected(as_view=True), center, depth)
+        g = g.subgraph(keep)
+    if kind is not None:
+        own = [n for n, k in g.nodes(data="kind") if k == kind]
+        keep_set = set(own)
+        for n in own:
+            keep_set.update(g.successors(n))
+            keep_set.update(g.predecessors(n))
+        g = g.subgraph(keep_set)
+    return _answer(g, at, center, depth if around is not None else None, kind)
+
+
+def _answer(
+    g: nx.MultiDiGraph, at: datetime, around: str | None, depth: int | None, kind: str | None
+) -> Topology:
+    nodes = [
+        Node(
+            n,
+            d["kind"],
+            d["label"],
+            d["group"],
+            from_us(d["since"]) if d["since"] is not None else None,
+            d["attrs"],
+        )
+        for n, d in sorted(g.nodes(data=True))
+    ]
+    edges = [Edge(a, rel, b, d["attrs"]) for a, b, rel, d in g.edges(keys=True, data=True)]
+    edges.sort(key=lambda e: (e.src, e.rel, e.dst))
+    counts = dict(sorted(Counter(n.kind for n in nodes).items()))
+    counts["edges"] = len(edges)
+    return Topology(at, around, depth, kind, counts, nodes, edges)
+
+
+# -- Graphviz -------------------------------------------------------------------------
+
+_SHAPES: dict[str, str] = {
+    "host": 'shape=box3d, fillcolor="#e8eef7"',
+    "vm": 'shape=box, style="rounded,filled", fillcolor="#dbeafe"',
+    "nic": 'shape=ellipse, fillcolor="#f1f5f9", fontsize=9',
+    "port": 'shape=box, fillcolor="#f8fafc", fontsize=9, height=0.3',
+    "bridge": 'shape=hexagon, fillcolor="#dcfce7"',
+    "router": 'shape=octagon, fillcolor="#fde68a"',
+    "ip": 'shape=note, fillcolor="#ffffff", fontsize=9',
+    "net": 'shape=component, fillcolor="#f3e8ff"',
+}
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def to_dot(t: Topology) -> str:
+    """Graphviz source: one cluster per host or namespace, shapes by kind."""
+    title = _q(f"fabric at {iso(t.at)}")
+    lines = [
+        "digraph vtrail {",
+        f"  graph [rankdir=LR, fontname=Helvetica, labelloc=t, label={title}];",
+        '  node [fontname=Helvetica, fontsize=10, style=filled, fillcolor="#ffffff"];',
+        '  edge [fontname=Helvetica, fontsize=8, color="#64748b"];',
+    ]
+    by_group: dict[str | None, list[Node]] = {}
+    for n in t.nodes:
+        by_group.setdefault(n.group, []).append(n)
+
+    def node_line(n: Node) -> str:
+        shape = _SHAPES.get(n.kind, "shape=box")
+        text = f"{n.label}\\n{n.kind}" if n.kind in ("host", "router", "bridge") else n.label
+        return f"    {_q(n.id)} [label={_q(text)}, {shape}];"
+
+    for i, (group, members) in enumerate(sorted(by_group.items(), key=lambda kv: kv[0] or "")):
+        if group is None:
+            lines.extend(node_line(n) for n in members)
+            continue
+        lines.append(f"  subgraph cluster_{i} {{")
+        lines.append(f'    label={_q(group)}; style=rounded; color="#94a3b8";')
+        lines.extend(node_line(n) for n in members)
+        lines.append("  }")
+    for e in t.edges:
+        style = ", style=dashed" if e.rel in ("peer", "has_address") else ""
+        tail = ", dir=none" if e.rel == "peer" else ""
+        lines.append(f"  {_q(e.src)} -> {_q(e.dst)} [label={_q(e.rel)}{style}{tail}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def jsonable_topology(t: Topology) -> dict[str, Any]:
+    """The JSON shape of a `Topology`, equal to `to_jsonable(t)` and written out by hand
+    because a fabric has tens of thousands of nodes and the generic walk is slow."""
+    return {
+        "at": iso(t.at),
+        "around": t.around,
+        "depth": t.depth,
+        "kind": t.kind,
+        "counts": t.counts,
+        "nodes": [
+            {
+                "id": n.id,
+                "kind": n.kind,
+                "label": n.label,
+                "group": n.group,
+                "since": iso(n.since),
+                "attrs": n.attrs,
+            }
+            for n in t.nodes
+        ],
+        "edges": [{"src": e.src, "rel": e.rel, "dst": e.dst, "attrs": e.attrs} for e in t.edges],
+    }

@@ -1,0 +1,166 @@
+"""Read-side SQL for the graph questions: the fabric at an instant, and local walks in it.
+
+`query.graph` wants the whole live set at T as cheaply as possible (ids joined
+in SQL, attributes left as JSON text until needed); `query.path` wants the
+opposite, a few neighbourhoods at T read on demand, so that a path costs the
+same on a fabric of 100 or 100,000 entities. Times are integer microseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from vtrail.store.sqlite import SqliteStore
+
+_LIVE = "{a}.valid_from <= :t AND ({a}.valid_to IS NULL OR {a}.valid_to > :t)"
+# One parameter carries any number of ids: no 999-variable limit, one plan.
+_IDS = "(SELECT e.id FROM entity e WHERE e.eid IN (SELECT value FROM json_each(:ids)))"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    eid: str
+    kind: str
+    valid_from: int
+    attrs: str
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeRow:
+    src: str
+    rel: str
+    dst: str
+    attrs: str
+
+
+class GraphReader:
+    def __init__(self, store: SqliteStore) -> None:
+        self.c = store.conn
+
+    # -- the whole fabric -----------------------------------------------------
+
+    def _checkpoint(self, t: int) -> tuple[int, int]:
+        row = self.c.execute(
+            "SELECT id, ts FROM checkpoint WHERE ts <= ? ORDER BY ts DESC LIMIT 1", (t,)
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (-1, -(2**62))
+
+    def live(self, t: int) -> tuple[list[NodeRow], list[EdgeRow]]:
+        """Every entity and relation live at `t`: the nearest checkpoint plus the changes since."""
+        cp, ts = self._checkpoint(t)
+        args = {"cp": cp, "ts": ts, "t": t}
+        live_v = _LIVE.format(a="v")
+        nodes = self.c.execute(
+            "WITH lv AS ("
+            "SELECT v.entity, v.valid_from, v.attrs FROM checkpoint_version m JOIN version v "
+            "ON v.entity = m.entity AND v.valid_from = m.valid_from "
+            f"WHERE m.cp = :cp AND {live_v} "
+            "UNION ALL SELECT v.entity, v.valid_from, v.attrs FROM version v "
+            f"WHERE v.valid_from >= :ts AND {live_v}) "
+            "SELECT e.eid, e.kind, lv.valid_from, lv.attrs FROM lv "
+            "JOIN entity e ON e.id = lv.entity",
+            args,
+        ).fetchall()
+        live_r = _LIVE.format(a="r")
+        edges = self.c.execute(
+            "WITH lr AS ("
+            "SELECT r.src, r.rel, r.dst, r.attrs FROM checkpoint_relation m JOIN relation r "
+            "ON r.src = m.src AND r.rel = m.rel AND r.dst = m.dst AND r.valid_from = m.valid_from "
+            f"WHERE m.cp = :cp AND {live_r} "
+            "UNION ALL SELECT r.src, r.rel, r.dst, r.attrs FROM relation r "
+            f"WHERE r.valid_from >= :ts AND {live_r}) "
+            "SELECT a.eid, lr.rel, b.eid, lr.attrs FROM lr "
+            "JOIN entity a ON a.id = lr.src JOIN entity b ON b.id = lr.dst",
+            args,
+        ).fetchall()
+        return [NodeRow(*r) for r in nodes], [EdgeRow(*r) for r in edges]
+
+    # -- local reads ----------------------------------------------------------
+
+    def nodes(self, eids: Collection[str], t: int) -> dict[str, NodeRow]:
+        """The versions of these entities live at `t` (absent ones are left out)."""
+        if not eids:
+            return {}
+        rows = self.c.execute(
+            "SELECT e.eid, e.kind, v.valid_from, v.attrs FROM entity e "
+            "JOIN version v ON v.entity = e.id AND v.valid_from = (SELECT max(valid_from) "
+            "FROM version WHERE entity = e.id AND valid_from <= :t) "
+            "WHERE e.eid IN (SELECT value FROM json_each(:ids)) "
+            "AND (v.valid_to IS NULL OR v.valid_to > :t)",
+            {"ids": json.dumps(list(eids)), "t": t},
+        )
+        return {r[0]: NodeRow(*r) for r in rows}
+
+    def edges(
+        self, eids: Collection[str], t: int, rels: Iterable[str] | None = None
+    ) -> list[EdgeRow]:
+        """Relations live at `t` with any of `eids` at either end, optionally of some names."""
+        if not eids:
+            return []
+        live = _LIVE.format(a="r")
+        rel_sql = ""
+        args: dict[str, object] = {"ids": json.dumps(list(eids)), "t": t}
+        if rels is not None:
+            rel_sql = " AND r.rel IN (SELECT value FROM json_each(:rels))"
+            args["rels"] = json.dumps(list(rels))
+        rows = self.c.execute(
+            "WITH lr AS ("
+            f"SELECT r.src, r.rel, r.dst, r.attrs FROM relation r WHERE r.src IN {_IDS} "
+            f"AND {live}{rel_sql} UNION "
+            f"SELECT r.src, r.rel, r.dst, r.attrs FROM relation r WHERE r.dst IN {_IDS} "
+            f"AND {live}{rel_sql}) "
+            "SELECT a.eid, lr.rel, b.eid, lr.attrs FROM lr "
+            "JOIN entity a ON a.id = lr.src JOIN entity b ON b.id = lr.dst",
+            args,
+        )
+        return [EdgeRow(*r) for r in rows]
+
+    def with_prefix(self, prefix: str, t: int) -> list[str]:
+        """Ids starting with `prefix` (e.g. every interface of a namespace) live at `t`.
+
+        A range on the unique index of `entity.eid`, not LIKE, which SQLite
+        would turn into a scan.
+        """
+        hi = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = self.c.execute(
+            "SELECT e.eid FROM entity e JOIN version v ON v.entity = e.id "
+            "AND v.valid_from = (SELECT max(valid_from) FROM version WHERE entity = e.id "
+            "AND valid_from <= :t) WHERE e.eid >= :lo AND e.eid < :hi "
+            "AND (v.valid_to IS NULL OR v.valid_to > :t)",
+            {"lo": prefix, "hi": hi, "t": t},
+        )
+        return [str(r[0]) for r in rows]
+
+    # -- for the page ---------------------------------------------------------
+
+    def change_counts(self, lo: int, hi: int, buckets: int) -> list[int]:
+        """How many versions and relations began or ended in each of `buckets` equal slices
+        of `[lo, hi]`: the ticks on the time slider."""
+        width = max(1, (hi - lo + buckets - 1) // buckets)
+        counts = [0] * buckets
+        for table in ("version", "relation"):
+            for col in ("valid_from", "valid_to"):
+                rows = self.c.execute(
+                    f"SELECT ({col} - :lo) / :w AS b, count(*) FROM {table} "
+                    f"WHERE {col} >= :lo AND {col} <= :hi GROUP BY b",
+                    {"lo": lo, "hi": hi, "w": width},
+                )
+                for b, n in rows:
+                    counts[min(int(b), buckets - 1)] += int(n)
+        return counts
+
+    def search(self, text: str, limit: int) -> list[tuple[str, str, str | None]]:
+        """(id, kind, name) of entities whose id, name, MAC or address contains `text`."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.c.execute(
+            "SELECT e.eid, e.kind, json_extract(v.attrs, '$.name') FROM entity e "
+            "JOIN version v ON v.entity = e.id AND v.valid_from = "
+            "(SELECT max(valid_from) FROM version WHERE entity = e.id) "
+            "WHERE e.eid LIKE :p ESCAPE '\\' OR json_extract(v.attrs, '$.name') LIKE :p "
+            "ESCAPE '\\' OR json_extract(v.attrs, '$.mac') LIKE :p ESCAPE '\\' "
+            "ORDER BY length(e.eid) LIMIT :n",
+            {"p": pattern, "n": limit},
+        )
+        return [(str(a), str(b), None if c is None else str(c)) for a, b, c in rows]

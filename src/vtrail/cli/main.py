@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from vtrail import __version__
-from vtrail.cli import questions, records
+from vtrail.cli import questions, records, tour
 
 app = typer.Typer(
     name="vtrail",
@@ -31,6 +31,7 @@ def _main(
     """vtrail records every virtual thing and answers where it was, when."""
 
 
+tour.register(app)
 records.register(app)
 questions.register(app)
 

@@ -181,9 +181,25 @@ def state_from_rows(
 # --- the OVSDB wire format ---------------------------------------------------
 
 
-def select_ops(db: str = "Open_vSwitch") -> list[object]:
-    """The `transact` params that read every row of `TABLES` in one request."""
-    return [db, *({"op": "select", "table": t, "where": []} for t in TABLES)]
+def select_ops(
+    db: str = "Open_vSwitch", columns: Mapping[str, Iterable[str]] | None = None
+) -> list[object]:
+    """The `transact` params that read every row of `TABLES` in one request.
+
+    With `columns`, only those (and `_uuid`) are sent: a fraction of the bytes.
+    """
+    ops: list[object] = [db]
+    for t in TABLES:
+        op: dict[str, object] = {"op": "select", "table": t, "where": []}
+        if columns is not None:
+            op["columns"] = ["_uuid", *columns.get(t, ())]
+        ops.append(op)
+    return ops
+
+
+def counters(value: object) -> dict[str, int]:
+    """An `Interface.statistics` value in either row shape."""
+    return _int_map(value)
 
 
 def _wire(value: object) -> object:

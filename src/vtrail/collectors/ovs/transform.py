@@ -153,6 +153,25 @@ def view(state: OvsState, host: str) -> OvsView:
     return OvsView(entities, relations, samples)
 
 
+def with_counters(v: OvsView, host: str, readings: Mapping[str, Mapping[str, int]]) -> OvsView:
+    """`v` with fresh counters for some interfaces (by name); nothing else changes."""
+    samples = dict(v.samples)
+    for ifname, stats in readings.items():
+        pid = port_id(host, ifname)
+        if pid in v.entities:
+            samples[pid] = tuple(SampleObs(pid, m, float(stats[m])) for m in METRICS if m in stats)
+    return OvsView(v.entities, v.relations, samples)
+
+
+def carry_counters(v: OvsView, older: OvsView) -> OvsView:
+    """`v`, with `older`'s counters for entities `v` has no counters for."""
+    samples = dict(v.samples)
+    for i in v.entities:
+        if not samples.get(i) and older.samples.get(i):
+            samples[i] = older.samples[i]
+    return OvsView(v.entities, v.relations, samples)
+
+
 def _relate(out: dict[RelKey, RelationObs], src: str, rel: str, dst: str) -> None:
     key = RelKey(src, rel, dst)
     out[key] = RelationObs(key)

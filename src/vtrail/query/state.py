@@ -7,14 +7,13 @@ the REST API render the same results (`vtrail.query.jsonable`).
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from vtrail.model import InvalidId, JSONValue, Relation, Version, split_id
 from vtrail.store import SqliteStore, UnknownEntity
-from vtrail.store.reads import Reader
+from vtrail.store.reads import Reader, loads_many
 from vtrail.store.samples import SeriesTotal, totals
 from vtrail.timeexpr import from_us, to_us
 
@@ -291,21 +290,20 @@ def diff(
     _check_window(t_from, t_to)
     r, a, b = Reader(store), to_us(t_from), to_us(t_to)
     before, after = r.window_edges(a, b, kind)
-    appeared = [r.to_version(row) for e, row in after.items() if e not in before]
-    vanished = [r.to_version(row) for e, row in before.items() if e not in after]
+    appeared = r.to_versions([row for e, row in after.items() if e not in before])
+    vanished = r.to_versions([row for e, row in before.items() if e not in after])
+    # Raw attrs are canonical JSON: equal text means equal attributes.
+    pairs = [(before[e], row) for e, row in after.items() if e in before and before[e][5] != row[5]]
+    olds = loads_many([p[0][5] for p in pairs])
+    news = loads_many([p[1][5] for p in pairs])
     changed = []
-    for e, new_row in after.items():
-        old_row = before.get(e)
-        # Raw attrs are canonical JSON: equal text means equal attributes.
-        if old_row is None or old_row[5] == new_row[5]:
-            continue
-        old, new = json.loads(old_row[5]), json.loads(new_row[5])
+    for (_, row), old, new in zip(pairs, olds, news, strict=True):
         delta = {
             k: [old.get(k), new.get(k)]
             for k in sorted(set(old) | set(new))
             if old.get(k) != new.get(k)
         }
-        changed.append(Change(new_row[1], new_row[2], delta))
+        changed.append(Change(row[1], row[2], delta))
     began, ended = r.relation_changes(a, b)
     added = [x for x in began if x.valid_to is None or x.valid_to > from_us(b)]
     removed = [x for x in ended if x.valid_from <= from_us(a)]

@@ -45,7 +45,7 @@ class Reader:
 
     def _versions(self, rows: Sequence[Sequence[Any]]) -> list[Version]:
         # One parse of one JSON array beats a json.loads call per row by far.
-        attrs = _loads_many([r[5] for r in rows])
+        attrs = loads_many([r[5] for r in rows])
         return [self._version(r, a) for r, a in zip(rows, attrs, strict=True)]
 
     def _relation(self, row: Sequence[Any], attrs: Any = None) -> Relation:
@@ -60,7 +60,7 @@ class Reader:
         )
 
     def _relations(self, rows: Sequence[Sequence[Any]]) -> list[Relation]:
-        attrs = _loads_many([r[5] for r in rows])
+        attrs = loads_many([r[5] for r in rows])
         return [self._relation(r, a) for r, a in zip(rows, attrs, strict=True)]
 
     # -- one entity -----------------------------------------------------------
@@ -191,8 +191,8 @@ class Reader:
         )
         return {r[0]: r for r in before}, {r[0]: r for r in after}
 
-    def to_version(self, row: Sequence[Any]) -> Version:
-        return self._version(row)
+    def to_versions(self, rows: Sequence[Sequence[Any]]) -> list[Version]:
+        return self._versions(rows)
 
     def relation_changes(self, t1: int, t2: int) -> tuple[list[Relation], list[Relation]]:
         """Edges that began in `(t1, t2]`, and edges that ended in it."""
@@ -258,7 +258,7 @@ class Reader:
             yield str(payload), int(t)
 
 
-def _loads_many(texts: list[str]) -> list[Any]:
+def loads_many(texts: list[str]) -> list[Any]:
     return list(json.loads("[" + ",".join(texts) + "]")) if texts else []
 
 

@@ -38,25 +38,20 @@ class EdgeRow:
 class GraphReader:
     def __init__(self, store: SqliteStore) -> None:
         self.c = store.conn
+        self.checkpoints = store.checkpoints
 
     # -- the whole fabric -----------------------------------------------------
 
-    def _checkpoint(self, t: int) -> tuple[int, int]:
-        row = self.c.execute(
-            "SELECT id, ts FROM checkpoint WHERE ts <= ? ORDER BY ts DESC LIMIT 1", (t,)
-        ).fetchone()
-        return (int(row[0]), int(row[1])) if row else (-1, -(2**62))
-
     def live(self, t: int) -> tuple[list[NodeRow], list[EdgeRow]]:
         """Every entity and relation live at `t`: the nearest checkpoint plus the changes since."""
-        cp, ts = self._checkpoint(t)
-        args = {"cp": cp, "ts": ts, "t": t}
+        ts = self.checkpoints.load(t)
+        args = {"ts": ts, "t": t}
         live_v = _LIVE.format(a="v")
         nodes = self.c.execute(
             "WITH lv AS ("
-            "SELECT v.entity, v.valid_from, v.attrs FROM checkpoint_version m JOIN version v "
+            "SELECT v.entity, v.valid_from, v.attrs FROM temp._cp_version m JOIN version v "
             "ON v.entity = m.entity AND v.valid_from = m.valid_from "
-            f"WHERE m.cp = :cp AND {live_v} "
+            f"WHERE {live_v} "
             "UNION ALL SELECT v.entity, v.valid_from, v.attrs FROM version v "
             f"WHERE v.valid_from >= :ts AND {live_v}) "
             "SELECT e.eid, e.kind, lv.valid_from, lv.attrs FROM lv "
@@ -66,9 +61,9 @@ class GraphReader:
         live_r = _LIVE.format(a="r")
         edges = self.c.execute(
             "WITH lr AS ("
-            "SELECT r.src, r.rel, r.dst, r.attrs FROM checkpoint_relation m JOIN relation r "
+            "SELECT r.src, r.rel, r.dst, r.attrs FROM temp._cp_relation m JOIN relation r "
             "ON r.src = m.src AND r.rel = m.rel AND r.dst = m.dst AND r.valid_from = m.valid_from "
-            f"WHERE m.cp = :cp AND {live_r} "
+            f"WHERE {live_r} "
             "UNION ALL SELECT r.src, r.rel, r.dst, r.attrs FROM relation r "
             f"WHERE r.valid_from >= :ts AND {live_r}) "
             "SELECT a.eid, lr.rel, b.eid, lr.attrs FROM lr "
@@ -152,15 +147,19 @@ class GraphReader:
         return counts
 
     def search(self, text: str, limit: int) -> list[tuple[str, str, str | None]]:
-        """(id, kind, name) of entities whose id, name, MAC or address contains `text`."""
+        """(id, kind, name) of entities whose id, name or MAC contains `text` (addresses
+        are entities, `ip:<address>`, so an IP matches by id)."""
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self.c.execute(
-            "SELECT e.eid, e.kind, json_extract(v.attrs, '$.name') FROM entity e "
-            "JOIN version v ON v.entity = e.id AND v.valid_from = "
-            "(SELECT max(valid_from) FROM version WHERE entity = e.id) "
-            "WHERE e.eid LIKE :p ESCAPE '\\' OR json_extract(v.attrs, '$.name') LIKE :p "
-            "ESCAPE '\\' OR json_extract(v.attrs, '$.mac') LIKE :p ESCAPE '\\' "
-            "ORDER BY length(e.eid) LIMIT :n",
-            {"p": pattern, "n": limit},
+            "WITH hit AS (SELECT id FROM entity WHERE eid LIKE :p ESCAPE '\\' "
+            "UNION SELECT entity FROM label WHERE value LIKE :p ESCAPE '\\'), "
+            "named AS (SELECT e.eid, e.kind, (SELECT value FROM label WHERE entity = e.id "
+            "AND key = 'name' LIMIT 1) AS name FROM hit JOIN entity e ON e.id = hit.id) "
+            # A name typed in full first, then names and ids it begins, then the shortest.
+            "SELECT eid, kind, name FROM named ORDER BY ifnull(name = :t, 0) DESC, "
+            "ifnull(name LIKE :q ESCAPE '\\', 0) DESC, "
+            "substr(eid, instr(eid, ':') + 1) LIKE :q ESCAPE '\\' DESC, length(eid), eid "
+            "LIMIT :n",
+            {"p": pattern, "q": pattern[1:], "t": text, "n": limit},
         )
         return [(str(a), str(b), None if c is None else str(c)) for a, b, c in rows]

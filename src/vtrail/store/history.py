@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vtrail.store import checkpoints
 from vtrail.store.sqlite import SqliteStore
 
 EntityKey = tuple[int]
@@ -203,20 +204,7 @@ class HistoryWriter:
 
     def checkpoint(self, ts: int) -> int | None:
         """Save the live set as of just before `ts`; its size, or None if one exists there."""
-        if self.c.execute("SELECT 1 FROM checkpoint WHERE ts >= ?", (ts,)).fetchone():
-            return None
-        cp = self.c.execute("INSERT INTO checkpoint (ts) VALUES (?)", (ts,)).lastrowid
-        n = self.c.execute(
-            "INSERT INTO checkpoint_version SELECT ?, entity, valid_from FROM version "
-            "WHERE valid_to IS NULL AND valid_from < ?",
-            (cp, ts),
-        ).rowcount
-        n += self.c.execute(
-            "INSERT INTO checkpoint_relation SELECT ?, src, rel, dst, valid_from FROM relation "
-            "WHERE valid_to IS NULL AND valid_from < ?",
-            (cp, ts),
-        ).rowcount
-        return n
+        return checkpoints.take(self.c, ts)
 
     # -- rollback -------------------------------------------------------------
 
@@ -228,12 +216,4 @@ class HistoryWriter:
         self.c.execute(
             "UPDATE claim SET until = NULL, vanished_after = NULL WHERE until >= ?", (t,)
         )
-        self.c.execute(
-            "DELETE FROM checkpoint_version WHERE cp IN (SELECT id FROM checkpoint WHERE ts >= ?)",
-            (t,),
-        )
-        self.c.execute(
-            "DELETE FROM checkpoint_relation WHERE cp IN (SELECT id FROM checkpoint WHERE ts >= ?)",
-            (t,),
-        )
-        self.c.execute("DELETE FROM checkpoint WHERE ts >= ?", (t,))
+        checkpoints.drop_from(self.c, t)

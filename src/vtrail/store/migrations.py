@@ -4,7 +4,7 @@ The four tables of DESIGN.md are the truth: `version`, `relation`, `sample`
 (stored as delta-encoded blocks) and `journal`. The rest is bookkeeping that
 can be rebuilt from the journal: `entity` and `source` intern the long ids,
 `claim` keeps which source reported what over which interval (what a snapshot
-closes), and `checkpoint*` keep the live set at instants so that a snapshot at
+closes), and `checkpoint` keeps the live set at instants so that a snapshot at
 T costs the same whatever the length of the history.
 
 Never edit a migration that has shipped: add a new one.
@@ -107,24 +107,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE UNIQUE INDEX journal_identity ON journal(observed_at, source, hash);
         CREATE INDEX journal_source ON journal(source, observed_at);
+        -- The live set at `ts` (versions and relations that began before it and had not
+        -- ended), packed by store/checkpoints.py: a few bytes per member.
         CREATE TABLE checkpoint (
-            id INTEGER PRIMARY KEY,
-            ts INTEGER NOT NULL UNIQUE
+            id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts        INTEGER NOT NULL UNIQUE,
+            size      INTEGER NOT NULL,
+            versions  BLOB NOT NULL,
+            relations BLOB NOT NULL,
+            rel_names TEXT NOT NULL
         );
-        CREATE TABLE checkpoint_version (
-            cp         INTEGER NOT NULL,
-            entity     INTEGER NOT NULL,
-            valid_from INTEGER NOT NULL,
-            PRIMARY KEY (cp, entity)
-        ) WITHOUT ROWID;
-        CREATE TABLE checkpoint_relation (
-            cp         INTEGER NOT NULL,
-            src        INTEGER NOT NULL,
-            rel        TEXT NOT NULL,
-            dst        INTEGER NOT NULL,
-            valid_from INTEGER NOT NULL,
-            PRIMARY KEY (cp, src, rel, dst)
-        ) WITHOUT ROWID;
         """,
     ),
     (
@@ -138,6 +130,20 @@ MIGRATIONS: list[tuple[str, str]] = [
             entity INTEGER NOT NULL,
             PRIMARY KEY (key, value, entity)
         ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        "0003_tokens",
+        # API bearer tokens, kept as SHA-256 of the secret (store/tokens.py).
+        """
+        CREATE TABLE token (
+            id         INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            role       TEXT NOT NULL CHECK (role IN ('reader', 'writer')),
+            hash       TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        );
         """,
     ),
 ]

@@ -28,6 +28,7 @@ class Reader:
     def __init__(self, store: SqliteStore) -> None:
         self.s = store
         self.c = store.conn
+        self.checkpoints = store.checkpoints
 
     # -- row mapping ----------------------------------------------------------
 
@@ -135,33 +136,27 @@ class Reader:
 
     # -- the whole fabric -----------------------------------------------------
 
-    def _checkpoint(self, t: int) -> tuple[int, int] | None:
-        row = self.c.execute(
-            "SELECT id, ts FROM checkpoint WHERE ts <= ? ORDER BY ts DESC LIMIT 1", (t,)
-        ).fetchone()
-        return (int(row[0]), int(row[1])) if row else None
-
     def snapshot(self, t: int, kind: str | None = None) -> tuple[list[Version], list[Relation]]:
         """Everything live at `t`: from the nearest checkpoint plus the changes since."""
-        cp = self._checkpoint(t)
-        cp_id, cp_ts = cp if cp else (-1, -(2**62))
+        ts = self.checkpoints.load(t)
         kind_sql = " AND e.kind = :kind" if kind else ""
         live_v = _LIVE.format(a="v")
+        args = {"ts": ts, "t": t, "kind": kind}
         vrows = self.c.execute(
-            f"SELECT {_V} FROM checkpoint_version m JOIN version v "
+            f"SELECT {_V} FROM temp._cp_version m JOIN version v "
             "ON v.entity = m.entity AND v.valid_from = m.valid_from "
-            f"JOIN entity e ON e.id = v.entity WHERE m.cp = :cp AND {live_v}{kind_sql} "
+            f"JOIN entity e ON e.id = v.entity WHERE {live_v}{kind_sql} "
             f"UNION ALL SELECT {_V} FROM version v JOIN entity e ON e.id = v.entity "
             f"WHERE v.valid_from >= :ts AND {live_v}{kind_sql}",
-            {"cp": cp_id, "ts": cp_ts, "t": t, "kind": kind},
+            args,
         ).fetchall()
         live_r = _LIVE.format(a="r")
         rrows = self.c.execute(
-            f"SELECT {_R} FROM checkpoint_relation m JOIN relation r ON r.src = m.src "
+            f"SELECT {_R} FROM temp._cp_relation m JOIN relation r ON r.src = m.src "
             "AND r.rel = m.rel AND r.dst = m.dst AND r.valid_from = m.valid_from "
-            f"WHERE m.cp = :cp AND {live_r} "
+            f"WHERE {live_r} "
             f"UNION ALL SELECT {_R} FROM relation r WHERE r.valid_from >= :ts AND {live_r}",
-            {"cp": cp_id, "ts": cp_ts, "t": t},
+            args,
         ).fetchall()
         versions = self._versions(vrows)
         relations = self._relations(rrows)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vtrail.model import split_id
+from vtrail.store.checkpoints import CheckpointCache
 from vtrail.store.migrations import MIGRATIONS
 
 
@@ -60,6 +61,7 @@ class SqliteStore:
         self._src: dict[str, int] = {}
         self._src_rev: dict[int, str] = {}
         self.in_write = False
+        self.checkpoints = CheckpointCache(self.conn)
         if not readonly:
             self.migrate()
 

@@ -32,8 +32,9 @@ from vtrail.store.sqlite import SqliteStore
 from vtrail.timeexpr import to_us
 from vtrail.wire import parse_line, to_dict
 
-#: A checkpoint of the live set is taken after at least this many changes,
-#: or as many changes as the last checkpoint held, whichever is more.
+#: A checkpoint of the live set is taken after at least this many changes, or
+#: half as many as the last checkpoint held, whichever is more: a snapshot then
+#: reads at most one checkpoint and half its size again in changes.
 CHECKPOINT_MIN = 20_000
 #: Attributes `where` can find an entity by.
 LABELS = ("name", "mac")
@@ -75,8 +76,7 @@ class Recorder:
         self.h = HistoryWriter(store)
         self.samples = SampleWriter(store)
         self.checkpoint_min = checkpoint_min
-        self._since_checkpoint = 0
-        self._last_checkpoint_size = 0
+        self._last_checkpoint_size, self._since_checkpoint = self.h.since_checkpoint()
 
     def record(self, observations: Iterable[Observation | tuple[Observation, int]]) -> RecordStats:
         """Record a batch in one transaction: all of it, or (on error) none of it.
@@ -89,7 +89,7 @@ class Recorder:
             for item in observations:
                 o, at = item if isinstance(item, tuple) else (item, time.time_ns() // 1000)
                 mark = self._record_one(o, at, mark, stats)
-            if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size):
+            if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size // 2):
                 self._checkpoint(stats)
         return stats
 

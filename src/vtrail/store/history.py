@@ -202,6 +202,17 @@ class HistoryWriter:
 
     # -- checkpoints ----------------------------------------------------------
 
+    def since_checkpoint(self) -> tuple[int, int]:
+        """(size of the latest checkpoint, versions and relations begun since it)."""
+        row = self.c.execute("SELECT ts, size FROM checkpoint ORDER BY ts DESC LIMIT 1").fetchone()
+        ts, size = (int(row[0]), int(row[1])) if row else (-(2**62), 0)
+        n = self.c.execute(
+            "SELECT (SELECT count(*) FROM version WHERE valid_from >= ?) "
+            "+ (SELECT count(*) FROM relation WHERE valid_from >= ?)",
+            (ts, ts),
+        ).fetchone()[0]
+        return size, int(n)
+
     def checkpoint(self, ts: int) -> int | None:
         """Save the live set as of just before `ts`; its size, or None if one exists there."""
         return checkpoints.take(self.c, ts)

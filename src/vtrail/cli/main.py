@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from vtrail import __version__
+from vtrail.cli import graph as graph_cli
 from vtrail.cli import questions, records, tour
+from vtrail.cli import serve as serve_cli
 
 app = typer.Typer(
     name="vtrail",
@@ -34,6 +36,8 @@ def _main(
 tour.register(app)
 records.register(app)
 questions.register(app)
+graph_cli.register(app)
+serve_cli.register(app)
 
 
 def main() -> None:

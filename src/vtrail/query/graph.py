@@ -126,37 +126,65 @@ def _groups(kinds: dict[str, str], edges: list[EdgeRow]) -> dict[str, str]:
 # -- the questions ----------------------------------------------------------------
 
 
-def fabric(store: SqliteStore, at: datetime) -> nx.MultiDiGraph:
-    """The whole fabric at `at` as a networkx graph: node attributes `kind`, `label`,
-    `group`, `since`, `attrs`; one edge per relation, keyed by its name."""
-    return _graph(*GraphReader(store).live(to_us(at)))
+def _build(rows: list[NodeRow], edges: list[EdgeRow]) -> tuple[list[Node], list[Edge]]:
+    """Typed nodes and edges from the rows live at T, sorted by id.
 
-
-def _graph(rows: list[NodeRow], edges: list[EdgeRow]) -> nx.MultiDiGraph:
-    g = nx.MultiDiGraph()
+    An entity only named by a relation (a `runs_on` to a host no source
+    describes) is a node too, with no attributes and no `since`.
+    """
     kinds = {r.eid: r.kind for r in rows}
     for e in edges:
         for end in (e.src, e.dst):
             if end not in kinds:
                 kinds[end] = split_id(end)[0]
     groups = _groups(kinds, edges)
+    nodes = []
     for r in rows:
         attrs: dict[str, JSONValue] = json.loads(r.attrs)
-        g.add_node(
-            r.eid,
-            kind=r.kind,
-            label=label(r.eid, r.kind, attrs),
-            group=groups.get(r.eid),
-            since=r.valid_from,
-            attrs=attrs,
+        nodes.append(
+            Node(
+                r.eid,
+                r.kind,
+                label(r.eid, r.kind, attrs),
+                groups.get(r.eid),
+                from_us(r.valid_from),
+                attrs,
+            )
         )
+    described = {r.eid for r in rows}
     for eid, kind in kinds.items():
-        if eid not in g:
-            g.add_node(eid, kind=kind, label=label(eid, kind, {}), group=groups.get(eid))
-            g.nodes[eid].update(since=None, attrs={})
-    for e in edges:
-        g.add_edge(e.src, e.dst, key=e.rel, attrs=json.loads(e.attrs) if e.attrs != "{}" else {})
+        if eid not in described:
+            nodes.append(Node(eid, kind, label(eid, kind, {}), groups.get(eid), None, {}))
+    nodes.sort(key=lambda n: n.id)
+    out = [Edge(e.src, e.rel, e.dst, json.loads(e.attrs) if e.attrs != "{}" else {}) for e in edges]
+    out.sort(key=lambda e: (e.src, e.rel, e.dst))
+    return nodes, out
+
+
+def graph_of(nodes: list[Node], edges: list[Edge]) -> nx.MultiDiGraph:
+    """A networkx graph of a topology: node attributes `kind`, `label`, `group`, `since`,
+    `attrs`; one edge per relation, keyed by its name, with its `attrs`."""
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(
+        (
+            n.id,
+            {
+                "kind": n.kind,
+                "label": n.label,
+                "group": n.group,
+                "since": n.since,
+                "attrs": n.attrs,
+            },
+        )
+        for n in nodes
+    )
+    g.add_edges_from((e.src, e.dst, e.rel, {"attrs": e.attrs}) for e in edges)
     return g
+
+
+def fabric(store: SqliteStore, at: datetime) -> nx.MultiDiGraph:
+    """The whole fabric at `at` as a networkx graph (see `graph_of`)."""
+    return graph_of(*_build(*GraphReader(store).live(to_us(at))))
 
 
 def topology(
@@ -170,43 +198,27 @@ def topology(
     (its entities, their relations and the entities at the other end)."""
     if around is not None and not 0 <= depth <= MAX_DEPTH:
         raise BadGraphQuery(f"depth must be between 0 and {MAX_DEPTH}, not {depth}")
-    g = fabric(store, at)
-    center = None
-    if around is not None:
-        center = resolve_one(store, around)
+    center = resolve_one(store, around) if around is not None else None
+    nodes, edges = _build(*GraphReader(store).live(to_us(at)))
+    keep: set[str] | None = None
+    if center is not None:
+        # Hops count along relations either way: networkx's undirected view of the fabric.
+        g = nx.Graph()
+        g.add_nodes_from(n.id for n in nodes)
+        g.add_edges_from((e.src, e.dst) for e in edges)
         if center not in g:
             raise UnknownEntity(f"{center} was not part of the fabric at {iso(at)}")
-        keep = nx.single_source_shortest_path_length(g.to_undirected(as_view=True), center, depth)
-        g = g.subgraph(keep)
+        keep = set(nx.single_source_shortest_path_length(g, center, depth))
     if kind is not None:
-        own = [n for n, k in g.nodes(data="kind") if k == kind]
-        keep_set = set(own)
-        for n in own:
-            keep_set.update(g.successors(n))
-            keep_set.update(g.predecessors(n))
-        g = g.subgraph(keep_set)
-    return _answer(g, at, center, depth if around is not None else None, kind)
-
-
-def _answer(
-    g: nx.MultiDiGraph, at: datetime, around: str | None, depth: int | None, kind: str | None
-) -> Topology:
-    nodes = [
-        Node(
-            n,
-            d["kind"],
-            d["label"],
-            d["group"],
-            from_us(d["since"]) if d["since"] is not None else None,
-            d["attrs"],
-        )
-        for n, d in sorted(g.nodes(data=True))
-    ]
-    edges = [Edge(a, rel, b, d["attrs"]) for a, b, rel, d in g.edges(keys=True, data=True)]
-    edges.sort(key=lambda e: (e.src, e.rel, e.dst))
+        own = {n.id for n in nodes if n.kind == kind and (keep is None or n.id in keep)}
+        near = {x for e in edges if e.src in own or e.dst in own for x in (e.src, e.dst)}
+        keep = own | (near if keep is None else near & keep)
+    if keep is not None:
+        nodes = [n for n in nodes if n.id in keep]
+        edges = [e for e in edges if e.src in keep and e.dst in keep]
     counts = dict(sorted(Counter(n.kind for n in nodes).items()))
     counts["edges"] = len(edges)
-    return Topology(at, around, depth, kind, counts, nodes, edges)
+    return Topology(at, center, depth if around is not None else None, kind, counts, nodes, edges)
 
 
 # -- Graphviz -------------------------------------------------------------------------
@@ -237,12 +249,14 @@ def to_dot(t: Topology) -> str:
         '  edge [fontname=Helvetica, fontsize=8, color="#64748b"];',
     ]
     by_group: dict[str | None, list[Node]] = {}
+    groups = {n.group for n in t.nodes}
     for n in t.nodes:
-        by_group.setdefault(n.group, []).append(n)
+        # A host or router is drawn inside the cluster it names.
+        by_group.setdefault(n.id if n.id in groups else n.group, []).append(n)
 
     def node_line(n: Node) -> str:
         shape = _SHAPES.get(n.kind, "shape=box")
-        text = f"{n.label}\\n{n.kind}" if n.kind in ("host", "router", "bridge") else n.label
+        text = f"{n.label}\n{n.kind}" if n.kind in ("host", "router", "bridge") else n.label
         return f"    {_q(n.id)} [label={_q(text)}, {shape}];"
 
     for i, (group, members) in enumerate(sorted(by_group.items(), key=lambda kv: kv[0] or "")):

@@ -74,6 +74,8 @@ class _Endpoint:
     interfaces: list[str]
     addresses: list[tuple[IPIface, str]]
     alive: bool = True
+    #: Where the hops start when it is not `entity` (an address starts at its holder).
+    start: str | None = None
 
 
 @dataclass(slots=True)
@@ -131,7 +133,9 @@ def _endpoint(store: SqliteStore, w: Walk, text: str) -> _Endpoint:
         inner = _endpoint(store, w, owners[0])
         mine = [a for a in inner.addresses if a[1] in owners and f"ip:{a[0].ip}" == eid]
         mine = mine or [a for a in inner.addresses if str(a[0].ip) == key.split("/")[0]]
-        return _Endpoint(eid, inner.ns, inner.interfaces, mine + inner.addresses, inner.alive)
+        return _Endpoint(
+            eid, inner.ns, inner.interfaces, mine + inner.addresses, inner.alive, inner.entity
+        )
     raise BadPath(f"a path runs between VMs, NICs, addresses and namespaces; {eid} is a {kind}")
 
 
@@ -165,7 +169,9 @@ def _cross(w: Walk, trip: _Trip, start: str, target: Callable[[str], bool], what
         last = trip.hops[-1].entity if trip.hops else start
         if last == start and not any(x.rel in L2_RELS for x in w.edges([start])[start]):
             raise _Broken(f"{start} was connected to nothing at that time")
-        raise _Broken(f"{what} was not reachable on layer 2 from {start}; reached up to {last}")
+        raise _Broken(
+            f"{what} was not reachable on layer 2 from {start}: the segment ends at {last}"
+        )
     return seg.reached
 
 
@@ -244,6 +250,8 @@ def _walk(w: Walk, src: _Endpoint, dst: _Endpoint, trip: _Trip, daddr: IPIface |
                 return
         raise _Broken(f"no address recorded for {dst.entity} and no layer-2 path to it")
     target = daddr.ip
+    if any(a.ip == target for a, _ in src.addresses):
+        return  # the source holds the address itself: there is nothing to cross
     if src.ns is not None:
         if w.local(src.ns, target):
             return
@@ -261,7 +269,8 @@ def _walk(w: Walk, src: _Endpoint, dst: _Endpoint, trip: _Trip, daddr: IPIface |
         trip.hops.append(w.hop(router, "namespace"))
         if w.local(ns, target):
             return
-        if w.attrs(router).get("ip_forward") in (False, 0, "0"):
+        attrs = w.attrs(router)
+        if any(attrs.get(k) in (False, 0, "0") for k in ("ip_forward", "forwarding")):
             raise _Broken(f"{router} did not forward (ip_forward off)")
         egress, nexthop = _route_out(w, trip, ns, target)
         owners = set(w.owners(_addr(nexthop)))
@@ -275,7 +284,7 @@ def _arrive(w: Walk, trip: _Trip, dst: _Endpoint) -> None:
     if last is None:
         return
     kind = split_id(last)[0]
-    if kind == "nic":
+    if kind == "nic" and split_id(dst.entity)[0] == "vm":
         vm = next(iter(w.into(last, "has_nic")), None)
         if vm is not None:
             trip.hops.append(w.hop(vm, "has_nic"))
@@ -291,7 +300,7 @@ def path(store: SqliteStore, a: str, b: str, at: datetime) -> PathAnswer:
     src, dst = _endpoint(store, w, a), _endpoint(store, w, b)
     saddr, daddr = _pick(src, dst)
     trip = _Trip()
-    first = src.entity
+    first = src.start or src.entity
     trip.hops.append(
         w.hop(first, None)
         if not first.startswith("netns:")

@@ -269,7 +269,34 @@ class Walk:
                     str(a["type"]) if a.get("type") else None,
                 )
             )
-        for addr, iface in self.addresses(self.ns_interfaces(ns)):
+        # Each interface may carry its share of the table (the routes that leave by it):
+        # that is how a namespace that is no router (a VM's or a client's) routes.
+        ifaces = self.ns_interfaces(ns)
+        seen = {(r.net, r.dev, r.gateway) for r in routes}
+        for iface in ifaces:
+            dev = iface.split("/", 1)[1]
+            table = self.attrs(iface).get("routes")
+            for entry in table if isinstance(table, list) else []:
+                if not isinstance(entry, dict) or entry.get("table") not in _MAIN_TABLE:
+                    continue
+                net = _prefix(str(entry.get("dst") or entry.get("prefix") or ""), dst.version)
+                via = entry.get("via")
+                gateway = str(via) if via else None
+                if net is None or net.version != dst.version or dst not in net:
+                    continue
+                if (net, dev, gateway) not in seen:
+                    seen.add((net, dev, gateway))
+                    kind = entry.get("type")
+                    routes.append(
+                        _Route(
+                            net,
+                            _int(entry.get("metric")),
+                            dev,
+                            gateway,
+                            str(kind) if kind else None,
+                        )
+                    )
+        for addr, iface in self.addresses(ifaces):
             dev = iface.split("/", 1)[1]
             known = any(r.net == addr.network and r.dev == dev for r in routes)
             if addr.version == dst.version and dst in addr.network and not known:
@@ -293,7 +320,7 @@ class Walk:
         if dev is None:
             return f"{router}: route {best.net} names neither a device nor a gateway"
         return RouteStep(
-            router=router,
+            router=router if self.alive(router) else f"netns:{ns}",
             destination=str(dst),
             prefix=str(best.net),
             gateway=best.gateway,

@@ -1,0 +1,121 @@
+"""The FastAPI app: every question of the CLI under `/api`, the page at `/`, `/metrics`.
+
+Errors are one line, `{"detail": "..."}`, with a status that says whose fault
+it was: 404 an unknown entity, 409 an ambiguous name, 422 unreadable input,
+413 an oversized body, 401/403 a missing or insufficient token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vtrail import __version__
+from vtrail.api import graph, ingest, page, questions
+from vtrail.api.deps import Settings, Stores, json_response, require_read
+from vtrail.api.metrics import CONTENT_TYPE, Metrics, RequestTimer
+from vtrail.model import InvalidId
+from vtrail.query.graph import BadGraphQuery
+from vtrail.query.path import BadPath
+from vtrail.query.state import Ambiguous, BadWindow
+from vtrail.store import StoreError, UnknownEntity
+from vtrail.timeexpr import TimeParseError
+from vtrail.wire import ObservationError, ObservationIn
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (UnknownEntity, 404),
+    (Ambiguous, 409),
+    (BadWindow, 422),
+    (BadPath, 422),
+    (BadGraphQuery, 422),
+    (TimeParseError, 422),
+    (ObservationError, 422),
+    (InvalidId, 422),
+    (StoreError, 503),
+]
+
+
+def _one_line(e: RequestValidationError) -> str:
+    err = e.errors()[0]
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
+    where = ".".join(loc)
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
+
+
+def _handlers(app: FastAPI) -> None:
+    async def validation(_: Request, e: Exception) -> Response:
+        assert isinstance(e, RequestValidationError)
+        return json_response({"detail": _one_line(e)}, 422)
+
+    async def http(_: Request, e: Exception) -> Response:
+        assert isinstance(e, StarletteHTTPException)
+        resp = json_response({"detail": str(e.detail)}, e.status_code)
+        for k, v in (e.headers or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(StarletteHTTPException, http)
+    for exc, status in _STATUS:
+
+        async def known(_: Request, e: Exception, status: int = status) -> Response:
+            return json_response({"detail": str(e).strip("'\"")}, status)
+
+        app.add_exception_handler(exc, known)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title="vtrail",
+        version=__version__,
+        description="The flight recorder's questions over HTTP: the same names and the same "
+        "JSON as the `vtrail` command (docs/api.md).",
+        routes=app.routes,
+    )
+    observation = ObservationIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(observation.pop("$defs", {}))
+    components["ObservationIn"] = observation
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.stores.close()
+
+    app = FastAPI(
+        title="vtrail",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.stores = Stores(settings.db)
+    app.state.metrics = Metrics(app.state.stores.reader)
+    _handlers(app)
+    app.include_router(questions.router)
+    app.include_router(graph.router)
+    app.include_router(ingest.router)
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])
+    def metrics() -> Response:
+        return Response(app.state.metrics.render(), media_type=CONTENT_TYPE)
+
+    page.mount(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(RequestTimer, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,199 @@
+"""What every route shares: the stores, the bearer-token checks, and input checks.
+
+Reads run in the server's thread pool, each thread on its own SQLite
+connection (WAL lets them all read while one writes); writes go through one
+connection and one `Recorder`, behind a lock, so the recorder stays the only
+writer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from vtrail.query.jsonable import to_jsonable
+from vtrail.recorder import Recorder
+from vtrail.store import SqliteStore
+from vtrail.store import tokens as token_store
+from vtrail.timeexpr import TimeParseError, parse_time
+
+#: Default cap on a POST body (JSON Lines of observations).
+MAX_BODY = 16 * 1024 * 1024
+MAX_TEXT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db: Path
+    #: Reads need a token too (the default when bound beyond loopback).
+    read_token: bool = False
+    max_body: int = MAX_BODY
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Stores:
+    """One read connection per thread, one write connection and recorder for all.
+
+    `close()` (at the app's shutdown) closes them all; they reopen on next use,
+    so an app that is started again (a test client per request) keeps working.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.write_lock = threading.Lock()
+        self._local = threading.local()
+        self._opened: list[SqliteStore] = []
+        self._guard = threading.Lock()
+        self._generation = 0
+        self._writer: SqliteStore | None = None
+        self._recorder: Recorder | None = None
+        # Opening the writer first creates and migrates the store, so readers find it.
+        self.writer()
+
+    def writer(self) -> SqliteStore:
+        with self._guard:
+            if self._writer is None:
+                self._writer = SqliteStore(self.path)
+                self._recorder = Recorder(self._writer)
+            return self._writer
+
+    def recorder(self) -> Recorder:
+        self.writer()
+        assert self._recorder is not None
+        return self._recorder
+
+    def reader(self) -> SqliteStore:
+        mine: tuple[int, SqliteStore] | None = getattr(self._local, "store", None)
+        if mine is not None and mine[0] == self._generation:
+            return mine[1]
+        store = SqliteStore(self.path, readonly=True)
+        with self._guard:
+            self._local.store = (self._generation, store)
+            self._opened.append(store)
+        return store
+
+    def close(self) -> None:
+        with self._guard:
+            self._generation += 1
+            for s in self._opened:
+                s.close()
+            self._opened.clear()
+            if self._writer is not None:
+                self._writer.close()
+            self._writer = self._recorder = None
+
+
+def stores(request: Request) -> Stores:
+    s: Stores = request.app.state.stores
+    return s
+
+
+def reader(request: Request) -> SqliteStore:
+    """This thread's read connection. Called in the body of a route, never as a
+    dependency: FastAPI may run a sync dependency and the route on different threads,
+    and one SQLite connection must not serve two threads at once."""
+    return stores(request).reader()
+
+
+# -- tokens ------------------------------------------------------------------------
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="A token from `vtrail token create --role reader|writer`.",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _token(request: Request, creds: HTTPAuthorizationCredentials | None) -> token_store.TokenInfo:
+    if creds is None:
+        raise _unauthorized("a bearer token is required (vtrail token create --role reader|writer)")
+    info = token_store.lookup(stores(request).reader(), creds.credentials)
+    if info is None:
+        raise _unauthorized("unknown or revoked token")
+    return info
+
+
+# The checks are `async`: they run on the event loop, with the loop thread's connection,
+# instead of costing each request a hop through the thread pool.
+async def require_read(request: Request, creds: Credentials) -> None:
+    settings: Settings = request.app.state.settings
+    if settings.read_token:
+        _token(request, creds)
+
+
+async def require_write(request: Request, creds: Credentials) -> None:
+    info = _token(request, creds)
+    if info.role != "writer":
+        raise HTTPException(403, f"token {info.name!r} is a reader token; writing needs a writer")
+
+
+# -- input and output ------------------------------------------------------------------
+
+
+def text(value: str, name: str) -> str:
+    """A user-given string the store can take: not too long, no NUL, valid Unicode."""
+    if len(value) > MAX_TEXT:
+        raise HTTPException(422, f"{name}: longer than {MAX_TEXT} characters")
+    if "\x00" in value:
+        raise HTTPException(422, f"{name}: contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise HTTPException(422, f"{name}: not valid Unicode") from None
+    if not value.strip():
+        raise HTTPException(422, f"{name}: empty")
+    return value
+
+
+def when(value: str | None, name: str, default: str | None = "now") -> datetime | None:
+    """A time parameter in any form `vtrail` accepts; 422 with the reason when unreadable."""
+    if value is None:
+        if default is None:
+            return None
+        value = default
+    value = text(value, name)
+    try:
+        t = parse_time(value)
+        t.timestamp()
+    except TimeParseError as e:
+        raise HTTPException(422, f"{name}: {e}") from None
+    except (OverflowError, ValueError):
+        raise HTTPException(422, f"{name}: {value!r} is out of range") from None
+    return t
+
+
+def when_required(value: str | None, name: str, default: str = "now") -> datetime:
+    t = when(value, name, default)
+    assert t is not None
+    return t
+
+
+def answer(obj: Any) -> Response:
+    """The one JSON shape (`to_jsonable`), serialized once, without FastAPI's re-encoding."""
+    return json_response(to_jsonable(obj))
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return Response(body, status_code=status, media_type="application/json")

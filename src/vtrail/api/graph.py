@@ -1,0 +1,111 @@
+"""Topology and path over HTTP, and what the page needs: change ticks, counters, search."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from vtrail.api.deps import (
+    answer,
+    json_response,
+    reader,
+    require_read,
+    text,
+    when,
+    when_required,
+)
+from vtrail.query import timeline as page_data
+from vtrail.query.graph import MAX_DEPTH, jsonable_topology, to_dot, topology
+from vtrail.query.path import compare, path
+
+router = APIRouter(prefix="/api", tags=["graph"], dependencies=[Depends(require_read)])
+
+At = Annotated[
+    str | None,
+    Query(description="Instant: ISO 8601, epoch seconds, 'now', '-6h', '6 hours ago'."),
+]
+
+
+@router.get("/topology", summary="The fabric graph at an instant")
+def topology_route(
+    request: Request,
+    at: At = None,
+    around: Annotated[
+        str | None, Query(description="Only the neighbourhood of this entity.")
+    ] = None,
+    depth: Annotated[int, Query(ge=0, le=MAX_DEPTH, description="Hops around `around`.")] = 2,
+    kind: Annotated[
+        str | None, Query(max_length=32, description="Only this kind and what it touches.")
+    ] = None,
+    format: Annotated[Literal["json", "dot"], Query(description="json, or dot (Graphviz).")] = (
+        "json"
+    ),
+) -> Response:
+    """Nodes (with the host or namespace each lives in) and relations live at `at`."""
+    store = reader(request)
+    t = when_required(at, "at")
+    centre = text(around, "around") if around is not None else None
+    answer_ = topology(store, t, centre, depth, kind)
+    if format == "dot":
+        return Response(to_dot(answer_), media_type="text/vnd.graphviz")
+    return json_response(jsonable_topology(answer_))
+
+
+@router.get("/path", summary="The hops from A to B at an instant")
+def path_route(
+    request: Request,
+    a: Annotated[str, Query(description="From: a VM, NIC, MAC, IP or namespace.")],
+    b: Annotated[str, Query(description="To: a VM, NIC, MAC, IP or namespace.")],
+    at: At = None,
+    compare_to: Annotated[
+        str | None, Query(alias="compare", description="A second instant to compare with.")
+    ] = None,
+) -> Response:
+    """The hops traffic took, the routes chosen, and where it broke when it did; with
+    `compare`, both paths and what changed between them."""
+    store = reader(request)
+    src, dst = text(a, "a"), text(b, "b")
+    t1 = when_required(at, "at")
+    if compare_to is not None:
+        return answer(compare(store, src, dst, t1, when_required(compare_to, "compare")))
+    return answer(path(store, src, dst, t1))
+
+
+@router.get("/timeline", summary="How much changed when")
+def timeline_route(
+    request: Request,
+    t_from: Annotated[str | None, Query(alias="from", description="Window start.")] = None,
+    t_to: Annotated[str | None, Query(alias="to", description="Window end.")] = None,
+    buckets: Annotated[int, Query(ge=1, le=page_data.MAX_BUCKETS)] = 200,
+) -> Response:
+    """The recorded span and the count of changes in each slice of the window: the ticks
+    on the page's time slider."""
+    store = reader(request)
+    lo = when(t_from, "from", None)
+    hi = when(t_to, "to", None)
+    return answer(page_data.timeline(store, lo, hi, buckets))
+
+
+@router.get("/counters/{id:path}", summary="An entity's counter series")
+def counters_route(
+    request: Request,
+    id: Annotated[str, Path(description="An entity id (or a VM name, MAC or IP).")],
+    t_from: Annotated[str | None, Query(alias="from", description="Window start.")] = None,
+    t_to: Annotated[str | None, Query(alias="to", description="Window end.")] = None,
+) -> Response:
+    """Every counter of an entity (bytes, packets, cpu), thinned to at most 2,000 readings."""
+    store = reader(request)
+    lo = when(t_from, "from", None)
+    hi = when(t_to, "to", None)
+    return answer(page_data.counters(store, text(id, "id"), lo, hi))
+
+
+@router.get("/search", summary="Find entities by id, name, MAC or IP")
+def search_route(
+    request: Request,
+    q: Annotated[str, Query(description="Part of an id, a name, a MAC or an IP.")],
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> Response:
+    store = reader(request)
+    return answer(page_data.search(store, text(q, "q"), limit))

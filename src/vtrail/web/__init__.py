@@ -1,0 +1,1 @@
+"""The page served at `/` by `vtrail serve`: static files only, no build step (docs/web.md)."""

@@ -30,7 +30,11 @@ def observation(draw: Any, t: int) -> Observation:
     if kind == "disconnect":
         return disconnect(source, t)
     ents = draw(st.lists(st.sampled_from(ENTITIES), unique=True, max_size=4))
-    items: list[Any] = [ent(e, state=draw(st.sampled_from(["running", "paused"]))) for e in ents]
+    # Attribute sets of different shapes, so that key sets are interned in any order.
+    items: list[Any] = [
+        ent(e, **{draw(st.sampled_from(["state", "mtu"])): draw(st.sampled_from(["a", "b"]))})
+        for e in ents
+    ]
     items += [rel(*r) for r in draw(st.lists(st.sampled_from(RELS), unique=True, max_size=3))]
     if draw(st.booleans()):
         items.append(sample(ents[0] if ents else "vm:1", "tx_bytes", draw(st.integers(0, 10**9))))
@@ -52,10 +56,13 @@ def scenario(draw: Any) -> tuple[list[Observation], list[int]]:
 def history(store: SqliteStore) -> tuple[list[Any], ...]:
     c = store.conn
     return (
-        c.execute(
-            "SELECT e.eid, valid_from, valid_to, attrs, s.name, vanished_after FROM version v "
-            "JOIN entity e ON e.id = v.entity JOIN source s ON s.id = v.source ORDER BY 1, 2"
-        ).fetchall(),
+        [
+            (eid, vf, vt, store.attrs.decode(attrs), src, va)
+            for eid, vf, vt, attrs, src, va in c.execute(
+                "SELECT e.eid, valid_from, valid_to, attrs, s.name, vanished_after FROM version v "
+                "JOIN entity e ON e.id = v.entity JOIN source s ON s.id = v.source ORDER BY 1, 2"
+            )
+        ],
         c.execute(
             "SELECT a.eid, rel, b.eid, valid_from, valid_to, s.name, vanished_after FROM relation r "
             "JOIN entity a ON a.id = r.src JOIN entity b ON b.id = r.dst "

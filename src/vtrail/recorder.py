@@ -185,7 +185,7 @@ class Recorder:
         n = self.store.entity_id(eid, create=True)
         ck: ClaimKey = (n, "", 0)
         self._claim(ck, src, t, claims, stats)
-        text = canonical(attrs)
+        text = self.store.attrs.encode(attrs)
         cur = self.h.versions.latest((n,))
         if cur is not None and cur.valid_to is None:
             if cur.attrs == text:

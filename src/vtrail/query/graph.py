@@ -140,7 +140,7 @@ def _build(rows: list[NodeRow], edges: list[EdgeRow]) -> tuple[list[Node], list[
     groups = _groups(kinds, edges)
     nodes = []
     for r in rows:
-        attrs: dict[str, JSONValue] = json.loads(r.attrs)
+        attrs: dict[str, JSONValue] = r.attrs
         nodes.append(
             Node(
                 r.eid,

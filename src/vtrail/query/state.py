@@ -13,7 +13,7 @@ from datetime import datetime
 
 from vtrail.model import InvalidId, JSONValue, Relation, Version, split_id
 from vtrail.store import SqliteStore, UnknownEntity
-from vtrail.store.reads import Reader, loads_many
+from vtrail.store.reads import Reader
 from vtrail.store.samples import SeriesTotal, totals
 from vtrail.timeexpr import from_us, to_us
 
@@ -294,8 +294,8 @@ def diff(
     vanished = r.to_versions([row for e, row in before.items() if e not in after])
     # Raw attrs are canonical JSON: equal text means equal attributes.
     pairs = [(before[e], row) for e, row in after.items() if e in before and before[e][5] != row[5]]
-    olds = loads_many([p[0][5] for p in pairs])
-    news = loads_many([p[1][5] for p in pairs])
+    olds = store.attrs.decode_many([p[0][5] for p in pairs])
+    news = store.attrs.decode_many([p[1][5] for p in pairs])
     changed = []
     for (_, row), old, new in zip(pairs, olds, news, strict=True):
         delta = {

@@ -136,7 +136,7 @@ class Walk:
 
     def attrs(self, eid: str) -> dict[str, JSONValue]:
         row = self.nodes([eid])[eid]
-        return json.loads(row.attrs) if row else {}
+        return row.attrs if row else {}
 
     def alive(self, eid: str) -> bool:
         return self.nodes([eid])[eid] is not None
@@ -181,7 +181,7 @@ class Walk:
         out = []
         for ip, iface in pairs:
             row = rows[ip]
-            addr = ip_iface(ip, json.loads(row.attrs) if row else None)
+            addr = ip_iface(ip, row.attrs if row else None)
             if addr is not None:
                 out.append((addr, iface))
         return sorted(out, key=lambda p: (p[0].version, str(p[0]), p[1]))

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from vtrail.model import JSONValue
 from vtrail.store.sqlite import SqliteStore
 
 _LIVE = "{a}.valid_from <= :t AND ({a}.valid_to IS NULL OR {a}.valid_to > :t)"
@@ -24,7 +26,7 @@ class NodeRow:
     eid: str
     kind: str
     valid_from: int
-    attrs: str
+    attrs: dict[str, JSONValue]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,12 @@ class GraphReader:
     def __init__(self, store: SqliteStore) -> None:
         self.c = store.conn
         self.checkpoints = store.checkpoints
+        self.codec = store.attrs
+
+    def _nodes(self, rows: Iterable[Any]) -> list[NodeRow]:
+        rows = list(rows)
+        attrs = self.codec.decode_many([r[3] for r in rows])
+        return [NodeRow(r[0], r[1], r[2], a) for r, a in zip(rows, attrs, strict=True)]
 
     # -- the whole fabric -----------------------------------------------------
 
@@ -70,7 +78,7 @@ class GraphReader:
             "JOIN entity a ON a.id = lr.src JOIN entity b ON b.id = lr.dst",
             args,
         ).fetchall()
-        return [NodeRow(*r) for r in nodes], [EdgeRow(*r) for r in edges]
+        return self._nodes(nodes), [EdgeRow(*r) for r in edges]
 
     # -- local reads ----------------------------------------------------------
 
@@ -86,7 +94,7 @@ class GraphReader:
             "AND (v.valid_to IS NULL OR v.valid_to > :t)",
             {"ids": json.dumps(list(eids)), "t": t},
         )
-        return {r[0]: NodeRow(*r) for r in rows}
+        return {n.eid: n for n in self._nodes(rows)}
 
     def edges(
         self, eids: Collection[str], t: int, rels: Iterable[str] | None = None

@@ -146,4 +146,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0004_attr_keys",
+        # store/attrs.py: versions keep values, key sets are stored once.
+        """
+        CREATE TABLE attr_keys (
+            id   INTEGER PRIMARY KEY,
+            keys TEXT NOT NULL UNIQUE
+        );
+        """,
+    ),
 ]

@@ -39,14 +39,13 @@ class Reader:
             kind,
             from_us(vf),
             _opt(vt),
-            json.loads(text) if attrs is None else attrs,
+            self.s.attrs.decode(text) if attrs is None else attrs,
             self.s.source_name(src),
             _opt(va),
         )
 
     def _versions(self, rows: Sequence[Sequence[Any]]) -> list[Version]:
-        # One parse of one JSON array beats a json.loads call per row by far.
-        attrs = loads_many([r[5] for r in rows])
+        attrs = self.s.attrs.decode_many([r[5] for r in rows])
         return [self._version(r, a) for r, a in zip(rows, attrs, strict=True)]
 
     def _relation(self, row: Sequence[Any], attrs: Any = None) -> Relation:

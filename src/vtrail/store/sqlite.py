@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vtrail.model import split_id
+from vtrail.store.attrs import AttrCodec
 from vtrail.store.checkpoints import CheckpointCache
 from vtrail.store.migrations import MIGRATIONS
 
@@ -62,6 +63,7 @@ class SqliteStore:
         self._src_rev: dict[int, str] = {}
         self.in_write = False
         self.checkpoints = CheckpointCache(self.conn)
+        self.attrs = AttrCodec(self.conn)
         if not readonly:
             self.migrate()
 
@@ -120,6 +122,7 @@ class SqliteStore:
             self._eid_rev.clear()
             self._src.clear()
             self._src_rev.clear()
+            self.attrs.forget()
             raise
         finally:
             self.in_write = False

@@ -1,0 +1,71 @@
+"""Entity attributes, packed: the sorted key names are stored once, each version keeps values.
+
+A version's attrs column holds `[keys_id, value, value, ...]` where `keys_id`
+names a row of `attr_keys` (the sorted key names as a JSON array). Versions of
+the same kind of thing share their key set, so a version pays for its values
+only; the text is still canonical (same attributes, same text), which is what
+the recorder compares. A plain JSON object is read as itself, so stores written
+before packing stay readable.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from vtrail.model import JSONValue
+
+
+class AttrCodec:
+    def __init__(self, c: sqlite3.Connection) -> None:
+        self.c = c
+        self._ids: dict[str, int] = {}
+        self._keys: dict[int, list[str]] = {}
+
+    def forget(self) -> None:
+        """After a rolled-back write: key sets it interned may be gone."""
+        self._ids.clear()
+        self._keys.clear()
+
+    def encode(self, attrs: Mapping[str, JSONValue]) -> str:
+        """The canonical stored text; may intern a key set (call inside a write)."""
+        if not attrs:
+            return "{}"
+        keys = sorted(attrs)
+        name = json.dumps(keys, separators=(",", ":"))
+        kid = self._ids.get(name)
+        if kid is None:
+            row = self.c.execute("SELECT id FROM attr_keys WHERE keys = ?", (name,)).fetchone()
+            if row is None:
+                row = (
+                    self.c.execute("INSERT INTO attr_keys (keys) VALUES (?)", (name,)).lastrowid,
+                )
+            kid = int(row[0])
+            self._ids[name] = kid
+            self._keys[kid] = keys
+        return json.dumps([kid, *(attrs[k] for k in keys)], sort_keys=True, separators=(",", ":"))
+
+    def _names(self, kid: int) -> list[str]:
+        keys = self._keys.get(kid)
+        if keys is None:
+            row = self.c.execute("SELECT keys FROM attr_keys WHERE id = ?", (kid,)).fetchone()
+            keys = list(json.loads(row[0])) if row else []
+            self._keys[kid] = keys
+        return keys
+
+    def unpack(self, value: Any) -> dict[str, JSONValue]:
+        """One decoded column value (list or dict) as attributes."""
+        if isinstance(value, dict):
+            return value
+        return dict(zip(self._names(value[0]), value[1:], strict=True))
+
+    def decode(self, text: str) -> dict[str, JSONValue]:
+        return self.unpack(json.loads(text))
+
+    def decode_many(self, texts: Sequence[str]) -> list[dict[str, JSONValue]]:
+        # One parse of one JSON array beats a json.loads call per row by far.
+        if not texts:
+            return []
+        return [self.unpack(v) for v in json.loads("[" + ",".join(texts) + "]")]

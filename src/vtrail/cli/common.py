@@ -57,11 +57,13 @@ def when(text: str) -> datetime:
 
 
 @contextmanager
-def open_store(db: Path | None, *, readonly: bool = True) -> Iterator[SqliteStore]:
+def open_store(
+    db: Path | None, *, readonly: bool = True, cache_mib: int = 128
+) -> Iterator[SqliteStore]:
     """The store, with every known failure turned into a one-line error."""
     path = db or default_path()
     try:
-        store = SqliteStore(path, readonly=readonly)
+        store = SqliteStore(path, readonly=readonly, cache_mib=cache_mib)
     except StoreError as e:
         fail(str(e))
     try:

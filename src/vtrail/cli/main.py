@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from vtrail import __version__
+from vtrail.cli import demo as demo_cmd
 from vtrail.cli import graph as graph_cli
 from vtrail.cli import questions, records, tour
+from vtrail.cli import record as record_cmd
 from vtrail.cli import serve as serve_cli
 
 app = typer.Typer(
@@ -35,6 +37,8 @@ def _main(
 
 tour.register(app)
 records.register(app)
+record_cmd.register(app)
+demo_cmd.register(app)
 questions.register(app)
 graph_cli.register(app)
 serve_cli.register(app)

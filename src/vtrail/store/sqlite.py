@@ -39,7 +39,9 @@ def default_path() -> Path:
 
 
 class SqliteStore:
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False, cache_mib: int = 128) -> None:
+        """`cache_mib` bounds SQLite's page cache: questions over long windows like it
+        large; a long-running recorder keeps its memory flat with a small one."""
         self.path = Path(path)
         if readonly and not self.path.exists():
             raise StoreError(f"no store at {self.path} (record something first, or pass --db)")
@@ -52,7 +54,7 @@ class SqliteStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=OFF")
-            self.conn.execute("PRAGMA cache_size=-131072")
+            self.conn.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
             self.conn.execute("PRAGMA temp_store=MEMORY")
             self.conn.execute("PRAGMA mmap_size=1073741824")
         except sqlite3.DatabaseError as e:

@@ -1,0 +1,189 @@
+"""`vtrail demo`: build a real little fabric, record it churning, and tour the record."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.live import Live
+from rich.text import Text
+
+from vtrail.cli.common import console, err_console, fail
+
+if TYPE_CHECKING:
+    from vtrail.demo.session import DemoSession
+
+QUICK_SECONDS = 30.0
+STORE_PREFIX = "vtrail-demo-store-"
+
+
+@contextmanager
+def interrupts_become_keyboardinterrupt() -> Iterator[None]:
+    """SIGTERM ends the demo like Ctrl-C does: through the cleanup."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextmanager
+def uninterruptible(message: str) -> Iterator[None]:
+    """While cleaning up, Ctrl-C only says to wait: an aborted cleanup leaves things behind."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        err_console.print(f"[yellow]{message}[/]")
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _intro(network: bool, ovs_why: str | None, seconds: float, db: Path) -> None:
+    console.print("[bold]vtrail demo[/]: a small fabric that churns while vtrail records it.")
+    console.print("  • three libvirt hosts (test driver): hv-a, hv-b, hv-c, with VMs across them")
+    if network:
+        console.print(
+            "  • network namespaces as hosts, a switch namespace with two Linux bridges and "
+            "veth ports, a router namespace forwarding between them"
+        )
+        console.print(
+            "  • an Open vSwitch bridge (private ovsdb-server + vswitchd, userspace datapath)"
+            if ovs_why is None
+            else f"  • no Open vSwitch bridge: {ovs_why}"
+        )
+    else:
+        console.print(
+            "  [yellow]• not root: the network part (namespaces, bridges, a router, OVS) is "
+            "skipped; run as root for all of it[/]"
+        )
+    console.print(
+        f"  The story takes about {seconds / 60:.1f} min; everything is removed afterwards "
+        f"(also on Ctrl-C). Store: {db}\n"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(rich_help_panel="Record")
+    def demo(
+        minutes: Annotated[
+            float, typer.Option("--minutes", help="How long the story runs.", min=0.2)
+        ] = 2.5,
+        quick: Annotated[
+            bool, typer.Option("--quick", help=f"A {QUICK_SECONDS:.0f} s story (for a try).")
+        ] = False,
+        keep: Annotated[bool, typer.Option("--keep", help="Keep the store to explore.")] = False,
+        db: Annotated[
+            Path | None,
+            typer.Option("--db", help="Record into this new store (kept). Default: a temp file."),
+        ] = None,
+    ) -> None:
+        """Build a real fabric on this machine, record it churning, then tour the record."""
+        seconds = QUICK_SECONDS if quick else minutes * 60
+        if db is not None and db.exists():
+            fail(f"{db} exists; the demo records into a new store (pick another --db)", 2)
+        path = db or Path(tempfile.mkdtemp(prefix=STORE_PREFIX)) / "demo.db"
+        keep = keep or db is not None
+        # Imported here: libvirt and the collectors are not every command's business.
+        from vtrail.demo.fabric import FabricError, is_root, ovs_available
+        from vtrail.demo.session import DemoSession
+
+        network = is_root()
+        ovs_why = ovs_available()
+        _intro(network, ovs_why, seconds, path)
+        interval = 2.0 if seconds <= 60 else 5.0
+
+        code = 0
+        with interrupts_become_keyboardinterrupt():
+            session = DemoSession(path, interval=interval)
+            try:
+                _run(session, seconds, path)
+            except KeyboardInterrupt:
+                err_console.print("\n[yellow]interrupted[/]: cleaning up …")
+                code = 130
+            except FabricError as e:
+                err_console.print(f"[bold red]error:[/] {e}")
+                code = 1
+            except Exception as e:  # a failing step: say what, then clean up all the same
+                err_console.print(f"[bold red]error:[/] {type(e).__name__}: {e}")
+                code = 1
+            finally:
+                with uninterruptible("cleaning up, please wait …"):
+                    session.close()
+                    if not keep:
+                        _remove_store(path)
+        for p in session.problems:
+            err_console.print(f"[red]could not clean up:[/] {p}")
+        if session.leftovers:
+            err_console.print(f"removed what an earlier run left: {', '.join(session.leftovers)}")
+        _epilogue(path, keep)
+        if code:
+            raise typer.Exit(code)
+
+
+def _run(session: DemoSession, seconds: float, path: Path) -> None:
+    from vtrail.demo.churn import Change
+    from vtrail.demo.tour import tour
+
+    with session:
+        start = time.monotonic()
+        console.print(f"recording {session.source_count} sources; the story begins:")
+
+        def status() -> Text:
+            r = session.runner
+            recorded = r.stats().writer.recorded if r else 0
+            done = time.monotonic() - start
+            return Text(
+                f"  {done:5.0f} s / {seconds:.0f} s   {recorded:,} observations recorded",
+                style="dim",
+            )
+
+        with Live(get_renderable=status, console=console, transient=True) as live:
+
+            def show(c: Change) -> None:
+                live.console.print(f"  {time.monotonic() - start:5.1f} s  {c.describe()}")
+
+            story = session.play(seconds, show)
+        console.print("the story is over; taking the network down (recorded too) …")
+        stats = session.finish()
+        w = stats.writer
+        console.print(
+            f"recorded {w.recorded:,} observations ({w.rows_written:,} rows, "
+            f"{w.samples:,} counter readings) from {session.source_count} sources"
+        )
+        tour(console, path, story, datetime.now(UTC))
+
+
+def _epilogue(path: Path, keep: bool) -> None:
+    console.print()
+    if keep:
+        console.print(f"The store is kept at {path}. Explore it:")
+        console.print(f"  export VTRAIL_DB={path}")
+        console.print(
+            "  vtrail stats;  vtrail where web-1 --at '-2m';  vtrail ghosts --from '-10m'"
+        )
+        return
+    console.print("Everything the demo made is gone. `vtrail demo --keep` keeps the store.")
+
+
+def _remove_store(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if path.parent.name.startswith(STORE_PREFIX):
+        shutil.rmtree(path.parent, ignore_errors=True)

@@ -1,0 +1,244 @@
+"""`vtrail record`: record live sources into the store, with a live status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from vtrail.cli.common import DbOption, err_console, fail, open_store
+from vtrail.collectors.runner import Runner, RunnerStats, SourceStatus
+from vtrail.collectors.sources import FORMS, BadSource, parse_sources
+from vtrail.timeexpr import TimeParseError, parse_duration
+
+#: Observations per second are averaged over this many seconds.
+RATE_WINDOW = 5.0
+
+
+def _seconds(text: str, what: str) -> float:
+    try:
+        s = parse_duration(text).total_seconds()
+    except TimeParseError as e:
+        fail(f"{what}: {e}", 2)
+    if s <= 0:
+        fail(f"{what} must be more than zero, not {text!r}", 2)
+    return s
+
+
+class Rates:
+    """Observations per second per source, over the last `RATE_WINDOW` seconds."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, deque[tuple[float, int]]] = {}
+
+    def update(self, stats: RunnerStats) -> dict[str, float]:
+        now = time.monotonic()
+        out = {}
+        for s in stats.sources:
+            q = self._seen.setdefault(s.uri, deque())
+            q.append((now, s.observations))
+            while len(q) > 2 and now - q[1][0] >= RATE_WINDOW:
+                q.popleft()
+            t0, n0 = q[0]
+            out[s.uri] = (s.observations - n0) / (now - t0) if now > t0 else 0.0
+        return out
+
+
+def _state(s: SourceStatus) -> Text:
+    if s.connected:
+        return Text("● connected", style="green")
+    if s.last_error:
+        return Text("○ retrying", style="red")
+    return Text("◌ connecting", style="yellow")
+
+
+def status_table(stats: RunnerStats, rates: dict[str, float]) -> Table:
+    w = stats.writer
+    mean_ms = 1000 * w.latency_sum_s / w.latency_count if w.latency_count else 0.0
+    table = Table(
+        title=f"vtrail record — up {_clock(stats.uptime_s)}",
+        caption=(
+            f"{w.recorded:,} observations recorded · {w.rows_written:,} rows · "
+            f"{w.samples:,} samples · queue {w.queued} · latency {mean_ms:.0f} ms mean"
+            + (f" · [red]writer: {w.error}[/]" if w.error else "")
+            + "  —  Ctrl-C stops and flushes"
+        ),
+        title_justify="left",
+        caption_justify="left",
+        expand=False,
+    )
+    table.add_column("source")
+    table.add_column("state")
+    table.add_column("obs/s", justify="right")
+    table.add_column("observations", justify="right")
+    table.add_column("last observed")
+    table.add_column("last error", overflow="fold", max_width=60)
+    for s in sorted(stats.sources, key=lambda s: s.uri):
+        err = Text("")
+        if s.last_error:
+            when = f" ({_ago(s.last_error_at)})" if s.last_error_at else ""
+            style = "dim" if s.connected else "red"
+            err = Text(_unprefixed(s.last_error, s) + when, style=style)
+        table.add_row(
+            s.source or s.uri,
+            _state(s),
+            f"{rates.get(s.uri, 0.0):.1f}",
+            f"{s.observations:,}",
+            _ago(s.last_observed_at) if s.last_observed_at else "",
+            err,
+        )
+    if not stats.sources:
+        table.add_row("(looking for sources)", "", "", "", "", "")
+    return table
+
+
+def _ago(t: datetime | None) -> str:
+    if t is None:
+        return ""
+    secs = (datetime.now(UTC) - t).total_seconds()
+    return f"{secs:.1f} s ago" if secs < 60 else f"{_clock(secs)} ago"
+
+
+def _unprefixed(error: str, s: SourceStatus) -> str:
+    """Errors usually start with the source's name, which the row already shows."""
+    for name in (s.source, s.uri):
+        if name and error.startswith(f"{name}: "):
+            return error.removeprefix(f"{name}: ")
+    return error
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop`; a second one exits at once (the last batch may be lost)."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            err_console.print("[red]forced exit[/]: the observations still queued are lost")
+            os._exit(128 + signum)
+        stop.set()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def run_until(
+    runner: Runner,
+    stop: threading.Event,
+    deadline: float | None,
+    show: Callable[[RunnerStats], None],
+    every: float = 0.5,
+) -> set[str]:
+    """Call `show` every `every` seconds until `stop` is set or `deadline` passes.
+
+    Returns every source seen meanwhile (namespaces come and go).
+    """
+    seen: set[str] = set()
+    while not stop.is_set():
+        st = runner.stats()
+        seen.update(s.uri for s in st.sources)
+        show(st)
+        wait = every if deadline is None else min(every, deadline - time.monotonic())
+        if wait <= 0:
+            break
+        stop.wait(wait)
+    return seen
+
+
+class ChangeLog:
+    """Without a terminal (systemd, a pipe): one line per source state change."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[bool, str | None]] = {}
+
+    def __call__(self, stats: RunnerStats) -> None:
+        for s in stats.sources:
+            now = (s.connected, s.last_error)
+            if self._last.get(s.uri) != now:
+                self._last[s.uri] = now
+                word = "connected"
+                if not s.connected:
+                    word = f"down: {_unprefixed(s.last_error, s)}" if s.last_error else "connecting"
+                err_console.print(f"{s.source or s.uri}: {word}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(rich_help_panel="Record")
+    def record(
+        source: Annotated[
+            list[str],
+            typer.Option("--source", "-s", help=f"What to record (repeat for several): {FORMS}."),
+        ],
+        interval: Annotated[
+            str, typer.Option("--interval", help="Full snapshot every ... (reconciles misses).")
+        ] = "10s",
+        duration: Annotated[
+            str | None,
+            typer.Option(
+                "--for", help="Stop after this long (e.g. 30s, 2h); default: until stopped."
+            ),
+        ] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live status.")] = False,
+        db: DbOption = None,
+    ) -> None:
+        """Record live sources until stopped (Ctrl-C or SIGTERM flush and exit cleanly)."""
+        try:
+            specs = parse_sources(source)
+        except BadSource as e:
+            fail(str(e), 2)
+        every = _seconds(interval, "--interval")
+        deadline = time.monotonic() + _seconds(duration, "--for") if duration else None
+        stop = threading.Event()
+        seen: set[str] = set()
+        # A recorder runs for weeks: a small page cache keeps its memory flat.
+        with open_store(db, readonly=False, cache_mib=8) as store:
+            runner = Runner(store, specs, interval=every)
+            rates = Rates()
+            with stop_on_signals(stop):
+                runner.start()
+                try:
+                    if quiet:
+                        seen = run_until(runner, stop, deadline, lambda _s: None)
+                    elif err_console.is_terminal:
+                        with Live(console=err_console, auto_refresh=False, transient=False) as live:
+
+                            def show(st: RunnerStats) -> None:
+                                live.update(status_table(st, rates.update(st)), refresh=True)
+
+                            seen = run_until(runner, stop, deadline, show)
+                    else:
+                        seen = run_until(runner, stop, deadline, ChangeLog())
+                finally:
+                    err_console.print("stopping: flushing what was observed …")
+                    st = runner.stop()
+            w = st.writer
+            n = len(seen | {x.uri for x in st.sources})
+            err_console.print(
+                f"recorded {w.recorded:,} observations from {n} source{'s' if n != 1 else ''} in "
+                f"{_clock(st.uptime_s)} ({w.rows_written:,} rows, {w.samples:,} samples"
+                + (f", {w.dropped:,} refused: {w.error}" if w.dropped else "")
+                + f") into {store.path}",
+                highlight=False,
+                soft_wrap=True,
+            )

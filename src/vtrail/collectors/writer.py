@@ -1,0 +1,211 @@
+"""The runner's single writer: a queue drained into the `Recorder` in batches.
+
+Collectors' threads `put()` observations; one thread owns the `Recorder` and
+records whatever has queued up meanwhile as one transaction. `close()`
+records everything put before it, then stops. A full queue blocks `put()`:
+the sources slow down rather than the process growing without bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+
+from vtrail.model import Observation
+from vtrail.recorder import Recorder
+from vtrail.store import SqliteStore
+
+log = logging.getLogger(__name__)
+
+#: How often a batch that hit a busy store is retried before it is given up.
+BUSY_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    #: Observations waiting for the writer.
+    queued: int
+    #: Observations committed (duplicates included) and what they cost.
+    recorded: int
+    duplicates: int
+    rows_written: int
+    samples: int
+    batches: int
+    replays: int
+    #: Observations the recorder refused (a collector bug) or a dead store lost.
+    dropped: int
+    #: Seconds from `put()` to commit: the last one, the worst, and sum/count for a mean.
+    latency_last_s: float
+    latency_max_s: float
+    latency_sum_s: float
+    latency_count: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    obs: Observation
+    enqueued: float
+
+
+_STOP = object()
+
+
+class BatchWriter:
+    def __init__(self, store: SqliteStore, *, queue_size: int = 10_000, max_batch: int = 1000):
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: queue.Queue[_Item | object] = queue.Queue(queue_size)
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._recorded = self._duplicates = self._rows = self._samples = 0
+        self._batches = self._replays = self._dropped = self._lat_count = 0
+        self._lat_last = self._lat_max = self._lat_sum = 0.0
+        self._error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="vtrail-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, o: Observation) -> bool:
+        """Queue `o` for recording; False once the writer has stopped."""
+        with self._idle:
+            self._pending += 1
+        if self._put(_Item(o, time.monotonic())):
+            return True
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+        return False
+
+    def close(self, timeout: float) -> None:
+        """Record everything put so far, then stop the thread."""
+        self._put(_STOP)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything put so far is committed; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._done.is_set():
+                    return False
+                self._idle.wait(min(left, 0.5))
+        return True
+
+    def stats(self) -> WriterStats:
+        with self._idle:
+            return WriterStats(
+                queued=self._queue.qsize(),
+                recorded=self._recorded,
+                duplicates=self._duplicates,
+                rows_written=self._rows,
+                samples=self._samples,
+                batches=self._batches,
+                replays=self._replays,
+                dropped=self._dropped,
+                latency_last_s=self._lat_last,
+                latency_max_s=self._lat_max,
+                latency_sum_s=self._lat_sum,
+                latency_count=self._lat_count,
+                error=self._error,
+            )
+
+    # -- the writer thread ---------------------------------------------------------
+
+    def _put(self, item: _Item | object) -> bool:
+        # Block while the writer is behind (backpressure), never past its end.
+        while not self._done.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _loop(self) -> None:
+        recorder = Recorder(self.store)
+        try:
+            stopping = False
+            while not stopping:
+                batch: list[_Item] = []
+                item = self._queue.get()
+                while True:
+                    if isinstance(item, _Item):
+                        batch.append(item)
+                    else:
+                        stopping = True
+                    if stopping or len(batch) >= self.max_batch:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._commit(recorder, batch)
+        finally:
+            self._done.set()
+            with self._idle:
+                self._idle.notify_all()
+
+    def _commit(self, recorder: Recorder, batch: list[_Item]) -> None:
+        # In time order, so that a batch seldom makes the recorder replay.
+        batch.sort(key=lambda i: i.obs.observed_at)
+        for attempt in range(BUSY_RETRIES):
+            try:
+                st = recorder.record([i.obs for i in batch])
+                break
+            except sqlite3.OperationalError as e:
+                # Another process holds the store longer than its busy timeout.
+                if attempt == BUSY_RETRIES - 1:
+                    self._failed(f"store unusable, {len(batch)} observations lost: {e}", batch)
+                    return
+                self._failed(f"store busy ({e}); retrying", [])
+                time.sleep(1.0)
+            except Exception as e:
+                if len(batch) > 1:
+                    for item in batch:  # find the one that spoils the batch; record the rest
+                        self._commit(recorder, [item])
+                    return
+                source = batch[0].obs.source
+                log.exception("the recorder refused an observation from %s", source)
+                self._failed(
+                    f"refused an observation from {source}: {type(e).__name__}: {e}", batch
+                )
+                return
+        done = time.monotonic()
+        with self._idle:
+            self._recorded += len(batch)
+            self._duplicates += st.duplicates
+            self._rows += st.rows_written
+            self._samples += st.samples
+            self._replays += st.replays
+            self._batches += 1
+            for item in batch:
+                lat = done - item.enqueued
+                self._lat_sum += lat
+                self._lat_max = max(self._lat_max, lat)
+            self._lat_last = done - batch[-1].enqueued
+            self._lat_count += len(batch)
+            self._pending -= len(batch)
+            self._idle.notify_all()
+
+    def _failed(self, message: str, lost: list[_Item]) -> None:
+        log.warning("writer: %s", message)
+        with self._idle:
+            self._error = message
+            self._dropped += len(lost)
+            self._pending -= len(lost)
+            self._idle.notify_all()

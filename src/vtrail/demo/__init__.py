@@ -1,0 +1,6 @@
+"""`vtrail demo`: a real churning fabric on this machine, recorded and toured.
+
+`fabric` builds and removes it, `churn` plays the story and keeps its ground
+truth, `session` records it with the runner, `tour` asks the record questions.
+The fidelity tests drive the same pieces (docs/demo.md).
+"""

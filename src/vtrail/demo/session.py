@@ -1,0 +1,135 @@
+"""One demo run: build the fabric, record it while the story plays, take it down.
+
+`DemoSession` is a context manager so that whatever happens (an error, a
+Ctrl-C) the recorder is stopped and everything the fabric made is removed.
+The fidelity test drives the same session as `vtrail demo`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from vtrail.collectors.runner import Runner, RunnerStats
+from vtrail.demo import fabric as fab
+from vtrail.demo.churn import INITIAL, Change, Churn, Story
+from vtrail.store import SqliteStore
+
+log = logging.getLogger(__name__)
+
+#: How long the sources get to connect and take their first snapshot.
+CONNECT_TIMEOUT = 20.0
+
+
+class DemoSession:
+    def __init__(
+        self,
+        db: Path,
+        *,
+        interval: float,
+        network: bool | None = None,
+        ovs: bool | None = None,
+    ) -> None:
+        self.db = db
+        self.interval = interval
+        self.network = network
+        self.ovs = ovs
+        self.fabric: fab.Fabric | None = None
+        self.names: fab.Names | None = None
+        self.store: SqliteStore | None = None
+        self.runner: Runner | None = None
+        self.stop = threading.Event()
+        self.stats: RunnerStats | None = None
+        self.leftovers: list[str] = []
+        #: How many sources the recording started with (members of groups included).
+        self.source_count = 0
+        self.problems: list[str] = []
+
+    def __enter__(self) -> DemoSession:
+        try:
+            if fab.is_root():
+                self.leftovers = fab.remove_leftovers()
+            self.fabric = fab.build(INITIAL, network=self.network, ovs=self.ovs)
+            self.names = self.fabric.names
+            self.store = SqliteStore(self.db, cache_mib=8)
+            self.runner = Runner(self.store, self.fabric.sources(), interval=self.interval)
+            self.runner.start()
+            self._await_sources()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def expected_sources(self) -> int:
+        f = self.fabric
+        assert f is not None
+        return len(f.hosts) + len(f.namespaces) + (1 if f.ovs_sock is not None else 0)
+
+    def _await_sources(self) -> None:
+        """Start the story only once every source has taken its first snapshot."""
+        assert self.runner is not None
+        want = self.expected_sources()
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while time.monotonic() < deadline:
+            st = self.runner.stats()
+            if sum(1 for s in st.sources if s.connected and s.snapshots) >= want:
+                self.source_count = len(st.sources)
+                self.runner.flush()
+                return
+            time.sleep(0.1)
+        down = [f"{s.uri}: {s.last_error}" for s in self.runner.stats().sources if not s.connected]
+        raise fab.FabricError(f"sources did not connect in {CONNECT_TIMEOUT:.0f} s: {down}")
+
+    def play(self, seconds: float, on_change: Callable[[Change], None]) -> Story:
+        """Run the story over about `seconds`, then let one more snapshot in."""
+        assert self.fabric is not None and self.runner is not None
+        churn = Churn(self.fabric, 1.0, on_change, self.stop)
+        churn.pace = max(0.5, seconds / (len(churn.steps()) + 1))
+        story = churn.run()
+        self.runner.reconcile_now()
+        self.runner.flush()
+        return story
+
+    def finish(self) -> RunnerStats:
+        """Take the network down while still recording (its end is history), then stop."""
+        assert self.fabric is not None and self.runner is not None
+        had_network = bool(self.fabric.namespaces)
+        self.problems += self.fabric.dismantle()
+        if had_network:
+            self._await_retirement()
+        self.stats = self.runner.stop()
+        self.runner = None
+        return self.stats
+
+    def _await_retirement(self, timeout: float = 5.0) -> None:
+        """Until the netlink fleets have noticed every namespace is gone."""
+        assert self.runner is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not any(s.uri.startswith("netlink:") for s in self.runner.stats().sources):
+                break
+            time.sleep(0.1)
+        self.runner.flush()
+
+    def close(self) -> None:
+        """Stop recording and remove everything; safe to call twice, and after `finish()`."""
+        if self.runner is not None:
+            self.stats = self.runner.stop()
+            self.runner = None
+        if self.fabric is not None:
+            self.problems += self.fabric.teardown()
+            self.fabric = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self.names is not None and fab.is_root():
+            mine = set(self.names.all_namespaces())
+            self.problems += [
+                f"namespace {ns} still exists" for ns in fab.list_netns() if ns in mine
+            ]

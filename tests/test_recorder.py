@@ -182,3 +182,15 @@ def test_snapshot_uses_checkpoints_and_agrees_without_them(db_path, tmp_path) ->
         assert sa == sb
     a.close()
     b.close()
+
+
+def test_diff_names_each_changed_attribute(store: SqliteStore, recorder: Recorder) -> None:
+    recorder.record([snap("a", 0, ent("vm:1", name="web", state="running", vcpus=2))])
+    recorder.record([snap("a", 10, ent("vm:1", name="web", state="paused", vcpus=4))])
+    recorder.record([snap("a", 20, ent("vm:1", name="web", state="paused", mem=1024))])
+    d = state.diff(store, at(5), at(15))
+    assert [(c.entity, c.changes) for c in d.changed] == [
+        ("vm:1", {"state": ["running", "paused"], "vcpus": [2, 4]})
+    ]
+    d = state.diff(store, at(5), at(25))  # the key set changed too
+    assert d.changed[0].changes == {"mem": [None, 1024], "state": ["running", "paused"], "vcpus": [2, None]}

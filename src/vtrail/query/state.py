@@ -292,17 +292,24 @@ def diff(
     before, after = r.window_edges(a, b, kind)
     appeared = r.to_versions([row for e, row in after.items() if e not in before])
     vanished = r.to_versions([row for e, row in before.items() if e not in after])
-    # Raw attrs are canonical JSON: equal text means equal attributes.
+    # Stored attrs are canonical: equal text means equal attributes.
     pairs = [(before[e], row) for e, row in after.items() if e in before and before[e][5] != row[5]]
-    olds = store.attrs.decode_many([p[0][5] for p in pairs])
-    news = store.attrs.decode_many([p[1][5] for p in pairs])
+    codec = store.attrs
+    parsed = codec.parse_many([p[0][5] for p in pairs] + [p[1][5] for p in pairs])
     changed = []
-    for (_, row), old, new in zip(pairs, olds, news, strict=True):
-        delta = {
-            k: [old.get(k), new.get(k)]
-            for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k)
-        }
+    n = len(pairs)
+    for (_, row), ov, nv in zip(pairs, parsed[:n], parsed[n:], strict=True):
+        if isinstance(ov, list) and isinstance(nv, list) and ov[0] == nv[0]:
+            # Same key set: compare values in place, no dicts built.
+            it = zip(codec.keys(ov[0]), ov[1:], nv[1:], strict=True)
+            delta = {k: [x, y] for k, x, y in it if x != y}
+        else:
+            old, new = codec.unpack(ov), codec.unpack(nv)
+            delta = {
+                k: [old.get(k), new.get(k)]
+                for k in sorted(set(old) | set(new))
+                if old.get(k) != new.get(k)
+            }
         changed.append(Change(row[1], row[2], delta))
     began, ended = r.relation_changes(a, b)
     added = [x for x in began if x.valid_to is None or x.valid_to > from_us(b)]

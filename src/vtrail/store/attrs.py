@@ -59,7 +59,16 @@ class AttrCodec:
         """One decoded column value (list or dict) as attributes."""
         if isinstance(value, dict):
             return value
-        return dict(zip(self._names(value[0]), value[1:], strict=True))
+        it = iter(value)
+        kid = next(it)
+        return dict(zip(self._keys.get(kid) or self._names(kid), it, strict=False))
+
+    def keys(self, kid: int) -> list[str]:
+        return self._keys.get(kid) or self._names(kid)
+
+    def parse_many(self, texts: Sequence[str]) -> list[Any]:
+        """Column values parsed but not unpacked: `[keys_id, *values]` lists (or dicts)."""
+        return list(json.loads("[" + ",".join(texts) + "]")) if texts else []
 
     def decode(self, text: str) -> dict[str, JSONValue]:
         return self.unpack(json.loads(text))
@@ -68,4 +77,5 @@ class AttrCodec:
         # One parse of one JSON array beats a json.loads call per row by far.
         if not texts:
             return []
-        return [self.unpack(v) for v in json.loads("[" + ",".join(texts) + "]")]
+        unpack = self.unpack
+        return [unpack(v) for v in json.loads("[" + ",".join(texts) + "]")]

@@ -57,7 +57,9 @@ class GraphReader:
         live_v = _LIVE.format(a="v")
         nodes = self.c.execute(
             "WITH lv AS ("
-            "SELECT v.entity, v.valid_from, v.attrs FROM temp._cp_version m JOIN version v "
+            # CROSS JOIN keeps the checkpoint driving: otherwise the planner may walk
+            # version_from over the whole history before T.
+            "SELECT v.entity, v.valid_from, v.attrs FROM temp._cp_version m CROSS JOIN version v "
             "ON v.entity = m.entity AND v.valid_from = m.valid_from "
             f"WHERE {live_v} "
             "UNION ALL SELECT v.entity, v.valid_from, v.attrs FROM version v "
@@ -69,7 +71,7 @@ class GraphReader:
         live_r = _LIVE.format(a="r")
         edges = self.c.execute(
             "WITH lr AS ("
-            "SELECT r.src, r.rel, r.dst, r.attrs FROM temp._cp_relation m JOIN relation r "
+            "SELECT r.src, r.rel, r.dst, r.attrs FROM temp._cp_relation m CROSS JOIN relation r "
             "ON r.src = m.src AND r.rel = m.rel AND r.dst = m.dst AND r.valid_from = m.valid_from "
             f"WHERE {live_r} "
             "UNION ALL SELECT r.src, r.rel, r.dst, r.attrs FROM relation r "

@@ -45,8 +45,16 @@ class Reader:
         )
 
     def _versions(self, rows: Sequence[Sequence[Any]]) -> list[Version]:
+        # The snapshot's hot loop: names resolved once per source, not once per row.
         attrs = self.s.attrs.decode_many([r[5] for r in rows])
-        return [self._version(r, a) for r, a in zip(rows, attrs, strict=True)]
+        names: dict[int, str] = {}
+        out = []
+        for (_, eid, kind, vf, vt, _text, src, va), a in zip(rows, attrs, strict=True):
+            name = names.get(src)
+            if name is None:
+                name = names[src] = self.s.source_name(src)
+            out.append(Version(eid, kind, from_us(vf), _opt(vt), a, name, _opt(va)))
+        return out
 
     def _relation(self, row: Sequence[Any], attrs: Any = None) -> Relation:
         a, rel, b, vf, vt, text, src, va = row
@@ -138,11 +146,13 @@ class Reader:
     def snapshot(self, t: int, kind: str | None = None) -> tuple[list[Version], list[Relation]]:
         """Everything live at `t`: from the nearest checkpoint plus the changes since."""
         ts = self.checkpoints.load(t)
+        # CROSS JOIN keeps the checkpoint driving: otherwise the planner may walk
+        # version_from over the whole history before T.
         kind_sql = " AND e.kind = :kind" if kind else ""
         live_v = _LIVE.format(a="v")
         args = {"ts": ts, "t": t, "kind": kind}
         vrows = self.c.execute(
-            f"SELECT {_V} FROM temp._cp_version m JOIN version v "
+            f"SELECT {_V} FROM temp._cp_version m CROSS JOIN version v "
             "ON v.entity = m.entity AND v.valid_from = m.valid_from "
             f"JOIN entity e ON e.id = v.entity WHERE {live_v}{kind_sql} "
             f"UNION ALL SELECT {_V} FROM version v JOIN entity e ON e.id = v.entity "
@@ -151,7 +161,7 @@ class Reader:
         ).fetchall()
         live_r = _LIVE.format(a="r")
         rrows = self.c.execute(
-            f"SELECT {_R} FROM temp._cp_relation m JOIN relation r ON r.src = m.src "
+            f"SELECT {_R} FROM temp._cp_relation m CROSS JOIN relation r ON r.src = m.src "
             "AND r.rel = m.rel AND r.dst = m.dst AND r.valid_from = m.valid_from "
             f"WHERE {live_r} "
             f"UNION ALL SELECT {_R} FROM relation r WHERE r.valid_from >= :ts AND {live_r}",

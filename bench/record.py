@@ -148,6 +148,8 @@ def bench(total: int, workdir: Path) -> None:
         f"  p99                          {pct(samples_ours, 0.99):>10.1f}     {pct(samples_raw, 0.99):>10.1f}"
     )
 
+    sqlalchemy_asof(store.path, end)
+
     t = time.perf_counter()
     raw_rows = base.c.execute("SELECT * FROM v LIMIT 100000").fetchall()
     raw_fetch = time.perf_counter() - t
@@ -192,6 +194,42 @@ def bench(total: int, workdir: Path) -> None:
     print(f"  journal (raw observations)   {journal_bytes / versions:>10.1f}")
     print(f"  whole file                   {size / versions:>10.1f}")
     store.close()
+
+
+def sqlalchemy_asof(path: Path, end: int) -> None:
+    """The same as-of lookup through SQLAlchemy Core, to weigh its per-call cost."""
+    try:
+        import sqlalchemy as sa
+    except ImportError:
+        print("  (SQLAlchemy not installed: its per-call cost not measured)")
+        return
+    engine = sa.create_engine(f"sqlite:///{path}")
+    md = sa.MetaData()
+    version = sa.Table("version", md, autoload_with=engine)
+    entity = sa.Table("entity", md, autoload_with=engine)
+    eid, t = sa.bindparam("eid"), sa.bindparam("t")
+    stmt = (
+        sa.select(version.c.valid_from, version.c.valid_to, version.c.attrs)
+        .where(
+            version.c.entity == sa.select(entity.c.id).where(entity.c.eid == eid).scalar_subquery()
+        )
+        .where(version.c.valid_from <= t)
+        .order_by(version.c.valid_from.desc())
+        .limit(1)
+    )
+    rng = random.Random(3)
+    times = []
+    with engine.connect() as conn:
+        for _ in range(20_000):
+            args = {
+                "eid": f"vm:{rng.randrange(LIVE):08d}",
+                "t": to_us(T0 + STEP * rng.randrange(end)),
+            }
+            t1 = time.perf_counter()
+            conn.execute(stmt, args).first()
+            times.append((time.perf_counter() - t1) * 1e6)
+    print(f"  SQLAlchemy Core, same lookup p50 {pct(times, 0.5):.1f}, p99 {pct(times, 0.99):.1f}")
+    engine.dispose()
 
 
 def bench_samples(workdir: Path) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from vtrail.model import JSONValue, Observation
-from vtrail.store.history import ClaimKey, HistoryWriter
+from vtrail.store.history import ClaimKey, HistoryWriter, Intervals
 from vtrail.store.samples import SampleWriter
 from vtrail.store.sqlite import SqliteStore
 from vtrail.timeexpr import to_us
@@ -185,20 +185,11 @@ class Recorder:
         n = self.store.entity_id(eid, create=True)
         ck: ClaimKey = (n, "", 0)
         self._claim(ck, src, t, claims, stats)
-        text = self.store.attrs.encode(attrs)
-        cur = self.h.versions.latest((n,))
-        if cur is not None and cur.valid_to is None:
-            if cur.attrs == text:
-                return ck
-            self.h.versions.close((n,), cur.valid_from, t, None)
-            stats.rows_written += 1
-        self.h.versions.open((n,), t, src, text)
-        for label in LABELS:
-            value = attrs.get(label)
-            if isinstance(value, str):
-                self.h.label(n, label, value.lower() if label == "mac" else value)
-        stats.rows_written += 1
-        self._since_checkpoint += 1
+        if self._set(self.h.versions, (n,), self.store.attrs.encode(attrs), t, src, stats):
+            for label in LABELS:
+                value = attrs.get(label)
+                if isinstance(value, str):
+                    self.h.label(n, label, value.lower() if label == "mac" else value)
         return ck
 
     def _relation(
@@ -214,17 +205,29 @@ class Recorder:
     ) -> ClaimKey:
         key = (self.store.entity_id(a, create=True), rel, self.store.entity_id(b, create=True))
         self._claim(key, src, t, claims, stats)
-        text = canonical(attrs)
-        cur = self.h.relations.latest(key)
+        self._set(self.h.relations, key, canonical(attrs), t, src, stats)
+        return key
+
+    def _set(
+        self,
+        table: Intervals,
+        key: tuple[int | str, ...],
+        text: str,
+        t: int,
+        src: int,
+        stats: RecordStats,
+    ) -> bool:
+        """Make `text` the state of `key` from `t` on; False when it already was."""
+        cur = table.latest(key)
         if cur is not None and cur.valid_to is None:
             if cur.attrs == text:
-                return key
-            self.h.relations.close(key, cur.valid_from, t, None)
+                return False
+            table.close(key, cur.valid_from, t, None)
             stats.rows_written += 1
-        self.h.relations.open(key, t, src, text)
+        table.open(key, t, src, text)
         stats.rows_written += 1
         self._since_checkpoint += 1
-        return key
+        return True
 
     def _claim(
         self,

@@ -36,7 +36,7 @@ class JournalRow:
     payload: str
 
 
-class _Intervals:
+class Intervals:
     """Open/close/latest on one interval table, with its SQL built once."""
 
     def __init__(self, store: SqliteStore, table: str, keycols: tuple[str, ...]) -> None:
@@ -86,8 +86,8 @@ class HistoryWriter:
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
         self.c = store.conn
-        self.versions = _Intervals(store, "version", ("entity",))
-        self.relations = _Intervals(store, "relation", ("src", "rel", "dst"))
+        self.versions = Intervals(store, "version", ("entity",))
+        self.relations = Intervals(store, "relation", ("src", "rel", "dst"))
 
     def label(self, entity: int, key: str, value: str) -> None:
         self.c.execute("INSERT OR IGNORE INTO label VALUES (?, ?, ?)", (key, value, entity))

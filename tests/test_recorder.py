@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
+
 from factory import at, disconnect, ent, event, rel, sample, snap
 from vtrail.query import state
 from vtrail.recorder import Recorder
@@ -194,3 +196,11 @@ def test_diff_names_each_changed_attribute(store: SqliteStore, recorder: Recorde
     ]
     d = state.diff(store, at(5), at(25))  # the key set changed too
     assert d.changed[0].changes == {"mem": [None, 1024], "state": ["running", "paused"], "vcpus": [2, None]}
+
+
+def test_an_ambiguous_name_lists_its_candidates(store: SqliteStore, recorder: Recorder) -> None:
+    recorder.record([snap("a", 0, ent("vm:1", name="web"), ent("vm:2", name="web"))])
+    with pytest.raises(state.Ambiguous) as err:
+        state.where(store, "web", at(1))
+    assert err.value.candidates == ["vm:1", "vm:2"]
+    assert "'web' is ambiguous: vm:1, vm:2" in str(err.value)

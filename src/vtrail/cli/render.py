@@ -42,7 +42,7 @@ def _until(to: Any, vanished: Any) -> str:
 def _relations(rels: Iterable[Relation], title: str) -> Table:
     t = Table(title=title, title_justify="left", box=None, header_style="bold")
     for col in ("src", "rel", "dst", "from", "to", "source"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for r in rels:
         t.add_row(
             r.key.src,
@@ -58,7 +58,7 @@ def _relations(rels: Iterable[Relation], title: str) -> Table:
 def _versions(vs: Iterable[Version], title: str) -> Table:
     t = Table(title=title, title_justify="left", box=None, header_style="bold")
     for col in ("entity", "from", "to", "attrs", "source"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for v in vs:
         t.add_row(
             v.entity,
@@ -112,14 +112,14 @@ def diff(a: DiffAnswer) -> None:
     console.print(_versions(a.vanished, f"vanished ({len(a.vanished)})"))
     t = Table(title=f"changed ({len(a.changed)})", title_justify="left", box=None)
     for col in ("entity", "attribute", "old", "new"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for c in a.changed:
         for k, (old, new) in c.changes.items():
             t.add_row(c.entity, k, _short(old), _short(new))
     console.print(t)
     m = Table(title=f"moved ({len(a.moved)})", title_justify="left", box=None)
     for col in ("entity", "rel", "before", "after"):
-        m.add_column(col)
+        m.add_column(col, overflow="fold")
     for mv in a.moved:
         m.add_row(mv.entity, mv.rel, ", ".join(mv.before), ", ".join(mv.after))
     console.print(m)
@@ -132,7 +132,7 @@ def diff(a: DiffAnswer) -> None:
 def lifetimes(ls: list[Lifetime]) -> None:
     t = Table(title=f"ghosts ({len(ls)})", title_justify="left", box=None, header_style="bold")
     for col in ("entity", "first seen", "ended", "lifetime", "final counters", "attached to"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for g in ls:
         counters = " ".join(
             f"{c.metric}={c.total:,.0f}" for c in g.counters if c.metric.endswith("bytes")

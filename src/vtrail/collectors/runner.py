@@ -149,7 +149,7 @@ def _describe(e: BaseException) -> str:
 
 
 class _WatchEnded(SourceError):
-    pass
+    """A watch that returned while it should still be running."""
 
 
 class Runner:

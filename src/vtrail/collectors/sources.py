@@ -142,4 +142,4 @@ class _Borrowed:
         self.inner.watch(emit, stop)
 
     def close(self) -> None:
-        pass
+        """Nothing to do: the fleet closes its collectors when it retires them."""

@@ -151,17 +151,11 @@ def resolve(store: SqliteStore, text: str) -> list[str]:
     """Entity ids that `text` (an id, VM name, MAC or IP) may mean."""
     r = Reader(store)
     text = text.strip()
-    try:
-        split_id(text)
-        store.entity_id(text)
+    if _is_recorded_id(store, text):
         return [text]
-    except (InvalidId, UnknownEntity):
-        pass
-    try:
-        ip = ipaddress.ip_address(text.split("/")[0])
+    ip = _address(text)
+    if ip is not None:
         return r.by_id_pattern(f"ip:{ip}") or r.by_id_pattern(f"ip:{ip}/%")
-    except ValueError:
-        pass
     if _MAC.match(text):
         mac = text.lower()
         found = {store.entity_name(e) for e in r.by_attr("mac", mac)}
@@ -171,6 +165,22 @@ def resolve(store: SqliteStore, text: str) -> list[str]:
     named = sorted({store.entity_name(e) for e in r.by_attr("name", text)})
     vms = [x for x in named if x.startswith("vm:")]
     return vms or named
+
+
+def _is_recorded_id(store: SqliteStore, text: str) -> bool:
+    try:
+        split_id(text)
+        store.entity_id(text)
+    except (InvalidId, UnknownEntity):
+        return False
+    return True
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.split("/", maxsplit=1)[0])
+    except ValueError:
+        return None
 
 
 def resolve_one(store: SqliteStore, text: str) -> str:

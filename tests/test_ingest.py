@@ -102,7 +102,9 @@ def test_cli_rebuild_in_place(tmp_path: Path) -> None:
     before = runner.invoke(app, ["history", "vm:2", "--db", str(db), "-o", "json"]).output
     r = runner.invoke(app, ["rebuild", "--db", str(db)])
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "v.db.before-rebuild").exists()
+    assert (tmp_path / "v.before-rebuild.db").exists()
+    assert (tmp_path / "v.before-rebuild.journal.db").exists()
+    assert (tmp_path / "v.journal.db").exists()
     assert runner.invoke(app, ["history", "vm:2", "--db", str(db), "-o", "json"]).output == before
 
 

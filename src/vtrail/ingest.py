@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vtrail.model import Observation
 from vtrail.recorder import Recorder, RecordStats
-from vtrail.store import SqliteStore
+from vtrail.store import SqliteStore, move_store, store_files
 from vtrail.store.reads import Reader
 from vtrail.wire import parse_line, parse_lines
 
@@ -46,17 +46,17 @@ def rebuild(store: SqliteStore, target: Path, progress: Progress | None = None) 
 
 
 def rebuild_in_place(path: Path, progress: Progress | None = None) -> tuple[RecordStats, Path]:
-    """Rebuild the store at `path`; the old file is kept beside it as `.before-rebuild`."""
+    """Rebuild the store at `path`; the old one is kept beside it as `.before-rebuild`."""
     store = SqliteStore(path, readonly=True)
-    tmp = path.with_name(path.name + ".rebuild")
-    for stale in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+    tmp = path.with_name(path.stem + ".rebuild" + path.suffix)
+    for stale in store_files(tmp):
         stale.unlink(missing_ok=True)
     try:
         stats = rebuild(store, tmp, progress)
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         store.close()
-    backup = path.with_name(path.name + ".before-rebuild")
-    path.replace(backup)
-    tmp.replace(path)
+    backup = path.with_name(path.stem + ".before-rebuild" + path.suffix)
+    move_store(path, backup)
+    move_store(tmp, path)
     return stats, backup

@@ -11,7 +11,9 @@ Rules (DESIGN.md):
   derived from that instant on is rolled back and the journal replayed in
   order, so any order of arrival gives the history of sorted arrival;
 - after a `disconnect`, what the reconnect snapshot lacks is closed with
-  `vanished_after` = when the source last saw it, never at a false instant.
+  `vanished_after` = when the source last saw it, never at a false instant;
+- the journal is a file of its own, so a crash can fall between its commit and
+  the history's: `recover()` puts them back in step when a recorder starts.
 
 Order of application is `(observed_at, source, content hash)`, which makes
 ties between sources deterministic whatever the order they arrived in.
@@ -77,6 +79,34 @@ class Recorder:
         self.samples = SampleWriter(store)
         self.checkpoint_min = checkpoint_min
         self._last_checkpoint_size, self._since_checkpoint = self.h.since_checkpoint()
+        self.recover()
+
+    def recover(self) -> RecordStats:
+        """Bring history and journal back in step after a crash between their commits.
+
+        SQLite commits the history's file first. If the journal's commit was then
+        lost, the history holds a batch the journal lacks: it is re-derived from
+        that batch's earliest instant without it (its counter samples stay, as
+        readings that were taken). Should the journal hold entries the history
+        lacks, they are recorded again, in their order of arrival.
+        """
+        stats = RecordStats()
+        seq, since = self.h.applied()
+        top = self.h.journal_top()
+        if top == seq:
+            return stats
+        with self.store.write():
+            if top < seq:
+                self._rederive(since, stats)
+                self.h.set_applied(top, since)
+            else:
+                mark = self.h.watermark()
+                again = [(parse_line(p), at) for p, at in self.h.journal_take_after(seq)]
+                for o, at in again:
+                    mark = self._record_one(o, at, mark, stats)
+                first = min(to_us(o.observed_at) for o, _ in again)
+                self.h.set_applied(self.h.journal_top(), first)
+        return stats
 
     def record(self, observations: Iterable[Observation | tuple[Observation, int]]) -> RecordStats:
         """Record a batch in one transaction: all of it, or (on error) none of it.
@@ -86,9 +116,16 @@ class Recorder:
         stats = RecordStats()
         with self.store.write():
             mark = self.h.watermark()
+            first: int | None = None
             for item in observations:
                 o, at = item if isinstance(item, tuple) else (item, time.time_ns() // 1000)
+                journaled = stats.observations
                 mark = self._record_one(o, at, mark, stats)
+                if stats.observations > journaled:
+                    t = to_us(o.observed_at)
+                    first = t if first is None else min(first, t)
+            if first is not None:
+                self.h.set_applied(self.h.journal_top(), first)
             if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size // 2):
                 self._checkpoint(stats)
         return stats
@@ -119,12 +156,16 @@ class Recorder:
             return key
         # A late arrival: re-derive everything from its instant on, in order.
         stats.replays += 1
+        self._rederive(t, stats)
+        return mark
+
+    def _rederive(self, t: int, stats: RecordStats) -> None:
+        """Roll history back to `t` and apply the journal from there, in order."""
         self.h.rollback(t)
         for row in self.h.journal_since(t):
             self._apply(
                 parse_line(row.payload), row.observed_at, self.store.source_id(row.source), stats
             )
-        return mark
 
     # -- applying one observation in order ---------------------------------------
 

@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.text import Text
 
 from vtrail.cli.common import console, err_console, fail
+from vtrail.store import store_files
 
 if TYPE_CHECKING:
     from vtrail.demo.session import DemoSession
@@ -183,7 +184,7 @@ def _epilogue(path: Path, keep: bool) -> None:
 
 
 def _remove_store(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    for stale in store_files(path):
+        stale.unlink(missing_ok=True)
     if path.parent.name.startswith(STORE_PREFIX):
         shutil.rmtree(path.parent, ignore_errors=True)

@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Record")
     def rebuild(db: DbOption = None) -> None:
-        """Replay the journal into fresh tables; the old file is kept as .before-rebuild."""
+        """Replay the journal into fresh tables; the old store is kept as NAME.before-rebuild.db."""
         path = db or default_path()
         with _progress() as bar:
             bar.add_task("replaying the journal", total=None)
@@ -64,5 +64,5 @@ def register(app: typer.Typer) -> None:
             except (StoreError, FileExistsError) as e:
                 fail(str(e))
         err_console.print(
-            f"rebuilt {path} from {stats.observations:,} observations; previous file: {backup}"
+            f"rebuilt {path} from {stats.observations:,} observations; previous store: {backup}"
         )

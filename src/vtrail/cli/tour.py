@@ -12,7 +12,7 @@ from vtrail.cli import render
 from vtrail.cli.common import console, open_store
 from vtrail.ingest import ingest_lines
 from vtrail.query import state
-from vtrail.store import default_path
+from vtrail.store import default_path, store_files
 from vtrail.timeexpr import parse_time
 from vtrail.tour import GHOST, bundled_lines
 
@@ -33,8 +33,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Record the bundled example day of a small fabric and walk through the questions."""
         path = db or default_path().with_name("tour.db")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        for stale in store_files(path):
+            stale.unlink(missing_ok=True)
         with open_store(path, readonly=False) as store:
             stats = ingest_lines(store, bundled_lines())
             console.print(

@@ -163,6 +163,31 @@ class HistoryWriter:
         )
         return int(cur.lastrowid or 0) if cur.rowcount else None
 
+    def journal_top(self) -> int:
+        """The seq of the newest journal entry (0 for none)."""
+        return int(self.c.execute("SELECT ifnull(max(seq), 0) FROM journal").fetchone()[0])
+
+    def journal_take_after(self, seq: int) -> list[tuple[str, int]]:
+        """Remove and return `(payload, recorded_at)` of the entries after `seq`, in order."""
+        rows = self.c.execute(
+            "SELECT payload, recorded_at FROM journal WHERE seq > ? ORDER BY seq", (seq,)
+        ).fetchall()
+        self.c.execute("DELETE FROM journal WHERE seq > ?", (seq,))
+        return [(str(p), int(t)) for p, t in rows]
+
+    def applied(self) -> tuple[int, int]:
+        """`(seq, since)`: the newest journal entry the history holds, and the earliest
+        instant of the batch that brought it in."""
+        row = self.c.execute("SELECT seq, since FROM applied").fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def set_applied(self, seq: int, since: int) -> None:
+        self.c.execute(
+            "INSERT INTO applied VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE "
+            "SET seq = excluded.seq, since = excluded.since",
+            (seq, since),
+        )
+
     def watermark(self) -> tuple[int, str, int] | None:
         """The order key `(observed_at, source name, hash)` of the latest observation applied."""
         rows = self.c.execute(

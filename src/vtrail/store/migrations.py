@@ -7,13 +7,29 @@ can be rebuilt from the journal: `entity` and `source` intern the long ids,
 closes), and `checkpoint` keeps the live set at instants so that a snapshot at
 T costs the same whatever the length of the history.
 
+The journal has lived in its own file, attached as `jnl`, since
+`0005_journal_file` (store/sqlite.py says why); `applied` records how far the
+history has taken it in, so that a crash between the two files' commits can be
+repaired (`Recorder.recover`).
+
 Never edit a migration that has shipped: add a new one.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[str, str]] = [
-    (
+from typing import NamedTuple
+
+
+class Migration(NamedTuple):
+    name: str
+    sql: str
+    #: Committed on its own before `sql`: for work in another file, which a
+    #: transaction across files would not make atomic. Must be safe to repeat.
+    prepare: str = ""
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(
         "0001_core",
         """
         CREATE TABLE entity (
@@ -119,7 +135,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
-    (
+    Migration(
         "0002_labels",
         # `where` finds VMs by name and NICs/ports by MAC without scanning history.
         # One row per distinct (attribute, value, entity), not one per version.
@@ -132,7 +148,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
-    (
+    Migration(
         "0003_tokens",
         # API bearer tokens, kept as SHA-256 of the secret (store/tokens.py).
         """
@@ -146,7 +162,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
-    (
+    Migration(
         "0004_attr_keys",
         # store/attrs.py: versions keep values, key sets are stored once.
         """
@@ -154,6 +170,40 @@ MIGRATIONS: list[tuple[str, str]] = [
             id   INTEGER PRIMARY KEY,
             keys TEXT NOT NULL UNIQUE
         );
+        """,
+    ),
+    Migration(
+        "0005_journal_file",
+        # First copy the journal into its own file and commit that; only then drop
+        # it here, so that a crash in between leaves it in both, never in neither.
+        prepare="""
+        CREATE TABLE IF NOT EXISTS jnl.journal (
+            seq         INTEGER PRIMARY KEY,
+            source      INTEGER NOT NULL,
+            kind        TEXT NOT NULL,
+            observed_at INTEGER NOT NULL,
+            recorded_at INTEGER NOT NULL,
+            hash        INTEGER NOT NULL,
+            payload     TEXT NOT NULL
+        );
+        DELETE FROM jnl.journal;
+        INSERT INTO jnl.journal SELECT * FROM main.journal ORDER BY seq;
+        CREATE UNIQUE INDEX IF NOT EXISTS jnl.journal_identity
+            ON journal(observed_at, source, hash);
+        CREATE INDEX IF NOT EXISTS jnl.journal_source ON journal(source, observed_at);
+        """,
+        sql="""
+        DROP TABLE main.journal;
+        -- The last journal seq the history holds, and the earliest instant of the
+        -- batch that brought it: where to re-derive from if that batch's journal
+        -- entries were lost by a crash between the two commits.
+        CREATE TABLE applied (
+            id    INTEGER PRIMARY KEY CHECK (id = 1),
+            seq   INTEGER NOT NULL,
+            since INTEGER NOT NULL
+        );
+        INSERT INTO applied
+            SELECT 1, ifnull(max(seq), 0), ifnull(max(observed_at), 0) FROM jnl.journal;
         """,
     ),
 ]

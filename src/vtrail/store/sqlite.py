@@ -4,6 +4,15 @@ One connection per `SqliteStore`. Writes go through `write()`, which holds
 `BEGIN IMMEDIATE` for the whole observation batch, as datasette's
 `execute_write_fn` does, so that a batch lands whole or not at all and two
 writer processes never interleave inside one.
+
+The journal lives in a second file beside the store (`vtrail.db` keeps its
+journal in `vtrail.journal.db`), attached to the same connection as `jnl`.
+Raw observations are ten times the bytes of the history derived from them;
+in one file their pages would interleave with the history's and push it out
+of the memory map, which is what keeps as-of lookups and snapshots fast on a
+long history. A batch still commits in one transaction; SQLite makes that
+atomic per file, and the recorder puts the two back in step after a crash
+that fell between them (see `Recorder.recover`).
 """
 
 from __future__ import annotations
@@ -27,6 +36,23 @@ class StoreError(RuntimeError):
 
 class UnknownEntity(LookupError):
     """An entity id the store has never recorded."""
+
+
+def journal_path(path: Path) -> Path:
+    """Where the store at `path` keeps its journal: `vtrail.db` → `vtrail.journal.db`."""
+    return path.with_name(f"{path.stem}.journal{path.suffix}")
+
+
+def store_files(path: Path) -> list[Path]:
+    """Every file a store at `path` may have on disk: both databases and their WAL files."""
+    return [Path(f"{p}{s}") for p in (path, journal_path(path)) for s in ("", "-wal", "-shm")]
+
+
+def move_store(src: Path, dst: Path) -> None:
+    """Rename the store at `src` (both of its files) to `dst`."""
+    for a, b in zip(store_files(src), store_files(dst), strict=True):
+        if a.exists():
+            a.replace(b)
 
 
 def default_path() -> Path:
@@ -56,7 +82,14 @@ class SqliteStore:
             self.conn.execute("PRAGMA foreign_keys=OFF")
             self.conn.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
             self.conn.execute("PRAGMA temp_store=MEMORY")
-            self.conn.execute("PRAGMA mmap_size=1073741824")
+            # Freed space need not be zeroed: nothing here is secret, and zeroing
+            # rewrites every page a rollback or a dropped table frees.
+            self.conn.execute("PRAGMA secure_delete=OFF")
+            # As much of the history as SQLite will map (it caps this at its
+            # compile-time limit, 2 GiB in Debian's build): mapped pages are
+            # read in place instead of copied into the page cache.
+            self.conn.execute(f"PRAGMA mmap_size={1 << 40}")
+            self._attach_journal(readonly)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open store {self.path}: {e}") from None
         self._eid: dict[str, int] = {}
@@ -69,6 +102,18 @@ class SqliteStore:
         if not readonly:
             self.migrate()
 
+    def _attach_journal(self, readonly: bool) -> None:
+        path = journal_path(self.path)
+        if readonly and not path.exists():
+            return  # a store from before 0005_journal_file: its journal is in the main file
+        self.conn.execute("ATTACH DATABASE ? AS jnl", (str(path),))
+        self.conn.execute("PRAGMA jnl.journal_mode=WAL")
+        self.conn.execute("PRAGMA jnl.synchronous=NORMAL")
+        self.conn.execute("PRAGMA jnl.secure_delete=OFF")
+        # Appends and replays read the journal in order; a small cache serves both.
+        self.conn.execute("PRAGMA jnl.cache_size=-16384")
+        self.conn.execute("PRAGMA jnl.mmap_size=0")
+
     # -- schema ---------------------------------------------------------------
 
     def migrate(self) -> list[str]:
@@ -78,27 +123,29 @@ class SqliteStore:
             "CREATE TABLE IF NOT EXISTS migration (name TEXT PRIMARY KEY, applied_at INTEGER)"
         )
         done = {r[0] for r in c.execute("SELECT name FROM migration")}
-        known = {name for name, _ in MIGRATIONS}
+        known = {m.name for m in MIGRATIONS}
         if done - known:
             raise StoreError(
                 f"store {self.path} has migrations this vtrail does not know: "
                 f"{', '.join(sorted(done - known))} (upgrade vtrail)"
             )
         applied = []
-        for name, sql in MIGRATIONS:
-            if name in done:
+        for m in MIGRATIONS:
+            if m.name in done:
                 continue
             stamp = int(time.time() * 1_000_000)
             try:
+                if m.prepare:
+                    c.executescript(f"BEGIN IMMEDIATE;\n{m.prepare}\n;COMMIT;")
                 c.executescript(
-                    f"BEGIN IMMEDIATE;\n{sql}\n;"
-                    f"INSERT INTO migration VALUES ('{name}', {stamp});\nCOMMIT;"
+                    f"BEGIN IMMEDIATE;\n{m.sql}\n;"
+                    f"INSERT INTO migration VALUES ('{m.name}', {stamp});\nCOMMIT;"
                 )
             except BaseException:
                 if c.in_transaction:
                     c.execute("ROLLBACK")
                 raise
-            applied.append(name)
+            applied.append(m.name)
         return applied
 
     def migrations(self) -> list[tuple[str, int]]:
@@ -187,9 +234,5 @@ class SqliteStore:
         return name
 
     def size_bytes(self) -> int:
-        total = 0
-        for suffix in ("", "-wal"):
-            p = Path(str(self.path) + suffix)
-            if p.exists():
-                total += p.stat().st_size
-        return total
+        """Bytes on disk, journal included."""
+        return sum(p.stat().st_size for p in store_files(self.path) if p.exists())

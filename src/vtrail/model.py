@@ -7,6 +7,7 @@ Collectors build `Observation`s, the recorder turns them into `Version`s and
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,11 @@ from typing import Literal, TypeAlias
 
 JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
 Attrs: TypeAlias = Mapping[str, JSONValue]
+
+#: The canonical JSON text of a value: sorted keys, no spaces, so equal values
+#: give equal text. One encoder made once: `json.dumps` with options builds a
+#: new one per call, which the recorder would pay three times per observation.
+canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 ObservationKind = Literal["snapshot", "event", "disconnect"]
 

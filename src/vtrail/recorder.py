@@ -22,12 +22,11 @@ ties between sources deterministic whatever the order they arrived in.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from vtrail.model import JSONValue, Observation
+from vtrail.model import JSONValue, Observation, canonical
 from vtrail.store.history import ClaimKey, HistoryWriter, Intervals
 from vtrail.store.samples import SampleWriter
 from vtrail.store.sqlite import SqliteStore
@@ -62,12 +61,8 @@ class RecordStats:
         self.sources |= other.sources
 
 
-def canonical(attrs: Mapping[str, JSONValue]) -> str:
-    return json.dumps(attrs, sort_keys=True, separators=(",", ":"))
-
-
 def _payload(o: Observation) -> tuple[str, int]:
-    text = json.dumps(to_dict(o), sort_keys=True, separators=(",", ":"))
+    text = canonical(to_dict(o))
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return text, int.from_bytes(digest, "big", signed=True)
 

@@ -15,13 +15,13 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vtrail.model import JSONValue
+from vtrail.model import JSONValue, canonical
 
 
 class AttrCodec:
     def __init__(self, c: sqlite3.Connection) -> None:
         self.c = c
-        self._ids: dict[str, int] = {}
+        self._ids: dict[tuple[str, ...], int] = {}
         self._keys: dict[int, list[str]] = {}
 
     def forget(self) -> None:
@@ -33,19 +33,19 @@ class AttrCodec:
         """The canonical stored text; may intern a key set (call inside a write)."""
         if not attrs:
             return "{}"
-        keys = sorted(attrs)
-        name = json.dumps(keys, separators=(",", ":"))
-        kid = self._ids.get(name)
+        keys = tuple(sorted(attrs))
+        kid = self._ids.get(keys)
         if kid is None:
+            name = canonical(keys)
             row = self.c.execute("SELECT id FROM attr_keys WHERE keys = ?", (name,)).fetchone()
             if row is None:
                 row = (
                     self.c.execute("INSERT INTO attr_keys (keys) VALUES (?)", (name,)).lastrowid,
                 )
             kid = int(row[0])
-            self._ids[name] = kid
-            self._keys[kid] = keys
-        return json.dumps([kid, *(attrs[k] for k in keys)], sort_keys=True, separators=(",", ":"))
+            self._ids[keys] = kid
+            self._keys[kid] = list(keys)
+        return canonical([kid, *(attrs[k] for k in keys)])
 
     def _names(self, kid: int) -> list[str]:
         keys = self._keys.get(kid)

@@ -23,9 +23,10 @@ def _pack(*columns: list[int]) -> bytes:
     return zlib.compress(b"".join(array(_Q, c).tobytes() for c in columns), 6)
 
 
-def _unpack(blob: bytes, n: int, width: int) -> list[list[int]]:
+def _unpack(blob: bytes, width: int) -> list[list[int]]:
     raw = array(_Q)
     raw.frombytes(zlib.decompress(blob))
+    n = len(raw) // width
     return [raw[i * n : (i + 1) * n].tolist() for i in range(width)]
 
 
@@ -91,6 +92,19 @@ class CheckpointCache:
             "CREATE TEMP TABLE IF NOT EXISTS _cp_relation (src INTEGER, rel TEXT, dst INTEGER, "
             "valid_from INTEGER NOT NULL, PRIMARY KEY (src, rel, dst)) WITHOUT ROWID"
         )
+        # One transaction for the refill: row by row in autocommit it is four times slower.
+        self.c.execute("SAVEPOINT checkpoint_load")
+        try:
+            self._fill(cp, ts)
+        except BaseException:
+            self.c.execute("ROLLBACK TO checkpoint_load")
+            raise
+        finally:
+            self.c.execute("RELEASE checkpoint_load")
+        self._loaded = cp
+        return ts
+
+    def _fill(self, cp: int, ts: int) -> None:
         self.c.execute("DELETE FROM temp._cp_version")
         self.c.execute("DELETE FROM temp._cp_relation")
         if cp >= 0:
@@ -98,14 +112,12 @@ class CheckpointCache:
                 "SELECT versions, relations, rel_names FROM checkpoint WHERE id = ?", (cp,)
             ).fetchone()
             names = json.loads(names_text)
-            nv = len(zlib.decompress(versions)) // 16
-            ents, ages = _unpack(versions, nv, 2)
+            ents, ages = _unpack(versions, 2)
             self.c.executemany(
                 "INSERT INTO temp._cp_version VALUES (?, ?)",
                 zip(accumulate(ents), (ts - a for a in ages), strict=True),
             )
-            nr = len(zlib.decompress(relations)) // 32
-            srcs, dsts, rels, rages = _unpack(relations, nr, 4)
+            srcs, dsts, rels, rages = _unpack(relations, 4)
             self.c.executemany(
                 "INSERT INTO temp._cp_relation VALUES (?, ?, ?, ?)",
                 zip(
@@ -116,8 +128,6 @@ class CheckpointCache:
                     strict=True,
                 ),
             )
-        self._loaded = cp
-        return ts
 
     def _present(self) -> bool:
         row = self.c.execute(

@@ -49,11 +49,22 @@ class Reader:
         attrs = self.s.attrs.decode_many([r[5] for r in rows])
         names: dict[int, str] = {}
         out = []
+        at = from_us
         for (_, eid, kind, vf, vt, _text, src, va), a in zip(rows, attrs, strict=True):
             name = names.get(src)
             if name is None:
                 name = names[src] = self.s.source_name(src)
-            out.append(Version(eid, kind, from_us(vf), _opt(vt), a, name, _opt(va)))
+            out.append(
+                Version(
+                    eid,
+                    kind,
+                    at(vf),
+                    None if vt is None else at(vt),
+                    a,
+                    name,
+                    None if va is None else at(va),
+                )
+            )
         return out
 
     def _relation(self, row: Sequence[Any], attrs: Any = None) -> Relation:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from vtrail.model import InvalidId, JSONValue, Relation, Version, split_id
 from vtrail.store import SqliteStore, UnknownEntity
-from vtrail.store.reads import Reader
+from vtrail.store.reads import Reader, bulk
 from vtrail.store.samples import SeriesTotal, totals
 from vtrail.timeexpr import from_us, to_us
 
@@ -298,6 +298,11 @@ def diff(
 ) -> DiffAnswer:
     """What appeared, vanished, changed and moved between two instants."""
     _check_window(t_from, t_to)
+    with bulk():
+        return _diff(store, t_from, t_to, kind)
+
+
+def _diff(store: SqliteStore, t_from: datetime, t_to: datetime, kind: str | None) -> DiffAnswer:
     r, a, b = Reader(store), to_us(t_from), to_us(t_to)
     before, after = r.window_edges(a, b, kind)
     appeared = r.to_versions([row for e, row in after.items() if e not in before])

@@ -5,8 +5,10 @@ Times are integer microseconds here; `vtrail.query` speaks datetimes.
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from vtrail.model import Relation, RelKey, Version
@@ -20,6 +22,24 @@ _LIVE = "{a}.valid_from <= :t AND ({a}.valid_to IS NULL OR {a}.valid_to > :t)"
 
 def _opt(us: int | None) -> Any:
     return None if us is None else from_us(us)
+
+
+@contextmanager
+def bulk() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while rows become objects.
+
+    Turning 100k rows into objects sets it off dozens of times, and each pass
+    walks the whole heap: 15 % of a snapshot in a small process, 35 % in one
+    holding two million objects. Nothing built here forms a cycle, so the
+    collection can wait until the objects are built.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Reader:
@@ -45,6 +65,10 @@ class Reader:
         )
 
     def _versions(self, rows: Sequence[Sequence[Any]]) -> list[Version]:
+        with bulk():
+            return self._build_versions(rows)
+
+    def _build_versions(self, rows: Sequence[Sequence[Any]]) -> list[Version]:
         # The snapshot's hot loop: names resolved once per source, not once per row.
         attrs = self.s.attrs.decode_many([r[5] for r in rows])
         names: dict[int, str] = {}
@@ -79,8 +103,9 @@ class Reader:
         )
 
     def _relations(self, rows: Sequence[Sequence[Any]]) -> list[Relation]:
-        attrs = loads_many([r[5] for r in rows])
-        return [self._relation(r, a) for r, a in zip(rows, attrs, strict=True)]
+        with bulk():
+            attrs = loads_many([r[5] for r in rows])
+            return [self._relation(r, a) for r, a in zip(rows, attrs, strict=True)]
 
     # -- one entity -----------------------------------------------------------
 

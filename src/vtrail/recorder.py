@@ -83,25 +83,26 @@ class Recorder:
         lost, the history holds a batch the journal lacks: it is re-derived from
         that batch's earliest instant without it (its counter samples stay, as
         readings that were taken). Should the journal hold entries the history
-        lacks, they are recorded again, in their order of arrival.
+        lacks, they are recorded again, in their order of arrival. Every batch
+        checks first, so a recorder that kept running repairs another's crash.
         """
         stats = RecordStats()
-        seq, since = self.h.applied()
-        top = self.h.journal_top()
-        if top == seq:
-            return stats
         with self.store.write():
-            if top < seq:
-                self._rederive(since, stats)
-                self.h.set_applied(top, since)
-            else:
-                mark = self.h.watermark()
-                again = [(parse_line(p), at) for p, at in self.h.journal_take_after(seq)]
-                for o, at in again:
-                    mark = self._record_one(o, at, mark, stats)
-                first = min(to_us(o.observed_at) for o, _ in again)
-                self.h.set_applied(self.h.journal_top(), first)
+            if not self.h.in_step():
+                self._repair(stats)
         return stats
+
+    def _repair(self, stats: RecordStats) -> None:
+        seq, since = self.h.applied()
+        if self.h.journal_top() < seq:
+            self._rederive(since, stats)
+            self.h.mark_applied(since)
+            return
+        mark = self.h.watermark()
+        again = [(parse_line(p), at) for p, at in self.h.journal_take_after(seq)]
+        for o, at in again:
+            mark = self._record_one(o, at, mark, stats)
+        self.h.mark_applied(min(to_us(o.observed_at) for o, _ in again))
 
     def record(self, observations: Iterable[Observation | tuple[Observation, int]]) -> RecordStats:
         """Record a batch in one transaction: all of it, or (on error) none of it.
@@ -110,6 +111,8 @@ class Recorder:
         """
         stats = RecordStats()
         with self.store.write():
+            if not self.h.in_step():
+                self._repair(stats)
             mark = self.h.watermark()
             first: int | None = None
             for item in observations:
@@ -120,7 +123,7 @@ class Recorder:
                     t = to_us(o.observed_at)
                     first = t if first is None else min(first, t)
             if first is not None:
-                self.h.set_applied(self.h.journal_top(), first)
+                self.h.mark_applied(first)
             if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size // 2):
                 self._checkpoint(stats)
         return stats

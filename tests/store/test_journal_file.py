@@ -94,6 +94,25 @@ def test_a_lost_history_commit_records_the_journal_again(tmp_path: Path) -> None
     assert readings(crashed) == 2
 
 
+def test_a_running_recorder_repairs_before_its_next_batch(tmp_path: Path) -> None:
+    both = recorded(tmp_path / "ab.db", A, B)
+    store = SqliteStore(tmp_path / "a.db")
+    rec = Recorder(store)
+    rec.record(A)
+    # Another writer's crash, seen by this one: B's journal entries committed
+    # (through a connection of their own), the history they lead to not.
+    b_rows = sqlite3.connect(journal_path(both)).execute(
+        "SELECT * FROM journal WHERE seq > 2 ORDER BY seq"
+    ).fetchall()
+    other = sqlite3.connect(journal_path(store.path))
+    other.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)", b_rows)
+    other.commit()
+    other.close()
+    rec.record([])
+    store.close()
+    assert history_of(tmp_path / "a.db") == history_of(both)
+
+
 def one_file_store(path: Path, journal: list[tuple[object, ...]]) -> None:
     """A store as vtrail wrote it before 0005_journal_file, journal in the main file."""
     c = sqlite3.connect(path, isolation_level=None)

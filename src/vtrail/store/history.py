@@ -181,11 +181,20 @@ class HistoryWriter:
         row = self.c.execute("SELECT seq, since FROM applied").fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
-    def set_applied(self, seq: int, since: int) -> None:
+    def in_step(self) -> bool:
+        """Whether the history holds exactly the journal (one statement: it runs per batch)."""
+        row = self.c.execute(
+            "SELECT ifnull((SELECT seq FROM applied), 0) = "
+            "(SELECT ifnull(max(seq), 0) FROM journal)"
+        ).fetchone()
+        return bool(row[0])
+
+    def mark_applied(self, since: int) -> None:
+        """The history now holds the whole journal; its last batch began at `since`."""
         self.c.execute(
-            "INSERT INTO applied VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE "
-            "SET seq = excluded.seq, since = excluded.since",
-            (seq, since),
+            "INSERT INTO applied VALUES (1, (SELECT ifnull(max(seq), 0) FROM journal), ?) "
+            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, since = excluded.since",
+            (since,),
         )
 
     def watermark(self) -> tuple[int, str, int] | None:

@@ -110,14 +110,19 @@ class Reader:
     # -- one entity -----------------------------------------------------------
 
     def version_at(self, e: int, t: int) -> Version | None:
+        # One seek on the version key and nothing else: the caller has just
+        # resolved the id, so its name is cached, and the kind is its prefix
+        # (ids are checked when recorded).
         row = self.c.execute(
-            f"SELECT {_V} FROM version v JOIN entity e ON e.id = v.entity "
-            "WHERE v.entity = ? AND v.valid_from <= ? ORDER BY v.valid_from DESC LIMIT 1",
+            "SELECT valid_from, valid_to, attrs, source, vanished_after FROM version "
+            "WHERE entity = ? AND valid_from <= ? ORDER BY valid_from DESC LIMIT 1",
             (e, t),
         ).fetchone()
-        if row is None or (row[4] is not None and row[4] <= t):
+        if row is None or (row[1] is not None and row[1] <= t):
             return None
-        return self._version(row)
+        eid = self.s.entity_name(e)
+        vf, vt, text, src, va = row
+        return self._version((e, eid, eid.partition(":")[0], vf, vt, text, src, va))
 
     def versions(self, e: int, t_from: int | None = None, t_to: int | None = None) -> list[Version]:
         lo, hi = _bounds(t_from, t_to)

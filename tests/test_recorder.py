@@ -195,7 +195,11 @@ def test_diff_names_each_changed_attribute(store: SqliteStore, recorder: Recorde
         ("vm:1", {"state": ["running", "paused"], "vcpus": [2, 4]})
     ]
     d = state.diff(store, at(5), at(25))  # the key set changed too
-    assert d.changed[0].changes == {"mem": [None, 1024], "state": ["running", "paused"], "vcpus": [2, None]}
+    assert d.changed[0].changes == {
+        "mem": [None, 1024],
+        "state": ["running", "paused"],
+        "vcpus": [2, None],
+    }
 
 
 def test_an_ambiguous_name_lists_its_candidates(store: SqliteStore, recorder: Recorder) -> None:

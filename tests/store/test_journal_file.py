@@ -101,9 +101,11 @@ def test_a_running_recorder_repairs_before_its_next_batch(tmp_path: Path) -> Non
     rec.record(A)
     # Another writer's crash, seen by this one: B's journal entries committed
     # (through a connection of their own), the history they lead to not.
-    b_rows = sqlite3.connect(journal_path(both)).execute(
-        "SELECT * FROM journal WHERE seq > 2 ORDER BY seq"
-    ).fetchall()
+    b_rows = (
+        sqlite3.connect(journal_path(both))
+        .execute("SELECT * FROM journal WHERE seq > 2 ORDER BY seq")
+        .fetchall()
+    )
     other = sqlite3.connect(journal_path(store.path))
     other.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)", b_rows)
     other.commit()
@@ -143,9 +145,10 @@ def test_a_one_file_store_moves_its_journal_out(tmp_path: Path) -> None:
 
     store = SqliteStore(old)
     assert [name for name, _ in store.migrations()][-1] == "0005_journal_file"
-    assert store.conn.execute(
-        "SELECT 1 FROM main.sqlite_schema WHERE name = 'journal'"
-    ).fetchone() is None
+    assert (
+        store.conn.execute("SELECT 1 FROM main.sqlite_schema WHERE name = 'journal'").fetchone()
+        is None
+    )
     assert list(Reader(store).journal()) == list(Reader(SqliteStore(new)).journal())
     rebuild(store, tmp_path / "rebuilt.db")
     assert history_of(tmp_path / "rebuilt.db") == history_of(new)

@@ -161,3 +161,5 @@ def test_snapshot_and_stats(cli) -> None:  # type: ignore[no-untyped-def]
     assert st["counts"]["journal"] == len(story())
     assert st["first"] == T0.isoformat().replace("+00:00", ".000Z")
     assert "0001_core" in st["migrations"]
+    assert st["journal_path"].endswith(".journal.db")
+    assert st["size_bytes"] > Path(st["journal_path"]).stat().st_size > 0

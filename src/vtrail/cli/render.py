@@ -174,7 +174,8 @@ def snapshot(a: SnapshotAnswer) -> None:
 
 
 def stats(a: StatsAnswer) -> None:
-    console.print(f"[bold]{a.path}[/]  {a.size_bytes / 1e6:.1f} MB")
+    console.print(f"[bold]{a.path}[/]  {a.size_bytes / 1e6:.1f} MB with its journal")
+    console.print(f"  journal     {a.journal_path}")
     console.print(f"  span        {iso(a.first) or '-'} → {iso(a.last) or '-'}")
     for k, v in a.counts.items():
         console.print(f"  {k:<16} {v:,}")

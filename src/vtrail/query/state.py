@@ -15,6 +15,7 @@ from vtrail.model import InvalidId, JSONValue, Relation, Version, split_id
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.reads import Reader, bulk
 from vtrail.store.samples import SeriesTotal, totals
+from vtrail.store.sqlite import journal_path
 from vtrail.timeexpr import from_us, to_us
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", re.IGNORECASE)
@@ -135,6 +136,7 @@ class SourceInfo:
 @dataclass(frozen=True, slots=True)
 class StatsAnswer:
     path: str
+    journal_path: str
     size_bytes: int
     first: datetime | None
     last: datetime | None
@@ -421,6 +423,7 @@ def stats(store: SqliteStore) -> StatsAnswer:
     span = r.span()
     return StatsAnswer(
         path=str(store.path),
+        journal_path=str(journal_path(store.path)),
         size_bytes=store.size_bytes(),
         first=from_us(span[0]) if span else None,
         last=from_us(span[1]) if span else None,

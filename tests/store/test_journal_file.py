@@ -7,12 +7,14 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from factory import ent, event, rel, sample, snap
 from test_recorder_order import history
 from vtrail.ingest import rebuild
 from vtrail.model import Observation
 from vtrail.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import SqliteStore, StoreError
 from vtrail.store.migrations import MIGRATIONS
 from vtrail.store.reads import Reader
 from vtrail.store.sqlite import journal_path
@@ -60,6 +62,15 @@ def test_the_journal_has_a_file_of_its_own(tmp_path: Path) -> None:
     assert main.execute("SELECT 1 FROM sqlite_schema WHERE name = 'journal'").fetchone() is None
     jnl = sqlite3.connect(journal_path(path))
     assert jnl.execute("SELECT count(*) FROM journal").fetchone() == (2,)
+
+
+def test_a_store_without_its_journal_file_is_refused(tmp_path: Path) -> None:
+    path = recorded(tmp_path / "v.db", A)
+    journal_path(path).rename(tmp_path / "elsewhere.db")
+    for readonly in (True, False):
+        with pytest.raises(StoreError, match=r"journal of .*v\.db is missing: .*v\.journal\.db"):
+            SqliteStore(path, readonly=readonly)
+    assert not journal_path(path).exists()
 
 
 def test_a_lost_journal_commit_rederives_history_without_that_batch(tmp_path: Path) -> None:

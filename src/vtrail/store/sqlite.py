@@ -104,8 +104,20 @@ class SqliteStore:
 
     def _attach_journal(self, readonly: bool) -> None:
         path = journal_path(self.path)
-        if readonly and not path.exists():
-            return  # a store from before 0005_journal_file: its journal is in the main file
+        if not path.exists():
+            moved = self.conn.execute(
+                "SELECT 1 FROM sqlite_schema WHERE name = 'applied'"
+            ).fetchone()
+            if moved:
+                # A fresh journal here would pass for the real one and be replayed
+                # from, losing all the history it lacks.
+                self.conn.close()
+                raise StoreError(
+                    f"the journal of {self.path} is missing: it belongs at {path} "
+                    "(copy and move the two files together)"
+                )
+            if readonly:
+                return  # a store from before 0005_journal_file: its journal is in the main file
         self.conn.execute("ATTACH DATABASE ? AS jnl", (str(path),))
         self.conn.execute("PRAGMA jnl.journal_mode=WAL")
         self.conn.execute("PRAGMA jnl.synchronous=NORMAL")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -40,3 +41,15 @@ def test_durations_and_round_trips() -> None:
     assert parse_duration("2 hours") == timedelta(hours=2)
     assert from_us(to_us(NOW)) == NOW
     assert iso(NOW) == "2026-11-21T09:30:00.000Z"
+
+
+def test_from_us_is_exact_to_the_microsecond() -> None:
+    # Random instants in every power-of-two band of seconds up to 2^35, both
+    # sides of the epoch: past 2^33 s a float can no longer hold the microsecond.
+    rng = random.Random(1)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for band in range(20, 36):
+        for _ in range(2_000):
+            us = rng.randrange(2 ** (band - 1) * 10**6, 2**band * 10**6) * rng.choice((1, -1))
+            assert from_us(us) == epoch + timedelta(microseconds=us), us
+            assert to_us(from_us(us)) == us

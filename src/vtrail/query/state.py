@@ -228,7 +228,9 @@ def where(store: SqliteStore, query: str, at: datetime) -> WhereAnswer:
     rels = r.relations_at(n, t)
     host = next((x.key.dst for x in rels if x.key.rel == "runs_on" and x.key.src == eid), None)
     nics = [
-        _nic_at(store, r, x.key.dst, t) for x in rels if x.key.rel == "has_nic" and x.key.src == eid
+        _nic_at(store, r, x.key.dst, t, host)
+        for x in rels
+        if x.key.rel == "has_nic" and x.key.src == eid
     ]
     addresses = sorted(
         {a for nic in nics for a in nic.addresses}
@@ -270,7 +272,7 @@ def _owner(store: SqliteStore, r: Reader, eid: str, t: int) -> str:
     return eid
 
 
-def _nic_at(store: SqliteStore, r: Reader, nic: str, t: int) -> NicAt:
+def _nic_at(store: SqliteStore, r: Reader, nic: str, t: int, host: str | None) -> NicAt:
     n = store.entity_id(nic)
     v = r.version_at(n, t)
     attrs = dict(v.attrs) if v else {}
@@ -290,8 +292,9 @@ def _nic_at(store: SqliteStore, r: Reader, nic: str, t: int) -> NicAt:
             (x.key.dst for x in prels if x.key.rel == "port_of" and x.key.src == port), None
         )
         addrs |= {x.key.dst for x in prels if x.key.rel == "has_address" and x.key.src == port}
-    if network is None and isinstance(attrs.get("network"), str):
-        network = f"net:{attrs['network']}"
+    if network is None and host is not None and isinstance(attrs.get("network"), str):
+        # The libvirt network of that name on the VM's host (collectors/libvirt net_id).
+        network = f"net:{split_id(host)[1]}/{attrs['network']}"
     return NicAt(nic, attrs.get("mac"), port, bridge, network, sorted(addrs))
 
 

@@ -235,14 +235,14 @@ NET = NetworkPayload("lab", (DATA / "qemu-net-lab.xml").read_text(), active=True
 def test_network_events(
     event: int, fetched: NetworkPayload | None, known: bool | None, gone: bool, active: bool | None
 ) -> None:
-    obs, cfg, _ = network_event(SRC, NetworkEvent(T0, "lab", event, 0), fetched, known)
+    obs, cfg, _ = network_event(SRC, "hv1", NetworkEvent(T0, "lab", event, 0), fetched, known)
     assert obs.kind == "event" and obs.observed_at == T0
     if gone:
-        assert obs.gone == ("net:lab",) and not obs.entities and cfg is None
+        assert obs.gone == ("net:hv1/lab",) and not obs.entities and cfg is None
         return
     assert obs.gone == ()
     (entity,) = obs.entities
-    assert entity.id == "net:lab" and entity.attrs["active"] is active
+    assert entity.id == "net:hv1/lab" and entity.attrs["active"] is active
     if fetched is not None:
         assert entity.attrs["forward_mode"] == "route"
         assert cfg is not None and cfg.bridge == "virbr9"

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from factory import at
 from vtrail import wire
 from vtrail.collectors.libvirt.payload import Fetched, from_json, to_json
 from vtrail.collectors.libvirt.transform import build_snapshot
 from vtrail.model import Observation, RelKey
+from vtrail.query.state import history
+from vtrail.recorder import Recorder
+from vtrail.store import SqliteStore
 
 DATA = Path(__file__).parents[2] / "data" / "libvirt"
 WEB = "6695eb01-f6a4-8304-79aa-97f2502e193f"
@@ -43,9 +49,9 @@ def test_qemu_entities() -> None:
     assert sorted(e.id for e in obs.entities) == sorted(
         [
             "host:hv1",
-            "net:default",
-            "net:isolated",
-            "net:lab",
+            "net:hv1/default",
+            "net:hv1/isolated",
+            "net:hv1/lab",
             f"vm:{WEB}",
             f"nic:{WEB}/52:54:00:6b:3c:01",
             f"nic:{WEB}/52:54:00:6b:3c:02",
@@ -156,8 +162,8 @@ def test_qemu_attrs() -> None:
     assert by_id[f"nic:{DB}/52:54:00:db:00:01"]["target"] is None
     assert by_id[f"nic:{DB}/52:54:00:db:00:01"]["bridge"] == "virbr0"
     assert by_id["port:hv1/vnet5"] == {"ifname": "vnet5", "mac": "52:54:00:6b:3c:02"}
-    assert by_id["net:isolated"]["forward_mode"] == "isolated"
-    assert by_id["net:lab"]["active"] is False
+    assert by_id["net:hv1/isolated"]["forward_mode"] == "isolated"
+    assert by_id["net:hv1/lab"]["active"] is False
     assert by_id["host:hv1"] == {
         "hostname": "hv1.example.net",
         "uri": "qemu:///system",
@@ -226,7 +232,7 @@ def test_recorded_test_driver() -> None:
     nic = "nic:6695eb01-f6a4-8304-79aa-97f2502e193f/aa:bb:cc:dd:ee:ff"
     assert {e.id for e in obs.entities} == {
         "host:hv-t",
-        "net:default",
+        "net:hv-t/default",
         vm,
         nic,
         "port:hv-t/testnet0",
@@ -269,3 +275,30 @@ def test_duplicate_target_names_give_one_port() -> None:
     keys = [r.key for r in obs.relations]
     assert len(set(keys)) == len(keys)
     assert RelKey(f"vm:{'1' * 32}", "runs_on", "host:h") in keys
+
+
+def test_each_host_has_its_own_networks(tmp_path: Path) -> None:
+    # Every hypervisor has a `default` network, each with its own uuid. One id for
+    # all of them made every snapshot of either host a new version of it.
+    fetched = load("test-default.json")
+    (net,) = fetched.networks
+    uuid = re.search(r"<uuid>(.*?)</uuid>", net.xml)
+    assert uuid is not None
+    other = replace(
+        fetched,
+        networks=(
+            replace(net, xml=net.xml.replace(uuid[1], "0f0f0f0f-1111-4222-8333-444455556666")),
+        ),
+    )
+    store = SqliteStore(tmp_path / "two-hosts.db")
+    rec = Recorder(store)
+    for k in range(3):
+        for host, f in (("hv-a", fetched), ("hv-b", other)):
+            snap = build_snapshot(
+                f"libvirt+test:///{host}.xml@{host}", host, replace(f, at=at(10 * k))
+            )
+            rec.record([snap.observation])
+    for host in ("hv-a", "hv-b"):
+        versions = history(store, f"net:{host}/default").versions
+        assert len(versions) == 1, host
+    store.close()

@@ -276,7 +276,7 @@ class LibvirtCollector:
                 if ev.name in self._persistent_nets
                 else (False if ev.name in self._networks else None)
             )
-            obs, cfg, persistent = events.network_event(self.source, ev, fetched, known)
+            obs, cfg, persistent = events.network_event(self.source, self.host, ev, fetched, known)
             if cfg is None:
                 self._networks.pop(ev.name, None)
             else:

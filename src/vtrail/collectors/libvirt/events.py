@@ -170,6 +170,7 @@ def _next_view(
 
 def network_event(
     source: str,
+    host: str,
     ev: NetworkEvent,
     fetched: NetworkPayload | None,
     known_persistent: bool | None,
@@ -188,15 +189,15 @@ def network_event(
     else:
         ended = False
     if ended:
-        obs = Observation(source, ev.at, "event", gone=(net_id(ev.name),))
+        obs = Observation(source, ev.at, "event", gone=(net_id(host, ev.name),))
         return obs, None, None
 
     active = {NET_STARTED: True, NET_STOPPED: False}.get(
         ev.event, fetched.active if fetched is not None else False
     )
     if fetched is None:
-        entity = EntityObs(net_id(ev.name), "net", {"name": ev.name, "active": active})
+        entity = EntityObs(net_id(host, ev.name), "net", {"name": ev.name, "active": active})
         return Observation(source, ev.at, "event", entities=(entity,)), None, persistent
     cfg = network_config(fetched)
-    entity = network_entity(cfg, active=active, persistent=persistent)
+    entity = network_entity(cfg, host, active=active, persistent=persistent)
     return Observation(source, ev.at, "event", entities=(entity,)), cfg, persistent

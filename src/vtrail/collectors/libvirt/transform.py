@@ -102,8 +102,9 @@ def bridge_id(host: str, bridge: str) -> str:
     return f"bridge:{host}/{bridge}"
 
 
-def net_id(name: str) -> str:
-    return f"net:{name}"
+def net_id(host: str, name: str) -> str:
+    # Per host, like bridges: every hypervisor has its own `default`.
+    return f"net:{host}/{name}"
 
 
 def _rel(src: str, rel: str, dst: str) -> RelationObs:
@@ -137,7 +138,9 @@ def host_entity(h: HostPayload, host: str) -> EntityObs:
     return EntityObs(host_id(host), "host", attrs)
 
 
-def network_entity(cfg: NetworkConfig, *, active: bool, persistent: bool | None) -> EntityObs:
+def network_entity(
+    cfg: NetworkConfig, host: str, *, active: bool, persistent: bool | None
+) -> EntityObs:
     attrs: dict[str, JSONValue] = {
         "name": cfg.name,
         "uuid": cfg.uuid,
@@ -148,7 +151,7 @@ def network_entity(cfg: NetworkConfig, *, active: bool, persistent: bool | None)
     }
     if persistent is not None:
         attrs["persistent"] = persistent
-    return EntityObs(net_id(cfg.name), "net", attrs)
+    return EntityObs(net_id(host, cfg.name), "net", attrs)
 
 
 def domain_facts(
@@ -245,7 +248,7 @@ def _nic(
     elif bridge:
         relations.append(_rel(nic, "plugged_into", bridge_id(host, bridge)))
     elif iface.network:
-        relations.append(_rel(nic, "plugged_into", net_id(iface.network)))
+        relations.append(_rel(nic, "plugged_into", net_id(host, iface.network)))
 
 
 # --- samples -------------------------------------------------------------------
@@ -341,7 +344,7 @@ def build_snapshot(source: str, host: str, fetched: Fetched) -> Snapshot:
     bridges = {name: cfg.bridge for name, cfg in networks.items()}
     entities = [host_entity(fetched.host, host)]
     entities += [
-        network_entity(networks[n.name], active=n.active, persistent=n.persistent)
+        network_entity(networks[n.name], host, active=n.active, persistent=n.persistent)
         for n in fetched.networks
     ]
     relations: list[RelationObs] = []

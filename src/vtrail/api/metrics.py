@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vtrail.query.state import source_state
 from vtrail.recorder import RecordStats
 from vtrail.store import SqliteStore
 from vtrail.store.reads import Reader
@@ -41,7 +42,8 @@ class StoreCollector(Collector):
         )
         connected = GaugeMetricFamily(
             "vtrail_source_connected",
-            "1 when the source's last observation was not a disconnect.",
+            "1 while the source reports: not after a disconnect, nor once it ended "
+            "all it reported (a deleted namespace).",
             labels=["source"],
         )
         last = GaugeMetricFamily(
@@ -49,9 +51,9 @@ class StoreCollector(Collector):
             "When the source last reported (its own clock).",
             labels=["source"],
         )
-        for name, n, t, kind in r.sources():
+        for name, n, t, kind, alive in r.sources():
             observations.add_metric([name], n)
-            connected.add_metric([name], 0 if kind == "disconnect" else 1)
+            connected.add_metric([name], 1 if source_state(kind, alive) == "connected" else 0)
             last.add_metric([name], t / 1e6)
         yield observations
         yield connected

@@ -182,7 +182,9 @@ def stats(a: StatsAnswer) -> None:
     if a.live_by_kind:
         console.print("  live now    " + ", ".join(f"{k} {n}" for k, n in a.live_by_kind.items()))
     for s in a.sources:
-        state = "connected" if s.connected else "[red]disconnected[/]"
+        state = {"disconnected": "[red]disconnected[/]", "ended": "[dim]ended[/]"}.get(
+            s.state, s.state
+        )
         console.print(
             f"  source      {s.name}: {s.observations} obs, last {iso(s.last_observed)}, {state}"
         )

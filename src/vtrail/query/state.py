@@ -125,12 +125,24 @@ class SnapshotAnswer:
     relations: list[Relation]
 
 
+def source_state(last_kind: str, alive: int) -> str:
+    """`disconnected` after a disconnect; `ended` when its last word was an event
+    that ended all it reported (a namespace that was deleted says so); else
+    `connected`."""
+    if last_kind == "disconnect":
+        return "disconnected"
+    if last_kind == "event" and alive == 0:
+        return "ended"
+    return "connected"
+
+
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
     name: str
     observations: int
     last_observed: datetime
     connected: bool
+    state: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,8 +445,9 @@ def stats(store: SqliteStore) -> StatsAnswer:
         counts=r.counts(),
         live_by_kind=r.kinds(),
         sources=[
-            SourceInfo(name, n, from_us(t), kind != "disconnect")
-            for name, n, t, kind in r.sources()
+            SourceInfo(name, n, from_us(t), state == "connected", state)
+            for name, n, t, kind, alive in r.sources()
+            for state in (source_state(kind, alive),)
         ],
         migrations=[name for name, _ in store.migrations()],
     )

@@ -288,14 +288,16 @@ class Reader:
         )
         return {str(k): int(n) for k, n in rows}
 
-    def sources(self) -> list[tuple[str, int, int, str]]:
-        """(name, observations, last observed_at, last kind) per source."""
+    def sources(self) -> list[tuple[str, int, int, str, int]]:
+        """(name, observations, last observed_at, last kind, what it reports alive now)
+        per source."""
         rows = self.c.execute(
             "SELECT s.name, count(*), max(j.observed_at), "
-            "(SELECT kind FROM journal WHERE source = s.id ORDER BY observed_at DESC LIMIT 1) "
+            "(SELECT kind FROM journal WHERE source = s.id ORDER BY observed_at DESC LIMIT 1), "
+            "(SELECT count(*) FROM claim WHERE source = s.id AND until IS NULL) "
             "FROM journal j JOIN source s ON s.id = j.source GROUP BY s.id ORDER BY s.name"
         )
-        return [(str(n), int(c), int(t), str(k)) for n, c, t, k in rows]
+        return [(str(n), int(c), int(t), str(k), int(a)) for n, c, t, k, a in rows]
 
     def journal(self) -> Iterable[tuple[str, int]]:
         """(payload, recorded_at) of every raw observation, in arrival order."""

@@ -97,12 +97,14 @@ class Recorder:
         if self.h.journal_top() < seq:
             self._rederive(since, stats)
             self.h.mark_applied(since)
+            self.h.recount_observations()
             return
         mark = self.h.watermark()
         again = [(parse_line(p), at) for p, at in self.h.journal_take_after(seq)]
         for o, at in again:
             mark = self._record_one(o, at, mark, stats)
         self.h.mark_applied(min(to_us(o.observed_at) for o, _ in again))
+        self.h.recount_observations()
 
     def record(self, observations: Iterable[Observation | tuple[Observation, int]]) -> RecordStats:
         """Record a batch in one transaction: all of it, or (on error) none of it.
@@ -115,6 +117,7 @@ class Recorder:
                 self._repair(stats)
             mark = self.h.watermark()
             first: int | None = None
+            per_source: dict[int, int] = {}
             for item in observations:
                 o, at = item if isinstance(item, tuple) else (item, time.time_ns() // 1000)
                 journaled = stats.observations
@@ -122,8 +125,11 @@ class Recorder:
                 if stats.observations > journaled:
                     t = to_us(o.observed_at)
                     first = t if first is None else min(first, t)
+                    src = self.store.source_id(o.source)
+                    per_source[src] = per_source.get(src, 0) + 1
             if first is not None:
                 self.h.mark_applied(first)
+                self.h.count_observations(per_source)
             if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size // 2):
                 self._checkpoint(stats)
         return stats

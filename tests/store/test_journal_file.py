@@ -13,6 +13,7 @@ from factory import ent, event, rel, sample, snap
 from test_recorder_order import history
 from vtrail.ingest import rebuild
 from vtrail.model import Observation
+from vtrail.query.state import stats
 from vtrail.recorder import Recorder
 from vtrail.store import SqliteStore, StoreError
 from vtrail.store.migrations import MIGRATIONS
@@ -43,6 +44,14 @@ def history_of(path: Path) -> tuple[list[object], ...]:
     store = SqliteStore(path, readonly=True)
     try:
         return history(store)
+    finally:
+        store.close()
+
+
+def observations(path: Path) -> dict[str, int]:
+    store = SqliteStore(path, readonly=True)
+    try:
+        return {x.name: x.observations for x in stats(store).sources}
     finally:
         store.close()
 
@@ -88,6 +97,7 @@ def test_a_lost_journal_commit_rederives_history_without_that_batch(tmp_path: Pa
     assert history_of(crashed)[:2] == history_of(only_a)[:2]
     # The readings B carried were taken: they stay, though the journal lost them.
     assert readings(crashed) == 2
+    assert observations(crashed) == observations(only_a) == {"a": 2}
     assert Recorder(SqliteStore(crashed)).recover().observations == 0
 
 
@@ -103,6 +113,7 @@ def test_a_lost_history_commit_records_the_journal_again(tmp_path: Path) -> None
     assert stats.observations == 0  # the constructor already did it
     assert history_of(crashed) == history_of(both)
     assert readings(crashed) == 2
+    assert observations(crashed) == observations(both) == {"a": 3, "b": 1}
 
 
 def test_a_running_recorder_repairs_before_its_next_batch(tmp_path: Path) -> None:
@@ -126,21 +137,24 @@ def test_a_running_recorder_repairs_before_its_next_batch(tmp_path: Path) -> Non
     assert history_of(tmp_path / "a.db") == history_of(both)
 
 
-def one_file_store(path: Path, journal: list[tuple[object, ...]]) -> None:
-    """A store as vtrail wrote it before 0005_journal_file, journal in the main file."""
+def one_file_store(path: Path, like: Path) -> None:
+    """A store as vtrail wrote it before 0005_journal_file, journal in the main file,
+    holding the sources and journal of the store at `like`."""
     c = sqlite3.connect(path, isolation_level=None)
     c.execute("CREATE TABLE migration (name TEXT PRIMARY KEY, applied_at INTEGER)")
     for m in MIGRATIONS[:4]:
         c.executescript(f"BEGIN;\n{m.sql}\n;INSERT INTO migration VALUES ('{m.name}', 0);COMMIT;")
+    sources = sqlite3.connect(like).execute("SELECT id, name FROM source").fetchall()
+    journal = sqlite3.connect(journal_path(like)).execute("SELECT * FROM journal").fetchall()
+    c.executemany("INSERT INTO source VALUES (?, ?)", sources)
     c.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)", journal)
     c.close()
 
 
 def test_a_one_file_store_moves_its_journal_out(tmp_path: Path) -> None:
     new = recorded(tmp_path / "new.db", A, B)
-    rows = sqlite3.connect(journal_path(new)).execute("SELECT * FROM journal").fetchall()
     old = tmp_path / "old.db"
-    one_file_store(old, rows)
+    one_file_store(old, new)
 
     # Read before it is migrated: the journal is found in the main file, no file is made.
     ro = SqliteStore(old, readonly=True)
@@ -155,7 +169,9 @@ def test_a_one_file_store_moves_its_journal_out(tmp_path: Path) -> None:
     c.close()
 
     store = SqliteStore(old)
-    assert [name for name, _ in store.migrations()][-1] == "0005_journal_file"
+    assert "0005_journal_file" in [name for name, _ in store.migrations()]
+    # 0006 counted each source's observations in the moved journal.
+    assert {x.name: x.observations for x in stats(store).sources} == {"a": 3, "b": 1}
     assert (
         store.conn.execute("SELECT 1 FROM main.sqlite_schema WHERE name = 'journal'").fetchone()
         is None

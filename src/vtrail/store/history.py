@@ -163,6 +163,20 @@ class HistoryWriter:
         )
         return int(cur.lastrowid or 0) if cur.rowcount else None
 
+    def count_observations(self, per_source: dict[int, int]) -> None:
+        """Add a batch's newly journalled observations to each source's counter."""
+        self.c.executemany(
+            "UPDATE source SET observations = observations + ? WHERE id = ?",
+            [(n, src) for src, n in per_source.items()],
+        )
+
+    def recount_observations(self) -> None:
+        """Count again from the journal, after a repair took observations out of it."""
+        self.c.execute(
+            "UPDATE source SET observations = "
+            "(SELECT count(*) FROM journal WHERE journal.source = source.id)"
+        )
+
     def journal_top(self) -> int:
         """The seq of the newest journal entry (0 for none)."""
         return int(self.c.execute("SELECT ifnull(max(seq), 0) FROM journal").fetchone()[0])

@@ -278,7 +278,11 @@ class Reader:
         return out
 
     def span(self) -> tuple[int, int] | None:
-        row = self.c.execute("SELECT min(observed_at), max(observed_at) FROM journal").fetchone()
+        # Two subqueries: SQLite answers a lone min() or max() from the index's
+        # ends, but scans the whole journal for both in one.
+        row = self.c.execute(
+            "SELECT (SELECT min(observed_at) FROM journal), (SELECT max(observed_at) FROM journal)"
+        ).fetchone()
         return (int(row[0]), int(row[1])) if row and row[0] is not None else None
 
     def kinds(self) -> dict[str, int]:
@@ -291,11 +295,14 @@ class Reader:
     def sources(self) -> list[tuple[str, int, int, str, int]]:
         """(name, observations, last observed_at, last kind, what it reports alive now)
         per source."""
+        # Each a seek, whatever the journal's length: counts are kept per batch, the
+        # last observation is the end of the (source, observed_at) index.
         rows = self.c.execute(
-            "SELECT s.name, count(*), max(j.observed_at), "
+            "SELECT * FROM (SELECT s.name, s.observations, "
+            "(SELECT max(observed_at) FROM journal WHERE source = s.id) AS last, "
             "(SELECT kind FROM journal WHERE source = s.id ORDER BY observed_at DESC LIMIT 1), "
-            "(SELECT count(*) FROM claim WHERE source = s.id AND until IS NULL) "
-            "FROM journal j JOIN source s ON s.id = j.source GROUP BY s.id ORDER BY s.name"
+            "EXISTS (SELECT 1 FROM claim WHERE source = s.id AND until IS NULL) "
+            "FROM source s) WHERE last IS NOT NULL ORDER BY name"
         )
         return [(str(n), int(c), int(t), str(k), int(a)) for n, c, t, k, a in rows]
 

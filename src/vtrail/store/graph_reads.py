@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from vtrail.model import JSONValue
+from vtrail.store.reads import LIVE_AT, LIVE_RELATIONS, LIVE_VERSIONS
 from vtrail.store.sqlite import SqliteStore
 
-_LIVE = "{a}.valid_from <= :t AND ({a}.valid_to IS NULL OR {a}.valid_to > :t)"
 # One parameter carries any number of ids: no 999-variable limit, one plan.
 _IDS = "(SELECT e.id FROM entity e WHERE e.eid IN (SELECT value FROM json_each(:ids)))"
 
@@ -54,29 +54,13 @@ class GraphReader:
         """Every entity and relation live at `t`: the nearest checkpoint plus the changes since."""
         ts = self.checkpoints.load(t)
         args = {"ts": ts, "t": t}
-        live_v = _LIVE.format(a="v")
         nodes = self.c.execute(
-            "WITH lv AS ("
-            # CROSS JOIN keeps the checkpoint driving: otherwise the planner may walk
-            # version_from over the whole history before T.
-            "SELECT v.entity, v.valid_from, v.attrs FROM temp._cp_version m CROSS JOIN version v "
-            "ON v.entity = m.entity AND v.valid_from = m.valid_from "
-            f"WHERE {live_v} "
-            "UNION ALL SELECT v.entity, v.valid_from, v.attrs FROM version v "
-            f"WHERE v.valid_from >= :ts AND {live_v}) "
-            "SELECT e.eid, e.kind, lv.valid_from, lv.attrs FROM lv "
-            "JOIN entity e ON e.id = lv.entity",
+            f"WITH lv AS ({LIVE_VERSIONS}) SELECT e.eid, e.kind, lv.valid_from, lv.attrs "
+            "FROM lv JOIN entity e ON e.id = lv.entity",
             args,
         ).fetchall()
-        live_r = _LIVE.format(a="r")
         edges = self.c.execute(
-            "WITH lr AS ("
-            "SELECT r.src, r.rel, r.dst, r.attrs FROM temp._cp_relation m CROSS JOIN relation r "
-            "ON r.src = m.src AND r.rel = m.rel AND r.dst = m.dst AND r.valid_from = m.valid_from "
-            f"WHERE {live_r} "
-            "UNION ALL SELECT r.src, r.rel, r.dst, r.attrs FROM relation r "
-            f"WHERE r.valid_from >= :ts AND {live_r}) "
-            "SELECT a.eid, lr.rel, b.eid, lr.attrs FROM lr "
+            f"WITH lr AS ({LIVE_RELATIONS}) SELECT a.eid, lr.rel, b.eid, lr.attrs FROM lr "
             "JOIN entity a ON a.id = lr.src JOIN entity b ON b.id = lr.dst",
             args,
         ).fetchall()
@@ -104,7 +88,7 @@ class GraphReader:
         """Relations live at `t` with any of `eids` at either end, optionally of some names."""
         if not eids:
             return []
-        live = _LIVE.format(a="r")
+        live = LIVE_AT.format(a="r")
         rel_sql = ""
         args: dict[str, object] = {"ids": json.dumps(list(eids)), "t": t}
         if rels is not None:

@@ -17,7 +17,21 @@ from vtrail.timeexpr import from_us
 
 _V = "v.entity, e.eid, e.kind, v.valid_from, v.valid_to, v.attrs, v.source, v.vanished_after"
 _R = "r.src, r.rel, r.dst, r.valid_from, r.valid_to, r.attrs, r.source, r.vanished_after"
-_LIVE = "{a}.valid_from <= :t AND ({a}.valid_to IS NULL OR {a}.valid_to > :t)"
+#: Row `{a}` is live at `:t`.
+LIVE_AT = "{a}.valid_from <= :t AND ({a}.valid_to IS NULL OR {a}.valid_to > :t)"
+# The live set at :t: the members of the checkpoint loaded at :ts (CheckpointCache)
+# that are still live, and what began since. CROSS JOIN keeps the checkpoint
+# driving: otherwise the planner may walk `*_from` over the whole history before T.
+LIVE_VERSIONS = (
+    "SELECT v.* FROM temp._cp_version m CROSS JOIN version v "
+    "ON v.entity = m.entity AND v.valid_from = m.valid_from WHERE {live} "
+    "UNION ALL SELECT v.* FROM version v WHERE v.valid_from >= :ts AND {live}"
+).format(live=LIVE_AT.format(a="v"))
+LIVE_RELATIONS = (
+    "SELECT r.* FROM temp._cp_relation m CROSS JOIN relation r ON r.src = m.src "
+    "AND r.rel = m.rel AND r.dst = m.dst AND r.valid_from = m.valid_from WHERE {live} "
+    "UNION ALL SELECT r.* FROM relation r WHERE r.valid_from >= :ts AND {live}"
+).format(live=LIVE_AT.format(a="r"))
 
 
 def _opt(us: int | None) -> Any:
@@ -135,7 +149,7 @@ class Reader:
 
     def relations_at(self, e: int, t: int) -> list[Relation]:
         """Edges live at `t` with `e` at either end."""
-        live = _LIVE.format(a="r")
+        live = LIVE_AT.format(a="r")
         rows = self.c.execute(
             f"SELECT {_R} FROM relation r WHERE r.src = :e AND {live} "
             f"UNION ALL SELECT {_R} FROM relation r WHERE r.dst = :e AND {live}",
@@ -187,26 +201,15 @@ class Reader:
     def snapshot(self, t: int, kind: str | None = None) -> tuple[list[Version], list[Relation]]:
         """Everything live at `t`: from the nearest checkpoint plus the changes since."""
         ts = self.checkpoints.load(t)
-        # CROSS JOIN keeps the checkpoint driving: otherwise the planner may walk
-        # version_from over the whole history before T.
-        kind_sql = " AND e.kind = :kind" if kind else ""
-        live_v = _LIVE.format(a="v")
         args = {"ts": ts, "t": t, "kind": kind}
+        kind_sql = " WHERE e.kind = :kind" if kind else ""
         vrows = self.c.execute(
-            f"SELECT {_V} FROM temp._cp_version m CROSS JOIN version v "
-            "ON v.entity = m.entity AND v.valid_from = m.valid_from "
-            f"JOIN entity e ON e.id = v.entity WHERE {live_v}{kind_sql} "
-            f"UNION ALL SELECT {_V} FROM version v JOIN entity e ON e.id = v.entity "
-            f"WHERE v.valid_from >= :ts AND {live_v}{kind_sql}",
+            f"WITH lv AS ({LIVE_VERSIONS}) SELECT {_V} FROM lv v "
+            f"JOIN entity e ON e.id = v.entity{kind_sql}",
             args,
         ).fetchall()
-        live_r = _LIVE.format(a="r")
         rrows = self.c.execute(
-            f"SELECT {_R} FROM temp._cp_relation m CROSS JOIN relation r ON r.src = m.src "
-            "AND r.rel = m.rel AND r.dst = m.dst AND r.valid_from = m.valid_from "
-            f"WHERE {live_r} "
-            f"UNION ALL SELECT {_R} FROM relation r WHERE r.valid_from >= :ts AND {live_r}",
-            args,
+            f"WITH lr AS ({LIVE_RELATIONS}) SELECT {_R} FROM lr r", args
         ).fetchall()
         versions = self._versions(vrows)
         relations = self._relations(rrows)

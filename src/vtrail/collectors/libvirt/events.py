@@ -44,9 +44,8 @@ from vtrail.collectors.libvirt.transform import (
     domain_facts,
     net_id,
     network_entity,
-    vm_id,
 )
-from vtrail.model import EntityObs, Observation
+from vtrail.model import EntityObs, Observation, vm_id
 
 
 def domain_event(

@@ -40,7 +40,19 @@ from vtrail.collectors.libvirt.payload import (
     HostPayload,
     StatsRecord,
 )
-from vtrail.model import EntityObs, JSONValue, Observation, RelationObs, RelKey, SampleObs
+from vtrail.model import (
+    EntityObs,
+    JSONValue,
+    Observation,
+    RelationObs,
+    RelKey,
+    SampleObs,
+    bridge_id,
+    host_id,
+    nic_id,
+    port_id,
+    vm_id,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,26 +92,6 @@ class Snapshot:
 
 
 # --- ids ---------------------------------------------------------------------
-
-
-def vm_id(uuid: str) -> str:
-    return f"vm:{uuid.lower()}"
-
-
-def host_id(host: str) -> str:
-    return f"host:{host}"
-
-
-def nic_id(uuid: str, mac: str) -> str:
-    return f"nic:{uuid.lower()}/{mac.lower()}"
-
-
-def port_id(host: str, dev: str) -> str:
-    return f"port:{host}/{dev}"
-
-
-def bridge_id(host: str, bridge: str) -> str:
-    return f"bridge:{host}/{bridge}"
 
 
 def net_id(host: str, name: str) -> str:

@@ -12,7 +12,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from vtrail.model import EntityObs, JSONValue, Observation, RelationObs, RelKey, SampleObs
+from vtrail.model import (
+    EntityObs,
+    JSONValue,
+    Observation,
+    RelationObs,
+    RelKey,
+    SampleObs,
+    bridge_id,
+    port_id,
+)
 
 from .records import (
     ARPHRD_ETHER,
@@ -38,11 +47,7 @@ _LINK_LOCAL6 = ipaddress.ip_network("fe80::/10")
 
 
 def link_id(ns: str, link: LinkInfo) -> str:
-    return f"{'bridge' if link.kind == 'bridge' else 'port'}:{ns}/{link.ifname}"
-
-
-def port_id(ns: str, ifname: str) -> str:
-    return f"port:{ns}/{ifname}"
+    return (bridge_id if link.kind == "bridge" else port_id)(ns, link.ifname)
 
 
 def router_id(ns: str) -> str:

@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vtrail.collectors.ovs.rows import OvsBridge, OvsInterface, OvsPort, OvsState
-from vtrail.model import EntityObs, JSONValue, Observation, RelationObs, RelKey, SampleObs
+from vtrail.model import (
+    EntityObs,
+    JSONValue,
+    Observation,
+    RelationObs,
+    RelKey,
+    SampleObs,
+    bridge_id,
+    nic_id,
+    port_id,
+)
 
 #: Cumulative counters taken from `Interface.statistics`, under the same names.
 METRICS: tuple[str, ...] = (
@@ -30,19 +40,6 @@ METRICS: tuple[str, ...] = (
 #: kept forever and shown to many, so these never leave the host.
 SECRET_OPTIONS: frozenset[str] = frozenset({"psk"})
 REDACTED = "<redacted>"
-
-
-def bridge_id(host: str, name: str) -> str:
-    return f"bridge:{host}/{name}"
-
-
-def port_id(host: str, ifname: str) -> str:
-    return f"port:{host}/{ifname}"
-
-
-def nic_id(vm_uuid: str, mac: str) -> str:
-    # libvirt prints both in lower case; OpenStack sometimes does not.
-    return f"nic:{vm_uuid.lower()}/{mac.lower()}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,3 +53,60 @@ def test_from_us_is_exact_to_the_microsecond() -> None:
             us = rng.randrange(2 ** (band - 1) * 10**6, 2**band * 10**6) * rng.choice((1, -1))
             assert from_us(us) == epoch + timedelta(microseconds=us), us
             assert to_us(from_us(us)) == us
+
+
+# Written out by hand rather than read from the parser, so that a spelling the
+# parser drops or misreads fails here.
+_SPELLINGS = [
+    (("us", "µs", "μs", "usec", "usecs", "microsecond", "microseconds"), timedelta(microseconds=1)),
+    (("ms", "msec", "msecs", "millisecond", "milliseconds"), timedelta(milliseconds=1)),
+    (("s", "sec", "secs", "second", "seconds"), timedelta(seconds=1)),
+    (("m", "min", "mins", "minute", "minutes"), timedelta(minutes=1)),
+    (("h", "hr", "hrs", "hour", "hours"), timedelta(hours=1)),
+    (("d", "day", "days"), timedelta(days=1)),
+    (("w", "week", "weeks"), timedelta(weeks=1)),
+]
+
+
+@pytest.mark.parametrize(
+    ("unit", "one"), [pytest.param(u, one, id=u) for names, one in _SPELLINGS for u in names]
+)
+def test_every_unit_in_every_form(unit: str, one: timedelta) -> None:
+    assert parse_duration(f"5{unit}") == 5 * one
+    assert parse_duration(f"5 {unit}") == 5 * one
+    assert parse_duration(f"5{unit.upper()}") == 5 * one
+    assert parse_time(f"-5{unit}", now=NOW) == NOW - 5 * one
+    assert parse_time(f"+5{unit}", now=NOW) == NOW + 5 * one
+    assert parse_time(f"5 {unit} ago", now=NOW) == NOW - 5 * one
+    assert parse_time(f"5{unit} ago", now=NOW) == NOW - 5 * one
+
+
+def test_milliseconds_are_not_minutes() -> None:
+    assert parse_time("-5ms", now=NOW) == NOW - timedelta(milliseconds=5)
+    assert parse_time("10us ago", now=NOW) == NOW - timedelta(microseconds=10)
+    assert parse_duration("5m30s") == timedelta(minutes=5, seconds=30)
+    assert parse_duration("1h30m5s250ms") == timedelta(
+        hours=1, minutes=30, seconds=5, milliseconds=250
+    )
+    assert parse_duration("1min5ms") == timedelta(minutes=1, milliseconds=5)
+    assert parse_duration("0.1s") == timedelta(microseconds=100_000)
+    assert parse_duration("1.5d") == timedelta(hours=36)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("6 parsecs", "unknown unit 'parsecs'"),
+        ("5mss", "unknown unit 'mss'"),
+        ("10", "cannot read duration"),
+    ],
+)
+def test_bad_durations_say_why(text: str, says: str) -> None:
+    with pytest.raises(TimeParseError, match=says):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["-99999999999h", "-3000000d", "3000000 days ago", "+9999999w"])
+def test_relative_times_out_of_range_are_refused(text: str) -> None:
+    with pytest.raises(TimeParseError, match="out of range"):
+        parse_time(text, now=NOW)

@@ -8,26 +8,33 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 
 Micros = int
 
+_HOUR_US = 3_600_000_000
+#: Every spelling of a unit, in microseconds. "m" is a minute; months and years
+#: have no fixed length, so they are not offered.
 _UNITS = {
-    "us": 1e-6,
-    "ms": 1e-3,
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "h": 3600,
-    "hour": 3600,
-    "d": 86400,
-    "day": 86400,
-    "w": 604800,
-    "week": 604800,
+    name: us
+    for names, us in (
+        (("us", "µs", "μs", "usec", "usecs", "microsecond", "microseconds"), 1),
+        (("ms", "msec", "msecs", "millisecond", "milliseconds"), 1_000),
+        (("s", "sec", "secs", "second", "seconds"), 1_000_000),
+        (("m", "min", "mins", "minute", "minutes"), 60_000_000),
+        (("h", "hr", "hrs", "hour", "hours"), _HOUR_US),
+        (("d", "day", "days"), 24 * _HOUR_US),
+        (("w", "week", "weeks"), 7 * 24 * _HOUR_US),
+    )
+    for name in names
 }
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+?)s?(?=\d|\s|$)")
+# Longest spelling first, so that "ms" is never read as "m" followed by "s".
+_PART = re.compile(
+    r"(\d+(?:\.\d+)?)\s*("
+    + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
+    + r")(?=\d|\s|$)"
+)
+_ANY_PART = re.compile(r"\s*\d+(?:\.\d+)?\s*([^\d\s]+)")
 _AGO = re.compile(r"^(.+?)\s+ago$")
 _DAY_WORD = re.compile(r"^(today|yesterday|tomorrow)(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _EPOCH = re.compile(r"^\d{9,10}(?:\.\d+)?$")
@@ -38,20 +45,26 @@ class TimeParseError(ValueError):
 
 
 def parse_duration(text: str) -> timedelta:
-    """`10s`, `5m`, `1h30m`, `2 hours`, `1.5d` → timedelta."""
+    """`10s`, `5m`, `250ms`, `1h30m`, `2 hours`, `1.5d` → timedelta."""
     s = text.strip().lower()
-    pos, total = 0, 0.0
+    pos, total = 0, Fraction(0)
     for m in _PART.finditer(s):
         if s[pos : m.start()].strip():
             break
-        unit = m.group(2)
-        if unit not in _UNITS:
-            raise TimeParseError(f"unknown unit {unit!r} in duration {text!r}")
-        total += float(m.group(1)) * _UNITS[unit]
+        # Exact arithmetic: 0.1s is 100000 µs, not what a float makes of it.
+        total += Fraction(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     if pos == 0 or s[pos:].strip():
-        raise TimeParseError(f"cannot read duration {text!r} (try 10s, 5m, 2h, 1d, 1h30m)")
-    return timedelta(seconds=total)
+        unknown = _ANY_PART.match(s, pos)
+        if unknown and unknown.group(1) not in _UNITS:
+            raise TimeParseError(
+                f"unknown unit {unknown.group(1)!r} in duration {text!r} "
+                "(us, ms, s, m, h, d, w, or their names: 5 minutes)"
+            )
+        raise TimeParseError(
+            f"cannot read duration {text!r} (try 10s, 5m, 2h, 1d, 1h30m, 250ms, 10us)"
+        )
+    return timedelta(microseconds=round(total))
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
@@ -67,13 +80,11 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
         return now
     if _EPOCH.match(s):
         return datetime.fromtimestamp(float(s), UTC)
-    if s.startswith("-"):
-        return now - parse_duration(s[1:])
-    if s.startswith("+"):
-        return now + parse_duration(s[1:])
+    if s.startswith(("-", "+")):
+        return _shift(now, s[1:], -1 if s[0] == "-" else 1, text)
     ago = _AGO.match(s)
     if ago:
-        return now - parse_duration(ago.group(1))
+        return _shift(now, ago.group(1), -1, text)
     day = _DAY_WORD.match(s)
     if day:
         offset = {"today": 0, "yesterday": -1, "tomorrow": 1}[day.group(1)]
@@ -94,6 +105,13 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+def _shift(now: datetime, duration: str, sign: int, text: str) -> datetime:
+    try:
+        return now + sign * parse_duration(duration)
+    except OverflowError:
+        raise TimeParseError(f"{text.strip()!r} is out of range (years 1 to 9999)") from None
 
 
 def to_us(dt: datetime) -> Micros:

@@ -9,6 +9,7 @@ from vtrail.model import Observation
 from vtrail.recorder import Recorder, RecordStats
 from vtrail.store import SqliteStore, move_store, store_files
 from vtrail.store.reads import Reader
+from vtrail.store.sqlite import fold_wal
 from vtrail.wire import parse_line, parse_lines
 
 Progress = Callable[[int], None]
@@ -53,9 +54,9 @@ def rebuild_in_place(path: Path, progress: Progress | None = None) -> tuple[Reco
         stale.unlink(missing_ok=True)
     try:
         stats = rebuild(store, tmp, progress)
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         store.close()
+    fold_wal(path)
     backup = path.with_name(path.stem + ".before-rebuild" + path.suffix)
     move_store(path, backup)
     move_store(tmp, path)

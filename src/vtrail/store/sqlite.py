@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.request import pathname2url
 
 from vtrail.model import split_id
 from vtrail.store.attrs import AttrCodec
@@ -55,6 +56,24 @@ def move_store(src: Path, dst: Path) -> None:
             a.replace(b)
 
 
+def fold_wal(path: Path) -> None:
+    """Fold the WAL of both of the store's files into them, so that the two files alone
+    hold the store. It takes a writable connection: a read-only one cannot checkpoint."""
+    for p in (path, journal_path(path)):
+        if p.exists():
+            c = sqlite3.connect(p, isolation_level=None)
+            try:
+                c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                c.close()
+
+
+def _ro_uri(path: Path) -> str:
+    """SQLite's read-only URI for `path`: no write, no checkpoint, no journal-mode change
+    can go through a connection opened with it."""
+    return f"file:{pathname2url(str(path.absolute()))}?mode=ro"
+
+
 def default_path() -> Path:
     """`$VTRAIL_DB`, else `$XDG_DATA_HOME/vtrail/vtrail.db` (~/.local/share/vtrail/vtrail.db)."""
     env = os.environ.get("VTRAIL_DB")
@@ -75,9 +94,15 @@ class SqliteStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
+                _ro_uri(self.path) if readonly else self.path,
+                uri=readonly,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=30,
             )
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            if not readonly:
+                # A reader leaves the mode as the writer set it; setting it is a write.
+                self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=OFF")
             self.conn.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
@@ -118,8 +143,9 @@ class SqliteStore:
                 )
             if readonly:
                 return  # a store from before 0005_journal_file: its journal is in the main file
-        self.conn.execute("ATTACH DATABASE ? AS jnl", (str(path),))
-        self.conn.execute("PRAGMA jnl.journal_mode=WAL")
+        self.conn.execute("ATTACH DATABASE ? AS jnl", (_ro_uri(path) if readonly else str(path),))
+        if not readonly:
+            self.conn.execute("PRAGMA jnl.journal_mode=WAL")
         self.conn.execute("PRAGMA jnl.synchronous=NORMAL")
         self.conn.execute("PRAGMA jnl.secure_delete=OFF")
         # Appends and replays read the journal in order; a small cache serves both.

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.sqlite import SqliteStore, StoreError
 
 Role = Literal["reader", "writer"]
 ROLES: tuple[Role, ...] = ("reader", "writer")
@@ -54,26 +54,40 @@ def create(store: SqliteStore, role: Role, name: str) -> tuple[TokenInfo, str]:
 
 
 def lookup(store: SqliteStore, secret: str) -> TokenInfo | None:
-    """The live token behind a secret, or None (unknown, revoked, or no token table yet)."""
-    try:
-        row = store.conn.execute(
-            "SELECT id, name, role, created_at, revoked_at FROM token "
-            "WHERE hash = ? AND revoked_at IS NULL",
-            (digest(secret),),
-        ).fetchone()
-    except sqlite3.OperationalError:
-        return None
-    return _row(row) if row else None
+    """The live token behind a secret, or None (unknown, revoked, or no token table yet).
+
+    `StoreError` when the store cannot be read: a broken store is not an unknown token."""
+    rows = _read(
+        store,
+        "SELECT id, name, role, created_at, revoked_at FROM token "
+        "WHERE hash = ? AND revoked_at IS NULL",
+        (digest(secret),),
+    )
+    return _row(rows[0]) if rows else None
 
 
 def listing(store: SqliteStore) -> list[TokenInfo]:
-    try:
-        rows = store.conn.execute(
-            "SELECT id, name, role, created_at, revoked_at FROM token ORDER BY id"
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return []
+    rows = _read(store, "SELECT id, name, role, created_at, revoked_at FROM token ORDER BY id")
     return [_row(r) for r in rows]
+
+
+def _read(
+    store: SqliteStore, sql: str, args: tuple[str, ...] = ()
+) -> list[tuple[int, str, str, int, int | None]]:
+    """Rows of the token table: none in a store from before tokens; any other database
+    error raised as a `StoreError` that names it."""
+    try:
+        return store.conn.execute(sql, args).fetchall()
+    except sqlite3.DatabaseError as e:
+        try:
+            missing = not store.conn.execute(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'token'"
+            ).fetchone()
+        except sqlite3.DatabaseError:
+            missing = False
+        if missing:
+            return []
+        raise StoreError(f"cannot read the tokens in {store.path}: {e}") from None
 
 
 def revoke(store: SqliteStore, token_id: int) -> bool:

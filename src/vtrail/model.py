@@ -62,32 +62,6 @@ def kind_of(entity_id: str) -> str:
     return split_id(entity_id)[0]
 
 
-# Ids that several collectors give: built in one place, because the same thing
-# named the same way by libvirt, netlink and OVS is what joins what they saw.
-
-
-def host_id(host: str) -> str:
-    return f"host:{host}"
-
-
-def vm_id(uuid: str) -> str:
-    return f"vm:{uuid.lower()}"
-
-
-def nic_id(vm_uuid: str, mac: str) -> str:
-    # libvirt prints both in lower case; OpenStack sometimes does not.
-    return f"nic:{vm_uuid.lower()}/{mac.lower()}"
-
-
-def port_id(where: str, ifname: str) -> str:
-    """An interface of a host or network namespace."""
-    return f"port:{where}/{ifname}"
-
-
-def bridge_id(where: str, ifname: str) -> str:
-    return f"bridge:{where}/{ifname}"
-
-
 @dataclass(frozen=True, slots=True)
 class EntityObs:
     """One entity as a source reports it."""

@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+from vtrail.ids import bridge_id, guest_space, host_id, ip_id, nic_id, port_id, vm_id
 from vtrail.model import EntityObs, Observation, RelationObs, RelKey, SampleObs
 from vtrail.wire import to_line
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 HOSTS = ("hv-a", "hv-b", "hv-c")
-GHOST = "bridge:sw/br-ghost"
+GHOST = bridge_id("sw", "br-ghost")
 
 
 def _uuid(n: int) -> str:
@@ -34,24 +35,26 @@ class _Fabric:
         self.vms[n] = {"name": name, "host": host, "bridge": bridge, "state": "running"}
 
     def snapshot(self, host: str, at: datetime, rng: random.Random) -> Observation:
-        ents = [EntityObs(f"host:{host}", "host", {"hostname": host, "cpus": 32})]
+        ents = [EntityObs(host_id(host), "host", {"hostname": host, "cpus": 32})]
         rels, samples = [], []
         for n, vm in sorted(self.vms.items()):
             if vm["host"] != host:
                 continue
-            vid, mac = f"vm:{_uuid(n)}", f"52:54:00:00:00:{n:02x}"
-            nic, port = f"nic:{_uuid(n)}/{mac}", f"port:{host}/vnet{n}"
+            vid, mac = vm_id(_uuid(n)), f"52:54:00:00:00:{n:02x}"
+            nic, port = nic_id(_uuid(n), mac), port_id(host, f"vnet{n}")
+            # The guest holds its address, and keeps it when it migrates.
+            ip = ip_id(f"10.0.{n % 2}.{10 + n}", guest_space(_uuid(n)))
             ents += [
                 EntityObs(vid, "vm", {"name": vm["name"], "state": vm["state"], "vcpus": 2}),
                 EntityObs(nic, "nic", {"mac": mac, "model": "virtio"}),
                 EntityObs(port, "port", {"ifname": f"vnet{n}"}),
             ]
             rels += [
-                RelationObs(RelKey(vid, "runs_on", f"host:{host}")),
+                RelationObs(RelKey(vid, "runs_on", host_id(host))),
                 RelationObs(RelKey(vid, "has_nic", nic)),
                 RelationObs(RelKey(nic, "plugged_into", port)),
-                RelationObs(RelKey(port, "port_of", f"bridge:{host}/{vm['bridge']}")),
-                RelationObs(RelKey(nic, "has_address", f"ip:10.0.{n % 2}.{10 + n}")),
+                RelationObs(RelKey(port, "port_of", bridge_id(host, vm["bridge"]))),
+                RelationObs(RelKey(nic, "has_address", ip)),
             ]
             for metric, step in (("rx_bytes", 400_000), ("tx_bytes", 250_000)):
                 key = f"{nic}|{metric}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from vtrail.demo.churn import Change, Story
+from vtrail.ids import namespace_of, net_id
 from vtrail.model import Relation
 from vtrail.query import state
 from vtrail.store import SqliteStore, UnknownEntity
@@ -125,7 +126,8 @@ def findings(store: SqliteStore, story: Story) -> list[Finding]:
                     rel_ended(store, c, c.subject, "port_of", c.before),
                 ]
             case "route":
-                out.append(rel_began(store, c, c.subject, "routes", f"net:{c.label}", via=c.after))
+                routed = net_id(c.label, namespace_of(c.subject) or "")
+                out.append(rel_began(store, c, c.subject, "routes", routed, via=c.after))
             case "join":
                 assert c.after
                 out.append(rel_began(store, c, c.subject, "port_of", c.after))

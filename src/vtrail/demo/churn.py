@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from vtrail.demo.fabric import Fabric, Vm, domain_xml, plug, vm
+from vtrail.ids import bridge_id, port_id, router_id, vm_id
 
 Action = Literal[
     "create", "start", "stop", "destroy", "migrate", "replug", "appear", "vanish", "route", "join"
@@ -150,7 +151,7 @@ class Churn:
         at = _now()
         self.f.hosts[host].conn.defineXML(domain_xml(v)).create()
         self.where[v.name] = host
-        self._record(Change(at, at, "create", f"vm:{v.uuid}", v.name, None, host))
+        self._record(Change(at, at, "create", vm_id(v.uuid), v.name, None, host))
 
     def migrate(self, name: str, dst: str) -> None:
         src, dom = self._dom(name)
@@ -160,21 +161,21 @@ class Churn:
         dom.destroy()
         dom.undefine()
         self.where[name] = dst
-        self._record(Change(at, at, "migrate", f"vm:{v.uuid}", name, src, dst))
+        self._record(Change(at, at, "migrate", vm_id(v.uuid), name, src, dst))
 
     def stop_vm(self, name: str) -> None:
         host, dom = self._dom(name)
         at = _now()
         dom.destroy()
         uuid = dom.UUIDString()
-        self._record(Change(at, at, "stop", f"vm:{uuid}", name, host, None))
+        self._record(Change(at, at, "stop", vm_id(uuid), name, host, None))
 
     def start_vm(self, name: str) -> None:
         host, dom = self._dom(name)
         at = _now()
         dom.create()
         uuid = dom.UUIDString()
-        self._record(Change(at, at, "start", f"vm:{uuid}", name, None, host))
+        self._record(Change(at, at, "start", vm_id(uuid), name, None, host))
 
     def destroy(self, name: str) -> None:
         host, dom = self._dom(name)
@@ -183,7 +184,7 @@ class Churn:
         dom.destroy()
         dom.undefine()
         del self.where[name]
-        self._record(Change(at, at, "destroy", f"vm:{uuid}", name, host, None))
+        self._record(Change(at, at, "destroy", vm_id(uuid), name, host, None))
 
     # -- the network (root) -----------------------------------------------------------------
 
@@ -195,7 +196,7 @@ class Churn:
         for role, addr in (("h1", "10.77.9.1/24"), ("h3", "10.77.9.3/24")):
             plug(f, n.sw, f"vtg-{role}", n.ns(role), "vtg0", "vtghost")
             f.ip(n.ns(role), "addr", "add", addr, "dev", "vtg0")
-        self._record(Change(at, at, "appear", f"bridge:{n.sw}/vtghost", "vtghost"))
+        self._record(Change(at, at, "appear", bridge_id(n.sw, "vtghost"), "vtghost"))
 
     def ghost_traffic_and_vanish(self) -> None:
         """A burst of pings h1 → h3 through the ghost bridge, then the bridge goes."""
@@ -211,11 +212,11 @@ class Churn:
         for role in ("h1", "h3"):
             f.ip(n.sw, "link", "del", f"vtg-{role}")  # takes its peer in h1/h3 along
         f.ip(n.sw, "link", "del", "vtghost")
-        c = self._record(Change(at, at, "vanish", f"bridge:{n.sw}/vtghost", "vtghost"))
+        c = self._record(Change(at, at, "vanish", bridge_id(n.sw, "vtghost"), "vtghost"))
         appeared = next(x.at for x in self.changes if x.action == "appear")
         self.ghost = GhostTraffic(
             c.subject,
-            (f"port:{n.sw}/vtg-h1", f"port:{n.sw}/vtg-h3"),
+            (port_id(n.sw, "vtg-h1"), port_id(n.sw, "vtg-h3")),
             appeared,
             c.at,
             sent + received,
@@ -228,8 +229,8 @@ class Churn:
         self.f.ip(n.sw, "link", "set", "vtp-h2", "master", "vtbr1")
         self._record(
             Change(
-                at, at, "replug", f"port:{n.sw}/vtp-h2", "vtp-h2",
-                f"bridge:{n.sw}/vtbr0", f"bridge:{n.sw}/vtbr1",
+                at, at, "replug", port_id(n.sw, "vtp-h2"), "vtp-h2",
+                bridge_id(n.sw, "vtbr0"), bridge_id(n.sw, "vtbr1"),
             )
         )  # fmt: skip
 
@@ -238,7 +239,7 @@ class Churn:
         at = _now()
         self.f.ip(n.rt, "route", "replace", "10.77.50.0/24", "via", "10.77.2.13")
         self._record(
-            Change(at, at, "route", f"router:{n.rt}", "10.77.50.0/24", "10.77.1.11", "10.77.2.13")
+            Change(at, at, "route", router_id(n.rt), "10.77.50.0/24", "10.77.1.11", "10.77.2.13")
         )
 
     def ovs_join(self) -> None:
@@ -248,8 +249,8 @@ class Churn:
         f.vsctl("add-port", "vtovs0", "vtov-h1")
         self._record(
             Change(
-                at, at, "join", f"port:{n.ovs_host}/vtov-h1", "vtov-h1",
-                None, f"bridge:{n.ovs_host}/vtovs0",
+                at, at, "join", port_id(n.ovs_host, "vtov-h1"), "vtov-h1",
+                None, bridge_id(n.ovs_host, "vtovs0"),
             )
         )  # fmt: skip
 

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from vtrail.cli import render
 from vtrail.demo.churn import Change, Story
+from vtrail.ids import namespace_of, net_id, vm_id
 from vtrail.query import state
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.samples import SeriesTotal
@@ -118,7 +119,7 @@ def window_diff(console: Console, store: SqliteStore, story: Story) -> None:
     t = Table(box=None, header_style="bold", padding=(0, 2), title_justify="left")
     for col in ("what", "entity", "detail"):
         t.add_column(col)
-    names = {f"vm:{v.uuid}": v.name for v in story.vms.values()}
+    names = {vm_id(v.uuid): v.name for v in story.vms.values()}
     for v in d.appeared:
         if v.kind in ("vm", "bridge", "router"):
             t.add_row("appeared", v.entity, names.get(v.entity, ""))
@@ -153,8 +154,10 @@ def route(console: Console, store: SqliteStore, story: Story) -> None:
     t = Table(box=None, header_style="bold", padding=(0, 2))
     for col in ("from", "to", "route", "via", "dev"):
         t.add_column(col)
+    # The prefix as the router's own namespace routes it.
+    routed = net_id(r.label, namespace_of(r.subject) or "")
     for x in h.relations:
-        if x.key.rel == "routes" and x.key.dst == f"net:{r.label}":
+        if x.key.rel == "routes" and x.key.dst == routed:
             t.add_row(
                 iso(x.valid_from),
                 iso(x.valid_to) or "now",

@@ -17,6 +17,7 @@ from typing import Any
 
 import networkx as nx
 
+from vtrail.ids import INTERFACE_KINDS, host_id, namespace_of, netns_id, router_id
 from vtrail.model import JSONValue, split_id
 from vtrail.query.state import resolve_one
 from vtrail.store import SqliteStore, UnknownEntity
@@ -24,7 +25,7 @@ from vtrail.store.graph_reads import EdgeRow, GraphReader, NodeRow
 from vtrail.timeexpr import from_us, iso, to_us
 
 #: Kinds whose natural key is `<namespace>/<ifname>`.
-NAMESPACED = frozenset({"port", "bridge"})
+NAMESPACED = INTERFACE_KINDS
 MAX_DEPTH = 10
 
 
@@ -68,16 +69,6 @@ class Topology:
 # -- labels and groups -----------------------------------------------------------
 
 
-def namespace_of(eid: str) -> str | None:
-    """The network namespace of a `port:` or `bridge:` id (the root one is named by the host)."""
-    kind, key = split_id(eid)
-    if kind in NAMESPACED and "/" in key:
-        return key.split("/", 1)[0]
-    if kind == "router":
-        return key
-    return None
-
-
 def label(eid: str, kind: str, attrs: dict[str, JSONValue]) -> str:
     key = eid.split(":", 1)[1]
     name = attrs.get("name")
@@ -102,18 +93,19 @@ def _groups(kinds: dict[str, str], edges: list[EdgeRow]) -> dict[str, str]:
             owner[e.dst] = e.src
 
     def place_of_ns(ns: str) -> str:
-        for candidate in (f"host:{ns}", f"router:{ns}"):
+        for candidate in (host_id(ns), router_id(ns)):
             if candidate in kinds:
                 return candidate
-        return f"netns:{ns}"
+        return netns_id(ns)
 
     for eid, kind in kinds.items():
+        ns = namespace_of(eid) if kind in NAMESPACED or kind == "router" else None
+        if ns is None:
+            continue
         if kind in NAMESPACED:
-            ns = namespace_of(eid)
-            if ns is not None:
-                out[eid] = place_of_ns(ns)
-        elif kind == "router" and f"host:{eid[7:]}" in kinds:
-            out[eid] = f"host:{eid[7:]}"
+            out[eid] = place_of_ns(ns)
+        elif host_id(ns) in kinds:
+            out[eid] = host_id(ns)
     for nic, vm in vm_of_nic.items():
         if vm in out:
             out[nic] = out[vm]

@@ -20,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from vtrail.model import split_id
-from vtrail.query.state import Ambiguous, resolve
+from vtrail.ids import bare_ip_id, namespace_of, netns_id, parse_ip, router_id
+from vtrail.model import InvalidId, kind_of, split_id
+from vtrail.query.spaces import Holding
+from vtrail.query.state import Ambiguous, address_at, resolve
 from vtrail.query.walk import L2_RELS, Hop, IPAddr, IPIface, RouteStep, Walk, ip_iface
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.timeexpr import iso, to_us
@@ -93,7 +95,10 @@ class _Broken(Exception):
 # -- endpoints -----------------------------------------------------------------------
 
 
-def _endpoint(store: SqliteStore, w: Walk, text: str) -> _Endpoint:
+def _endpoint(store: SqliteStore, w: Walk, text: str, at: datetime) -> _Endpoint:
+    held = address_at(store, text, at)
+    if held is not None:
+        return _held(store, w, at, held)
     found = resolve(store, text)
     if len(found) > 1:
         raise Ambiguous(text, found)
@@ -101,14 +106,14 @@ def _endpoint(store: SqliteStore, w: Walk, text: str) -> _Endpoint:
         loose = _loose_address(text)
         if loose is not None:
             # An address nothing recorded (an outside host): route towards it all the same.
-            return _Endpoint(f"ip:{loose.ip}", None, [], [(loose, "")])
-        ns = text.removeprefix("netns:")
-        ifaces = w.ns_interfaces(ns) if "/" not in ns and ns else []
-        if not ifaces:
+            return _Endpoint(bare_ip_id(loose.ip), None, [], [(loose, "")])
+        ns = _namespace_named(text)
+        ifaces = w.ns_interfaces(ns) if ns else []
+        if ns is None or not ifaces:
             raise UnknownEntity(
                 f"nothing recorded matches {text!r} (a VM, NIC, MAC, IP or namespace)"
             )
-        return _Endpoint(f"netns:{ns}", ns, ifaces, w.addresses(ifaces))
+        return _Endpoint(netns_id(ns), ns, ifaces, w.addresses(ifaces))
     eid = found[0]
     kind, key = split_id(eid)
     if kind == "vm":
@@ -120,23 +125,39 @@ def _endpoint(store: SqliteStore, w: Walk, text: str) -> _Endpoint:
         ifaces = w.ns_interfaces(key)
         return _Endpoint(eid, key, ifaces, w.addresses(ifaces), w.alive(eid))
     if kind in ("port", "bridge"):
-        ns = key.split("/", 1)[0]
+        ns = namespace_of(eid) or key
         ifaces = w.ns_interfaces(ns)
         own = w.addresses([eid])
         rest = [a for a in w.addresses(ifaces) if a not in own]
         return _Endpoint(eid, ns, ifaces, own + rest, w.alive(eid))
     if kind == "ip":
-        owners = w.into(eid, "has_address")
-        if not owners:
-            addr = ip_iface(eid, w.attrs(eid))
-            return _Endpoint(eid, None, [], [(addr, "")] if addr else [])
-        inner = _endpoint(store, w, owners[0])
-        mine = [a for a in inner.addresses if a[1] in owners and f"ip:{a[0].ip}" == eid]
-        mine = mine or [a for a in inner.addresses if str(a[0].ip) == key.split("/")[0]]
-        return _Endpoint(
-            eid, inner.ns, inner.interfaces, mine + inner.addresses, inner.alive, inner.entity
-        )
+        return _held(store, w, at, Holding(eid, None, w.into(eid, "has_address")))
     raise BadPath(f"a path runs between VMs, NICs, addresses and namespaces; {eid} is a {kind}")
+
+
+def _held(store: SqliteStore, w: Walk, at: datetime, held: Holding) -> _Endpoint:
+    """An address as an endpoint: it starts (or ends) at what held it, in its space."""
+    owners = held.holders
+    if not owners:
+        addr = ip_iface(held.ip, w.attrs(held.ip))
+        return _Endpoint(held.ip, None, [], [(addr, "")] if addr else [])
+    inner = _endpoint(store, w, owners[0], at)
+    ip = parse_ip(held.ip).address
+    same = [a for a in inner.addresses if a[0].ip == ip]
+    mine = [a for a in same if a[1] in owners] or same
+    return _Endpoint(
+        held.ip, inner.ns, inner.interfaces, mine + inner.addresses, inner.alive, inner.entity
+    )
+
+
+def _namespace_named(text: str) -> str | None:
+    """A namespace typed as `name` or `netns:name`, which need not be a recorded entity."""
+    try:
+        if kind_of(text) == "netns":
+            return namespace_of(text)
+    except InvalidId:
+        pass
+    return text if text and "/" not in text else None
 
 
 def _loose_address(text: str) -> IPIface | None:
@@ -265,7 +286,7 @@ def _walk(w: Walk, src: _Endpoint, dst: _Endpoint, trip: _Trip, daddr: IPIface |
         ns = w.routing_ns(reached)
         if ns is None:
             raise _Broken(f"{reached} held {nexthop} but its namespace does not route")
-        router = f"router:{ns}"
+        router = router_id(ns)
         trip.hops.append(w.hop(router, "namespace"))
         if w.local(ns, target):
             return
@@ -289,22 +310,22 @@ def _arrive(w: Walk, trip: _Trip, dst: _Endpoint) -> None:
         if vm is not None:
             trip.hops.append(w.hop(vm, "has_nic"))
     elif dst.ns is not None and kind in ("port", "bridge"):
-        router = f"router:{dst.ns}"
-        end = router if w.alive(router) else f"netns:{dst.ns}"
+        router = router_id(dst.ns)
+        end = router if w.alive(router) else netns_id(dst.ns)
         trip.hops.append(w.hop(end, "namespace"))
 
 
 def path(store: SqliteStore, a: str, b: str, at: datetime) -> PathAnswer:
     """The hops from `a` to `b` at `at` (VMs, NICs, MACs, IPs or namespaces)."""
     w = Walk(store, to_us(at))
-    src, dst = _endpoint(store, w, a), _endpoint(store, w, b)
+    src, dst = _endpoint(store, w, a, at), _endpoint(store, w, b, at)
     saddr, daddr = _pick(src, dst)
     trip = _Trip()
     first = src.start or src.entity
     trip.hops.append(
         w.hop(first, None)
-        if not first.startswith("netns:")
-        else Hop(first, "netns", first[6:], None, None)
+        if kind_of(first) != "netns"
+        else Hop(first, "netns", namespace_of(first) or first, None, None)
     )
     reason = None
     try:

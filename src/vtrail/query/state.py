@@ -6,17 +6,18 @@ the REST API render the same results (`vtrail.query.jsonable`).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from vtrail.model import InvalidId, JSONValue, Relation, Version, split_id
+from vtrail.ids import libvirt_net_id, nic_id
+from vtrail.model import InvalidId, JSONValue, Relation, Version, kind_of, split_id
+from vtrail.query import spaces
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.reads import Reader, bulk
 from vtrail.store.samples import SeriesTotal, totals
 from vtrail.store.sqlite import journal_path
-from vtrail.timeexpr import from_us, to_us
+from vtrail.timeexpr import from_us, iso, to_us
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", re.IGNORECASE)
 
@@ -27,6 +28,20 @@ class Ambiguous(LookupError):
     def __init__(self, query: str, candidates: list[str]) -> None:
         super().__init__(f"{query!r} is ambiguous: {', '.join(candidates)}")
         self.candidates = candidates
+
+
+class HeldInSeveralSpaces(Ambiguous):
+    """An address held in more than one address space at the instant asked about."""
+
+    def __init__(self, query: str, at: datetime, found: list[spaces.Holding]) -> None:
+        addr = query.split("@", 1)[0].strip()
+        LookupError.__init__(
+            self,
+            f"{addr} was held in {len(found)} address spaces at {iso(at)}: "
+            + "; ".join(h.describe() for h in found)
+            + f". Name one: {addr}@<space> (or --space)",
+        )
+        self.candidates = [h.ip for h in found]
 
 
 class BadWindow(ValueError):
@@ -167,18 +182,44 @@ def resolve(store: SqliteStore, text: str) -> list[str]:
     text = text.strip()
     if _is_recorded_id(store, text):
         return [text]
-    ip = _address(text)
-    if ip is not None:
-        return r.by_id_pattern(f"ip:{ip}") or r.by_id_pattern(f"ip:{ip}/%")
+    address = spaces.parse_query(text)
+    if address is not None:
+        return spaces.candidates(store, *address)
     if _MAC.match(text):
         mac = text.lower()
-        found = {store.entity_name(e) for e in r.by_attr("mac", mac)}
-        found |= set(r.by_id_pattern(f"nic:%/{mac}"))
-        nics = sorted(x for x in found if x.startswith("nic:"))
-        return nics or sorted(found)
+        found_mac = {store.entity_name(e) for e in r.by_attr("mac", mac)}
+        found_mac |= set(r.by_id_pattern(nic_id("%", mac)))  # any VM's NIC of that MAC
+        nics = sorted(x for x in found_mac if kind_of(x) == "nic")
+        return nics or sorted(found_mac)
     named = sorted({store.entity_name(e) for e in r.by_attr("name", text)})
-    vms = [x for x in named if x.startswith("vm:")]
+    vms = [x for x in named if kind_of(x) == "vm"]
     return vms or named
+
+
+def address_at(
+    store: SqliteStore, text: str, at: datetime, space: str | None = None
+) -> spaces.Holding | None:
+    """The one place an address the user typed was at `at`; None when `text` is no address
+    or one nothing recorded. Held in several spaces then: `HeldInSeveralSpaces`."""
+    query = spaces.parse_query(text)
+    if query is None:
+        if space is not None:
+            raise UnknownEntity(f"a space picks one holder of an address; {text!r} is none")
+        return None
+    address, qualifier = query
+    if space is not None and qualifier is not None and space != qualifier:
+        raise UnknownEntity(f"{text!r} and --space {space!r} name two different spaces")
+    space = space or qualifier
+    found, live = spaces.holdings(store, address, to_us(at), space)
+    if not found:
+        if space is None:
+            return None
+        raise UnknownEntity(f"address space {space!r} never held {address}")
+    if len(found) > 1:
+        if live:
+            raise HeldInSeveralSpaces(text, at, found)
+        raise Ambiguous(text, [h.ip for h in found])
+    return found[0]
 
 
 def _is_recorded_id(store: SqliteStore, text: str) -> bool:
@@ -188,13 +229,6 @@ def _is_recorded_id(store: SqliteStore, text: str) -> bool:
     except (InvalidId, UnknownEntity):
         return False
     return True
-
-
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text.split("/", maxsplit=1)[0])
-    except ValueError:
-        return None
 
 
 def resolve_one(store: SqliteStore, text: str) -> str:
@@ -230,9 +264,14 @@ def history(
     return HistoryAnswer(eid, r.versions(n, lo, hi), r.relations(n, lo, hi))
 
 
-def where(store: SqliteStore, query: str, at: datetime) -> WhereAnswer:
-    """Where a VM (or the VM behind a NIC, MAC or IP) was at `at`."""
-    eid = resolve_one(store, query)
+def where(store: SqliteStore, query: str, at: datetime, space: str | None = None) -> WhereAnswer:
+    """Where a VM (or the VM behind a NIC, MAC or IP) was at `at`. An address held in
+    several spaces then is refused unless `space` (or `<address>@<space>`) picks one."""
+    held = address_at(store, query, at, space)
+    if held is None:
+        eid = resolve_one(store, query)
+    else:
+        eid = held.holders[0] if held.holders else held.ip
     r, t = Reader(store), to_us(at)
     eid = _owner(store, r, eid, t)
     n = store.entity_id(eid)
@@ -304,9 +343,10 @@ def _nic_at(store: SqliteStore, r: Reader, nic: str, t: int, host: str | None) -
             (x.key.dst for x in prels if x.key.rel == "port_of" and x.key.src == port), None
         )
         addrs |= {x.key.dst for x in prels if x.key.rel == "has_address" and x.key.src == port}
-    if network is None and host is not None and isinstance(attrs.get("network"), str):
-        # The libvirt network of that name on the VM's host (collectors/libvirt net_id).
-        network = f"net:{split_id(host)[1]}/{attrs['network']}"
+    name = attrs.get("network")
+    if network is None and host is not None and isinstance(name, str):
+        # The libvirt network of that name on the VM's host.
+        network = libvirt_net_id(split_id(host)[1], name)
     return NicAt(nic, attrs.get("mac"), port, bridge, network, sorted(addrs))
 
 

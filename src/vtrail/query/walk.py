@@ -12,8 +12,22 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vtrail.model import JSONValue, split_id
-from vtrail.query.graph import label, namespace_of
+from vtrail.ids import (
+    address_prefixes,
+    bare_ip_id,
+    bridge_id,
+    host_id,
+    interface_prefixes,
+    namespace_of,
+    netns_id,
+    parse_interface,
+    parse_ip,
+    parse_net,
+    port_id,
+    router_id,
+)
+from vtrail.model import InvalidId, JSONValue, split_id
+from vtrail.query.graph import label
 from vtrail.store import SqliteStore
 from vtrail.store.graph_reads import EdgeRow, GraphReader, NodeRow
 
@@ -72,12 +86,16 @@ class _Route:
 
 
 def ip_iface(ip_eid: str, attrs: dict[str, JSONValue] | None) -> IPIface | None:
-    """The address of an `ip:` entity with its prefix (from the id or its `prefixlen`)."""
-    key = split_id(ip_eid)[1]
-    plen = (attrs or {}).get("prefixlen")
-    text = key if "/" in key or not isinstance(plen, int) else f"{key}/{plen}"
+    """The address of an `ip:` entity with its prefix (its `prefixlen`, or an old id's)."""
     try:
-        return ipaddress.ip_interface(text)
+        parsed = parse_ip(ip_eid)
+    except InvalidId:
+        return None
+    plen = (attrs or {}).get("prefixlen") if parsed.prefixlen is None else parsed.prefixlen
+    if not isinstance(plen, int):
+        plen = parsed.address.max_prefixlen
+    try:
+        return ipaddress.ip_interface(f"{parsed.address}/{plen}")
     except ValueError:
         return None
 
@@ -89,6 +107,15 @@ def _prefix(text: str, version: int) -> IPNet | None:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
+
+
+def _routed(net: str) -> str:
+    """The prefix a `routes` relation's `net:` names, when its attributes do not say."""
+    try:
+        cidr = parse_net(net).cidr
+    except InvalidId:
+        return ""
+    return str(cidr) if cidr is not None else ""
 
 
 def _int(v: JSONValue) -> int:
@@ -162,10 +189,10 @@ class Walk:
         ns = namespace_of(eid)
         if ns is None or kind == "router":
             return None
-        for place in (f"host:{ns}", f"router:{ns}"):
+        for place in (host_id(ns), router_id(ns)):
             if self.alive(place):
                 return place
-        return f"netns:{ns}"
+        return netns_id(ns)
 
     # -- addresses and namespaces -------------------------------------------------
 
@@ -187,21 +214,22 @@ class Walk:
         return sorted(out, key=lambda p: (p[0].version, str(p[0]), p[1]))
 
     def owners(self, addr: IPAddr) -> list[str]:
-        """Interfaces (or NICs) that held `addr` at T."""
-        ids = [f"ip:{addr}", *self.with_prefix(f"ip:{addr}/")]
+        """Interfaces (or NICs) that held `addr` at T, in every address space: a layer-2
+        crossing then finds the one on its segment."""
+        ids = [bare_ip_id(addr), *(x for p in address_prefixes(addr) for x in self.with_prefix(p))]
         return sorted({o for ip in ids for o in self.into(ip, "has_address")})
 
     def ns_interfaces(self, ns: str) -> list[str]:
-        return self.with_prefix(f"port:{ns}/") + self.with_prefix(f"bridge:{ns}/")
+        return [x for p in interface_prefixes(ns) for x in self.with_prefix(p)]
 
     def routing_ns(self, iface: str) -> str | None:
         """The namespace of an interface when that namespace routes (is a `router:`)."""
         kind = split_id(iface)[0]
         ns = namespace_of(iface) if kind != "router" else None
-        return ns if ns is not None and self.alive(f"router:{ns}") else None
+        return ns if ns is not None and self.alive(router_id(ns)) else None
 
     def iface(self, ns: str, dev: str) -> str | None:
-        for candidate in (f"port:{ns}/{dev}", f"bridge:{ns}/{dev}"):
+        for candidate in (port_id(ns, dev), bridge_id(ns, dev)):
             if self.alive(candidate):
                 return candidate
         return None
@@ -248,7 +276,7 @@ class Walk:
 
     def route(self, ns: str, dst: IPAddr, depth: int = 0) -> RouteStep | str:
         """The route namespace `ns` used for `dst` at T, or why there was none."""
-        router = f"router:{ns}"
+        router = router_id(ns)
         routes: list[_Route] = []
         for x in self.edges([router])[router]:
             if x.rel != "routes" or x.src != router:
@@ -256,7 +284,7 @@ class Walk:
             a = json.loads(x.attrs)
             if a.get("table") not in _MAIN_TABLE:
                 continue
-            net = _prefix(str(a.get("prefix") or split_id(x.dst)[1]), dst.version)
+            net = _prefix(str(a.get("prefix") or _routed(x.dst)), dst.version)
             if net is None or net.version != dst.version or dst not in net:
                 continue
             dev, via = a.get("dev"), a.get("via")
@@ -274,7 +302,7 @@ class Walk:
         ifaces = self.ns_interfaces(ns)
         seen = {(r.net, r.dev, r.gateway) for r in routes}
         for iface in ifaces:
-            dev = iface.split("/", 1)[1]
+            dev = parse_interface(iface)[1]
             table = self.attrs(iface).get("routes")
             for entry in table if isinstance(table, list) else []:
                 if not isinstance(entry, dict) or entry.get("table") not in _MAIN_TABLE:
@@ -297,7 +325,7 @@ class Walk:
                         )
                     )
         for addr, iface in self.addresses(ifaces):
-            dev = iface.split("/", 1)[1]
+            dev = parse_interface(iface)[1]
             known = any(r.net == addr.network and r.dev == dev for r in routes)
             if addr.version == dst.version and dst in addr.network and not known:
                 routes.append(_Route(addr.network, 0, dev, None, None))
@@ -320,7 +348,7 @@ class Walk:
         if dev is None:
             return f"{router}: route {best.net} names neither a device nor a gateway"
         return RouteStep(
-            router=router if self.alive(router) else f"netns:{ns}",
+            router=router if self.alive(router) else netns_id(ns),
             destination=str(dst),
             prefix=str(best.net),
             gateway=best.gateway,

@@ -122,6 +122,14 @@ class GraphReader:
         )
         return [str(r[0]) for r in rows]
 
+    def ever_with_prefix(self, prefix: str) -> list[str]:
+        """Ids starting with `prefix` ever recorded, alive or not (by the same index range)."""
+        hi = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = self.c.execute(
+            "SELECT eid FROM entity WHERE eid >= ? AND eid < ? ORDER BY eid", (prefix, hi)
+        )
+        return [str(r[0]) for r in rows]
+
     # -- for the page ---------------------------------------------------------
 
     def change_counts(self, lo: int, hi: int, buckets: int) -> list[int]:

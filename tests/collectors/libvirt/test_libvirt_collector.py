@@ -120,7 +120,7 @@ def test_snapshot_of_a_test_driver_host(hv_a: Any) -> None:
     assert obs.kind == "snapshot" and obs.source == collector.source
     assert wire.parse_observation(wire.to_dict(obs)) == obs
     ids = {e.id for e in obs.entities}
-    assert {"host:hv-a", "net:hv-a/default", WEB, DB, WEB_NIC1, WEB_NIC2} <= ids
+    assert {"host:hv-a", "net:default@hv-a", WEB, DB, WEB_NIC1, WEB_NIC2} <= ids
     host = attrs(obs, "host:hv-a")
     assert (host["cpu_model"], host["cpus"], host["cpu_mhz"], host["memory_mib"]) == (
         "x86_64",
@@ -133,7 +133,7 @@ def test_snapshot_of_a_test_driver_host(hv_a: Any) -> None:
         (WEB, "runs_on", "host:hv-a"),
         (DB, "runs_on", "host:hv-a"),
         (WEB_NIC1, "plugged_into", "port:hv-a/testnet0"),
-        ("port:hv-a/testnet0", "port_of", "bridge:hv-a/virbr0"),  # from net:hv-a/default
+        ("port:hv-a/testnet0", "port_of", "bridge:hv-a/virbr0"),  # from net:default@hv-a
         (WEB_NIC2, "plugged_into", "port:hv-a/testnet1"),
         ("port:hv-a/testnet1", "port_of", "bridge:hv-a/br-prod"),
     } <= rels(obs)
@@ -213,10 +213,10 @@ def test_events_carry_the_domains_full_entity_set(hv_a: Any) -> None:
         "<ip address='172.16.9.1' prefix='24'/></network>"
     )
     net.create()
-    watch.until(lambda o: any(e.id == "net:hv-a/lab" and e.attrs["active"] for e in o.entities))
+    watch.until(lambda o: any(e.id == "net:lab@hv-a" and e.attrs["active"] for e in o.entities))
     net.destroy()
     net.undefine()
-    watch.until(lambda o: "net:hv-a/lab" in o.gone)
+    watch.until(lambda o: "net:lab@hv-a" in o.gone)
     dom.undefine()
     watch.until(lambda o: FLASH in o.gone and nic in o.gone)
     watch.finish()

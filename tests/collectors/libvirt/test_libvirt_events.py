@@ -238,11 +238,11 @@ def test_network_events(
     obs, cfg, _ = network_event(SRC, "hv1", NetworkEvent(T0, "lab", event, 0), fetched, known)
     assert obs.kind == "event" and obs.observed_at == T0
     if gone:
-        assert obs.gone == ("net:hv1/lab",) and not obs.entities and cfg is None
+        assert obs.gone == ("net:lab@hv1",) and not obs.entities and cfg is None
         return
     assert obs.gone == ()
     (entity,) = obs.entities
-    assert entity.id == "net:hv1/lab" and entity.attrs["active"] is active
+    assert entity.id == "net:lab@hv1" and entity.attrs["active"] is active
     if fetched is not None:
         assert entity.attrs["forward_mode"] == "route"
         assert cfg is not None and cfg.bridge == "virbr9"

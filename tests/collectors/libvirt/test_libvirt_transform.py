@@ -49,9 +49,9 @@ def test_qemu_entities() -> None:
     assert sorted(e.id for e in obs.entities) == sorted(
         [
             "host:hv1",
-            "net:hv1/default",
-            "net:hv1/isolated",
-            "net:hv1/lab",
+            "net:default@hv1",
+            "net:isolated@hv1",
+            "net:lab@hv1",
             f"vm:{WEB}",
             f"nic:{WEB}/52:54:00:6b:3c:01",
             f"nic:{WEB}/52:54:00:6b:3c:02",
@@ -162,8 +162,8 @@ def test_qemu_attrs() -> None:
     assert by_id[f"nic:{DB}/52:54:00:db:00:01"]["target"] is None
     assert by_id[f"nic:{DB}/52:54:00:db:00:01"]["bridge"] == "virbr0"
     assert by_id["port:hv1/vnet5"] == {"ifname": "vnet5", "mac": "52:54:00:6b:3c:02"}
-    assert by_id["net:hv1/isolated"]["forward_mode"] == "isolated"
-    assert by_id["net:hv1/lab"]["active"] is False
+    assert by_id["net:isolated@hv1"]["forward_mode"] == "isolated"
+    assert by_id["net:lab@hv1"]["active"] is False
     assert by_id["host:hv1"] == {
         "hostname": "hv1.example.net",
         "uri": "qemu:///system",
@@ -232,7 +232,7 @@ def test_recorded_test_driver() -> None:
     nic = "nic:6695eb01-f6a4-8304-79aa-97f2502e193f/aa:bb:cc:dd:ee:ff"
     assert {e.id for e in obs.entities} == {
         "host:hv-t",
-        "net:hv-t/default",
+        "net:default@hv-t",
         vm,
         nic,
         "port:hv-t/testnet0",
@@ -299,6 +299,6 @@ def test_each_host_has_its_own_networks(tmp_path: Path) -> None:
             )
             rec.record([snap.observation])
     for host in ("hv-a", "hv-b"):
-        versions = history(store, f"net:{host}/default").versions
+        versions = history(store, f"net:default@{host}").versions
         assert len(versions) == 1, host
     store.close()

@@ -115,7 +115,7 @@ def test_snapshot_of_a_real_fabric(fabric: Fabric) -> None:
     }
     r_ids = {e.id: e for e in r.entities}
     assert r_ids[f"router:{fabric.r}"].attrs["interfaces"] == 2
-    assert RelKey(f"router:{fabric.r}", "routes", "net:10.70.0.0/16") in {
+    assert RelKey(f"router:{fabric.r}", "routes", f"net:10.70.0.0/16@{fabric.r}") in {
         x.key for x in r.relations
     }
     assert f"router:{fabric.h1}" not in {e.id for e in h1.entities}
@@ -197,8 +197,8 @@ def test_link_down_takes_its_routes_and_forwarding_makes_a_router(lab: Lab, fabr
         # IPv4 routes of a link taken down vanish without RTM_DELROUTE.
         router = f"router:{r}"
         lost = (
-            RelKey(router, "routes", "net:10.61.2.0/24"),
-            RelKey(router, "routes", "net:10.70.0.0/16"),
+            RelKey(router, "routes", f"net:10.61.2.0/24@{r}"),
+            RelKey(router, "routes", f"net:10.70.0.0/16@{r}"),
         )
         w.until("the routes through eth2 gone", ended(*lost))
     with watching(NetlinkCollector(h1)) as w:
@@ -220,7 +220,7 @@ def test_a_removed_namespace_is_closed_with_its_final_counters(lab: Lab, fabric:
         w.thread.join(3)
         assert isinstance(w.error, NamespaceGone)
         (final,) = [e for e in w.events if e.gone]
-        assert {f"port:{fabric.h2}/eth0", "ip:10.61.2.10"} <= set(final.gone)
+        assert {f"port:{fabric.h2}/eth0", f"ip:10.61.2.10@{fabric.h2}"} <= set(final.gone)
         assert (
             RelKey(f"port:{fabric.h2}/eth0", "peer", f"port:{fabric.sw}/p-h2")
             in final.gone_relations

@@ -60,8 +60,12 @@ def test_router_namespace() -> None:
     router = topo.entities[f"router:{R}"]
     assert router.attrs == {"forwarding": True, "interfaces": 2, "ifnames": ["eth1", "eth2"]}
     routes = {k.dst: r.attrs for k, r in topo.relations.items() if k.rel == "routes"}
-    assert set(routes) == {"net:10.61.1.0/24", "net:10.61.2.0/24", "net:10.70.0.0/16"}
-    assert routes["net:10.61.1.0/24"] == {
+    assert set(routes) == {
+        f"net:10.61.1.0/24@{R}",
+        f"net:10.61.2.0/24@{R}",
+        f"net:10.70.0.0/16@{R}",
+    }
+    assert routes[f"net:10.61.1.0/24@{R}"] == {
         "prefix": "10.61.1.0/24",
         "prefixlen": 24,
         "family": 4,
@@ -69,18 +73,18 @@ def test_router_namespace() -> None:
         "dev": "eth1",
         "metric": 0,
     }
-    assert routes["net:10.70.0.0/16"]["via"] == "10.61.2.10"
-    assert routes["net:10.70.0.0/16"]["metric"] == 20
-    assert topo.entities["net:10.70.0.0/16"] == EntityObs(
-        "net:10.70.0.0/16", "net", {"cidr": "10.70.0.0/16", "prefixlen": 16, "family": 4}
+    assert routes[f"net:10.70.0.0/16@{R}"]["via"] == "10.61.2.10"
+    assert routes[f"net:10.70.0.0/16@{R}"]["metric"] == 20
+    assert topo.entities[f"net:10.70.0.0/16@{R}"] == EntityObs(
+        f"net:10.70.0.0/16@{R}", "net", {"cidr": "10.70.0.0/16", "prefixlen": 16, "family": 4}
     )
-    assert topo.entities["ip:10.61.2.1"].attrs == {
+    assert topo.entities[f"ip:10.61.2.1@{R}"].attrs == {
         "address": "10.61.2.1",
         "prefixlen": 24,
         "family": 4,
         "cidr": "10.61.2.0/24",
     }
-    assert (f"port:{R}/eth2", "ip:10.61.2.1") in rels(topo, "has_address")
+    assert (f"port:{R}/eth2", f"ip:10.61.2.1@{R}") in rels(topo, "has_address")
 
 
 def test_a_router_needs_forwarding_and_two_addressed_interfaces() -> None:

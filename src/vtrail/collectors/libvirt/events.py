@@ -42,10 +42,10 @@ from vtrail.collectors.libvirt.transform import (
     DomainView,
     Facts,
     domain_facts,
-    net_id,
     network_entity,
 )
-from vtrail.model import EntityObs, Observation, vm_id
+from vtrail.ids import libvirt_net_id, vm_id
+from vtrail.model import EntityObs, Observation
 
 
 def domain_event(
@@ -188,14 +188,16 @@ def network_event(
     else:
         ended = False
     if ended:
-        obs = Observation(source, ev.at, "event", gone=(net_id(host, ev.name),))
+        obs = Observation(source, ev.at, "event", gone=(libvirt_net_id(host, ev.name),))
         return obs, None, None
 
     active = {NET_STARTED: True, NET_STOPPED: False}.get(
         ev.event, fetched.active if fetched is not None else False
     )
     if fetched is None:
-        entity = EntityObs(net_id(host, ev.name), "net", {"name": ev.name, "active": active})
+        entity = EntityObs(
+            libvirt_net_id(host, ev.name), "net", {"name": ev.name, "active": active}
+        )
         return Observation(source, ev.at, "event", entities=(entity,)), None, persistent
     cfg = network_config(fetched)
     entity = network_entity(cfg, host, active=active, persistent=persistent)

@@ -13,7 +13,8 @@ Decisions (docs/collectors/libvirt.md has the full vocabulary):
   and that port is `port_of` `bridge:<host>/<bridge>` when the bridge is
   known (for `type='network'`, the bridge is the live XML's `source/@bridge`
   or else the network's own). Without a target device the NIC is plugged
-  straight into the bridge, or into `net:<network>` when no bridge is known.
+  straight into the bridge, or into its network, `net:<network>@<host>`, when no
+  bridge is known.
 - Bridges are named in relations but not emitted as entities: they belong
   to the host's network stack, which the netlink collector records.
 """
@@ -40,6 +41,7 @@ from vtrail.collectors.libvirt.payload import (
     HostPayload,
     StatsRecord,
 )
+from vtrail.ids import bridge_id, host_id, libvirt_net_id, nic_id, port_id, vm_id
 from vtrail.model import (
     EntityObs,
     JSONValue,
@@ -47,11 +49,6 @@ from vtrail.model import (
     RelationObs,
     RelKey,
     SampleObs,
-    bridge_id,
-    host_id,
-    nic_id,
-    port_id,
-    vm_id,
 )
 
 
@@ -89,14 +86,6 @@ class Snapshot:
     domains: Mapping[str, DomainView]
     networks: Mapping[str, NetworkConfig]
     persistent_networks: frozenset[str]
-
-
-# --- ids ---------------------------------------------------------------------
-
-
-def net_id(host: str, name: str) -> str:
-    # Per host, like bridges: every hypervisor has its own `default`.
-    return f"net:{host}/{name}"
 
 
 def _rel(src: str, rel: str, dst: str) -> RelationObs:
@@ -143,7 +132,7 @@ def network_entity(
     }
     if persistent is not None:
         attrs["persistent"] = persistent
-    return EntityObs(net_id(host, cfg.name), "net", attrs)
+    return EntityObs(libvirt_net_id(host, cfg.name), "net", attrs)
 
 
 def domain_facts(
@@ -240,7 +229,7 @@ def _nic(
     elif bridge:
         relations.append(_rel(nic, "plugged_into", bridge_id(host, bridge)))
     elif iface.network:
-        relations.append(_rel(nic, "plugged_into", net_id(host, iface.network)))
+        relations.append(_rel(nic, "plugged_into", libvirt_net_id(host, iface.network)))
 
 
 # --- samples -------------------------------------------------------------------

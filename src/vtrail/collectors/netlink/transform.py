@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from vtrail.ids import bridge_id, ip_id, net_id, port_id, router_id
 from vtrail.model import (
     EntityObs,
     JSONValue,
@@ -19,8 +20,6 @@ from vtrail.model import (
     RelationObs,
     RelKey,
     SampleObs,
-    bridge_id,
-    port_id,
 )
 
 from .records import (
@@ -37,7 +36,8 @@ from .records import (
 )
 
 #: Addresses with these scopes are recorded (universe, site); link and host ones are not:
-#: fe80::/64 and 127.0.0.1 repeat on every link and namespace and would merge unrelated ip: ids.
+#: fe80::/64 and 127.0.0.1 are on every link and in every namespace and locate nothing.
+#: A recorded address lives in the namespace's address space: `ip:<address>@<ns>`.
 RECORDED_SCOPES = frozenset({0, 200})
 #: Kinds whose IFLA_LINK names the lower device they sit on.
 _STACKED = frozenset({"vlan", "macvlan", "macvtap", "ipvlan", "ipvtap"})
@@ -48,18 +48,6 @@ _LINK_LOCAL6 = ipaddress.ip_network("fe80::/10")
 
 def link_id(ns: str, link: LinkInfo) -> str:
     return (bridge_id if link.kind == "bridge" else port_id)(ns, link.ifname)
-
-
-def router_id(ns: str) -> str:
-    return f"router:{ns}"
-
-
-def ip_id(address: str) -> str:
-    return f"ip:{address}"
-
-
-def net_id(cidr: str) -> str:
-    return f"net:{cidr}"
 
 
 def link_kind(link: LinkInfo) -> str:
@@ -192,7 +180,7 @@ def topology(ns: str, state: NamespaceState) -> Topology:
     for addr in addrs:
         owner = state.link(addr.index)
         assert owner is not None  # recorded_addrs keeps addresses of known links only
-        iid = ip_id(addr.address)
+        iid = ip_id(addr.address, ns)
         entities[iid] = EntityObs(
             iid,
             "ip",
@@ -213,7 +201,7 @@ def topology(ns: str, state: NamespaceState) -> Topology:
             rid, "router", {"forwarding": True, "interfaces": len(names), "ifnames": list(names)}
         )
         for cidr, (route, via, oif) in sorted(_best_routes(recorded_routes(state)).items()):
-            nid = net_id(cidr)
+            nid = net_id(cidr, ns)
             entities[nid] = EntityObs(
                 nid, "net", {"cidr": cidr, "prefixlen": route.dst_len, "family": route.family}
             )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vtrail.collectors.ovs.rows import OvsBridge, OvsInterface, OvsPort, OvsState
+from vtrail.ids import bridge_id, nic_id, port_id
 from vtrail.model import (
     EntityObs,
     JSONValue,
@@ -19,9 +20,6 @@ from vtrail.model import (
     RelationObs,
     RelKey,
     SampleObs,
-    bridge_id,
-    nic_id,
-    port_id,
 )
 
 #: Cumulative counters taken from `Interface.statistics`, under the same names.

@@ -66,7 +66,7 @@ def _handlers(app: FastAPI) -> None:
     for exc, status in _STATUS:
 
         async def known(_: Request, e: Exception, status: int = status) -> Response:
-            return json_response({"detail": str(e).strip("'\"")}, status)
+            return json_response({"detail": str(e)}, status)
 
         app.add_exception_handler(exc, known)
 

@@ -13,6 +13,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from vtrail.query.jsonable import to_jsonable
 from vtrail.query.state import Ambiguous, BadWindow
@@ -20,8 +22,9 @@ from vtrail.store import SqliteStore, StoreError, UnknownEntity, default_path
 from vtrail.timeexpr import TimeParseError, parse_time
 from vtrail.wire import ObservationError
 
-console = Console()
-err_console = Console(stderr=True)
+# No emoji codes: an id such as "vm:x:" prints as typed, not as "vm❌".
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 
 class Output(StrEnum):
@@ -44,8 +47,17 @@ AtOption = Annotated[
 ]
 
 
+def esc(value: object) -> str:
+    """`value` as Rich markup that prints exactly as it is. Everything from the user or
+    the store goes through this before it joins a markup template or a table cell."""
+    return escape(str(value))
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # A Text is never read as markup: the message may quote anything the user typed.
+    err_console.print(
+        Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 
@@ -69,7 +81,7 @@ def open_store(
     try:
         yield store
     except (UnknownEntity, Ambiguous, BadWindow, ObservationError, StoreError) as e:
-        fail(str(e).strip("'\""))
+        fail(str(e))
     finally:
         store.close()
 

@@ -17,6 +17,7 @@ from vtrail.cli.common import (
     Output,
     OutputOption,
     console,
+    esc,
     fail,
     open_store,
     when,
@@ -41,12 +42,12 @@ class GraphOutput(StrEnum):
 
 
 def _topology_table(t: Topology) -> None:
-    scope = f" within {t.depth} hops of {t.around}" if t.around else ""
-    scope += f", kind {t.kind}" if t.kind else ""
+    scope = f" within {t.depth} hops of {esc(t.around)}" if t.around else ""
+    scope += f", kind {esc(t.kind)}" if t.kind else ""
     console.print(f"[bold]fabric at {iso(t.at)}[/]{scope}")
     console.print(
         "  "
-        + ", ".join(f"{k} {n}" for k, n in t.counts.items() if k != "edges")
+        + esc(", ".join(f"{k} {n}" for k, n in t.counts.items() if k != "edges"))
         + f"; {t.counts.get('edges', 0)} relations"
     )
     groups: dict[str, Counter[str]] = {}
@@ -63,7 +64,7 @@ def _topology_table(t: Topology) -> None:
         counts = ", ".join(f"{k} {c}" for k, c in sorted(groups[g].items()))
         shown = names.get(g, [])
         more = f" (+{len(shown) - 12})" if len(shown) > 12 else ""
-        table.add_row(g, counts, ", ".join(sorted(shown)[:12]) + more)
+        table.add_row(esc(g), esc(counts), esc(", ".join(sorted(shown)[:12]) + more))
     console.print(table)
 
 
@@ -73,44 +74,44 @@ def _hops_table(p: PathAnswer, title: str) -> Table:
         table.add_column(col, justify="right" if col == "#" else "left")
     routes = {r.router: r for r in p.routes}
     for i, h in enumerate(p.hops, 1):
-        text = h.label if h.label == h.entity.split(":", 1)[1] else f"{h.label}  [dim]{h.entity}[/]"
+        text = esc(h.label)
+        if h.label != h.entity.split(":", 1)[1]:
+            text += f"  [dim]{esc(h.entity)}[/]"
         r = routes.get(h.entity)
         if r is not None:
             how = f"via {r.gateway}" if r.gateway else "connected"
-            text += (
-                f"\n[cyan]route {r.prefix} {how} dev {r.dev} metric {r.metric}"
-                f" (longest of {r.candidates} matching)[/]"
-            )
-        table.add_row(str(i), h.kind, text, h.via or "", h.group or "")
+            route = f"route {r.prefix} {how} dev {r.dev} metric {r.metric}"
+            text += f"\n[cyan]{esc(route)} (longest of {r.candidates} matching)[/]"
+        table.add_row(str(i), esc(h.kind), text, esc(h.via or ""), esc(h.group or ""))
     return table
 
 
 def _path_table(p: PathAnswer) -> None:
     addrs = f"  {p.src_address or '?'} → {p.dst_address or '?'}" if p.dst_address else ""
-    console.print(f"[bold]path {p.a} → {p.b}[/] at {iso(p.at)}{addrs}")
+    console.print(f"[bold]path {esc(p.a)} → {esc(p.b)}[/] at {iso(p.at)}{esc(addrs)}")
     console.print(_hops_table(p, ""))
     if p.reachable:
         console.print(f"[green]reachable[/] in {len(p.hops)} hops, {len(p.routes)} routed")
     else:
-        console.print(f"[red]{p.reason}[/]")
-        console.print(f"[red]last reachable hop:[/] {p.broken_at}")
+        console.print(f"[red]{esc(p.reason)}[/]")
+        console.print(f"[red]last reachable hop:[/] {esc(p.broken_at)}")
 
 
 def _compare_table(c: PathComparison) -> None:
-    console.print(f"[bold]path {c.a} → {c.b}[/]")
+    console.print(f"[bold]path {esc(c.a)} → {esc(c.b)}[/]")
     for label, p in (("before", c.before), ("after", c.after)):
-        state = "reachable" if p.reachable else f"[red]broken at {p.broken_at}[/]"
+        state = "reachable" if p.reachable else f"[red]broken at {esc(p.broken_at)}[/]"
         console.print(_hops_table(p, f"{label}: {iso(p.at)}, {state}"))
         if p.reason:
-            console.print(f"  [red]{p.reason}[/]")
+            console.print(f"  [red]{esc(p.reason)}[/]")
     if not c.changed:
         console.print("[green]the path did not change[/]")
         return
-    console.print(f"[yellow]changed[/] after {c.diverged_after or 'the first hop'}")
+    console.print(f"[yellow]changed[/] after {esc(c.diverged_after or 'the first hop')}")
     for h in c.removed:
-        console.print(f"  [red]- {h}[/]")
+        console.print(f"  [red]- {esc(h)}[/]")
     for h in c.added:
-        console.print(f"  [green]+ {h}[/]")
+        console.print(f"  [green]+ {esc(h)}[/]")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from vtrail.cli.common import DbOption, err_console, fail, open_store
+from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
 from vtrail.collectors.runner import Runner, RunnerStats, SourceStatus
 from vtrail.collectors.sources import FORMS, BadSource, parse_sources
 from vtrail.timeexpr import TimeParseError, parse_duration
@@ -72,7 +72,7 @@ def status_table(stats: RunnerStats, rates: dict[str, float]) -> Table:
         caption=(
             f"{w.recorded:,} observations recorded · {w.rows_written:,} rows · "
             f"{w.samples:,} samples · queue {w.queued} · latency {mean_ms:.0f} ms mean"
-            + (f" · [red]writer: {w.error}[/]" if w.error else "")
+            + (f" · [red]writer: {esc(w.error)}[/]" if w.error else "")
             + "  —  Ctrl-C stops and flushes"
         ),
         title_justify="left",
@@ -92,7 +92,7 @@ def status_table(stats: RunnerStats, rates: dict[str, float]) -> Table:
             style = "dim" if s.connected else "red"
             err = Text(_unprefixed(s.last_error, s) + when, style=style)
         table.add_row(
-            s.source or s.uri,
+            esc(s.source or s.uri),
             _state(s),
             f"{rates.get(s.uri, 0.0):.1f}",
             f"{s.observations:,}",
@@ -180,7 +180,8 @@ class ChangeLog:
                 word = "connected"
                 if not s.connected:
                     word = f"down: {_unprefixed(s.last_error, s)}" if s.last_error else "connecting"
-                err_console.print(f"{s.source or s.uri}: {word}", highlight=False, soft_wrap=True)
+                line = f"{s.source or s.uri}: {word}"
+                err_console.print(esc(line), highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -235,10 +236,13 @@ def register(app: typer.Typer) -> None:
             w = st.writer
             n = len(seen | {x.uri for x in st.sources})
             err_console.print(
-                f"recorded {w.recorded:,} observations from {n} source{'s' if n != 1 else ''} in "
-                f"{_clock(st.uptime_s)} ({w.rows_written:,} rows, {w.samples:,} samples"
-                + (f", {w.dropped:,} refused: {w.error}" if w.dropped else "")
-                + f") into {store.path}",
+                esc(
+                    f"recorded {w.recorded:,} observations from {n} "
+                    f"source{'s' if n != 1 else ''} in {_clock(st.uptime_s)} "
+                    f"({w.rows_written:,} rows, {w.samples:,} samples"
+                    + (f", {w.dropped:,} refused: {w.error}" if w.dropped else "")
+                    + f") into {store.path}"
+                ),
                 highlight=False,
                 soft_wrap=True,
             )

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from vtrail.cli.common import DbOption, err_console, fail, open_store
+from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
 from vtrail.ingest import ingest_lines, rebuild_in_place
 from vtrail.store import StoreError, default_path
 
@@ -64,5 +64,7 @@ def register(app: typer.Typer) -> None:
             except (StoreError, FileExistsError) as e:
                 fail(str(e))
         err_console.print(
-            f"rebuilt {path} from {stats.observations:,} observations; previous store: {backup}"
+            esc(
+                f"rebuilt {path} from {stats.observations:,} observations; previous store: {backup}"
+            )
         )

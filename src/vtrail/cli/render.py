@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from vtrail.cli.common import console
+from vtrail.cli.common import console, esc
 from vtrail.model import JSONValue, Relation, Version
 from vtrail.query.state import (
     DiffAnswer,
@@ -39,12 +39,18 @@ def _until(to: Any, vanished: Any) -> str:
     return iso(to) or "now"
 
 
+def _row(t: Table, *cells: str | None) -> None:
+    """A row of text from the store, shown as it is: never read as markup."""
+    t.add_row(*(None if c is None else esc(c) for c in cells))
+
+
 def _relations(rels: Iterable[Relation], title: str) -> Table:
-    t = Table(title=title, title_justify="left", box=None, header_style="bold")
+    t = Table(title=esc(title), title_justify="left", box=None, header_style="bold")
     for col in ("src", "rel", "dst", "from", "to", "source"):
         t.add_column(col, overflow="fold")
     for r in rels:
-        t.add_row(
+        _row(
+            t,
             r.key.src,
             r.key.rel,
             r.key.dst,
@@ -56,11 +62,12 @@ def _relations(rels: Iterable[Relation], title: str) -> Table:
 
 
 def _versions(vs: Iterable[Version], title: str) -> Table:
-    t = Table(title=title, title_justify="left", box=None, header_style="bold")
+    t = Table(title=esc(title), title_justify="left", box=None, header_style="bold")
     for col in ("entity", "from", "to", "attrs", "source"):
         t.add_column(col, overflow="fold")
     for v in vs:
-        t.add_row(
+        _row(
+            t,
             v.entity,
             iso(v.valid_from),
             _until(v.valid_to, v.vanished_after),
@@ -72,31 +79,33 @@ def _versions(vs: Iterable[Version], title: str) -> Table:
 
 def where(a: WhereAnswer) -> None:
     if not a.alive:
-        console.print(f"[yellow]{a.entity} did not exist at {iso(a.at)}[/]")
+        console.print(f"[yellow]{esc(a.entity)} did not exist at {iso(a.at)}[/]")
         return
-    name = f" ({a.name})" if a.name else ""
-    console.print(f"[bold]{a.entity}[/]{name} at {iso(a.at)}")
+    name = f" ({esc(a.name)})" if a.name else ""
+    console.print(f"[bold]{esc(a.entity)}[/]{name} at {iso(a.at)}")
     if a.state is not None:
-        console.print(f"  state    {a.state}")
+        console.print(f"  state    {esc(a.state)}")
     if a.kind == "vm":
-        console.print(f"  host     {a.host or '-'}")
+        console.print(f"  host     {esc(a.host or '-')}")
     for nic in a.nics:
         via = " → ".join(x for x in (nic.port, nic.bridge or nic.network) if x)
-        console.print(f"  nic      {nic.nic} mac {nic.mac} → {via or '-'}")
+        console.print(f"  nic      {esc(nic.nic)} mac {esc(nic.mac)} → {esc(via or '-')}")
         for addr in nic.addresses:
-            console.print(f"           {addr}")
+            console.print(f"           {esc(addr)}")
     if a.kind != "vm":
         console.print(_relations(a.relations, "relations"))
 
 
 def show(a: ShowAnswer) -> None:
     if a.version is None:
-        console.print(f"[yellow]{a.entity} did not exist at {iso(a.at)}[/]")
+        console.print(f"[yellow]{esc(a.entity)} did not exist at {iso(a.at)}[/]")
     else:
         v = a.version
-        console.print(f"[bold]{a.entity}[/] at {iso(a.at)} (since {iso(v.valid_from)}, {v.source})")
+        since = f"since {iso(v.valid_from)}, {esc(v.source)}"
+        console.print(f"[bold]{esc(a.entity)}[/] at {iso(a.at)} ({since})")
         for k, val in sorted(v.attrs.items()):
-            console.print(f"  {k:<14} {_short(val) if not isinstance(val, str) else val}")
+            shown = val if isinstance(val, str) else _short(val)
+            console.print(f"  {esc(f'{k:<14}')} {esc(shown)}")
     if a.relations:
         console.print(_relations(a.relations, "relations"))
 
@@ -115,13 +124,13 @@ def diff(a: DiffAnswer) -> None:
         t.add_column(col, overflow="fold")
     for c in a.changed:
         for k, (old, new) in c.changes.items():
-            t.add_row(c.entity, k, _short(old), _short(new))
+            _row(t, c.entity, k, _short(old), _short(new))
     console.print(t)
     m = Table(title=f"moved ({len(a.moved)})", title_justify="left", box=None)
     for col in ("entity", "rel", "before", "after"):
         m.add_column(col, overflow="fold")
     for mv in a.moved:
-        m.add_row(mv.entity, mv.rel, ", ".join(mv.before), ", ".join(mv.after))
+        _row(m, mv.entity, mv.rel, ", ".join(mv.before), ", ".join(mv.after))
     console.print(m)
     console.print(_relations(a.relations_added, f"relations added ({len(a.relations_added)})"))
     console.print(
@@ -140,7 +149,8 @@ def lifetimes(ls: list[Lifetime]) -> None:
         attached = ", ".join(
             sorted({r.key.dst if r.key.src == g.entity else r.key.src for r in g.attached})
         )
-        t.add_row(
+        _row(
+            t,
             g.entity,
             iso(g.first_seen),
             _until(g.ended, g.vanished_between[0] if g.vanished_between else None),
@@ -152,7 +162,7 @@ def lifetimes(ls: list[Lifetime]) -> None:
 
 
 def lifetime(g: Lifetime) -> None:
-    console.print(f"[bold]{g.entity}[/]")
+    console.print(f"[bold]{esc(g.entity)}[/]")
     console.print(f"  first seen  {iso(g.first_seen)}")
     console.print(f"  last seen   {iso(g.last_seen) or 'still alive'}")
     if g.vanished_between:
@@ -164,7 +174,7 @@ def lifetime(g: Lifetime) -> None:
     for col in ("metric", "total", "last reading", "readings"):
         t.add_column(col, justify="right" if col != "metric" else "left")
     for c in g.counters:
-        t.add_row(c.metric, f"{c.total:,.0f}", f"{c.last:,.0f}", str(c.count))
+        _row(t, c.metric, f"{c.total:,.0f}", f"{c.last:,.0f}", str(c.count))
     console.print(t)
 
 
@@ -174,17 +184,19 @@ def snapshot(a: SnapshotAnswer) -> None:
 
 
 def stats(a: StatsAnswer) -> None:
-    console.print(f"[bold]{a.path}[/]  {a.size_bytes / 1e6:.1f} MB with its journal")
-    console.print(f"  journal     {a.journal_path}")
+    console.print(f"[bold]{esc(a.path)}[/]  {a.size_bytes / 1e6:.1f} MB with its journal")
+    console.print(f"  journal     {esc(a.journal_path)}")
     console.print(f"  span        {iso(a.first) or '-'} → {iso(a.last) or '-'}")
     for k, v in a.counts.items():
         console.print(f"  {k:<16} {v:,}")
     if a.live_by_kind:
-        console.print("  live now    " + ", ".join(f"{k} {n}" for k, n in a.live_by_kind.items()))
+        live = ", ".join(f"{k} {n}" for k, n in a.live_by_kind.items())
+        console.print(f"  live now    {esc(live)}")
     for s in a.sources:
         state = {"disconnected": "[red]disconnected[/]", "ended": "[dim]ended[/]"}.get(
             s.state, s.state
         )
         console.print(
-            f"  source      {s.name}: {s.observations} obs, last {iso(s.last_observed)}, {state}"
+            f"  source      {esc(s.name)}: {s.observations} obs, "
+            f"last {iso(s.last_observed)}, {state}"
         )

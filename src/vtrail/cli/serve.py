@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vtrail.cli.common import DbOption, Output, OutputOption, console, err_console, fail, open_store
+from vtrail.cli.common import (
+    DbOption,
+    Output,
+    OutputOption,
+    console,
+    err_console,
+    esc,
+    fail,
+    open_store,
+)
 from vtrail.store import StoreError, default_path
 from vtrail.store import tokens as token_store
 from vtrail.timeexpr import from_us, iso
@@ -58,7 +67,7 @@ def token_list(output: OutputOption = Output.table, db: DbOption = None) -> None
         table.add_column(col)
     for t in found:
         revoked = iso(from_us(t.revoked_at)) if t.revoked_at else ""
-        table.add_row(str(t.id), t.role, t.name, iso(from_us(t.created_at)), revoked)
+        table.add_row(str(t.id), t.role, esc(t.name), iso(from_us(t.created_at)), revoked)
     console.print(table)
 
 
@@ -105,5 +114,6 @@ def register(app: typer.Typer) -> None:
         except StoreError as e:
             fail(str(e))
         reads = "reads need a token" if protect else "reads are open (loopback only)"
-        err_console.print(f"serving {path} on http://{host}:{port}/ ; {reads}, writes need one")
+        where = f"{path} on http://{host}:{port}/"
+        err_console.print(f"serving {esc(where)} ; {reads}, writes need one")
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -9,7 +9,7 @@ import typer
 from rich.rule import Rule
 
 from vtrail.cli import render
-from vtrail.cli.common import console, open_store
+from vtrail.cli.common import console, esc, open_store
 from vtrail.ingest import ingest_lines
 from vtrail.query import state
 from vtrail.store import default_path, store_files
@@ -20,7 +20,7 @@ from vtrail.tour import GHOST, bundled_lines
 def _ask(question: str, command: str) -> None:
     console.print()
     console.print(Rule(f"[bold]{question}[/]", align="left"))
-    console.print(f"[dim]$ {command}[/]")
+    console.print(f"[dim]$ {esc(command)}[/]")
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
             stats = ingest_lines(store, bundled_lines())
             console.print(
                 f"Recorded the example day: {stats.observations} observations from "
-                f"{len(stats.sources)} sources into [bold]{path}[/]."
+                f"{len(stats.sources)} sources into [bold]{esc(path)}[/]."
             )
             t = parse_time
             d = f"--db {path}"
@@ -69,6 +69,6 @@ def register(app: typer.Typer) -> None:
             render.lifetime(state.lifetime(store, "cache-1"))
             console.print()
             console.print(
-                f"Explore further with [bold]--db {path}[/]: vtrail snapshot, history, where, "
+                f"Explore further with [bold]--db {esc(path)}[/]: vtrail snapshot, history, where, "
                 "diff, ghosts, stats. Every command takes -o json."
             )

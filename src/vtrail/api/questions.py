@@ -24,13 +24,24 @@ EntityPath = Annotated[str, Path(description="An entity id (or a VM name, MAC or
 @router.get("/where", summary="Where a VM was at an instant")
 async def where(
     request: Request,
-    what: Annotated[str, Query(description="An entity id, VM name, MAC or IP.")],
+    what: Annotated[
+        str, Query(description="An entity id, VM name, MAC or IP (`IP@SPACE` picks a space).")
+    ],
     at: At = None,
+    space: Annotated[
+        str | None,
+        Query(
+            description="For an IP held in several address spaces at `at`: the namespace, "
+            "host, libvirt network (`NAME@HOST`) or VM whose address it is."
+        ),
+    ] = None,
 ) -> Response:
     """Host, state, NICs, ports, bridges and addresses of a VM (or of the VM behind a NIC,
-    MAC or IP) at `at`."""
+    MAC or IP) at `at`. An IP held in several address spaces then is refused with 409,
+    naming every holder, unless `space` (or `IP@SPACE`) picks one."""
     store = reader(request)
-    return answer(state.where(store, text(what, "what"), when_required(at, "at")))
+    picked = text(space, "space") if space is not None else None
+    return answer(state.where(store, text(what, "what"), when_required(at, "at"), picked))
 
 
 @router.get("/show/{id:path}", summary="An entity at an instant")

@@ -17,15 +17,25 @@ ToOption = Annotated[str, typer.Option("--to", help="Window end (any time form).
 def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Ask")
     def where(
-        what: Annotated[str, typer.Argument(help="An entity id, VM name, MAC or IP.")],
+        what: Annotated[
+            str, typer.Argument(help="An entity id, VM name, MAC or IP (IP@SPACE picks a space).")
+        ],
         at: AtOption = "now",
+        space: Annotated[
+            str | None,
+            typer.Option(
+                "--space",
+                help="For an IP held in several address spaces: the namespace, host, "
+                "libvirt network (NAME@HOST) or VM whose address it is.",
+            ),
+        ] = None,
         output: OutputOption = Output.table,
         db: DbOption = None,
     ) -> None:
         """Where a VM was at an instant: host, state, NICs, ports, bridges, addresses."""
         t = when(at)
         with open_store(db) as store:
-            emit(state.where(store, what, t), output, render.where)
+            emit(state.where(store, what, t, space), output, render.where)
 
     @app.command(rich_help_panel="Ask")
     def show(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -183,23 +184,60 @@ def _pick(src: _Endpoint, dst: _Endpoint) -> tuple[IPIface | None, IPIface | Non
 # -- the walk ------------------------------------------------------------------------
 
 
-def _cross(w: Walk, trip: _Trip, start: str, target: Callable[[str], bool], what: str) -> str:
+@dataclass(frozen=True, slots=True)
+class _Goal:
+    """Who may receive the destination's address: its holders in the destination's space
+    (empty: anyone, for an address nothing recorded)."""
+
+    address: IPAddr
+    holders: frozenset[str]
+
+    def owners(self, w: Walk, addr: IPAddr) -> set[str]:
+        """Holders of `addr` at T; for the destination's address, only in its space."""
+        found = set(w.owners(addr))
+        mine = found & self.holders if addr == self.address else found
+        return mine or found
+
+    def local(self, w: Walk, ns: str) -> bool:
+        """Namespace `ns` holds the destination's address, in the destination's space."""
+        if not w.local(ns, self.address):
+            return False
+        return not self.holders or any(namespace_of(h) == ns for h in self.holders)
+
+
+def _cross(
+    w: Walk,
+    trip: _Trip,
+    start: str,
+    target: Callable[[str], bool],
+    what: str,
+    others: AbstractSet[str] = frozenset(),
+) -> str:
     seg = w.segment(start, target)
     trip.hops.extend(seg.hops)
     if seg.reached is None:
         last = trip.hops[-1].entity if trip.hops else start
         if last == start and not any(x.rel in L2_RELS for x in w.edges([start])[start]):
             raise _Broken(f"{start} was connected to nothing at that time")
+        there = w.segment(start, others.__contains__).reached if others else None
+        held = f" ({there} held it there, in another address space)" if there else ""
         raise _Broken(
-            f"{what} was not reachable on layer 2 from {start}: the segment ends at {last}"
+            f"{what} was not reachable on layer 2 from {start}: the segment ends at {last}{held}"
         )
     return seg.reached
 
 
-def _first_leg(w: Walk, trip: _Trip, src: _Endpoint, dst: IPAddr) -> tuple[str, str]:
+def _cross_to(w: Walk, trip: _Trip, start: str, goal: _Goal, nexthop: str) -> str:
+    addr = _addr(nexthop)
+    owners = goal.owners(w, addr)
+    return _cross(w, trip, start, owners.__contains__, nexthop, set(w.owners(addr)) - owners)
+
+
+def _first_leg(w: Walk, trip: _Trip, src: _Endpoint, goal: _Goal) -> tuple[str, str]:
     """From a VM or NIC to its first router interface, or straight to the destination
     owner on-link. Returns (interface reached, the address it held)."""
-    owners = set(w.owners(dst))
+    dst = goal.address
+    owners = goal.owners(w, dst)
     nics = [n for n in src.interfaces if w.alive(n)]
     if not nics:
         raise _Broken(f"{src.entity} had no NIC at that time")
@@ -209,7 +247,7 @@ def _first_leg(w: Walk, trip: _Trip, src: _Endpoint, dst: IPAddr) -> tuple[str, 
     if split_id(src.entity)[0] == "vm":
         trip.hops.append(w.hop(nic, "has_nic"))
     if on_link:
-        return _cross(w, trip, nic, owners.__contains__, f"{dst}"), str(dst)
+        return _cross_to(w, trip, nic, goal, str(dst)), str(dst)
     gw_attr = w.attrs(nic).get("gateway")
     if isinstance(gw_attr, str):
         gw_owners = set(w.owners(_addr(gw_attr)))
@@ -259,11 +297,11 @@ def _walk(w: Walk, src: _Endpoint, dst: _Endpoint, trip: _Trip, daddr: IPIface |
         raise _Broken(f"{src.entity} did not exist at that time")
     if daddr is None:
         # No address recorded for the destination: a layer-2 path or nothing.
-        goal = set(dst.interfaces)
-        if not goal:
+        ends = set(dst.interfaces)
+        if not ends:
             raise _Broken(f"{dst.entity} had no interface or address at that time")
         for start in src.interfaces:
-            seg = w.segment(start, goal.__contains__)
+            seg = w.segment(start, ends.__contains__)
             if seg.reached is not None:
                 if split_id(src.entity)[0] == "vm":
                     trip.hops.append(w.hop(start, "has_nic"))
@@ -271,15 +309,16 @@ def _walk(w: Walk, src: _Endpoint, dst: _Endpoint, trip: _Trip, daddr: IPIface |
                 return
         raise _Broken(f"no address recorded for {dst.entity} and no layer-2 path to it")
     target = daddr.ip
-    if any(a.ip == target for a, _ in src.addresses):
+    goal = _Goal(target, frozenset(i for a, i in dst.addresses if a.ip == target and i))
+    if any(a.ip == target and (not goal.holders or i in goal.holders) for a, i in src.addresses):
         return  # the source holds the address itself: there is nothing to cross
     if src.ns is not None:
-        if w.local(src.ns, target):
+        if goal.local(w, src.ns):
             return
         egress, nexthop = _route_out(w, trip, src.ns, target)
-        reached = _cross(w, trip, egress, set(w.owners(_addr(nexthop))).__contains__, nexthop)
+        reached = _cross_to(w, trip, egress, goal, nexthop)
     else:
-        reached, nexthop = _first_leg(w, trip, src, target)
+        reached, nexthop = _first_leg(w, trip, src, goal)
     for _ in range(MAX_ROUTERS):
         if nexthop == str(target):
             return
@@ -288,14 +327,13 @@ def _walk(w: Walk, src: _Endpoint, dst: _Endpoint, trip: _Trip, daddr: IPIface |
             raise _Broken(f"{reached} held {nexthop} but its namespace does not route")
         router = router_id(ns)
         trip.hops.append(w.hop(router, "namespace"))
-        if w.local(ns, target):
+        if goal.local(w, ns):
             return
         attrs = w.attrs(router)
         if any(attrs.get(k) in (False, 0, "0") for k in ("ip_forward", "forwarding")):
             raise _Broken(f"{router} did not forward (ip_forward off)")
         egress, nexthop = _route_out(w, trip, ns, target)
-        owners = set(w.owners(_addr(nexthop)))
-        reached = _cross(w, trip, egress, owners.__contains__, nexthop)
+        reached = _cross_to(w, trip, egress, goal, nexthop)
     raise _Broken(f"more than {MAX_ROUTERS} routers crossed: a routing loop")
 
 

@@ -1,18 +1,24 @@
-"""What the API refuses, and with which status: a broken store is not a bad token."""
+"""What the API and the CLI refuse, alike, and with which status: windows that end before
+they start, unknown kinds, and a broken store, which is not a bad token."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.story import WEB, at, record_story
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli
+from vtrail.ingest import ingest_lines
 from vtrail.store import SqliteStore, StoreError
 from vtrail.store import tokens as token_store
+from vtrail.timeexpr import iso
 
 
 def _break_the_token_table(db: Path) -> None:
@@ -85,3 +91,113 @@ def test_an_operational_error_is_not_an_unknown_token(tmp_path: Path) -> None:
     finally:
         store.conn.set_progress_handler(None, 1)
         store.close()
+
+
+# -- windows and kinds: refused alike by every question, CLI and API ---------------------
+
+EARLY, LATE = at(2), at(12)
+BACKWARDS = f"the window ends ({iso(EARLY)}) before it starts ({iso(LATE)})"  # the …Z form
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = record_story(tmp_path_factory.mktemp("story") / "vtrail.db")
+    # A kind vtrail does not name itself, from an outside producer: a kind all the same.
+    line = {
+        "source": "inventory",
+        "observed_at": iso(at(1)),
+        "kind": "snapshot",
+        "entities": [{"id": "switch:tor-1", "attrs": {"name": "tor-1"}}],
+    }
+    store = SqliteStore(db)
+    ingest_lines(store, [json.dumps(line)])
+    store.close()
+    return db
+
+
+@pytest.fixture(scope="module")
+def api(story: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(db=story))) as c:
+        yield c
+
+
+def cli_refuses(db: Path, *argv: str) -> str:
+    done = CliRunner().invoke(cli, [*argv, "--db", str(db)])
+    assert done.exit_code == 1, done.output
+    assert done.stdout == ""
+    return done.stderr.removeprefix("error: ").removesuffix("\n")
+
+
+def api_refuses(client: TestClient, url: str, params: dict[str, str]) -> str:
+    r = client.get(url, params=params)
+    assert r.status_code == 422, r.text
+    return str(r.json()["detail"])
+
+
+BACKWARDS_WINDOWS = [
+    ("history", [WEB], f"/api/history/{WEB}"),
+    ("diff", [], "/api/diff"),
+    ("ghosts", [], "/api/ghosts"),
+]
+
+
+@pytest.mark.parametrize(
+    ("cmd", "args", "url"), BACKWARDS_WINDOWS, ids=[w[0] for w in BACKWARDS_WINDOWS]
+)
+def test_a_window_that_ends_before_it_starts_is_refused_alike(
+    story: Path, api: TestClient, cmd: str, args: list[str], url: str
+) -> None:
+    window = ["--from", iso(LATE), "--to", iso(EARLY)]
+    assert cli_refuses(story, cmd, *args, *window) == BACKWARDS
+    assert api_refuses(api, url, {"from": iso(LATE), "to": iso(EARLY)}) == BACKWARDS
+    same = api_refuses(api, url, {"from": iso(LATE), "to": iso(LATE)})
+    assert same == f"the window ends when it starts ({iso(LATE)}): it holds no time"
+
+
+def test_the_pages_windows_are_refused_alike(api: TestClient) -> None:
+    backwards = {"from": iso(LATE), "to": iso(EARLY)}
+    assert api_refuses(api, f"/api/counters/{WEB}", backwards) == BACKWARDS
+    assert api_refuses(api, "/api/timeline", backwards) == BACKWARDS
+    # One end given, past the other end of the record: still a window that ends first.
+    assert "before it starts" in api_refuses(api, "/api/timeline", {"from": "2030-01-01T00:00Z"})
+
+
+def test_a_forward_window_still_answers(story: Path, api: TestClient) -> None:
+    forward = {"from": iso(EARLY), "to": iso(LATE)}
+    assert api.get(f"/api/history/{WEB}", params=forward).json()["versions"]
+    done = CliRunner().invoke(
+        cli, ["history", WEB, "--from", iso(EARLY), "--to", iso(LATE), "--db", str(story)]
+    )
+    assert done.exit_code == 0, done.output
+
+
+KIND_FILTERS = [
+    (["snapshot"], "/api/snapshot"),
+    (["diff", "--from", iso(EARLY), "--to", iso(LATE)], "/api/diff"),
+    (["topology"], "/api/topology"),
+]
+
+
+@pytest.mark.parametrize(("argv", "url"), KIND_FILTERS, ids=[k[1] for k in KIND_FILTERS])
+@pytest.mark.parametrize("kind", ["nonsense", "VM", ""])
+def test_an_unknown_kind_is_refused_naming_the_known_ones(
+    story: Path, api: TestClient, argv: list[str], url: str, kind: str
+) -> None:
+    known = "bridge, domain, host, image, ip, net, netns, nic, port, router, service, switch, vm"
+    expected = f"unknown kind {kind!r}: the kinds are {known}"
+    assert cli_refuses(story, *argv, "--kind", kind) == expected
+    params = {"from": iso(EARLY), "to": iso(LATE)} if argv[0] == "diff" else {}
+    assert api_refuses(api, url, params | {"kind": kind}) == expected
+
+
+def test_a_recorded_or_documented_kind_is_a_filter(story: Path, api: TestClient) -> None:
+    def kinds(k: str) -> set[str]:
+        r = api.get("/api/snapshot", params={"at": iso(LATE), "kind": k})
+        assert r.status_code == 200, r.text
+        return {e["entity"].split(":", 1)[0] for e in r.json()["entities"]}
+
+    assert kinds("vm") == {"vm"}
+    assert kinds("switch") == {"switch"}
+    assert kinds("service") == set()  # documented, none recorded: an empty answer, not an error
+    topo = api.get("/api/topology", params={"at": iso(LATE), "kind": "switch"})
+    assert topo.status_code == 200 and [n["id"] for n in topo.json()["nodes"]] == ["switch:tor-1"]

@@ -23,7 +23,7 @@ from vtrail.api.metrics import CONTENT_TYPE, Metrics, RequestTimer
 from vtrail.model import InvalidId
 from vtrail.query.graph import BadGraphQuery
 from vtrail.query.path import BadPath
-from vtrail.query.state import Ambiguous, BadWindow
+from vtrail.query.state import Ambiguous, BadWindow, UnknownKind
 from vtrail.store import StoreError, UnknownEntity
 from vtrail.timeexpr import TimeParseError
 from vtrail.wire import ObservationError, ObservationIn
@@ -32,6 +32,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (UnknownEntity, 404),
     (Ambiguous, 409),
     (BadWindow, 422),
+    (UnknownKind, 422),
     (BadPath, 422),
     (BadGraphQuery, 422),
     (TimeParseError, 422),

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from vtrail.query.jsonable import to_jsonable
-from vtrail.query.state import Ambiguous, BadWindow
+from vtrail.query.state import Ambiguous, BadWindow, UnknownKind
 from vtrail.store import SqliteStore, StoreError, UnknownEntity, default_path
 from vtrail.timeexpr import TimeParseError, parse_time
 from vtrail.wire import ObservationError
@@ -80,7 +80,7 @@ def open_store(
         fail(str(e))
     try:
         yield store
-    except (UnknownEntity, Ambiguous, BadWindow, ObservationError, StoreError) as e:
+    except (UnknownEntity, Ambiguous, BadWindow, UnknownKind, ObservationError, StoreError) as e:
         fail(str(e))
     finally:
         store.close()

@@ -4,6 +4,7 @@ from vtrail.query.jsonable import to_jsonable
 from vtrail.query.state import (
     Ambiguous,
     BadWindow,
+    UnknownKind,
     diff,
     ghosts,
     history,
@@ -18,6 +19,7 @@ from vtrail.query.state import (
 __all__ = [
     "Ambiguous",
     "BadWindow",
+    "UnknownKind",
     "diff",
     "ghosts",
     "history",

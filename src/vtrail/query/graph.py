@@ -19,7 +19,7 @@ import networkx as nx
 
 from vtrail.ids import INTERFACE_KINDS, host_id, namespace_of, netns_id, router_id
 from vtrail.model import JSONValue, split_id
-from vtrail.query.state import resolve_one
+from vtrail.query.state import check_kind, resolve_one
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.graph_reads import EdgeRow, GraphReader, NodeRow
 from vtrail.timeexpr import from_us, iso, to_us
@@ -190,6 +190,7 @@ def topology(
     (its entities, their relations and the entities at the other end)."""
     if around is not None and not 0 <= depth <= MAX_DEPTH:
         raise BadGraphQuery(f"depth must be between 0 and {MAX_DEPTH}, not {depth}")
+    check_kind(store, kind)
     center = resolve_one(store, around) if around is not None else None
     nodes, edges = _build(*GraphReader(store).live(to_us(at)))
     keep: set[str] | None = None

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from vtrail.ids import libvirt_net_id, nic_id
+from vtrail.ids import KINDS, libvirt_net_id, nic_id
 from vtrail.model import InvalidId, JSONValue, Relation, Version, kind_of, split_id
 from vtrail.query import spaces
 from vtrail.store import SqliteStore, UnknownEntity
@@ -46,6 +46,10 @@ class HeldInSeveralSpaces(Ambiguous):
 
 class BadWindow(ValueError):
     """A window whose end is not after its start."""
+
+
+class UnknownKind(ValueError):
+    """A kind filter that names no kind the store holds or vtrail documents."""
 
 
 # -- results ------------------------------------------------------------------
@@ -240,9 +244,25 @@ def resolve_one(store: SqliteStore, text: str) -> str:
     return found[0]
 
 
-def _check_window(t1: datetime, t2: datetime) -> None:
-    if t2 <= t1:
-        raise BadWindow(f"the window ends ({t2.isoformat()}) before it starts ({t1.isoformat()})")
+def check_window(t_from: datetime | None, t_to: datetime | None) -> None:
+    """Refuse a window that does not end after it starts (an open end always does)."""
+    if t_from is None or t_to is None or t_to > t_from:
+        return
+    if t_to == t_from:
+        raise BadWindow(f"the window ends when it starts ({iso(t_to)}): it holds no time")
+    raise BadWindow(f"the window ends ({iso(t_to)}) before it starts ({iso(t_from)})")
+
+
+def check_kind(store: SqliteStore, kind: str | None) -> None:
+    """Refuse a kind filter that would silently match nothing: a kind neither documented
+    nor ever recorded in this store."""
+    if kind is None or kind in KINDS:
+        return
+    r = Reader(store)
+    if kind and r.has_kind(kind):
+        return
+    known = ", ".join(sorted(KINDS | set(r.recorded_kinds())))
+    raise UnknownKind(f"unknown kind {kind!r}: the kinds are {known}")
 
 
 # -- the questions --------------------------------------------------------------
@@ -257,6 +277,7 @@ def show(store: SqliteStore, entity: str, at: datetime) -> ShowAnswer:
 def history(
     store: SqliteStore, entity: str, t_from: datetime | None = None, t_to: datetime | None = None
 ) -> HistoryAnswer:
+    check_window(t_from, t_to)
     eid = resolve_one(store, entity)
     lo = to_us(t_from) if t_from else None
     hi = to_us(t_to) if t_to else None
@@ -354,7 +375,8 @@ def diff(
     store: SqliteStore, t_from: datetime, t_to: datetime, kind: str | None = None
 ) -> DiffAnswer:
     """What appeared, vanished, changed and moved between two instants."""
-    _check_window(t_from, t_to)
+    check_window(t_from, t_to)
+    check_kind(store, kind)
     with bulk():
         return _diff(store, t_from, t_to, kind)
 
@@ -458,13 +480,14 @@ def _lifetime(store: SqliteStore, r: Reader, n: int) -> Lifetime:
 
 def ghosts(store: SqliteStore, t_from: datetime, t_to: datetime) -> list[Lifetime]:
     """Entities whose whole life fell inside the window."""
-    _check_window(t_from, t_to)
+    check_window(t_from, t_to)
     r = Reader(store)
     found = r.ghosts(to_us(t_from), to_us(t_to))
     return [_lifetime(store, r, e) for e, _, _ in sorted(found, key=lambda g: g[1])]
 
 
 def snapshot(store: SqliteStore, at: datetime, kind: str | None = None) -> SnapshotAnswer:
+    check_kind(store, kind)
     versions, relations = Reader(store).snapshot(to_us(at), kind)
     return SnapshotAnswer(
         at,

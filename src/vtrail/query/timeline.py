@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from vtrail.query.state import BadWindow, resolve_one
+from vtrail.query.state import BadWindow, check_window, resolve_one
 from vtrail.store import SqliteStore
 from vtrail.store.graph_reads import GraphReader
 from vtrail.store.reads import Reader
@@ -67,7 +67,8 @@ def timeline(
     hi = to_us(t_to) if t_to else span[1]
     if hi <= lo:
         if t_from is not None or t_to is not None:
-            raise BadWindow("the window ends before it starts")
+            # One end given, the other the recorded span's: refused as any window is.
+            check_window(from_us(lo), from_us(hi))
         hi = lo + 1
     counts = GraphReader(store).change_counts(lo, hi, buckets)
     return Timeline(from_us(span[0]), from_us(span[1]), from_us(lo), from_us(hi), counts)
@@ -80,6 +81,7 @@ def counters(
     t_to: datetime | None = None,
 ) -> Counters:
     """Every counter series of an entity, optionally within a window."""
+    check_window(t_from, t_to)
     eid = resolve_one(store, entity)
     n = store.entity_id(eid)
     lo = to_us(t_from) if t_from else None

@@ -288,6 +288,14 @@ class Reader:
         ).fetchone()
         return (int(row[0]), int(row[1])) if row and row[0] is not None else None
 
+    def has_kind(self, kind: str) -> bool:
+        """Whether any entity of `kind` was ever recorded: one seek in `entity_kind`."""
+        row = self.c.execute("SELECT 1 FROM entity WHERE kind = ? LIMIT 1", (kind,))
+        return row.fetchone() is not None
+
+    def recorded_kinds(self) -> list[str]:
+        return [str(k) for (k,) in self.c.execute("SELECT DISTINCT kind FROM entity")]
+
     def kinds(self) -> dict[str, int]:
         rows = self.c.execute(
             "SELECT e.kind, count(*) FROM version v JOIN entity e ON e.id = v.entity "

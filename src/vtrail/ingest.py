@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from vtrail.model import Observation
+from vtrail.payload import decode
 from vtrail.recorder import Recorder, RecordStats
 from vtrail.store import SqliteStore, move_store, store_files
 from vtrail.store.reads import Reader
 from vtrail.store.sqlite import fold_wal
-from vtrail.wire import parse_line, parse_lines
+from vtrail.wire import parse_lines
 
 Progress = Callable[[int], None]
 
@@ -28,17 +29,21 @@ def ingest_lines(
     """Record every line in one transaction: a bad line (`ObservationError`, with its
     line number) leaves the store exactly as it was."""
     observations = (o for o, _ in parse_lines(lines))
-    return Recorder(store).record(_counted(observations, progress))
+    return Recorder(store).record(_counted(observations, progress), validated=True)
 
 
 def rebuild(store: SqliteStore, target: Path, progress: Progress | None = None) -> RecordStats:
-    """Replay the journal of `store` into a fresh store at `target`."""
+    """Replay the journal of `store` into a fresh store at `target`.
+
+    The journal holds only what was validated on its way in, so it is read back
+    without validating again (`payload.decode`): a rebuild never refuses it."""
     if target.exists():
         raise FileExistsError(f"{target} exists; rebuild writes a fresh store")
+    # Before the fresh store exists: a journal whose bodies were dropped is refused here.
+    rows = ((decode(p), at) for p, at in Reader(store).journal())
     fresh = SqliteStore(target)
     try:
-        rows = ((parse_line(p), at) for p, at in Reader(store).journal())
-        stats = Recorder(fresh).record(rows)
+        stats = Recorder(fresh).record(rows, validated=True)
         if progress:
             progress(stats.observations)
     finally:

@@ -88,11 +88,14 @@ class RelationObs:
 
 @dataclass(frozen=True, slots=True)
 class SampleObs:
-    """A cumulative counter (or gauge) reading; `ts` defaults to the observation's time."""
+    """A cumulative counter (or gauge) reading; `ts` defaults to the observation's time.
+
+    A counter is an integer, exact up to 2^64 - 1; a gauge is a float.
+    """
 
     entity: str
     metric: str
-    value: float
+    value: int | float
     ts: datetime | None = None
 
 
@@ -148,4 +151,4 @@ class Sample:
     entity: str
     metric: str
     ts: datetime
-    value: float
+    value: int | float

@@ -21,17 +21,17 @@ ties between sources deterministic whatever the order they arrived in.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from vtrail.model import JSONValue, Observation, canonical
+from vtrail.payload import decode, encode
 from vtrail.store.history import ClaimKey, HistoryWriter, Intervals
 from vtrail.store.samples import SampleWriter
 from vtrail.store.sqlite import SqliteStore
 from vtrail.timeexpr import to_us
-from vtrail.wire import parse_line, to_dict
+from vtrail.wire import check
 
 #: A checkpoint of the live set is taken after at least this many changes, or
 #: half as many as the last checkpoint held, whichever is more: a snapshot then
@@ -62,9 +62,8 @@ class RecordStats:
 
 
 def _payload(o: Observation) -> tuple[str, int]:
-    text = canonical(to_dict(o))
-    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-    return text, int.from_bytes(digest, "big", signed=True)
+    # The wire form, value for value: a counter above 2^53 is journalled exact.
+    return encode(o)
 
 
 class Recorder:
@@ -100,17 +99,29 @@ class Recorder:
             self.h.recount_observations()
             return
         mark = self.h.watermark()
-        again = [(parse_line(p), at) for p, at in self.h.journal_take_after(seq)]
+        again = [(decode(p), at) for p, at in self.h.journal_take_after(seq)]
         for o, at in again:
             mark = self._record_one(o, at, mark, stats)
         self.h.mark_applied(min(to_us(o.observed_at) for o, _ in again))
         self.h.recount_observations()
 
-    def record(self, observations: Iterable[Observation | tuple[Observation, int]]) -> RecordStats:
+    def record(
+        self,
+        observations: Iterable[Observation | tuple[Observation, int]],
+        *,
+        validated: bool = False,
+    ) -> RecordStats:
         """Record a batch in one transaction: all of it, or (on error) none of it.
 
         An item may carry its own `recorded_at` (microseconds), as a rebuild does.
+        Observations are held to the format's rules first (`wire.check`): one that
+        breaks them raises `ObservationError` before anything is written. Pass
+        `validated=True` only for what `vtrail.wire`'s parsers or the journal gave.
         """
+        if not validated:
+            observations = [
+                (check(x[0]), x[1]) if isinstance(x, tuple) else check(x) for x in observations
+            ]
         stats = RecordStats()
         with self.store.write():
             if not self.h.in_step():
@@ -168,7 +179,7 @@ class Recorder:
         self.h.rollback(t)
         for row in self.h.journal_since(t):
             self._apply(
-                parse_line(row.payload), row.observed_at, self.store.source_id(row.source), stats
+                decode(row.payload), row.observed_at, self.store.source_id(row.source), stats
             )
 
     # -- applying one observation in order ---------------------------------------

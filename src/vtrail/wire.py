@@ -4,12 +4,18 @@ JSON Lines in, `model.Observation` out, and back. The JSON Schema shipped as
 `vtrail/schema/observation.schema.json` is generated from these models
 (`python -m vtrail.wire > src/vtrail/schema/observation.schema.json`); a test
 keeps the two equal.
+
+Observations built in-process (by collectors) skip the JSON but not the rules:
+`check` holds them to the same ones, so that nothing reaches the recorder, and
+its journal, that `parse_observation` would refuse.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -18,9 +24,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictFloat,
-    StrictInt,
+    PlainValidator,
     ValidationError,
+    WithJsonSchema,
 )
 
 from vtrail.model import (
@@ -39,6 +45,11 @@ from vtrail.timeexpr import iso
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 #: How far ahead of this machine's clock a source's clock may run.
 FUTURE_SLACK = timedelta(days=1)
+#: Integer sample values are exact in this range: any 64-bit counter, signed or not.
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+METRIC_PATTERN = r"^[a-z][a-z0-9_.]*$"
+METRIC_MAX = 64
+SOURCE_MAX = 256
 
 
 class ObservationError(ValueError):
@@ -75,10 +86,37 @@ def _relation_name(value: str) -> str:
     return value
 
 
+def sample_value(value: Any) -> int | float:
+    """An integer within `INT_MIN..INT_MAX`, kept exact, or a finite float; else ValueError."""
+    # bool is an int to Python, not a number to JSON.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"a sample value is a number, not {type(value).__name__}")
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise ValueError(f"integer {value} is out of range: counters go from -2^63 to 2^64 - 1")
+    elif not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    return value
+
+
 EntityId = Annotated[str, AfterValidator(_entity_id)]
 Instant = Annotated[datetime, AfterValidator(_instant)]
 RelName = Annotated[str, AfterValidator(_relation_name)]
-Number = StrictInt | StrictFloat
+# One validator for both types: a union would let pydantic turn an integer out
+# of range into a float, the rounding this exists to prevent.
+SampleValue = Annotated[
+    int | float,
+    PlainValidator(sample_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX},
+                {"type": "number"},
+            ],
+            "description": "an integer counter, exact up to 2^64 - 1, or a finite float gauge",
+        }
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -103,13 +141,13 @@ class RelationIn(RelKeyIn):
 
 class SampleIn(_Strict):
     entity: EntityId
-    metric: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.]*$")]
-    value: Number
+    metric: Annotated[str, Field(min_length=1, max_length=METRIC_MAX, pattern=METRIC_PATTERN)]
+    value: SampleValue
     ts: Annotated[Instant | None, Field(strict=False)] = None
 
 
 class ObservationIn(_Strict):
-    source: Annotated[str, Field(min_length=1, max_length=256)]
+    source: Annotated[str, Field(min_length=1, max_length=SOURCE_MAX)]
     observed_at: Annotated[Instant, Field(strict=False)]
     kind: Literal["snapshot", "event", "disconnect"]
     entities: list[EntityIn] = Field(default_factory=list)
@@ -136,10 +174,131 @@ def _to_model(o: ObservationIn) -> Observation:
         kind=o.kind,
         entities=tuple(entities),
         relations=tuple(RelationObs(RelKey(r.src, r.rel, r.dst), r.attrs) for r in o.relations),
-        samples=tuple(SampleObs(s.entity, s.metric, float(s.value), s.ts) for s in o.samples),
+        samples=tuple(SampleObs(s.entity, s.metric, s.value, s.ts) for s in o.samples),
         gone=tuple(o.gone),
         gone_relations=tuple(RelKey(r.src, r.rel, r.dst) for r in o.gone_relations),
     )
+
+
+def check(o: Observation) -> Observation:
+    """Hold an in-process observation to the rules `parse_observation` applies to JSON.
+
+    Returns it unchanged, or raises `ObservationError` naming the first broken
+    rule the way the parser would (`samples.2.value: ...`), prefixed with the
+    observation's source and instant so that a log line says whose it was.
+    """
+    try:
+        _check(o)
+    except (ValueError, TypeError, RecursionError) as e:
+        source = getattr(o, "source", None)
+        when = getattr(o, "observed_at", None)
+        who = f"{source!r} at {iso(when)}" if isinstance(when, datetime) else repr(source)
+        raise ObservationError(f"observation from {who}: {e}") from None
+    return o
+
+
+def _check(o: Observation) -> None:
+    if not isinstance(o, Observation):
+        raise TypeError(f"not an Observation: {type(o).__name__}")
+    if not isinstance(o.source, str) or not 1 <= len(o.source) <= SOURCE_MAX:
+        raise ValueError(f"source: a string of 1 to {SOURCE_MAX} characters")
+    _at("observed_at", o.observed_at)
+    if o.kind not in ("snapshot", "event", "disconnect"):
+        raise ValueError(f"kind: {o.kind!r} is not snapshot, event or disconnect")
+    for n, e in enumerate(o.entities):
+        where = f"entities.{n}"
+        _is(where, e, EntityObs)
+        prefix = _id(f"{where}.id", e.id)
+        if e.kind != prefix:
+            raise ValueError(f"{where}: entity {e.id}: kind {e.kind!r} differs from its id's")
+        _attrs(f"{where}.attrs", e.attrs)
+    for n, r in enumerate(o.relations):
+        _is(f"relations.{n}", r, RelationObs)
+        _key(f"relations.{n}", r.key)
+        _attrs(f"relations.{n}.attrs", r.attrs)
+    for n, x in enumerate(o.samples):
+        where = f"samples.{n}"
+        _is(where, x, SampleObs)
+        _id(f"{where}.entity", x.entity)
+        m = x.metric
+        if not isinstance(m, str) or not 1 <= len(m) <= METRIC_MAX or not _METRIC.match(m):
+            raise ValueError(f"{where}.metric: {m!r} does not match {METRIC_PATTERN}")
+        try:
+            sample_value(x.value)
+        except ValueError as err:
+            raise ValueError(f"{where}.value: {err}") from None
+        if x.ts is not None:
+            _at(f"{where}.ts", x.ts)
+    for n, g in enumerate(o.gone):
+        _id(f"gone.{n}", g)
+    for n, k in enumerate(o.gone_relations):
+        _key(f"gone_relations.{n}", k)
+    if o.kind == "snapshot" and (o.gone or o.gone_relations):
+        raise ValueError("a snapshot lists what is; 'gone' belongs to events")
+    if o.kind == "disconnect" and (o.entities or o.relations or o.gone or o.gone_relations):
+        raise ValueError("a disconnect observation carries no entities or relations")
+
+
+_METRIC = re.compile(METRIC_PATTERN)
+
+
+def _is(where: str, value: object, cls: type) -> None:
+    if not isinstance(value, cls):
+        raise TypeError(f"{where}: a {cls.__name__}, not {type(value).__name__}")
+
+
+def _at(where: str, value: object) -> None:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{where}: a datetime, not {type(value).__name__}")
+    try:
+        _instant(value)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _id(where: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{where}: an entity id is a string, not {type(value).__name__}")
+    try:
+        return split_id(value)[0]
+    except InvalidId as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _key(where: str, k: object) -> None:
+    if not isinstance(k, RelKey):
+        raise TypeError(f"{where}: a RelKey, not {type(k).__name__}")
+    _id(f"{where}.src", k.src)
+    _id(f"{where}.dst", k.dst)
+    if not isinstance(k.rel, str) or k.rel not in RELATIONS:
+        raise ValueError(
+            f"{where}.rel: unknown relation {k.rel!r}; known: {', '.join(sorted(RELATIONS))}"
+        )
+
+
+def _attrs(where: str, attrs: object) -> None:
+    if not isinstance(attrs, Mapping):
+        raise TypeError(f"{where}: a mapping, not {type(attrs).__name__}")
+    _json(where, attrs)
+
+
+def _json(where: str, value: object) -> None:
+    """Whether `value` is what JSON can say, so that the journal says it exactly."""
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {value} is not a JSON number")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{where}: key {k!r} is not a string")
+            _json(f"{where}.{k}", v)
+    elif isinstance(value, list | tuple):
+        for n, v in enumerate(value):
+            _json(f"{where}.{n}", v)
+    else:
+        raise TypeError(f"{where}: {type(value).__name__} is not a JSON value")
 
 
 def _first_error(e: ValidationError) -> str:
@@ -163,11 +322,22 @@ def parse_observation(data: Any, line: int | None = None) -> Observation:
         raise ObservationError(str(e), line) from None
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads(text: str) -> Any:
+    """`json.loads` without Python's NaN and Infinity, which JSON does not have."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 def parse_line(text: str, line: int | None = None) -> Observation:
     try:
-        data = json.loads(text)
+        data = loads(text)
     except json.JSONDecodeError as e:
         raise ObservationError(f"not JSON: {e.msg} at column {e.colno}", line) from None
+    except ValueError as e:
+        raise ObservationError(f"not JSON: {e}", line) from None
     return parse_observation(data, line)
 
 
@@ -192,7 +362,7 @@ def to_dict(o: Observation) -> dict[str, Any]:
         ]
     if o.samples:
         d["samples"] = [
-            {"entity": s.entity, "metric": s.metric, "value": _num(s.value)}
+            {"entity": s.entity, "metric": s.metric, "value": s.value}
             | ({"ts": iso(s.ts)} if s.ts else {})
             for s in o.samples
         ]
@@ -205,10 +375,6 @@ def to_dict(o: Observation) -> dict[str, Any]:
 
 def to_line(o: Observation) -> str:
     return json.dumps(to_dict(o), separators=(",", ":"), sort_keys=False)
-
-
-def _num(v: float) -> int | float:
-    return int(v) if float(v).is_integer() else v
 
 
 def json_schema() -> dict[str, Any]:

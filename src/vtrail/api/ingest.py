@@ -14,7 +14,7 @@ from vtrail.api.deps import Settings, Stores, json_response, require_write, stor
 from vtrail.api.metrics import Metrics
 from vtrail.model import Observation
 from vtrail.recorder import RecordStats
-from vtrail.wire import ObservationError, parse_lines, parse_observation
+from vtrail.wire import ObservationError, loads, parse_lines, parse_observation
 
 router = APIRouter(prefix="/api", tags=["recording"])
 
@@ -60,11 +60,13 @@ def parse_body(body: bytes) -> list[Observation]:
     stripped = content.lstrip()
     if stripped.startswith("["):
         try:
-            items = json.loads(content)
+            items = loads(content)
         except json.JSONDecodeError as e:
             raise ObservationError(
                 f"not JSON: {e.msg} at line {e.lineno} column {e.colno}"
             ) from None
+        except ValueError as e:
+            raise ObservationError(f"not JSON: {e}") from None
         if not isinstance(items, list):
             raise ObservationError("a JSON body is one observation or an array of them")
         found = [parse_observation(item, n) for n, item in enumerate(items, 1)]
@@ -77,7 +79,7 @@ def parse_body(body: bytes) -> list[Observation]:
 
 def _record(s: Stores, observations: list[Observation]) -> RecordStats:
     with s.write_lock:
-        return s.recorder().record(observations)
+        return s.recorder().record(observations, validated=True)
 
 
 @router.post(

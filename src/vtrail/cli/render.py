@@ -138,14 +138,19 @@ def diff(a: DiffAnswer) -> None:
     )
 
 
+def _count(v: float) -> str:
+    # Through a float, a counter above 2^53 would print rounded.
+    return f"{v:,}" if isinstance(v, int) else f"{v:,.0f}"
+
+
 def lifetimes(ls: list[Lifetime]) -> None:
     t = Table(title=f"ghosts ({len(ls)})", title_justify="left", box=None, header_style="bold")
     for col in ("entity", "first seen", "ended", "lifetime", "final counters", "attached to"):
         t.add_column(col, overflow="fold")
     for g in ls:
         counters = " ".join(
-            f"{c.metric}={c.total:,.0f}" for c in g.counters if c.metric.endswith("bytes")
-        ) or " ".join(f"{c.metric}={c.total:,.0f}" for c in g.counters[:3])
+            f"{c.metric}={_count(c.total)}" for c in g.counters if c.metric.endswith("bytes")
+        ) or " ".join(f"{c.metric}={_count(c.total)}" for c in g.counters[:3])
         attached = ", ".join(
             sorted({r.key.dst if r.key.src == g.entity else r.key.src for r in g.attached})
         )
@@ -174,7 +179,7 @@ def lifetime(g: Lifetime) -> None:
     for col in ("metric", "total", "last reading", "readings"):
         t.add_column(col, justify="right" if col != "metric" else "left")
     for c in g.counters:
-        _row(t, c.metric, f"{c.total:,.0f}", f"{c.last:,.0f}", str(c.count))
+        _row(t, c.metric, _count(c.total), _count(c.last), str(c.count))
     console.print(t)
 
 

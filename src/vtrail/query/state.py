@@ -14,6 +14,7 @@ from vtrail.ids import KINDS, libvirt_net_id, nic_id
 from vtrail.model import InvalidId, JSONValue, Relation, Version, kind_of, split_id
 from vtrail.query import spaces
 from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store.births import birth
 from vtrail.store.reads import Reader, bulk
 from vtrail.store.samples import SeriesTotal, totals
 from vtrail.store.sqlite import journal_path
@@ -473,7 +474,7 @@ def _lifetime(store: SqliteStore, r: Reader, n: int) -> Lifetime:
         else None,
         lifetime_s=(end - first) / 1e6 if end is not None else None,
         attrs=last_attrs,
-        counters=totals(store, n),
+        counters=totals(store, n, birth(store, n)),
         attached=r.relations(n),
     )
 

@@ -35,7 +35,7 @@ class Timeline:
 class Series:
     metric: str
     #: `[time, value]` readings, evenly thinned to at most `MAX_POINTS`.
-    points: list[tuple[datetime, float]]
+    points: list[tuple[datetime, int | float]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -268,4 +268,60 @@ MIGRATIONS: list[Migration] = [
         DROP TABLE _renamed;
         """,
     ),
+    Migration(
+        "0010_exact_samples",
+        # Counters are exact integers up to 2^64 - 1 (store/samples.py). REAL columns
+        # rounded them to 53 bits; the value columns now have no type affinity, so
+        # an integer stays INTEGER and a float REAL. Blocks of integers (their data
+        # starts with 0) held values below 2^53 and their increase below 2^62: each
+        # is an integral REAL that CAST turns into the same integer. Blocks of
+        # floats keep their REALs. Rowids are kept: sealed blocks stay in order.
+        """
+        CREATE TABLE sample_exact (
+            entity   INTEGER NOT NULL,
+            metric   TEXT NOT NULL,
+            t0       INTEGER NOT NULL,
+            t1       INTEGER NOT NULL,
+            n        INTEGER NOT NULL,
+            v_first  NOT NULL,
+            v_last   NOT NULL,
+            increase NOT NULL,
+            dt_last  INTEGER NOT NULL,
+            data     BLOB NOT NULL
+        );
+        INSERT INTO sample_exact (rowid, entity, metric, t0, t1, n, v_first, v_last, increase,
+                                  dt_last, data)
+            SELECT rowid, entity, metric, t0, t1, n,
+                   iif(substr(data, 1, 1) = x'00', CAST(v_first AS INTEGER), v_first),
+                   iif(substr(data, 1, 1) = x'00', CAST(v_last AS INTEGER), v_last),
+                   iif(substr(data, 1, 1) = x'00', CAST(increase AS INTEGER), increase),
+                   dt_last, data
+            FROM sample ORDER BY rowid;
+        DROP TABLE sample;
+        ALTER TABLE sample_exact RENAME TO sample;
+        CREATE INDEX sample_series ON sample(entity, metric, t0);
+        CREATE TABLE sample_open_exact (
+            entity   INTEGER NOT NULL,
+            metric   TEXT NOT NULL,
+            t0       INTEGER NOT NULL,
+            t1       INTEGER NOT NULL,
+            n        INTEGER NOT NULL,
+            v_first  NOT NULL,
+            v_last   NOT NULL,
+            increase NOT NULL,
+            dt_last  INTEGER NOT NULL,
+            data     BLOB NOT NULL,
+            PRIMARY KEY (entity, metric)
+        ) WITHOUT ROWID;
+        INSERT INTO sample_open_exact
+            SELECT entity, metric, t0, t1, n,
+                   iif(substr(data, 1, 1) = x'00', CAST(v_first AS INTEGER), v_first),
+                   iif(substr(data, 1, 1) = x'00', CAST(v_last AS INTEGER), v_last),
+                   iif(substr(data, 1, 1) = x'00', CAST(increase AS INTEGER), increase),
+                   dt_last, data
+            FROM sample_open;
+        DROP TABLE sample_open;
+        ALTER TABLE sample_open_exact RENAME TO sample_open;
+        """,
+    ),
 ]

@@ -3,10 +3,18 @@
 A block stores its first reading in the row (`t0`, `v_first`) and the rest in
 `data` as varints: zig-zag delta-of-delta of the timestamps (polled counters
 tick at a steady interval, so these are tiny) and zig-zag deltas of the values
-(integer counters). A block whose values are not all integers stores them as
-raw doubles instead. `increase` is the block's growth counting resets (a
-counter that went down restarted from zero), so lifetime totals need no
-decoding.
+(integer counters). A block of gauges (floats) stores raw doubles instead; a
+block that must hold both an integer beyond 2^53 and a float (a late reading
+of the other type) tags each reading. `increase` is the block's growth
+counting resets (a counter that went down restarted from zero), so lifetime
+totals need no decoding.
+
+Integers are exact whatever their size: readings go up to 2^64 - 1 (a 64-bit
+counter), deltas and totals are Python integers. A float that holds an
+integer below 2^53 is that integer (a client that writes `1500.0` for a
+counter gets it stored as compactly). The value columns have no type
+affinity, so SQLite keeps an integer as INTEGER and a float as REAL; an
+integer beyond SQLite's signed 64 bits is stored as its decimal text.
 """
 
 from __future__ import annotations
@@ -22,7 +30,13 @@ from vtrail.store.sqlite import SqliteStore
 BLOCK = 240
 _INT = 0
 _FLOAT = 1
-_MAX_EXACT = 2**53
+_MIXED = 2
+_DOUBLE = struct.Struct("<d")
+_I64 = (-(2**63), 2**63 - 1)
+#: Integers up to this size are exact as doubles.
+_DOUBLE_EXACT = 2**53
+
+Num = int | float
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,18 +44,18 @@ class SeriesTotal:
     metric: str
     first_ts: int
     last_ts: int
-    first: float
-    last: float
-    total: float
+    first: Num
+    last: Num
+    total: Num
     count: int
+    #: True when the entity was born while vtrail was recording and the total
+    #: counts from zero at its birth (store/births.py), not from the first reading.
+    from_birth: bool = False
 
 
 def _zz(n: int) -> int:
-    return (n << 1) ^ (n >> 63) if n >= -(2**63) and n < 2**63 else _overflow(n)
-
-
-def _overflow(n: int) -> int:
-    raise ValueError(f"counter step {n} out of range")
+    # Python integers: a step between two 64-bit readings needs 65 bits.
+    return n << 1 if n >= 0 else (~n << 1) | 1
 
 
 def _unzz(n: int) -> int:
@@ -55,25 +69,56 @@ def _varint(n: int, out: bytearray) -> None:
     out.append(n)
 
 
-def encode(points: list[tuple[int, float]]) -> bytes:
+def _exact(value: Num) -> Num:
+    """An integral float below 2^53 as the integer it is; anything else as it is."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _DOUBLE_EXACT:
+        return int(value)
+    return value
+
+
+def _mode(values: Iterable[Num]) -> int:
+    values = list(values)
+    if all(isinstance(v, int) for v in values):
+        return _INT
+    return _FLOAT if all(_fits(_FLOAT, v) for v in values) else _MIXED
+
+
+def _fits(mode: int, value: Num) -> bool:
+    """Whether `value` can be appended to a block of `mode`, exact, as it is."""
+    if mode == _INT:
+        return isinstance(value, int)
+    return mode == _MIXED or isinstance(value, float) or abs(value) <= _DOUBLE_EXACT
+
+
+def _put_value(mode: int, v: Num, prev: Num, out: bytearray) -> None:
+    if mode == _INT:
+        _varint(_zz(int(v) - int(prev)), out)
+    elif mode == _FLOAT:
+        out += _DOUBLE.pack(v)
+    elif isinstance(v, int):
+        out.append(_INT)
+        _varint(_zz(v), out)
+    else:
+        out.append(_FLOAT)
+        out += _DOUBLE.pack(v)
+
+
+def encode(points: list[tuple[int, Num]]) -> bytes:
     """Everything after the first point, which lives in the row itself."""
-    exact = all(v.is_integer() and abs(v) < _MAX_EXACT for _, v in points)
-    out = bytearray([_INT if exact else _FLOAT])
+    mode = _mode(v for _, v in points)
+    out = bytearray([mode])
     prev_t, prev_dt, prev_v = points[0][0], 0, points[0][1]
     for t, v in points[1:]:
         dt = t - prev_t
         _varint(_zz(dt - prev_dt), out)
-        if exact:
-            _varint(_zz(int(v) - int(prev_v)), out)
-        else:
-            out += struct.pack("<d", v)
+        _put_value(mode, v, prev_v, out)
         prev_t, prev_dt, prev_v = t, dt, v
     return bytes(out)
 
 
-def decode(t0: int, v0: float, data: bytes) -> list[tuple[int, float]]:
+def decode(t0: int, v0: Num, data: bytes) -> list[tuple[int, Num]]:
     points = [(t0, v0)]
-    exact = data[0] == _INT
+    mode = data[0]
     i, n = 1, len(data)
     t, dt, v = t0, 0, v0
 
@@ -91,20 +136,37 @@ def decode(t0: int, v0: float, data: bytes) -> list[tuple[int, float]]:
     while i < n:
         dt += _unzz(read())
         t += dt
-        if exact:
-            v = float(int(v) + _unzz(read()))
-        else:
-            v = struct.unpack_from("<d", data, i)[0]
+        kind = mode
+        if mode == _MIXED:
+            kind = data[i]
+            i += 1
+        if kind == _FLOAT:
+            v = _DOUBLE.unpack_from(data, i)[0]
             i += 8
+        elif mode == _INT:
+            v = int(v) + _unzz(read())
+        else:
+            v = _unzz(read())
         points.append((t, v))
     return points
 
 
-def _increase(points: list[tuple[int, float]]) -> float:
-    total = 0.0
+def _increase(points: list[tuple[int, Num]]) -> Num:
+    total: Num = 0
     for (_, a), (_, b) in itertools.pairwise(points):
         total += b - a if b >= a else b
     return total
+
+
+def _db(v: Num) -> int | float | str:
+    """A value as its column holds it."""
+    if isinstance(v, int) and not _I64[0] <= v <= _I64[1]:
+        return str(v)
+    return v
+
+
+def _py(v: int | float | str) -> Num:
+    return int(v) if isinstance(v, str) else v
 
 
 _COLS = "entity, metric, t0, t1, n, v_first, v_last, increase, dt_last, data"
@@ -117,15 +179,15 @@ class _Block:
     t0: int
     t1: int
     n: int
-    v_first: float
-    v_last: float
-    increase: float
+    v_first: Num
+    v_last: Num
+    increase: Num
     dt_last: int
     data: bytes
     rowid: int | None  # None: the open block
 
     @classmethod
-    def of(cls, points: list[tuple[int, float]], entity: int, metric: str) -> _Block:
+    def of(cls, points: list[tuple[int, Num]], entity: int, metric: str) -> _Block:
         dt = points[-1][0] - points[-2][0] if len(points) > 1 else 0
         return cls(
             entity,
@@ -144,7 +206,7 @@ class _Block:
     @classmethod
     def from_row(cls, row: tuple[Any, ...], rowid: int | None) -> _Block:
         e, m, t0, t1, n, vf, vl, inc, dt, data = row
-        return cls(e, m, t0, t1, n, vf, vl, inc, dt, data, rowid)
+        return cls(e, m, t0, t1, n, _py(vf), _py(vl), _py(inc), dt, data, rowid)
 
     def row(self) -> tuple[int | str | float | bytes, ...]:
         return (
@@ -153,9 +215,9 @@ class _Block:
             self.t0,
             self.t1,
             self.n,
-            self.v_first,
-            self.v_last,
-            self.increase,
+            _db(self.v_first),
+            _db(self.v_last),
+            _db(self.increase),
             self.dt_last,
             self.data,
         )
@@ -173,9 +235,9 @@ class SampleWriter:
         ).fetchone()
         return _Block.from_row(row, None) if row else None
 
-    def add(self, entity: int, metric: str, ts: int, value: float) -> bool:
+    def add(self, entity: int, metric: str, ts: int, value: Num) -> bool:
         """Store one reading; False when it was already there."""
-        value = float(value)
+        value = _exact(value)
         b = self._open(entity, metric)
         if b is None:
             if self._sealed_holding(entity, metric, ts) is None:
@@ -190,21 +252,19 @@ class SampleWriter:
         assert target is not None
         return self._insert_into(target, ts, value)
 
-    def _append(self, b: _Block, ts: int, value: float) -> None:
+    def _append(self, b: _Block, ts: int, value: Num) -> None:
         """The common case: a newer reading, appended without decoding the block."""
-        if b.n >= BLOCK:
+        mode = b.data[0]
+        if b.n >= BLOCK or not _fits(mode, value):
+            # A reading of the other type (a float after integers) starts a block of
+            # its own rather than making this one re-encode every reading.
             self.c.execute(f"INSERT INTO sample ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", b.row())
             self._put_open(_Block.of([(ts, value)], b.entity, b.metric), new=False)
-            return
-        if b.data[0] != _INT or not (value.is_integer() and abs(value) < _MAX_EXACT):
-            points = decode(b.t0, b.v_first, b.data)
-            points.append((ts, value))
-            self._put_open(_Block.of(points, b.entity, b.metric), new=False)
             return
         dt = ts - b.t1
         tail = bytearray()
         _varint(_zz(dt - b.dt_last), tail)
-        _varint(_zz(int(value) - int(b.v_last)), tail)
+        _put_value(mode, value, b.v_last, tail)
         b.increase += value - b.v_last if value >= b.v_last else value
         b.t1, b.n, b.v_last, b.dt_last, b.data = ts, b.n + 1, value, dt, b.data + bytes(tail)
         self._put_open(b, new=False)
@@ -229,7 +289,7 @@ class SampleWriter:
         )
         return _Block.from_row(row[:10], row[10]) if row else None
 
-    def _insert_into(self, b: _Block, ts: int, value: float) -> bool:
+    def _insert_into(self, b: _Block, ts: int, value: Num) -> bool:
         points = decode(b.t0, b.v_first, b.data)
         if any(t == ts for t, _ in points):
             return False
@@ -255,7 +315,7 @@ _BLOCKS = (
 
 def series(
     store: SqliteStore, entity: int, metric: str, t_from: int | None = None, t_to: int | None = None
-) -> list[tuple[int, float]]:
+) -> list[tuple[int, Num]]:
     """Readings of one series, optionally within `[t_from, t_to]`."""
     lo = t_from if t_from is not None else -(2**62)
     hi = t_to if t_to is not None else 2**62
@@ -265,7 +325,7 @@ def series(
         p
         for t0, t1, v0, data in rows
         if t1 >= lo and t0 <= hi
-        for p in decode(t0, v0, data)
+        for p in decode(t0, _py(v0), data)
         if lo <= p[0] <= hi
     ]
 
@@ -275,35 +335,45 @@ def metrics(store: SqliteStore, entity: int) -> list[str]:
     return sorted({r[0] for r in rows})
 
 
-def totals(store: SqliteStore, entity: int) -> list[SeriesTotal]:
-    """Per metric: first and last reading and the growth over the whole life, resets counted."""
+def totals(store: SqliteStore, entity: int, born: int | None = None) -> list[SeriesTotal]:
+    """Per metric: first and last reading and the growth over the whole life, resets counted.
+
+    `born` is the instant of the entity's birth if it was born while vtrail was
+    recording (store/births.py): a counter then counted from zero at that
+    instant, so what it read first is part of what it carried. That holds for
+    integer counters read at or after the birth; a gauge (a float) or a reading
+    from before the recorded birth keeps the growth from its first reading.
+    """
     sql = _BLOCKS.format(cols="metric, t0, t1, n, v_first, v_last, increase", m="", order="1, 2")
     rows = store.conn.execute(sql, {"e": entity}).fetchall()
     out: list[SeriesTotal] = []
-    by_metric: dict[str, list[tuple[int, int, int, float, float, float]]] = {}
-    for metric, *rest in rows:
-        by_metric.setdefault(metric, []).append(tuple(rest))
+    by_metric: dict[str, list[tuple[int, int, int, Num, Num, Num]]] = {}
+    for metric, t0, t1, n, first, last, inc in rows:
+        by_metric.setdefault(metric, []).append((t0, t1, n, _py(first), _py(last), _py(inc)))
     for metric, blocks in by_metric.items():
-        total = 0.0
-        prev_last: float | None = None
-        for _t0, _t1, _n, first, last, inc in blocks:
+        t0, first = blocks[0][0], blocks[0][3]
+        from_birth = born is not None and t0 >= born and isinstance(first, int) and first >= 0
+        total: Num = first if from_birth else 0
+        prev_last: Num | None = None
+        for _t0, _t1, _n, head, last, inc in blocks:
             if prev_last is not None:
-                total += first - prev_last if first >= prev_last else first
+                total += head - prev_last if head >= prev_last else head
             total += inc
             prev_last = last
         out.append(
             SeriesTotal(
                 metric,
-                blocks[0][0],
+                t0,
                 blocks[-1][1],
-                blocks[0][3],
+                first,
                 blocks[-1][4],
                 total,
                 sum(b[2] for b in blocks),
+                from_birth,
             )
         )
     return out
 
 
-def add_many(writer: SampleWriter, readings: Iterable[tuple[int, str, int, float]]) -> int:
+def add_many(writer: SampleWriter, readings: Iterable[tuple[int, str, int, Num]]) -> int:
     return sum(writer.add(e, m, t, v) for e, m, t, v in readings)

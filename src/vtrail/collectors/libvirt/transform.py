@@ -259,7 +259,7 @@ def domain_samples(uuid: str, config: DomainConfig, stats: StatsRecord) -> tuple
     out: list[SampleObs] = []
     cpu = stats.get("cpu.time")
     if isinstance(cpu, int | float) and not isinstance(cpu, bool):
-        out.append(SampleObs(vm, "cpu_time_ns", float(cpu)))
+        out.append(SampleObs(vm, "cpu_time_ns", cpu))
     nics = {i.target: nic_id(uuid, i.mac) for i in config.interfaces if i.target}
     for name, values in _devices(stats, "net"):
         if name in nics:
@@ -290,7 +290,7 @@ def _devices(stats: StatsRecord, prefix: str) -> Iterable[tuple[str, dict[str, f
         yield (
             name,
             {
-                k.removeprefix(head): float(v)
+                k.removeprefix(head): v
                 for k, v in stats.items()
                 if k.startswith(head) and isinstance(v, int | float) and not isinstance(v, bool)
             },

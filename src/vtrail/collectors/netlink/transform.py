@@ -236,7 +236,7 @@ def link_samples(ns: str, link: LinkInfo) -> list[SampleObs]:
     if link.stats is None or link.is_loopback:
         return []
     eid = link_id(ns, link)
-    return [SampleObs(eid, name, float(link.stats.value(name))) for name in _trusted_stats(link)]
+    return [SampleObs(eid, name, link.stats.value(name)) for name in _trusted_stats(link)]
 
 
 def samples(ns: str, state: NamespaceState) -> list[SampleObs]:
@@ -257,8 +257,8 @@ def final_samples(ns: str, link: LinkInfo, before: NamespaceState) -> list[Sampl
     peer = before.peer(old) or before.detached_peers.get(link.index)
     if peer is not None:
         pid = peer_id(ns, peer)
-        got.append(SampleObs(pid, "rx_bytes", float(link.stats.tx_bytes)))
-        got.append(SampleObs(pid, "rx_packets", float(link.stats.tx_packets)))
+        got.append(SampleObs(pid, "rx_bytes", link.stats.tx_bytes))
+        got.append(SampleObs(pid, "rx_packets", link.stats.tx_packets))
     return got
 
 

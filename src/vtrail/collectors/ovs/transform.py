@@ -110,7 +110,7 @@ def attached_nic(iface: OvsInterface) -> str | None:
 
 def _samples(entity: str, iface: OvsInterface) -> tuple[SampleObs, ...]:
     return tuple(
-        SampleObs(entity, m, float(iface.statistics[m])) for m in METRICS if m in iface.statistics
+        SampleObs(entity, m, iface.statistics[m]) for m in METRICS if m in iface.statistics
     )
 
 
@@ -154,7 +154,7 @@ def with_counters(v: OvsView, host: str, readings: Mapping[str, Mapping[str, int
     for ifname, stats in readings.items():
         pid = port_id(host, ifname)
         if pid in v.entities:
-            samples[pid] = tuple(SampleObs(pid, m, float(stats[m])) for m in METRICS if m in stats)
+            samples[pid] = tuple(SampleObs(pid, m, stats[m]) for m in METRICS if m in stats)
     return OvsView(v.entities, v.relations, samples)
 
 

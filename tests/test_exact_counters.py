@@ -1,0 +1,163 @@
+"""Counters are exact to 2^64 - 1 from the model to the CLI and the API, and a counter of
+an entity born while vtrail was recording counts from zero at its birth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from factory import at, disconnect, ent, event, sample, snap
+from vtrail.api import Settings, create_app
+from vtrail.cli.main import app
+from vtrail.ingest import ingest_lines, rebuild
+from vtrail.model import Observation
+from vtrail.query import state
+from vtrail.recorder import Recorder
+from vtrail.store import SqliteStore
+from vtrail.store import samples as s
+from vtrail.store.reads import Reader
+from vtrail.timeexpr import to_us
+from vtrail.wire import to_line
+
+TOP = 2**64 - 1
+VM = "vm:6695eb01-f6a4-8304-79aa-97f2502e193f"
+#: cpu_time of a busy VM late in a 64-bit counter's range: the last reading is its top.
+CPU = [TOP - 3_000_000_021 + 1_000_000_007 * k for k in range(4)]
+
+
+def busy_vm() -> list[Observation]:
+    return [
+        snap("libvirt@hv-a", 10 * k, ent(VM, name="web-1"), sample(VM, "cpu_time_ns", v))
+        for k, v in enumerate([2**53 + 1, 2**63 + 1, *CPU])
+    ]
+
+
+def test_counters_are_exact_from_recorder_to_cli_api_and_rebuild(
+    store: SqliteStore, db_path: Path, tmp_path: Path
+) -> None:
+    readings = [2**53 + 1, 2**63 + 1, *CPU]
+    assert CPU[-1] == TOP
+    Recorder(store).record(busy_vm())
+    n = store.entity_id(VM)
+    assert [v for _, v in s.series(store, n, "cpu_time_ns")] == readings
+    # The journal keeps the integers as they were given, not a double near them.
+    texts = [p for p, _ in Reader(store).journal()]
+    assert all(str(v) in t for v, t in zip(readings, texts, strict=True))
+    (c,) = state.lifetime(store, VM).counters
+    assert (c.first, c.last, c.count) == (2**53 + 1, CPU[-1], 6)
+    growth = c.total
+    assert growth == (2**63 + 1 - (2**53 + 1)) + (CPU[0] - (2**63 + 1)) + CPU[-1] - CPU[0]
+
+    out = CliRunner().invoke(app, ["lifetime", VM, "--db", str(db_path), "-o", "json"])
+    assert out.exit_code == 0, out.output
+    (cj,) = json.loads(out.stdout)["counters"]
+    assert (cj["last"], cj["total"]) == (CPU[-1], growth)
+    table = CliRunner().invoke(app, ["lifetime", VM, "--db", str(db_path)])
+    assert f"{CPU[-1]:,}" in table.output and f"{growth:,}" in table.output
+
+    with TestClient(create_app(Settings(db=db_path))) as client:
+        (aj,) = client.get(f"/api/lifetime/{VM}").json()["counters"]
+        assert (aj["last"], aj["total"]) == (CPU[-1], growth)
+        series = client.get(f"/api/counters/{VM}").json()["series"]
+        assert [p[1] for p in series[0]["points"]] == readings
+
+    rebuild(store, tmp_path / "rebuilt.db")
+    fresh = SqliteStore(tmp_path / "rebuilt.db")
+    assert s.series(fresh, fresh.entity_id(VM), "cpu_time_ns") == s.series(store, n, "cpu_time_ns")
+    assert list(Reader(fresh).journal()) == list(Reader(store).journal())
+    fresh.close()
+
+
+def test_a_file_keeps_its_counters_exact_in_the_journal(store: SqliteStore) -> None:
+    line = (
+        '{"source":"push@hv-a","observed_at":"2026-11-20T03:00:00Z","kind":"event",'
+        f'"samples":[{{"entity":"{VM}","metric":"cpu_time_ns","value":{TOP}}},'
+        f'{{"entity":"{VM}","metric":"load","value":0.1}}]}}'
+    )
+    ingest_lines(store, [line])
+    ((text, _),) = Reader(store).journal()
+    assert f'"value":{TOP}' in text and '"value":0.1' in text
+    assert s.series(store, store.entity_id(VM), "cpu_time_ns") == [(to_us(at(0)), TOP)]
+
+
+# -- born while recording ----------------------------------------------------------------
+
+SW = "netlink:sw"
+BR0, BR1, PORT = "bridge:sw/br0", "bridge:sw/br-ghost", "port:sw/ghost0"
+
+
+def totals(store: SqliteStore, entity: str) -> dict[str, tuple[int | float, bool]]:
+    return {c.metric: (c.total, c.from_birth) for c in state.lifetime(store, entity).counters}
+
+
+def test_a_port_born_with_its_bridge_reports_all_it_carried(
+    store: SqliteStore, recorder: Recorder
+) -> None:
+    recorder.record(
+        [
+            disconnect(SW, 0),  # recording starts: nobody watched before
+            snap(SW, 1, ent(BR0), sample(BR0, "tx_bytes", 5_000_000_000)),
+            snap(SW, 10, ent(BR0), sample(BR0, "tx_bytes", 5_000_000_100)),
+            # Created between two looks, and already busy at its first poll.
+            snap(SW, 20, ent(BR0), ent(BR1), ent(PORT), sample(PORT, "tx_bytes", 400_000_000)),
+            snap(SW, 30, ent(BR0), ent(BR1), ent(PORT), sample(PORT, "tx_bytes", 1_000_000_000)),
+            event(SW, 40, sample(PORT, "tx_bytes", 1_600_000_000), gone=(PORT, BR1)),
+        ]
+    )
+    assert totals(store, PORT) == {"tx_bytes": (1_600_000_000, True)}
+    # There when recording began: it may have counted for days; its growth only.
+    assert totals(store, BR0) == {"tx_bytes": (100, False)}
+    (ghost,) = [g for g in state.ghosts(store, at(15), at(50)) if g.entity == PORT]
+    assert ghost.counters[0].total == 1_600_000_000
+
+
+def test_born_counters_still_count_resets(store: SqliteStore, recorder: Recorder) -> None:
+    readings = [500_000_000, 100_000_000, 300_000_000]  # reset after the first
+    recorder.record([snap(SW, 0, ent(BR0)), event(SW, 5, ent(PORT))])
+    for k, v in enumerate(readings):
+        recorder.record([snap(SW, 10 * (k + 1), ent(BR0), ent(PORT), sample(PORT, "rx_bytes", v))])
+    assert totals(store, PORT) == {"rx_bytes": (500_000_000 + 100_000_000 + 200_000_000, True)}
+
+
+@pytest.mark.parametrize(
+    "first_seen",
+    [
+        "in the source's first snapshot",
+        "in the first snapshot after a disconnect",
+        "in an event between a disconnect and the next snapshot",
+    ],
+)
+def test_an_entity_nobody_watched_appear_counts_from_its_first_reading(
+    store: SqliteStore, recorder: Recorder, first_seen: str
+) -> None:
+    port = (ent(PORT), sample(PORT, "tx_bytes", 700_000_000))
+    later = snap(SW, 50, ent(BR0), ent(PORT), sample(PORT, "tx_bytes", 900_000_000))
+    if first_seen == "in the source's first snapshot":
+        obs = [snap(SW, 0, ent(BR0), *port)]
+    elif first_seen == "in the first snapshot after a disconnect":
+        obs = [snap(SW, 0, ent(BR0)), disconnect(SW, 10), snap(SW, 40, ent(BR0), *port)]
+    else:
+        obs = [snap(SW, 0, ent(BR0)), disconnect(SW, 10), event(SW, 30, *port)]
+        later = snap(SW, 40, ent(BR0), ent(PORT), sample(PORT, "tx_bytes", 900_000_000))
+    recorder.record([*obs, later])
+    assert totals(store, PORT) == {"tx_bytes": (200_000_000, False)}
+
+
+def test_the_birth_rule_holds_through_a_rebuild(store: SqliteStore, tmp_path: Path) -> None:
+    lines = [
+        to_line(o)
+        for o in [
+            snap(SW, 0, ent(BR0)),
+            event(SW, 5, ent(PORT), sample(PORT, "tx_bytes", 2**60)),
+            event(SW, 9, sample(PORT, "tx_bytes", 2**60 + 7), gone=(PORT,)),
+        ]
+    ]
+    ingest_lines(store, lines)
+    rebuild(store, tmp_path / "again.db")
+    fresh = SqliteStore(tmp_path / "again.db")
+    assert totals(fresh, PORT) == totals(store, PORT) == {"tx_bytes": (2**60 + 7, True)}
+    fresh.close()

@@ -55,8 +55,8 @@ def topology_route(
 @router.get("/path", summary="The hops from A to B at an instant")
 def path_route(
     request: Request,
-    a: Annotated[str, Query(description="From: a VM, NIC, MAC, IP or namespace.")],
-    b: Annotated[str, Query(description="To: a VM, NIC, MAC, IP or namespace.")],
+    a: Annotated[str, Query(description="From: a VM, NIC, MAC, IP (`IP@SPACE`) or namespace.")],
+    b: Annotated[str, Query(description="To: a VM, NIC, MAC, IP (`IP@SPACE`) or namespace.")],
     at: At = None,
     compare_to: Annotated[
         str | None, Query(alias="compare", description="A second instant to compare with.")

@@ -148,8 +148,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Ask", name="path")
     def path_cmd(
-        a: Annotated[str, typer.Argument(help="From: a VM, NIC, MAC, IP or namespace.")],
-        b: Annotated[str, typer.Argument(help="To: a VM, NIC, MAC, IP or namespace.")],
+        a: Annotated[str, typer.Argument(help="From: a VM, NIC, MAC, IP (IP@SPACE) or namespace.")],
+        b: Annotated[str, typer.Argument(help="To: a VM, NIC, MAC, IP (IP@SPACE) or namespace.")],
         at: AtOption = "now",
         compare_to: Annotated[
             str | None,

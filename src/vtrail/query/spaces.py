@@ -25,7 +25,7 @@ from vtrail.ids import (
     parse_ip,
     parse_vm,
 )
-from vtrail.store import SqliteStore
+from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.graph_reads import GraphReader
 from vtrail.store.reads import Reader
 
@@ -58,10 +58,11 @@ def recorded(store: SqliteStore, address: IPAddr) -> list[str]:
     """Every `ip:` entity ever recorded for `address`, in any space, old ids included."""
     g = GraphReader(store)
     found = [x for prefix in address_prefixes(address) for x in g.ever_with_prefix(prefix)]
-    bare = bare_ip_id(address)
-    if g.c.execute("SELECT 1 FROM entity WHERE eid = ?", (bare,)).fetchone():
-        found.append(bare)
-    return sorted(found)
+    try:
+        store.entity_id(bare_ip_id(address))
+    except UnknownEntity:
+        return sorted(found)
+    return sorted([*found, bare_ip_id(address)])
 
 
 def _space_names(store: SqliteStore, space: str) -> set[str]:

@@ -248,6 +248,19 @@ def parse_nic(eid: str) -> tuple[str, str]:
     return uuid, mac
 
 
+def parse_named(eid: str, kind: str) -> str:
+    """The name of a `service:`, `domain:` or `host:` id (its whole key)."""
+    return _key(eid, kind)
+
+
+def parse_image(eid: str) -> tuple[str, str]:
+    """`(name, version)` of an `image:` id; the version is after the last `@`."""
+    name, at, version = _key(eid, "image").rpartition("@")
+    if not at or not name or not version:
+        raise InvalidId(f"{eid!r} is not image:<name>@<version>")
+    return name, version
+
+
 def namespace_of(eid: str) -> str | None:
     """The namespace an interface, router or `netns:` lives in; None for anything else."""
     kind, key = split_id(eid)

@@ -129,7 +129,7 @@ def test_a_running_recorder_repairs_before_its_next_batch(tmp_path: Path) -> Non
         .fetchall()
     )
     other = sqlite3.connect(journal_path(store.path))
-    other.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)", b_rows)
+    other.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?)", b_rows)
     other.commit()
     other.close()
     rec.record([])
@@ -145,7 +145,11 @@ def one_file_store(path: Path, like: Path) -> None:
     for m in MIGRATIONS[:4]:
         c.executescript(f"BEGIN;\n{m.sql}\n;INSERT INTO migration VALUES ('{m.name}', 0);COMMIT;")
     sources = sqlite3.connect(like).execute("SELECT id, name FROM source").fetchall()
-    journal = sqlite3.connect(journal_path(like)).execute("SELECT * FROM journal").fetchall()
+    journal = (
+        sqlite3.connect(journal_path(like))
+        .execute("SELECT seq, source, kind, observed_at, recorded_at, hash, body FROM journal")
+        .fetchall()
+    )
     c.executemany("INSERT INTO source VALUES (?, ?)", sources)
     c.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)", journal)
     c.close()

@@ -25,6 +25,7 @@ from vtrail.query.graph import BadGraphQuery
 from vtrail.query.path import BadPath
 from vtrail.query.state import Ambiguous, BadWindow, UnknownKind
 from vtrail.store import StoreError, UnknownEntity
+from vtrail.store.journal import BodiesDropped
 from vtrail.timeexpr import TimeParseError
 from vtrail.wire import ObservationError, ObservationIn
 
@@ -38,6 +39,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (TimeParseError, 422),
     (ObservationError, 422),
     (InvalidId, 422),
+    (BodiesDropped, 409),
     (StoreError, 503),
 ]
 

@@ -64,6 +64,14 @@ class StoreCollector(Collector):
         for table, n in r.counts().items():
             rows.add_metric([table], n)
         yield rows
+        kept = r.journal_horizon()
+        if kept is not None:
+            yield GaugeMetricFamily(
+                "vtrail_journal_replayable_from_timestamp_seconds",
+                "Journal bodies of observations before this were dropped by vtrail compact: "
+                "late observations can be put in place, and history re-derived, from then on.",
+                value=kept / 1e6,
+            )
 
 
 class Metrics:

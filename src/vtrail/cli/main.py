@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from vtrail import __version__
+from vtrail.cli import compact as compact_cmd
 from vtrail.cli import demo as demo_cmd
 from vtrail.cli import graph as graph_cli
 from vtrail.cli import questions, records, tour
@@ -37,6 +38,7 @@ def _main(
 
 tour.register(app)
 records.register(app)
+compact_cmd.register(app)
 record_cmd.register(app)
 demo_cmd.register(app)
 questions.register(app)

@@ -191,6 +191,13 @@ def snapshot(a: SnapshotAnswer) -> None:
 def stats(a: StatsAnswer) -> None:
     console.print(f"[bold]{esc(a.path)}[/]  {a.size_bytes / 1e6:.1f} MB with its journal")
     console.print(f"  journal     {esc(a.journal_path)}")
+    if a.journal_kept_from is None:
+        console.print("  replayable  all of it (vtrail rebuild can replay the whole journal)")
+    else:
+        console.print(
+            f"  replayable  from {iso(a.journal_kept_from)} (older bodies dropped by vtrail "
+            "compact; late observations from then on are put in place; no full rebuild)"
+        )
     console.print(f"  span        {iso(a.first) or '-'} → {iso(a.last) or '-'}")
     for k, v in a.counts.items():
         console.print(f"  {k:<16} {v:,}")

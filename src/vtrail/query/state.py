@@ -176,6 +176,10 @@ class StatsAnswer:
     live_by_kind: dict[str, int]
     sources: list[SourceInfo]
     migrations: list[str]
+    #: Journal bodies of observations before this were dropped (`vtrail compact`):
+    #: replay, and so a late observation, is possible from then on, and `vtrail
+    #: rebuild` no longer. None: the whole journal is kept.
+    journal_kept_from: datetime | None = None
 
 
 # -- resolving what the user typed ---------------------------------------------
@@ -514,4 +518,5 @@ def stats(store: SqliteStore) -> StatsAnswer:
             for state in (source_state(kind, alive),)
         ],
         migrations=[name for name, _ in store.migrations()],
+        journal_kept_from=from_us(kept) if (kept := r.journal_horizon()) is not None else None,
     )

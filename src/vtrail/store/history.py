@@ -1,4 +1,5 @@
-"""Write-side SQL for the interval tables (version, relation, claim) and the journal.
+"""Write-side SQL for the interval tables (version, relation, claim); the journal's is in
+store/journal.py, which `HistoryWriter` extends so that the recorder has one writer.
 
 The recorder decides; this module only says how it is stored. Keys are interned
 integers: an entity is `(e,)`, a relation `(src, rel, dst)`. A claim is keyed
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vtrail.store import checkpoints
+from vtrail.store.journal import Journal
 from vtrail.store.sqlite import SqliteStore
 
 EntityKey = tuple[int]
@@ -24,16 +26,6 @@ class Current:
     valid_from: int
     valid_to: int | None
     attrs: str
-
-
-@dataclass(frozen=True, slots=True)
-class JournalRow:
-    seq: int
-    source: str
-    kind: str
-    observed_at: int
-    hash: int
-    payload: str
 
 
 class Intervals:
@@ -80,12 +72,11 @@ class Intervals:
         self.c.execute(self._reopen_after, (t,))
 
 
-class HistoryWriter:
+class HistoryWriter(Journal):
     """All writes the recorder makes, grouped by table."""
 
     def __init__(self, store: SqliteStore) -> None:
-        self.store = store
-        self.c = store.conn
+        super().__init__(store)
         self.versions = Intervals(store, "version", ("entity",))
         self.relations = Intervals(store, "relation", ("src", "rel", "dst"))
 
@@ -149,104 +140,6 @@ class HistoryWriter:
             (entity, source, entity, source),
         )
         return [(int(a), str(rel), int(b)) for a, rel, b in rows]
-
-    # -- journal --------------------------------------------------------------
-
-    def journal_add(
-        self, source: int, kind: str, observed_at: int, recorded_at: int, h: int, payload: str
-    ) -> int | None:
-        """Append a raw observation; None when this very observation is already there."""
-        cur = self.c.execute(
-            "INSERT OR IGNORE INTO journal (source, kind, observed_at, recorded_at, hash, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (source, kind, observed_at, recorded_at, h, payload),
-        )
-        return int(cur.lastrowid or 0) if cur.rowcount else None
-
-    def count_observations(self, per_source: dict[int, int]) -> None:
-        """Add a batch's newly journalled observations to each source's counter."""
-        self.c.executemany(
-            "UPDATE source SET observations = observations + ? WHERE id = ?",
-            [(n, src) for src, n in per_source.items()],
-        )
-
-    def recount_observations(self) -> None:
-        """Count again from the journal, after a repair took observations out of it."""
-        self.c.execute(
-            "UPDATE source SET observations = "
-            "(SELECT count(*) FROM journal WHERE journal.source = source.id)"
-        )
-
-    def journal_top(self) -> int:
-        """The seq of the newest journal entry (0 for none)."""
-        return int(self.c.execute("SELECT ifnull(max(seq), 0) FROM journal").fetchone()[0])
-
-    def journal_take_after(self, seq: int) -> list[tuple[str, int]]:
-        """Remove and return `(payload, recorded_at)` of the entries after `seq`, in order."""
-        rows = self.c.execute(
-            "SELECT payload, recorded_at FROM journal WHERE seq > ? ORDER BY seq", (seq,)
-        ).fetchall()
-        self.c.execute("DELETE FROM journal WHERE seq > ?", (seq,))
-        return [(str(p), int(t)) for p, t in rows]
-
-    def applied(self) -> tuple[int, int]:
-        """`(seq, since)`: the newest journal entry the history holds, and the earliest
-        instant of the batch that brought it in."""
-        row = self.c.execute("SELECT seq, since FROM applied").fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
-
-    def in_step(self) -> bool:
-        """Whether the history holds exactly the journal (one statement: it runs per batch)."""
-        row = self.c.execute(
-            "SELECT ifnull((SELECT seq FROM applied), 0) = "
-            "(SELECT ifnull(max(seq), 0) FROM journal)"
-        ).fetchone()
-        return bool(row[0])
-
-    def mark_applied(self, since: int) -> None:
-        """The history now holds the whole journal; its last batch began at `since`."""
-        self.c.execute(
-            "INSERT INTO applied VALUES (1, (SELECT ifnull(max(seq), 0) FROM journal), ?) "
-            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, since = excluded.since",
-            (since,),
-        )
-
-    def watermark(self) -> tuple[int, str, int] | None:
-        """The order key `(observed_at, source name, hash)` of the latest observation applied."""
-        rows = self.c.execute(
-            "SELECT j.observed_at, s.name, j.hash FROM journal j JOIN source s ON s.id = j.source "
-            "WHERE j.observed_at = (SELECT max(observed_at) FROM journal)"
-        ).fetchall()
-        return max((int(t), str(n), int(h)) for t, n, h in rows) if rows else None
-
-    def journal_since(self, t: int) -> list[JournalRow]:
-        """Observations at or after `t`, in the recorder's order."""
-        rows = self.c.execute(
-            "SELECT j.seq, s.name, j.kind, j.observed_at, j.hash, j.payload FROM journal j "
-            "JOIN source s ON s.id = j.source WHERE j.observed_at >= ?",
-            (t,),
-        ).fetchall()
-        out = [JournalRow(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), r[5]) for r in rows]
-        out.sort(key=lambda r: (r.observed_at, r.source, r.hash))
-        return out
-
-    def previous_of_source(self, source: int, before: int) -> tuple[str, int] | None:
-        """`(kind, observed_at)` of the source's last observation strictly before `before`."""
-        row = self.c.execute(
-            "SELECT kind, observed_at FROM journal WHERE source = ? AND observed_at < ? "
-            "ORDER BY observed_at DESC, seq DESC LIMIT 1",
-            (source, before),
-        ).fetchone()
-        return (str(row[0]), int(row[1])) if row else None
-
-    def last_seen_before(self, source: int, before: int) -> int | None:
-        """When the source last reported anything (not a disconnect) before `before`."""
-        row = self.c.execute(
-            "SELECT max(observed_at) FROM journal WHERE source = ? AND observed_at < ? "
-            "AND kind != 'disconnect'",
-            (source, before),
-        ).fetchone()
-        return int(row[0]) if row and row[0] is not None else None
 
     # -- checkpoints ----------------------------------------------------------
 

@@ -17,6 +17,8 @@ Never edit a migration that has shipped: add a new one.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from typing import NamedTuple
 
 
@@ -26,6 +28,29 @@ class Migration(NamedTuple):
     #: Committed on its own before `sql`: for work in another file, which a
     #: transaction across files would not make atomic. Must be safe to repeat.
     prepare: str = ""
+    #: As `prepare`, in Python, for a change that must look before it leaps to be
+    #: safe to repeat (SQLite's ALTER TABLE has no IF NOT EXISTS). Run after it.
+    prepare_fn: Callable[[sqlite3.Connection], None] | None = None
+
+
+def _journal_bodies(c: sqlite3.Connection) -> None:
+    """`payload` becomes `body`, which a packed body or a delta (`base` its keyframe)
+    may hold as a BLOB (store/bodies.py); every existing body stays the text it was."""
+    cols = {r[0] for r in c.execute("SELECT name FROM pragma_table_info('journal', 'jnl')")}
+    if "payload" in cols:
+        c.execute("ALTER TABLE jnl.journal RENAME COLUMN payload TO body")
+    if "base" not in cols:
+        c.execute("ALTER TABLE jnl.journal ADD COLUMN base INTEGER")
+    # The keyframe each source's next delta is taken from.
+    c.execute(
+        "CREATE TABLE IF NOT EXISTS jnl.journal_base "
+        "(source INTEGER PRIMARY KEY, seq INTEGER NOT NULL)"
+    )
+    # Bodies of observations before keep_from were dropped (`vtrail compact`) at `at`.
+    c.execute(
+        "CREATE TABLE IF NOT EXISTS jnl.journal_horizon (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "keep_from INTEGER NOT NULL, at INTEGER NOT NULL)"
+    )
 
 
 MIGRATIONS: list[Migration] = [
@@ -267,6 +292,12 @@ MIGRATIONS: list[Migration] = [
         DROP TABLE _net_space;
         DROP TABLE _renamed;
         """,
+    ),
+    Migration(
+        "0009_journal_bodies",
+        # All of it is in the journal's file (_journal_bodies); here it is only recorded.
+        "SELECT 1;",
+        prepare_fn=_journal_bodies,
     ),
     Migration(
         "0010_exact_samples",

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from vtrail.model import Relation, RelKey, Version
+from vtrail.store.journal import Journal
 from vtrail.store.sqlite import SqliteStore
 from vtrail.timeexpr import from_us
 
@@ -318,9 +319,13 @@ class Reader:
         return [(str(n), int(c), int(t), str(k), int(a)) for n, c, t, k, a in rows]
 
     def journal(self) -> Iterable[tuple[str, int]]:
-        """(payload, recorded_at) of every raw observation, in arrival order."""
-        for payload, t in self.c.execute("SELECT payload, recorded_at FROM journal ORDER BY seq"):
-            yield str(payload), int(t)
+        """(payload, recorded_at) of every raw observation, in arrival order; `BodiesDropped`
+        once `vtrail compact` has dropped some."""
+        return Journal(self.s).entries()
+
+    def journal_horizon(self) -> int | None:
+        """Bodies of observations before this instant were dropped; None: all are kept."""
+        return Journal(self.s).horizon()
 
 
 def loads_many(texts: list[str]) -> list[Any]:

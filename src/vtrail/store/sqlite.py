@@ -175,6 +175,10 @@ class SqliteStore:
             try:
                 if m.prepare:
                     c.executescript(f"BEGIN IMMEDIATE;\n{m.prepare}\n;COMMIT;")
+                if m.prepare_fn:
+                    c.execute("BEGIN IMMEDIATE")
+                    m.prepare_fn(c)
+                    c.execute("COMMIT")
                 c.executescript(
                     f"BEGIN IMMEDIATE;\n{m.sql}\n;"
                     f"INSERT INTO migration VALUES ('{m.name}', {stamp});\nCOMMIT;"

@@ -1,0 +1,47 @@
+"""`vtrail compact`: pack the journal, and drop its oldest bodies when told to."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
+from vtrail.store.journal import Journal
+from vtrail.timeexpr import iso
+
+DAY_US = 86_400 * 1_000_000
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(rich_help_panel="Record")
+    def compact(
+        keep_days: Annotated[
+            int | None,
+            typer.Option(
+                "--keep-days",
+                help="Drop the raw bodies of observations older than this many days. "
+                "History is kept; replay (late observations, rebuild) then reaches back "
+                "only this far.",
+            ),
+        ] = None,
+        db: DbOption = None,
+    ) -> None:
+        """Pack the journal's bodies and give the space back; history is never deleted."""
+        if keep_days is not None and keep_days < 0:
+            fail(f"--keep-days must be 0 or more, not {keep_days}", 2)
+        keep_from = None if keep_days is None else time.time_ns() // 1000 - keep_days * DAY_US
+        with open_store(db, readonly=False) as store:
+            done = Journal(store).compact(keep_from)
+        err_console.print(
+            esc(
+                f"packed {done.packed:,} bodies, dropped {done.dropped:,}; journal "
+                f"{done.bytes_before / 1e6:,.1f} MB → {done.bytes_after / 1e6:,.1f} MB; "
+                + (
+                    "replayable in whole"
+                    if done.horizon is None
+                    else f"replayable from {iso(done.horizon)}"
+                )
+            )
+        )

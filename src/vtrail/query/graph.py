@@ -76,6 +76,9 @@ def label(eid: str, kind: str, attrs: dict[str, JSONValue]) -> str:
         return str(name) if name else key[:8]
     if kind in NAMESPACED or kind == "nic":
         return key.rsplit("/", 1)[-1]
+    if kind == "ip":
+        # Drawn with what holds it: its space goes without saying.
+        return key.partition("@")[0]
     return str(name) if isinstance(name, str) and kind not in ("ip", "net") else key
 
 

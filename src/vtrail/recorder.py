@@ -25,9 +25,11 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from vtrail.merge import Merger
 from vtrail.model import JSONValue, Observation, canonical
 from vtrail.payload import decode, encode
-from vtrail.store.history import ClaimKey, HistoryWriter, Intervals
+from vtrail.store.claims import Claim, ClaimKey
+from vtrail.store.history import HistoryWriter
 from vtrail.store.samples import SampleWriter
 from vtrail.store.sqlite import SqliteStore
 from vtrail.timeexpr import to_us
@@ -37,6 +39,9 @@ from vtrail.wire import check
 #: half as many as the last checkpoint held, whichever is more: a snapshot then
 #: reads at most one checkpoint and half its size again in changes.
 CHECKPOINT_MIN = 20_000
+#: Checkpoints are taken this far behind the newest observation, so that a source
+#: whose clock lags the others' by less does not land before one and void it.
+CHECKPOINT_LAG_US = 60_000_000
 #: Attributes `where` can find an entity by.
 LABELS = ("name", "mac")
 
@@ -70,6 +75,8 @@ class Recorder:
     def __init__(self, store: SqliteStore, *, checkpoint_min: int = CHECKPOINT_MIN) -> None:
         self.store = store
         self.h = HistoryWriter(store)
+        self.claims = self.h.claims
+        self.merger = Merger(store, self.h)
         self.samples = SampleWriter(store)
         self.checkpoint_min = checkpoint_min
         self._last_checkpoint_size, self._since_checkpoint = self.h.since_checkpoint()
@@ -98,10 +105,11 @@ class Recorder:
             self.h.mark_applied(since)
             self.h.recount_observations()
             return
-        mark = self.h.watermark()
+        marks: dict[int, tuple[int, int] | None] = {}
         again = [(decode(p), at) for p, at in self.h.journal_take_after(seq)]
         for o, at in again:
-            mark = self._record_one(o, at, mark, stats)
+            self._record_one(o, at, marks, stats)
+        self._count_rows(stats)
         self.h.mark_applied(min(to_us(o.observed_at) for o, _ in again))
         self.h.recount_observations()
 
@@ -123,16 +131,26 @@ class Recorder:
                 (check(x[0]), x[1]) if isinstance(x, tuple) else check(x) for x in observations
             ]
         stats = RecordStats()
+        try:
+            self._record(observations, stats)
+        except BaseException:
+            self.merger.forget()
+            raise
+        return stats
+
+    def _record(
+        self, observations: Iterable[Observation | tuple[Observation, int]], stats: RecordStats
+    ) -> None:
         with self.store.write():
             if not self.h.in_step():
                 self._repair(stats)
-            mark = self.h.watermark()
+            marks: dict[int, tuple[int, int] | None] = {}
             first: int | None = None
             per_source: dict[int, int] = {}
             for item in observations:
                 o, at = item if isinstance(item, tuple) else (item, time.time_ns() // 1000)
                 journaled = stats.observations
-                mark = self._record_one(o, at, mark, stats)
+                self._record_one(o, at, marks, stats)
                 if stats.observations > journaled:
                     t = to_us(o.observed_at)
                     first = t if first is None else min(first, t)
@@ -141,93 +159,106 @@ class Recorder:
             if first is not None:
                 self.h.mark_applied(first)
                 self.h.count_observations(per_source)
+            self._count_rows(stats)
             if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size // 2):
                 self._checkpoint(stats)
-        return stats
 
     def _record_one(
         self,
         o: Observation,
         recorded_at: int,
-        mark: tuple[int, str, int] | None,
+        marks: dict[int, tuple[int, int] | None],
         stats: RecordStats,
-    ) -> tuple[int, str, int] | None:
+    ) -> None:
         payload, h = _payload(o)
         t = to_us(o.observed_at)
         src = self.store.source_id(o.source)
+        if src not in marks:
+            marks[src] = self.h.source_mark(src)
         seq = self.h.journal_add(src, o.kind, t, recorded_at, h, payload)
         if seq is None:
             stats.duplicates += 1
-            return mark
+            return
         stats.observations += 1
         stats.sources.add(o.source)
         for s in o.samples:
             e = self.store.entity_id(s.entity, create=True)
             ts = to_us(s.ts) if s.ts else t
             stats.samples += self.samples.add(e, s.metric, ts, s.value)
-        key = (t, o.source, h)
-        if mark is None or key > mark:
-            self._apply(o, t, src, stats)
-            return key
-        # A late arrival: re-derive everything from its instant on, in order.
+        # Each source is in order by its own clock: one that lags behind the others
+        # is not late, and its statements land in place without replaying anyone.
+        mark = marks[src]
+        if mark is None or (t, h) > mark:
+            self._apply(o, t, src)
+            marks[src] = (t, h)
+            return
+        # Late by its own source's order: re-derive that source from its instant on.
         stats.replays += 1
-        self._rederive(t, stats)
-        return mark
+        self._rederive_source(src, t)
+
+    def _rederive_source(self, src: int, t: int) -> None:
+        """Take back what `src` said from `t` on and say it again in order; re-derive
+        the versions of every key it touched, from `t` on."""
+        self.merger.begin_replay(src, t)
+        for row in self.h.journal_since(t, source=src):
+            self._apply(decode(row.payload), row.observed_at, src)
+        self.merger.end_replay()
 
     def _rederive(self, t: int, stats: RecordStats) -> None:
-        """Roll history back to `t` and apply the journal from there, in order."""
+        """Roll all history back to `t` and apply the journal from there, in order."""
         self.h.rollback(t)
+        self.merger.forget()
         for row in self.h.journal_since(t):
-            self._apply(
-                decode(row.payload), row.observed_at, self.store.source_id(row.source), stats
-            )
+            self._apply(decode(row.payload), row.observed_at, self.store.source_id(row.source))
+        self._count_rows(stats)
 
-    # -- applying one observation in order ---------------------------------------
+    def _count_rows(self, stats: RecordStats) -> None:
+        stats.rows_written += self.merger.rows_written
+        self._since_checkpoint += self.merger.opened
+        self.merger.rows_written = self.merger.opened = 0
 
-    def _apply(self, o: Observation, t: int, src: int, stats: RecordStats) -> None:
+    # -- applying one observation in its source's order ----------------------------
+
+    def _apply(self, o: Observation, t: int, src: int) -> None:
         if o.kind == "disconnect":
             return
         if o.kind == "snapshot":
-            self._apply_snapshot(o, t, src, stats)
+            self._apply_snapshot(o, t, src)
             return
         for e in o.entities:
-            self._entity(e.id, e.attrs, t, src, None, stats)
+            self._entity(e.id, e.attrs, t, src, None)
         for r in o.relations:
-            self._relation(r.key.src, r.key.rel, r.key.dst, r.attrs, t, src, None, stats)
+            self._relation(r.key.src, r.key.rel, r.key.dst, r.attrs, t, src, None)
         for rk in o.gone_relations:
             try:
                 k = (self.store.entity_id(rk.src), rk.rel, self.store.entity_id(rk.dst))
             except LookupError:
                 continue
-            if self.h.has_claim(k, src):
-                self._end(k, src, t, None, stats)
+            self.merger.end(k, src, t)
         for gid in o.gone:
             try:
                 n = self.store.entity_id(gid)
             except LookupError:
                 continue
-            for k in self.h.relation_claims_of(n, src):
-                self._end(k, src, t, None, stats)
-            if self.h.has_claim((n, "", 0), src):
-                self._end((n, "", 0), src, t, None, stats)
+            for k in self.claims.relation_keys_of(n, src):
+                self.merger.end(k, src, t)
+            self.merger.end((n, "", 0), src, t)
 
-    def _apply_snapshot(self, o: Observation, t: int, src: int, stats: RecordStats) -> None:
-        claims = self.h.open_claims(src)
+    def _apply_snapshot(self, o: Observation, t: int, src: int) -> None:
+        claims = self.claims.open_of_source(src)
         gap_after: int | None = None
         prev = self.h.previous_of_source(src, t)
         if prev is not None and prev[0] == "disconnect":
             gap_after = self.h.last_seen_before(src, prev[1]) or prev[1]
         seen: set[ClaimKey] = set()
         for e in o.entities:
-            seen.add(self._entity(e.id, e.attrs, t, src, claims, stats))
+            seen.add(self._entity(e.id, e.attrs, t, src, claims))
         for r in o.relations:
-            seen.add(
-                self._relation(r.key.src, r.key.rel, r.key.dst, r.attrs, t, src, claims, stats)
-            )
+            seen.add(self._relation(r.key.src, r.key.rel, r.key.dst, r.attrs, t, src, claims))
         # Relations first, so that an entity never ends before its edges.
         for k in sorted(set(claims) - seen, key=lambda k: k[1] == ""):
-            after = None if gap_after is None else max(claims[k], gap_after)
-            self._end(k, src, t, after, stats)
+            after = None if gap_after is None else max(claims[k].first, gap_after)
+            self.merger.end(k, src, t, after)
 
     def _entity(
         self,
@@ -235,18 +266,18 @@ class Recorder:
         attrs: Mapping[str, JSONValue],
         t: int,
         src: int,
-        claims: dict[ClaimKey, int] | None,
-        stats: RecordStats,
+        claims: dict[ClaimKey, Claim] | None,
     ) -> ClaimKey:
         n = self.store.entity_id(eid, create=True)
-        ck: ClaimKey = (n, "", 0)
-        self._claim(ck, src, t, claims, stats)
-        if self._set(self.h.versions, (n,), self.store.attrs.encode(attrs), t, src, stats):
-            for label in LABELS:
-                value = attrs.get(label)
-                if isinstance(value, str):
-                    self.h.label(n, label, value.lower() if label == "mac" else value)
-        return ck
+        key: ClaimKey = (n, "", 0)
+        text = self.store.attrs.encode(attrs)
+        if self._repeats(key, text, claims) or not self.merger.state(key, src, t, text):
+            return key
+        for label in LABELS:
+            value = attrs.get(label)
+            if isinstance(value, str):
+                self.h.label(n, label, value.lower() if label == "mac" else value)
+        return key
 
     def _relation(
         self,
@@ -256,62 +287,26 @@ class Recorder:
         attrs: Mapping[str, JSONValue],
         t: int,
         src: int,
-        claims: dict[ClaimKey, int] | None,
-        stats: RecordStats,
+        claims: dict[ClaimKey, Claim] | None,
     ) -> ClaimKey:
         key = (self.store.entity_id(a, create=True), rel, self.store.entity_id(b, create=True))
-        self._claim(key, src, t, claims, stats)
-        self._set(self.h.relations, key, canonical(attrs), t, src, stats)
+        text = canonical(attrs)
+        if not self._repeats(key, text, claims):
+            self.merger.state(key, src, t, text)
         return key
 
-    def _set(
-        self,
-        table: Intervals,
-        key: tuple[int | str, ...],
-        text: str,
-        t: int,
-        src: int,
-        stats: RecordStats,
-    ) -> bool:
-        """Make `text` the state of `key` from `t` on; False when it already was."""
-        cur = table.latest(key)
-        if cur is not None and cur.valid_to is None:
-            if cur.attrs == text:
-                return False
-            table.close(key, cur.valid_from, t, None)
-            stats.rows_written += 1
-        table.open(key, t, src, text)
-        stats.rows_written += 1
-        self._since_checkpoint += 1
-        return True
-
-    def _claim(
-        self,
-        key: ClaimKey,
-        src: int,
-        t: int,
-        claims: dict[ClaimKey, int] | None,
-        stats: RecordStats,
-    ) -> None:
-        held = key in claims if claims is not None else self.h.has_claim(key, src)
-        if not held:
-            self.h.open_claim(key, src, t)
-            stats.rows_written += 1
-
-    def _end(
-        self, key: ClaimKey, src: int, t: int, vanished_after: int | None, stats: RecordStats
-    ) -> None:
-        self.h.close_claim(key, src, t, vanished_after)
-        stats.rows_written += 1
-        if self.h.claimed_by_others(key, src):
-            return
-        a, rel, _ = key
-        table, k = (self.h.versions, (a,)) if rel == "" else (self.h.relations, key)
-        cur = table.latest(k)
-        if cur is not None and cur.valid_to is None:
-            table.close(k, cur.valid_from, t, vanished_after)
-            stats.rows_written += 1
-            self._since_checkpoint += 1
+    def _repeats(self, key: ClaimKey, text: str, claims: dict[ClaimKey, Claim] | None) -> bool:
+        """Whether a snapshot says of `key` what its source said before: the common
+        case, answered from the source's open claims (and, for a lone source, the
+        version) without asking anything else."""
+        mine = claims.get(key) if claims is not None else None
+        if mine is None:
+            return False
+        if mine.attrs is not None:
+            return mine.attrs == text
+        table = self.h.versions if key[1] == "" else self.h.relations
+        cur = table.latest((key[0],) if key[1] == "" else key)
+        return cur is not None and cur.valid_to is None and cur.attrs == text
 
     # -- checkpoints ----------------------------------------------------------
 
@@ -319,7 +314,9 @@ class Recorder:
         mark = self.h.watermark()
         if mark is None:
             return
-        size = self.h.checkpoint(mark[0])
+        ts = mark[0] - CHECKPOINT_LAG_US
+        size = self.h.checkpoint(ts)
+        self.merger.checkpoint_taken(ts)
         self._since_checkpoint = 0
         if size is not None:
             self._last_checkpoint_size = size

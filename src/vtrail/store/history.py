@@ -1,4 +1,4 @@
-"""Write-side SQL for the interval tables (version, relation, claim); the journal's is in
+"""Write-side SQL for the interval tables (version, relation); the journal's is in
 store/journal.py, which `HistoryWriter` extends so that the recorder has one writer.
 
 The recorder decides; this module only says how it is stored. Keys are interned
@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vtrail.store import checkpoints
+from vtrail.store.claims import ClaimTable
 from vtrail.store.journal import Journal
 from vtrail.store.sqlite import SqliteStore
 
 EntityKey = tuple[int]
 RelationKey = tuple[int, str, int]
-ClaimKey = tuple[int, str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,8 @@ class Current:
     valid_from: int
     valid_to: int | None
     attrs: str
+    source: int = 0
+    vanished_after: int | None = None
 
 
 class Intervals:
@@ -36,9 +38,20 @@ class Intervals:
         where = " AND ".join(f"{k} = ?" for k in keycols)
         cols = ", ".join(keycols)
         marks = ", ".join("?" for _ in keycols)
-        self._latest = (
-            f"SELECT valid_from, valid_to, attrs FROM {table} WHERE {where} "
+        cur = "SELECT valid_from, valid_to, attrs, source, vanished_after"
+        self._latest = f"{cur} FROM {table} WHERE {where} ORDER BY valid_from DESC LIMIT 1"
+        self._before = (
+            f"{cur} FROM {table} WHERE {where} AND valid_from < ? "
             "ORDER BY valid_from DESC LIMIT 1"
+        )
+        self._overlapping = (
+            f"{cur} FROM {table} WHERE {where} AND valid_from < ? "
+            "AND (valid_to IS NULL OR valid_to > ?) ORDER BY valid_from"
+        )
+        self._delete_from = f"DELETE FROM {table} WHERE {where} AND valid_from >= ?"
+        self._update = (
+            f"UPDATE {table} SET valid_to = ?, vanished_after = ?, source = ?, attrs = ? "
+            f"WHERE {where} AND valid_from = ?"
         )
         self._open = (
             f"INSERT INTO {table} ({cols}, valid_from, valid_to, source, vanished_after, attrs) "
@@ -56,7 +69,29 @@ class Intervals:
 
     def latest(self, key: tuple[int | str, ...]) -> Current | None:
         row = self.c.execute(self._latest, key).fetchone()
-        return Current(row[0], row[1], row[2]) if row else None
+        return Current(*row) if row else None
+
+    def before(self, key: tuple[int | str, ...], t: int) -> Current | None:
+        """The last interval that began before `t`."""
+        row = self.c.execute(self._before, (*key, t)).fetchone()
+        return Current(*row) if row else None
+
+    def overlapping(
+        self, key: tuple[int | str, ...], start: int, end: int | None
+    ) -> list[Current]:
+        """The intervals that hold at some instant of `[start, end)` (`end` None: on and on)."""
+        rows = self.c.execute(self._overlapping, (*key, 2**62 if end is None else end, start))
+        return [Current(*r) for r in rows]
+
+    def delete_from(self, key: tuple[int | str, ...], t: int) -> None:
+        self.c.execute(self._delete_from, (*key, t))
+
+    def rewrite(self, key: tuple[int | str, ...], row: Current) -> None:
+        """Set the end, source and attrs of the interval that begins at `row.valid_from`."""
+        self.c.execute(
+            self._update, (row.valid_to, row.vanished_after, row.source, row.attrs, *key,
+                           row.valid_from)
+        )
 
     def open(self, key: tuple[int | str, ...], t: int, source: int, attrs: str) -> None:
         self.c.execute(self._open, (*key, t, source, attrs))
@@ -79,67 +114,10 @@ class HistoryWriter(Journal):
         super().__init__(store)
         self.versions = Intervals(store, "version", ("entity",))
         self.relations = Intervals(store, "relation", ("src", "rel", "dst"))
+        self.claims = ClaimTable(store)
 
     def label(self, entity: int, key: str, value: str) -> None:
         self.c.execute("INSERT OR IGNORE INTO label VALUES (?, ?, ?)", (key, value, entity))
-
-    # -- claims ---------------------------------------------------------------
-
-    def open_claims(self, source: int) -> dict[ClaimKey, int]:
-        """What `source` reports now, each with the instant it started to."""
-        rows = self.c.execute(
-            "SELECT a, rel, b, since FROM claim WHERE source = ? AND until IS NULL", (source,)
-        )
-        return {(a, rel, b): since for a, rel, b, since in rows}
-
-    def has_claim(self, key: ClaimKey, source: int) -> bool:
-        row = self.c.execute(
-            "SELECT 1 FROM claim WHERE a = ? AND rel = ? AND b = ? AND source = ? "
-            "AND until IS NULL",
-            (*key, source),
-        ).fetchone()
-        return row is not None
-
-    def claim_since(self, key: ClaimKey, source: int) -> int | None:
-        row = self.c.execute(
-            "SELECT since FROM claim WHERE a = ? AND rel = ? AND b = ? AND source = ? "
-            "AND until IS NULL",
-            (*key, source),
-        ).fetchone()
-        return int(row[0]) if row else None
-
-    def open_claim(self, key: ClaimKey, source: int, t: int) -> None:
-        self.c.execute(
-            "INSERT INTO claim (a, rel, b, source, since, until, vanished_after) "
-            "VALUES (?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT (a, rel, b, source, since) "
-            "DO UPDATE SET until = NULL, vanished_after = NULL",
-            (*key, source, t),
-        )
-
-    def close_claim(self, key: ClaimKey, source: int, t: int, vanished_after: int | None) -> None:
-        self.c.execute(
-            "UPDATE claim SET until = ?, vanished_after = ? WHERE a = ? AND rel = ? AND b = ? "
-            "AND source = ? AND until IS NULL",
-            (t, vanished_after, *key, source),
-        )
-
-    def claimed_by_others(self, key: ClaimKey, source: int) -> bool:
-        row = self.c.execute(
-            "SELECT 1 FROM claim WHERE a = ? AND rel = ? AND b = ? AND source != ? "
-            "AND until IS NULL LIMIT 1",
-            (*key, source),
-        ).fetchone()
-        return row is not None
-
-    def relation_claims_of(self, entity: int, source: int) -> list[ClaimKey]:
-        """The source's open relation claims with `entity` at either end."""
-        rows = self.c.execute(
-            "SELECT a, rel, b FROM claim WHERE a = ? AND rel != '' AND source = ? "
-            "AND until IS NULL UNION SELECT a, rel, b FROM claim WHERE b = ? AND rel != '' "
-            "AND source = ? AND until IS NULL",
-            (entity, source, entity, source),
-        )
-        return [(int(a), str(rel), int(b)) for a, rel, b in rows]
 
     # -- checkpoints ----------------------------------------------------------
 
@@ -154,6 +132,10 @@ class HistoryWriter(Journal):
         ).fetchone()[0]
         return size, int(n)
 
+    def drop_checkpoints(self, ts: int) -> None:
+        """Forget checkpoints at or after `ts`: history before them changed."""
+        checkpoints.drop_from(self.c, ts)
+
     def checkpoint(self, ts: int) -> int | None:
         """Save the live set as of just before `ts`; its size, or None if one exists there."""
         return checkpoints.take(self.c, ts)
@@ -164,8 +146,5 @@ class HistoryWriter(Journal):
         """Undo everything derived from observations at or after `t`."""
         self.versions.rollback(t)
         self.relations.rollback(t)
-        self.c.execute("DELETE FROM claim WHERE since >= ?", (t,))
-        self.c.execute(
-            "UPDATE claim SET until = NULL, vanished_after = NULL WHERE until >= ?", (t,)
-        )
+        self.claims.rollback(t)
         checkpoints.drop_from(self.c, t)

@@ -10,7 +10,9 @@ T costs the same whatever the length of the history.
 The journal has lived in its own file, attached as `jnl`, since
 `0005_journal_file` (store/sqlite.py says why); `applied` records how far the
 history has taken it in, so that a crash between the two files' commits can be
-repaired (`Recorder.recover`).
+repaired (`Recorder.recover`). Since `0009_journal_bodies` a body may be
+packed, or a delta from its source's keyframe (store/bodies.py), and
+`vtrail compact` may drop old ones (store/journal.py).
 
 Never edit a migration that has shipped: add a new one.
 """
@@ -240,6 +242,18 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE source ADD COLUMN observations INTEGER NOT NULL DEFAULT 0;
         UPDATE source SET observations =
             (SELECT count(*) FROM journal WHERE journal.source = source.id);
+        """,
+    ),
+    Migration(
+        "0007_source_statements",
+        # Each source's own statement about a key (store/claims.py, vtrail/merge.py):
+        # `attrs` stays NULL while a source is the only one reporting the key, and
+        # `first` is when its unbroken reporting began, the merge's rank. Rows from
+        # before keep NULL: `vtrail rebuild` re-derives their history by the merge.
+        """
+        ALTER TABLE claim ADD COLUMN attrs TEXT;
+        ALTER TABLE claim ADD COLUMN first INTEGER;
+        UPDATE claim SET first = since;
         """,
     ),
     Migration(

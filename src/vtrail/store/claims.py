@@ -1,0 +1,146 @@
+"""Write-side SQL for per-source statements: the `claim` table.
+
+A claim row says that one source reported one entity or relation over
+`[since, until)`, and what it said then (`attrs`). A source that is the only
+one reporting a key keeps one row for as long as it reports it, with `attrs`
+NULL: its statement is then the merged version itself, so a single-source
+history costs no second copy. Once another source reports the same key, each
+row holds its source's statement, and a change of statement starts a new row.
+`first` is when the source's unbroken reporting of the key began; the merge
+(`vtrail.merge`) uses it to rank sources.
+
+Keys are interned integers: `(a, rel, b)` with `rel = ''` and `b = 0` for an
+entity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vtrail.store.sqlite import SqliteStore
+
+ClaimKey = tuple[int, str, int]
+
+_COLS = "source, since, until, first, attrs, vanished_after"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    source: int
+    since: int
+    until: int | None
+    #: When the source's unbroken reporting of the key began (the merge's rank).
+    first: int
+    #: The source's statement; None while it was the only source (see the module).
+    attrs: str | None
+    vanished_after: int | None = None
+
+    def active_at(self, t: int) -> bool:
+        return self.since <= t and (self.until is None or self.until > t)
+
+
+def _claim(row: tuple[int, int, int | None, int | None, str | None, int | None]) -> Claim:
+    source, since, until, first, attrs, va = row
+    return Claim(source, since, until, since if first is None else first, attrs, va)
+
+
+class ClaimTable:
+    def __init__(self, store: SqliteStore) -> None:
+        self.c = store.conn
+
+    def of_key(self, key: ClaimKey, t: int) -> list[Claim]:
+        """The key's rows that hold at `t` or later (open, or ending at or after `t`)."""
+        rows = self.c.execute(
+            f"SELECT {_COLS} FROM claim WHERE a = ? AND rel = ? AND b = ? "
+            "AND (until IS NULL OR until >= ?)",
+            (*key, t),
+        )
+        return [_claim(r) for r in rows]
+
+    def at(self, key: ClaimKey, t: int) -> list[Claim]:
+        """The key's rows in force at `t`."""
+        rows = self.c.execute(
+            f"SELECT {_COLS} FROM claim WHERE a = ? AND rel = ? AND b = ? AND since <= ? "
+            "AND (until IS NULL OR until > ?)",
+            (*key, t, t),
+        )
+        return [_claim(r) for r in rows]
+
+    def open_of_source(self, source: int) -> dict[ClaimKey, Claim]:
+        """What `source` reports now."""
+        rows = self.c.execute(
+            f"SELECT a, rel, b, {_COLS} FROM claim WHERE source = ? AND until IS NULL", (source,)
+        )
+        return {(a, rel, b): _claim(rest) for a, rel, b, *rest in rows}
+
+    def open_one(self, key: ClaimKey, source: int) -> Claim | None:
+        row = self.c.execute(
+            f"SELECT {_COLS} FROM claim WHERE a = ? AND rel = ? AND b = ? AND source = ? "
+            "AND until IS NULL",
+            (*key, source),
+        ).fetchone()
+        return _claim(row) if row else None
+
+    def relation_keys_of(self, entity: int, source: int) -> list[ClaimKey]:
+        """The source's open relation claims with `entity` at either end."""
+        rows = self.c.execute(
+            "SELECT a, rel, b FROM claim WHERE a = ? AND rel != '' AND source = ? "
+            "AND until IS NULL UNION SELECT a, rel, b FROM claim WHERE b = ? AND rel != '' "
+            "AND source = ? AND until IS NULL",
+            (entity, source, entity, source),
+        )
+        return [(int(a), str(rel), int(b)) for a, rel, b in rows]
+
+    def keys_of_source_from(self, source: int, t: int) -> set[ClaimKey]:
+        """Keys whose rows from `source` begin or end at or after `t`."""
+        rows = self.c.execute(
+            "SELECT a, rel, b FROM claim WHERE source = ? AND since >= ? "
+            "UNION SELECT a, rel, b FROM claim WHERE source = ? AND until >= ?",
+            (source, t, source, t),
+        )
+        return {(int(a), str(rel), int(b)) for a, rel, b in rows}
+
+    # -- writes ---------------------------------------------------------------
+
+    def open(
+        self,
+        key: ClaimKey,
+        source: int,
+        since: int,
+        first: int,
+        attrs: str | None,
+        until: int | None = None,
+        vanished_after: int | None = None,
+    ) -> None:
+        self.c.execute(
+            "INSERT INTO claim (a, rel, b, source, since, until, first, attrs, vanished_after) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (a, rel, b, source, since) "
+            "DO UPDATE SET until = excluded.until, first = excluded.first, "
+            "attrs = excluded.attrs, vanished_after = excluded.vanished_after",
+            (*key, source, since, until, first, attrs, vanished_after),
+        )
+
+    def close(
+        self, key: ClaimKey, row: Claim, t: int, vanished_after: int | None = None
+    ) -> None:
+        """End `row` at `t`; a row that would hold for no time at all is removed."""
+        if row.since >= t:
+            self.c.execute(
+                "DELETE FROM claim WHERE a = ? AND rel = ? AND b = ? AND source = ? AND since = ?",
+                (*key, row.source, row.since),
+            )
+            return
+        self.c.execute(
+            "UPDATE claim SET until = ?, vanished_after = ? WHERE a = ? AND rel = ? AND b = ? "
+            "AND source = ? AND since = ?",
+            (t, vanished_after, *key, row.source, row.since),
+        )
+
+    def rollback(self, t: int, source: int | None = None) -> None:
+        """Undo what was derived from observations at or after `t` (of one source, or all)."""
+        only = "" if source is None else " AND source = ?"
+        args: tuple[int, ...] = (t,) if source is None else (t, source)
+        self.c.execute(f"DELETE FROM claim WHERE since >= ?{only}", args)
+        self.c.execute(
+            f"UPDATE claim SET until = NULL, vanished_after = NULL WHERE until >= ?{only}", args
+        )

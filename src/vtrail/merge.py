@@ -25,6 +25,7 @@ from its instant on (`resweep`), and nothing else.
 from __future__ import annotations
 
 import json
+
 from vtrail.model import JSONValue, canonical
 from vtrail.store.claims import Claim, ClaimKey, ClaimTable
 from vtrail.store.history import Current, HistoryWriter, Intervals
@@ -148,9 +149,11 @@ class Merger:
             self.claims.close(key, r, start)
             for v in pieces:
                 since = max(v.valid_from, start)
-                until = v.valid_to if r.until is None or (
-                    v.valid_to is not None and v.valid_to < r.until
-                ) else r.until
+                until = (
+                    v.valid_to
+                    if r.until is None or (v.valid_to is not None and v.valid_to < r.until)
+                    else r.until
+                )
                 va = r.vanished_after if until == r.until else None
                 self.claims.open(key, r.source, since, r.first, v.attrs, until, va)
 
@@ -215,9 +218,12 @@ class Merger:
         acting = [s for s in ending if s not in starting]
         for s, r in starting.items():
             p = ending.get(s)
-            if p is None or r.first == x or r.attrs is None:
-                acting.append(s)
-            elif (p.attrs if p.attrs is not None else before) != r.attrs:
+            if (
+                p is None
+                or r.first == x
+                or r.attrs is None
+                or (p.attrs if p.attrs is not None else before) != r.attrs
+            ):
                 acting.append(s)
         if not acting:
             acting = [r.source for r in rows if r.active_at(x)]
@@ -225,8 +231,9 @@ class Merger:
             return 0
         return min(acting, key=self.store.source_name)
 
-    def _before(self, table: Intervals, vkey: tuple[int | str, ...], x: int,
-                cur: Current | None) -> str | None:
+    def _before(
+        self, table: Intervals, vkey: tuple[int | str, ...], x: int, cur: Current | None
+    ) -> str | None:
         """The version's attrs just before `x`."""
         if cur is not None and cur.valid_from == x:
             cur = table.before(vkey, x)

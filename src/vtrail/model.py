@@ -137,6 +137,19 @@ class Version:
 
 
 @dataclass(frozen=True, slots=True)
+class Statement:
+    """What one source said of an entity over `[valid_from, valid_to)`; the entity's
+    version is the merge of the statements in force (vtrail.merge)."""
+
+    source: str
+    valid_from: datetime
+    valid_to: datetime | None
+    attrs: Attrs
+    #: When this source's unbroken reporting of the entity began: the merge's rank.
+    reporting_since: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Relation:
     key: RelKey
     valid_from: datetime

@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from vtrail.cli.common import console, esc
-from vtrail.model import JSONValue, Relation, Version
+from vtrail.model import JSONValue, Relation, Statement, Version
 from vtrail.query.state import (
     DiffAnswer,
     HistoryAnswer,
@@ -106,13 +106,32 @@ def show(a: ShowAnswer) -> None:
         for k, val in sorted(v.attrs.items()):
             shown = val if isinstance(val, str) else _short(val)
             console.print(f"  {esc(f'{k:<14}')} {esc(shown)}")
+    if len(a.sources) > 1:
+        console.print(_statements(a.sources, "as each source said it"))
     if a.relations:
         console.print(_relations(a.relations, "relations"))
 
 
 def history(a: HistoryAnswer) -> None:
     console.print(_versions(a.versions, f"versions of {a.entity}"))
+    if len({s.source for s in a.statements}) > 1:
+        console.print(_statements(a.statements, "what each source said"))
     console.print(_relations(a.relations, "relations"))
+
+
+def _statements(statements: list[Statement], title: str) -> Table:
+    t = Table(title=title, title_justify="left", box=None)
+    for col in ("source", "from", "to", "attrs"):
+        t.add_column(col, overflow="fold")
+    for s in statements:
+        _row(
+            t,
+            s.source,
+            iso(s.valid_from),
+            iso(s.valid_to) if s.valid_to else "now",
+            _short(dict(s.attrs)),
+        )
+    return t
 
 
 def diff(a: DiffAnswer) -> None:

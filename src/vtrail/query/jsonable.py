@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from vtrail.model import Relation, RelKey, Version
+from vtrail.model import Relation, RelKey, Statement, Version
 from vtrail.timeexpr import iso
 
 
@@ -41,12 +41,24 @@ def relation_json(r: Relation) -> dict[str, Any]:
     return d
 
 
+def statement_json(s: Statement) -> dict[str, Any]:
+    return {
+        "source": s.source,
+        "from": iso(s.valid_from),
+        "to": iso(s.valid_to),
+        "attrs": dict(s.attrs),
+        "reporting_since": iso(s.reporting_since),
+    }
+
+
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses, model objects and datetimes to plain JSON values."""
     if isinstance(obj, Version):
         return version_json(obj)
     if isinstance(obj, Relation):
         return relation_json(obj)
+    if isinstance(obj, Statement):
+        return statement_json(obj)
     if isinstance(obj, RelKey):
         return {"src": obj.src, "rel": obj.rel, "dst": obj.dst}
     if isinstance(obj, datetime):

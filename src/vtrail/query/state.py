@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vtrail.ids import KINDS, libvirt_net_id, nic_id
-from vtrail.model import InvalidId, JSONValue, Relation, Version, kind_of, split_id
+from vtrail.model import InvalidId, JSONValue, Relation, Statement, Version, kind_of, split_id
 from vtrail.query import spaces
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.births import birth
@@ -88,6 +88,8 @@ class ShowAnswer:
     at: datetime
     version: Version | None
     relations: list[Relation]
+    #: What each source reporting the entity said at `at`; `version` is their merge.
+    sources: list[Statement] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ class HistoryAnswer:
     entity: str
     versions: list[Version]
     relations: list[Relation]
+    #: What each source said over the window, which the versions merge.
+    statements: list[Statement] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +280,7 @@ def check_kind(store: SqliteStore, kind: str | None) -> None:
 def show(store: SqliteStore, entity: str, at: datetime) -> ShowAnswer:
     eid = resolve_one(store, entity)
     n, t, r = store.entity_id(eid), to_us(at), Reader(store)
-    return ShowAnswer(eid, at, r.version_at(n, t), r.relations_at(n, t))
+    return ShowAnswer(eid, at, r.version_at(n, t), r.relations_at(n, t), r.statements(n, t, t + 1))
 
 
 def history(
@@ -287,7 +291,9 @@ def history(
     lo = to_us(t_from) if t_from else None
     hi = to_us(t_to) if t_to else None
     n, r = store.entity_id(eid), Reader(store)
-    return HistoryAnswer(eid, r.versions(n, lo, hi), r.relations(n, lo, hi))
+    return HistoryAnswer(
+        eid, r.versions(n, lo, hi), r.relations(n, lo, hi), r.statements(n, lo, hi)
+    )
 
 
 def where(store: SqliteStore, query: str, at: datetime, space: str | None = None) -> WhereAnswer:

@@ -120,9 +120,7 @@ class ClaimTable:
             (*key, source, since, until, first, attrs, vanished_after),
         )
 
-    def close(
-        self, key: ClaimKey, row: Claim, t: int, vanished_after: int | None = None
-    ) -> None:
+    def close(self, key: ClaimKey, row: Claim, t: int, vanished_after: int | None = None) -> None:
         """End `row` at `t`; a row that would hold for no time at all is removed."""
         if row.since >= t:
             self.c.execute(

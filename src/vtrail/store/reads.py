@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from vtrail.model import Relation, RelKey, Version
+from vtrail.model import Relation, RelKey, Statement, Version
 from vtrail.store.journal import Journal
 from vtrail.store.sqlite import SqliteStore
-from vtrail.timeexpr import from_us
+from vtrail.timeexpr import from_us, to_us
 
 _V = "v.entity, e.eid, e.kind, v.valid_from, v.valid_to, v.attrs, v.source, v.vanished_after"
 _R = "r.src, r.rel, r.dst, r.valid_from, r.valid_to, r.attrs, r.source, r.vanished_after"
@@ -147,6 +147,37 @@ class Reader:
             (e, hi, lo),
         )
         return [self._version(r) for r in rows]
+
+    def statements(
+        self, e: int, t_from: int | None = None, t_to: int | None = None
+    ) -> list[Statement]:
+        """What each source said of the entity over the window, in order. A source
+        that was alone kept no copy of its own (store/claims.py): its statements
+        are the versions of its interval."""
+        lo, hi = _bounds(t_from, t_to)
+        rows = self.c.execute(
+            "SELECT source, since, until, ifnull(first, since), attrs FROM claim "
+            "WHERE a = ? AND rel = '' AND b = 0 AND since < ? AND (until IS NULL OR until > ?) "
+            "ORDER BY since, source",
+            (e, hi, lo),
+        ).fetchall()
+        out: list[Statement] = []
+        for src, since, until, first, text in rows:
+            name = self.s.source_name(src)
+            if text is not None:
+                out.append(
+                    Statement(
+                        name, from_us(since), _opt(until), self.s.attrs.decode(text), from_us(first)
+                    )
+                )
+                continue
+            end = hi if until is None else min(until, hi)
+            for v in self.versions(e, max(since, lo), end):
+                vf, vt = max(to_us(v.valid_from), since), v.valid_to
+                if until is not None and (vt is None or to_us(vt) > until):
+                    vt = from_us(until)
+                out.append(Statement(name, from_us(vf), vt, v.attrs, from_us(first)))
+        return sorted(out, key=lambda s: (s.valid_from, s.source))
 
     def relations_at(self, e: int, t: int) -> list[Relation]:
         """Edges live at `t` with `e` at either end."""

@@ -7,16 +7,18 @@ Rules (DESIGN.md):
 - a snapshot closes what the same source reported before and omits now, opens
   a version for each entity whose attributes changed, and writes nothing for
   unchanged ones;
-- an observation older than what is recorded is put in its place: everything
-  derived from that instant on is rolled back and the journal replayed in
-  order, so any order of arrival gives the history of sorted arrival;
+- several sources may report one entity or relation: each source's statement
+  is kept, and the version is their merge (`vtrail.merge`);
+- each source is applied in its own order, `(observed_at, content hash)`: a
+  source whose clock lags the others' lands in place without replaying them.
+  An observation older than its own source's newest is late: that source's
+  statements from its instant on are taken back and said again in order, and
+  the keys they touch are re-derived, so any order of arrival gives the
+  history of sorted arrival;
 - after a `disconnect`, what the reconnect snapshot lacks is closed with
   `vanished_after` = when the source last saw it, never at a false instant;
 - the journal is a file of its own, so a crash can fall between its commit and
   the history's: `recover()` puts them back in step when a recorder starts.
-
-Order of application is `(observed_at, source, content hash)`, which makes
-ties between sources deterministic whatever the order they arrived in.
 """
 
 from __future__ import annotations

@@ -212,8 +212,8 @@ Resident memory grew by {steady.rss_growth_mb_min:.1f} MB a minute in the steady
 the end {parts.get("RssAnon", 0):.0f} MB of it was heap and {parts.get("RssFile", 0):.0f} MB mapped files
 (libraries, and the store, which SQLite maps). The growth is SQLite's page
 cache filling: see [record.md](record.md#cost) for what that means over hours.
-The store grew to {size_mb:.1f} MB over the run (every snapshot is journalled
-whole). Measured {time.strftime("%Y-%m-%d")} on {os.cpu_count()} × {cpu},
+The store grew to {size_mb:.1f} MB over the run (each snapshot journalled as a
+delta from its source's keyframe). Measured {time.strftime("%Y-%m-%d")} on {os.cpu_count()} × {cpu},
 Python {platform.python_version()}, Linux {platform.release()}.
 """
     print("\n" + section)

@@ -356,3 +356,14 @@ def test_vtrail_compact_and_stats(tmp_path: Path) -> None:
     refused = cli.invoke(app, ["rebuild", "--db", str(path)])
     assert refused.exit_code == 1
     assert "cannot rebuild" in refused.output and "dropped by vtrail compact" in refused.output
+
+
+def test_every_option_of_compact_is_documented() -> None:
+    import typer.main
+
+    from vtrail.cli.main import app
+
+    docs = (Path(__file__).parents[2] / "docs" / "record.md").read_text()
+    command = typer.main.get_command(app).commands["compact"]  # type: ignore[attr-defined]
+    flags = [opt for p in command.params for opt in p.opts if opt.startswith("--")]
+    assert flags and all(f"`{flag}" in docs for flag in flags if flag != "--help"), flags

@@ -38,9 +38,12 @@ SMALL = 1024
 #: A text of which more than 1/KEYFRAME_AFTER would be literal in a delta becomes its
 #: source's new keyframe: the old one no longer describes what the source sees.
 KEYFRAME_AFTER = 4
-#: Characters of keyframe text kept unpacked in memory (their pieces and index
-#: take about three times that): the keyframes of a few large sources.
+#: Characters of keyframe text kept unpacked in memory (as pieces with their index
+#: they take about four times that): the keyframes of a few large sources.
 CACHE_CHARS = 16 << 20
+
+#: Pieces compared at once while a run of shared pieces goes on.
+GALLOP = 32
 
 _COUNT = struct.Struct("<I")
 
@@ -69,11 +72,25 @@ class Keyframe:
         first = self.first()
         ops: list[int] = []
         literals: list[str] = []
-        skip = copy = lit = pos = 0  # pos: where the current copy run goes on in `old`
-        for p in text.split(SEP):
+        new = text.split(SEP)
+        m = len(new)
+        skip = copy = lit = pos = i = 0  # pos: where the current copy run goes on in `old`
+        block_from = 0  # no block is tried before this piece again: one just failed
+        while i < m:
+            p = new[i]
+            i += 1
             if copy and not lit and pos < n and old[pos] == p:
                 copy += 1
                 pos += 1
+                # A long run goes on by whole blocks, compared in C: an unchanged
+                # snapshot is then a few thousand steps instead of one per piece.
+                while copy >= GALLOP and i >= block_from and i + GALLOP <= m:
+                    if old[pos : pos + GALLOP] != new[i : i + GALLOP]:
+                        block_from = i + GALLOP
+                        break
+                    copy += GALLOP
+                    pos += GALLOP
+                    i += GALLOP
                 continue
             # After a piece replaced in place the keyframe goes on one further; after
             # one inserted, where it was. Anything else is looked up.

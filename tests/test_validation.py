@@ -200,7 +200,10 @@ def test_collectors_bad_observation_is_dropped_and_named(store: SqliteStore) -> 
     writer.close(10)
     st = writer.stats()
     assert (st.recorded, st.dropped) == (2, 1)
-    assert st.error is not None and "samples.0.value: integer 18446744073709551616" in st.error
+    assert st.error == (
+        "refused an observation from 'a' at 2026-11-20T03:00:05.000Z: samples.0.value: "
+        "integer 18446744073709551616 is out of range: counters go from -2^63 to 2^64 - 1"
+    )
     assert Reader(store).counts()["journal"] == 2
 
 

@@ -2,7 +2,7 @@
 
 Only validated observations are journalled (`vtrail.wire` checks every way in),
 so reading the journal back validates nothing again: `decode` rebuilds the
-model straight from the JSON, several times faster than the parser, and a
+model straight from the JSON, two to three times faster than the parser, and a
 replay or a rebuild can never refuse what was once accepted.
 
 The text is the observation's wire form (`wire.to_dict`), canonical (sorted

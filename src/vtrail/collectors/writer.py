@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from vtrail.model import Observation
 from vtrail.recorder import Recorder
 from vtrail.store import SqliteStore
+from vtrail.wire import ObservationError
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,10 @@ class BatchWriter:
                 if len(batch) > 1:
                     for item in batch:  # find the one that spoils the batch; record the rest
                         self._commit(recorder, [item])
+                    return
+                if isinstance(e, ObservationError):
+                    # A collector's bug, and its message says which field breaks which rule.
+                    self._failed(f"refused an {e}", batch)
                     return
                 source = batch[0].obs.source
                 log.exception("the recorder refused an observation from %s", source)

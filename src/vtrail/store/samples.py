@@ -166,7 +166,7 @@ def _db(v: Num) -> int | float | str:
 
 
 def _py(v: int | float | str) -> Num:
-    return int(v) if isinstance(v, str) else v
+    return v if type(v) is not str else int(v)
 
 
 _COLS = "entity, metric, t0, t1, n, v_first, v_last, increase, dt_last, data"
@@ -265,9 +265,13 @@ class SampleWriter:
         tail = bytearray()
         _varint(_zz(dt - b.dt_last), tail)
         _put_value(mode, value, b.v_last, tail)
-        b.increase += value - b.v_last if value >= b.v_last else value
-        b.t1, b.n, b.v_last, b.dt_last, b.data = ts, b.n + 1, value, dt, b.data + bytes(tail)
-        self._put_open(b, new=False)
+        increase = b.increase + (value - b.v_last if value >= b.v_last else value)
+        # Only what an append changes: the first reading stays as its column holds it.
+        self.c.execute(
+            "UPDATE sample_open SET t1 = ?, n = ?, v_last = ?, increase = ?, dt_last = ?, "
+            "data = ? WHERE entity = ? AND metric = ?",
+            (ts, b.n + 1, _db(value), _db(increase), dt, b.data + tail, b.entity, b.metric),
+        )
 
     def _put_open(self, b: _Block, *, new: bool) -> None:
         verb = "INSERT" if new else "INSERT OR REPLACE"

@@ -147,6 +147,23 @@ def test_an_entity_nobody_watched_appear_counts_from_its_first_reading(
     assert totals(store, PORT) == {"tx_bytes": (200_000_000, False)}
 
 
+def test_one_source_that_watched_it_appear_is_enough(
+    store: SqliteStore, recorder: Recorder
+) -> None:
+    # The newcomer sorts first, so it is the source the merged version names.
+    newcomer, watcher = "a-netlink:sw", "b-ovs:sw"
+    recorder.record(
+        [
+            snap(watcher, 0, ent(BR0)),
+            snap(watcher, 10, ent(BR0), ent(PORT), sample(PORT, "tx_bytes", 300)),
+            snap(newcomer, 10, ent(PORT, mtu=1500)),
+            snap(watcher, 20, ent(BR0), ent(PORT), sample(PORT, "tx_bytes", 500)),
+        ]
+    )
+    assert state.history(store, PORT).versions[0].source == newcomer
+    assert totals(store, PORT) == {"tx_bytes": (500, True)}
+
+
 def test_the_birth_rule_holds_through_a_rebuild(store: SqliteStore, tmp_path: Path) -> None:
     lines = [
         to_line(o)

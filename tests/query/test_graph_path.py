@@ -13,7 +13,7 @@ import pytest
 from api.story import DB, DB_NIC, GHOST, WEB, WEB_NIC, at, record_story
 from vtrail.ingest import ingest_lines
 from vtrail.query.path import BadPath, compare, path
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import SqliteStore, UnknownEntity, store_files
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +229,8 @@ def test_blackholes_and_non_forwarding_routers_stop_traffic(tmp_path: Path) -> N
     p = path(store, "c", "10.2.0.9", T + timedelta(seconds=1))
     assert not p.reachable and p.broken_at == "router:r" and "blackhole" in (p.reason or "")
     store.close()
-    (tmp_path / "hand.db").unlink()
+    for stale in store_files(tmp_path / "hand.db"):
+        stale.unlink(missing_ok=True)
     store = _fabric(tmp_path, [], {"forwarding": False})
     p = path(store, "c", "10.2.0.9", T + timedelta(seconds=1))
     assert not p.reachable and "did not forward" in (p.reason or "")

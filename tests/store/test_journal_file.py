@@ -183,3 +183,13 @@ def test_a_one_file_store_moves_its_journal_out(tmp_path: Path) -> None:
     assert list(Reader(store).journal()) == list(Reader(SqliteStore(new)).journal())
     rebuild(store, tmp_path / "rebuilt.db")
     assert history_of(tmp_path / "rebuilt.db") == history_of(new)
+
+
+def test_a_new_store_beside_another_stores_journal_is_refused(tmp_path: Path) -> None:
+    path = recorded(tmp_path / "v.db", A)
+    path.unlink()
+    with pytest.raises(StoreError, match=r"v\.db is a new store but .*v\.journal\.db holds"):
+        SqliteStore(path)
+    assert sqlite3.connect(journal_path(path)).execute(
+        "SELECT count(*) FROM journal"
+    ).fetchone() == (2,)

@@ -144,6 +144,13 @@ class SqliteStore:
             if readonly:
                 return  # a store from before 0005_journal_file: its journal is in the main file
         self.conn.execute("ATTACH DATABASE ? AS jnl", (_ro_uri(path) if readonly else str(path),))
+        if not readonly and self._stale_journal():
+            # Its journal would be wiped or refused by the migrations; neither silently.
+            self.conn.close()
+            raise StoreError(
+                f"{self.path} is a new store but {path} holds another store's journal "
+                "(move it away, or put its store back beside it)"
+            )
         if not readonly:
             self.conn.execute("PRAGMA jnl.journal_mode=WAL")
         self.conn.execute("PRAGMA jnl.synchronous=NORMAL")
@@ -151,6 +158,15 @@ class SqliteStore:
         # Appends and replays read the journal in order; a small cache serves both.
         self.conn.execute("PRAGMA jnl.cache_size=-16384")
         self.conn.execute("PRAGMA jnl.mmap_size=0")
+
+    def _stale_journal(self) -> bool:
+        """A journal file beside a main file that has never been migrated."""
+        new = not self.conn.execute(
+            "SELECT 1 FROM main.sqlite_schema WHERE name = 'migration'"
+        ).fetchone()
+        return new and bool(
+            self.conn.execute("SELECT 1 FROM jnl.sqlite_schema WHERE name = 'journal'").fetchone()
+        )
 
     # -- schema ---------------------------------------------------------------
 

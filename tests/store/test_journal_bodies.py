@@ -367,3 +367,30 @@ def test_every_option_of_compact_is_documented() -> None:
     command = typer.main.get_command(app).commands["compact"]  # type: ignore[attr-defined]
     flags = [opt for p in command.params for opt in p.opts if opt.startswith("--")]
     assert flags and all(f"`{flag}" in docs for flag in flags if flag != "--help"), flags
+
+
+def test_the_api_refuses_such_a_late_observation_with_409_and_metrics_say_the_horizon(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from vtrail.api import Settings, create_app
+    from vtrail.store import tokens
+    from vtrail.wire import to_dict
+
+    db = tmp_path / "v.db"
+    store = SqliteStore(db)
+    days(Recorder(store), 5)
+    Journal(store).compact(to_us(at(3 * DAY)))
+    _, writer = tokens.create(store, "writer", "ci")
+    store.close()
+    with TestClient(create_app(Settings(db=db))) as c:
+        late = json.dumps(to_dict(snap("hv", DAY + 60, *vms(25))))
+        r = c.post("/api/observations", content=late, headers={"Authorization": f"Bearer {writer}"})
+        assert r.status_code == 409, r.text
+        assert r.json()["detail"].startswith("cannot put an observation of ")
+        metrics = c.get("/metrics").text
+    (line,) = [x for x in metrics.splitlines() if x.startswith("vtrail_journal_replayable")]
+    assert float(line.split()[1]) == to_us(at(3 * DAY)) / 1e6

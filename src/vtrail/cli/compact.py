@@ -14,6 +14,10 @@ from vtrail.timeexpr import iso
 DAY_US = 86_400 * 1_000_000
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 1_000_000 else f"{n / 1e3:,.0f} kB"
+
+
 def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Record")
     def compact(
@@ -37,7 +41,7 @@ def register(app: typer.Typer) -> None:
         err_console.print(
             esc(
                 f"packed {done.packed:,} bodies, dropped {done.dropped:,}; journal "
-                f"{done.bytes_before / 1e6:,.1f} MB → {done.bytes_after / 1e6:,.1f} MB; "
+                f"{_size(done.bytes_before)} → {_size(done.bytes_after)}; "
                 + (
                     "replayable in whole"
                     if done.horizon is None

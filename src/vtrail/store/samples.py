@@ -166,7 +166,7 @@ def _db(v: Num) -> int | float | str:
 
 
 def _py(v: int | float | str) -> Num:
-    return v if type(v) is not str else int(v)
+    return int(v) if isinstance(v, str) else v
 
 
 _COLS = "entity, metric, t0, t1, n, v_first, v_last, increase, dt_last, data"

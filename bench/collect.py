@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vtrail.store import store_files
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
 HEADING = "## Collection overhead"
@@ -165,7 +167,7 @@ def main() -> None:
         parts = rss_parts(rec.pid)
         _, base = measure(idle, 0.1, 1.0)
         rec.wait(60)
-        size_mb = sum(p.stat().st_size for p in work.glob("bench.db*")) / 1e6
+        size_mb = sum(p.stat().st_size for p in store_files(db) if p.exists()) / 1e6
     finally:
         for p in procs:
             if p.poll() is None:
@@ -212,8 +214,8 @@ Resident memory grew by {steady.rss_growth_mb_min:.1f} MB a minute in the steady
 the end {parts.get("RssAnon", 0):.0f} MB of it was heap and {parts.get("RssFile", 0):.0f} MB mapped files
 (libraries, and the store, which SQLite maps). The growth is SQLite's page
 cache filling: see [record.md](record.md#cost) for what that means over hours.
-The store grew to {size_mb:.1f} MB over the run (each snapshot journalled as a
-delta from its source's keyframe). Measured {time.strftime("%Y-%m-%d")} on {os.cpu_count()} × {cpu},
+The store grew to {size_mb:.1f} MB over the run, its journal included (each
+snapshot journalled as a delta from its source's keyframe). Measured {time.strftime("%Y-%m-%d")} on {os.cpu_count()} × {cpu},
 Python {platform.python_version()}, Linux {platform.release()}.
 """
     print("\n" + section)

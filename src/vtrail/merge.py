@@ -75,7 +75,9 @@ class Merger:
                 self.claims.close(key, mine, t)
                 self.claims.open(key, src, t, mine.first, None)
             self.rows_written += 1
-            author = self._author(self.claims.of_key(key, t), t, self._before(table, vkey, t, cur))
+            # Alone, it changed: it is the author, unless another stopped at `t` too.
+            ended = [r.source for r in rows if r.source != src and r.until == t]
+            author = min([src, *ended], key=self.store.source_name) if ended else src
             self._put(table, vkey, t, text, author, cur)
             return True
         for o in others:

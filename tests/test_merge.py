@@ -145,7 +145,9 @@ def _reference(observations: list[tuple[str, int, dict[str, Any] | None]]) -> li
         if said:
             merged = {}
             for s in sorted(said, key=lambda s: (since[s], s), reverse=True):
-                merged.update(said[s])
+                merged.update(
+                    {k: v for k, v in said[s].items() if v is not None or merged.get(k) is None}
+                )
         if merged == current:
             continue
         if current is not None:
@@ -164,7 +166,9 @@ def story(draw: Any) -> tuple[list[tuple[str, int, dict[str, Any] | None]], list
         src = draw(st.sampled_from(SOURCES))
         attrs = draw(
             st.none()
-            | st.dictionaries(st.sampled_from(["mtu", "state", "mac"]), st.sampled_from([1, 2]))
+            | st.dictionaries(
+                st.sampled_from(["mtu", "state", "mac"]), st.sampled_from([1, 2, None])
+            )
         )
         obs.append((src, t, attrs))
     order = draw(st.permutations(range(len(obs))))

@@ -8,9 +8,10 @@ T is the merge of the statements in force at T:
 - every attribute any reporting source gives is in the merge;
 - where sources disagree on an attribute, the source that has reported the
   thing the longest without a break wins; ties go to the source whose name
-  sorts first. The rank changes only when a source starts or stops reporting,
-  so a source that repeats itself, or changes another attribute, never makes
-  the merged value flip;
+  sorts first. A null is no value: it never hides another source's value.
+  The rank changes only when a source starts or stops reporting, so a source
+  that repeats itself, or changes another attribute, never makes the merged
+  value flip;
 - a version begins only where the merge changes, and names as its `source` the
   source whose statement began or ended then (the first by name when several
   did at the same instant);
@@ -207,7 +208,9 @@ class Merger:
         ranked = sorted(active, key=lambda r: (r.first, name(r.source)), reverse=True)
         merged: dict[str, JSONValue] = {}
         for r in ranked:
-            merged.update(self._decode(key, r.attrs if r.attrs is not None else lone))
+            for k, v in self._decode(key, r.attrs if r.attrs is not None else lone).items():
+                if v is not None or merged.get(k) is None:
+                    merged[k] = v
         return self._encode(key, merged)
 
     def _author(self, rows: list[Claim], x: int, before: str | None) -> int:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from vtrail.merge import Merger
 from vtrail.model import JSONValue, Observation, canonical
 from vtrail.payload import decode, encode
-from vtrail.store.claims import Claim, ClaimKey
+from vtrail.store.claims import ClaimKey, OpenClaims
 from vtrail.store.history import HistoryWriter
 from vtrail.store.samples import SampleWriter
 from vtrail.store.sqlite import SqliteStore
@@ -259,7 +259,7 @@ class Recorder:
             seen.add(self._relation(r.key.src, r.key.rel, r.key.dst, r.attrs, t, src, claims))
         # Relations first, so that an entity never ends before its edges.
         for k in sorted(set(claims) - seen, key=lambda k: k[1] == ""):
-            after = None if gap_after is None else max(claims[k].first, gap_after)
+            after = None if gap_after is None else max(claims[k][0], gap_after)
             self.merger.end(k, src, t, after)
 
     def _entity(
@@ -268,7 +268,7 @@ class Recorder:
         attrs: Mapping[str, JSONValue],
         t: int,
         src: int,
-        claims: dict[ClaimKey, Claim] | None,
+        claims: OpenClaims | None,
     ) -> ClaimKey:
         n = self.store.entity_id(eid, create=True)
         key: ClaimKey = (n, "", 0)
@@ -289,7 +289,7 @@ class Recorder:
         attrs: Mapping[str, JSONValue],
         t: int,
         src: int,
-        claims: dict[ClaimKey, Claim] | None,
+        claims: OpenClaims | None,
     ) -> ClaimKey:
         key = (self.store.entity_id(a, create=True), rel, self.store.entity_id(b, create=True))
         text = canonical(attrs)
@@ -297,15 +297,15 @@ class Recorder:
             self.merger.state(key, src, t, text)
         return key
 
-    def _repeats(self, key: ClaimKey, text: str, claims: dict[ClaimKey, Claim] | None) -> bool:
+    def _repeats(self, key: ClaimKey, text: str, claims: OpenClaims | None) -> bool:
         """Whether a snapshot says of `key` what its source said before: the common
         case, answered from the source's open claims (and, for a lone source, the
         version) without asking anything else."""
         mine = claims.get(key) if claims is not None else None
         if mine is None:
             return False
-        if mine.attrs is not None:
-            return mine.attrs == text
+        if mine[1] is not None:
+            return bool(mine[1] == text)
         table = self.h.versions if key[1] == "" else self.h.relations
         cur = table.latest((key[0],) if key[1] == "" else key)
         return cur is not None and cur.valid_to is None and cur.attrs == text

@@ -9,6 +9,7 @@ import gc
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from vtrail.model import Relation, RelKey, Statement, Version
@@ -177,7 +178,21 @@ class Reader:
                 if until is not None and (vt is None or to_us(vt) > until):
                     vt = from_us(until)
                 out.append(Statement(name, from_us(vf), vt, v.attrs, from_us(first)))
-        return sorted(out, key=lambda s: (s.valid_from, s.source))
+        # A statement split only because another source came or went is one statement.
+        out.sort(key=lambda s: (s.source, s.valid_from))
+        joined: list[Statement] = []
+        for s in out:
+            last = joined[-1] if joined else None
+            if (
+                last is not None
+                and last.source == s.source
+                and last.valid_to == s.valid_from
+                and last.attrs == s.attrs
+            ):
+                joined[-1] = replace(last, valid_to=s.valid_to)
+            else:
+                joined.append(s)
+        return sorted(joined, key=lambda s: (s.valid_from, s.source))
 
     def relations_at(self, e: int, t: int) -> list[Relation]:
         """Edges live at `t` with `e` at either end."""

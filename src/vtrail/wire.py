@@ -12,10 +12,11 @@ its journal, that `parse_observation` would refuse.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -198,107 +199,145 @@ def check(o: Observation) -> Observation:
 
 
 def _check(o: Observation) -> None:
+    # The parts below raise with the rest of the location (".id: ...", ": ...") and
+    # this prefixes where: a valid observation, the common case, builds no text.
     if not isinstance(o, Observation):
         raise TypeError(f"not an Observation: {type(o).__name__}")
     if not isinstance(o.source, str) or not 1 <= len(o.source) <= SOURCE_MAX:
         raise ValueError(f"source: a string of 1 to {SOURCE_MAX} characters")
-    _at("observed_at", o.observed_at)
+    _located("observed_at", _at, o.observed_at)
     if o.kind not in ("snapshot", "event", "disconnect"):
         raise ValueError(f"kind: {o.kind!r} is not snapshot, event or disconnect")
-    for n, e in enumerate(o.entities):
-        where = f"entities.{n}"
-        _is(where, e, EntityObs)
-        prefix = _id(f"{where}.id", e.id)
-        if e.kind != prefix:
-            raise ValueError(f"{where}: entity {e.id}: kind {e.kind!r} differs from its id's")
-        _attrs(f"{where}.attrs", e.attrs)
-    for n, r in enumerate(o.relations):
-        _is(f"relations.{n}", r, RelationObs)
-        _key(f"relations.{n}", r.key)
-        _attrs(f"relations.{n}.attrs", r.attrs)
-    for n, x in enumerate(o.samples):
-        where = f"samples.{n}"
-        _is(where, x, SampleObs)
-        _id(f"{where}.entity", x.entity)
-        m = x.metric
-        if not isinstance(m, str) or not 1 <= len(m) <= METRIC_MAX or not _METRIC.match(m):
-            raise ValueError(f"{where}.metric: {m!r} does not match {METRIC_PATTERN}")
-        try:
-            sample_value(x.value)
-        except ValueError as err:
-            raise ValueError(f"{where}.value: {err}") from None
-        if x.ts is not None:
-            _at(f"{where}.ts", x.ts)
-    for n, g in enumerate(o.gone):
-        _id(f"gone.{n}", g)
-    for n, k in enumerate(o.gone_relations):
-        _key(f"gone_relations.{n}", k)
+    for part, items, each in (
+        ("entities", o.entities, _entity),
+        ("relations", o.relations, _relation),
+        ("samples", o.samples, _sample),
+        ("gone", o.gone, _id),
+        ("gone_relations", o.gone_relations, _key),
+    ):
+        for n, item in enumerate(items):
+            _located(f"{part}.{n}", each, item)
     if o.kind == "snapshot" and (o.gone or o.gone_relations):
         raise ValueError("a snapshot lists what is; 'gone' belongs to events")
     if o.kind == "disconnect" and (o.entities or o.relations or o.gone or o.gone_relations):
         raise ValueError("a disconnect observation carries no entities or relations")
 
 
+def _located(where: str, part: Callable[[Any], object], value: object) -> None:
+    try:
+        part(value)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"{where}{e}") from None
+
+
 _METRIC = re.compile(METRIC_PATTERN)
 
 
-def _is(where: str, value: object, cls: type) -> None:
-    if not isinstance(value, cls):
-        raise TypeError(f"{where}: a {cls.__name__}, not {type(value).__name__}")
+def _entity(e: object) -> None:
+    if not isinstance(e, EntityObs):
+        raise TypeError(f": an EntityObs, not {type(e).__name__}")
+    prefix = _located_id(".id", e.id)
+    if e.kind != prefix:
+        raise ValueError(f": entity {e.id}: kind {e.kind!r} differs from its id's {prefix!r}")
+    _attrs(e.attrs)
 
 
-def _at(where: str, value: object) -> None:
+def _relation(r: object) -> None:
+    if not isinstance(r, RelationObs):
+        raise TypeError(f": a RelationObs, not {type(r).__name__}")
+    _key(r.key)
+    _attrs(r.attrs)
+
+
+def _sample(x: object) -> None:
+    if not isinstance(x, SampleObs):
+        raise TypeError(f": a SampleObs, not {type(x).__name__}")
+    _located_id(".entity", x.entity)
+    m = x.metric
+    if not isinstance(m, str) or not 1 <= len(m) <= METRIC_MAX or not _METRIC.match(m):
+        raise ValueError(f".metric: {m!r} does not match {METRIC_PATTERN}")
+    try:
+        sample_value(x.value)
+    except ValueError as e:
+        raise ValueError(f".value: {e}") from None
+    if x.ts is not None:
+        _located(".ts", _at, x.ts)
+
+
+def _at(value: object) -> None:
     if not isinstance(value, datetime):
-        raise TypeError(f"{where}: a datetime, not {type(value).__name__}")
+        raise TypeError(f": a datetime, not {type(value).__name__}")
     try:
         _instant(value)
     except ValueError as e:
-        raise ValueError(f"{where}: {e}") from None
+        raise ValueError(f": {e}") from None
 
 
-def _id(where: str, value: object) -> str:
+@functools.lru_cache(maxsize=1 << 16)
+def _kind(entity_id: str) -> str:
+    # A collector names the same things in every snapshot: each id is parsed once.
+    return split_id(entity_id)[0]
+
+
+def _located_id(where: str, value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{where}: an entity id is a string, not {type(value).__name__}")
     try:
-        return split_id(value)[0]
+        return _kind(value)
     except InvalidId as e:
         raise ValueError(f"{where}: {e}") from None
 
 
-def _key(where: str, k: object) -> None:
+def _id(value: object) -> str:
+    return _located_id("", value)
+
+
+def _key(k: object) -> None:
     if not isinstance(k, RelKey):
-        raise TypeError(f"{where}: a RelKey, not {type(k).__name__}")
-    _id(f"{where}.src", k.src)
-    _id(f"{where}.dst", k.dst)
+        raise TypeError(f": a RelKey, not {type(k).__name__}")
+    _located_id(".src", k.src)
+    _located_id(".dst", k.dst)
     if not isinstance(k.rel, str) or k.rel not in RELATIONS:
-        raise ValueError(
-            f"{where}.rel: unknown relation {k.rel!r}; known: {', '.join(sorted(RELATIONS))}"
-        )
+        known = ", ".join(sorted(RELATIONS))
+        raise ValueError(f".rel: unknown relation {k.rel!r}; known: {known}")
 
 
-def _attrs(where: str, attrs: object) -> None:
+def _attrs(attrs: object) -> None:
     if not isinstance(attrs, Mapping):
-        raise TypeError(f"{where}: a mapping, not {type(attrs).__name__}")
-    _json(where, attrs)
+        raise TypeError(f".attrs: a mapping, not {type(attrs).__name__}")
+    bad = _not_json(attrs)
+    if bad is not None:
+        raise ValueError(f".attrs{bad[0]}: {bad[1]}")
 
 
-def _json(where: str, value: object) -> None:
-    """Whether `value` is what JSON can say, so that the journal says it exactly."""
-    if value is None or isinstance(value, str | bool | int):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{where}: {value} is not a JSON number")
-    elif isinstance(value, Mapping):
+def _scalar(v: object) -> bool:
+    """A plain JSON scalar, told apart cheaply: attributes are mostly these."""
+    t = type(v)
+    if t is str or t is int or t is bool or v is None:
+        return True
+    return isinstance(v, float) and math.isfinite(v)
+
+
+def _not_json(value: object) -> tuple[str, str] | None:
+    """None when JSON says `value` as it is (so the journal keeps it exactly); else
+    where inside it and why not."""
+    if isinstance(value, dict | Mapping):
         for k, v in value.items():
             if not isinstance(k, str):
-                raise TypeError(f"{where}: key {k!r} is not a string")
-            _json(f"{where}.{k}", v)
-    elif isinstance(value, list | tuple):
+                return ("", f"key {k!r} is not a string")
+            if not _scalar(v) and (bad := _not_json(v)) is not None:
+                return (f".{k}{bad[0]}", bad[1])
+        return None
+    if isinstance(value, list | tuple):
         for n, v in enumerate(value):
-            _json(f"{where}.{n}", v)
-    else:
-        raise TypeError(f"{where}: {type(value).__name__} is not a JSON value")
+            if not _scalar(v) and (bad := _not_json(v)) is not None:
+                return (f".{n}{bad[0]}", bad[1])
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else ("", f"{value} is not a JSON number")
+    if value is None or isinstance(value, str | int):  # subclasses too; bool is an int
+        return None
+    return ("", f"{type(value).__name__} is not a JSON value")
 
 
 def _first_error(e: ValidationError) -> str:

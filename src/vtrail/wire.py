@@ -227,7 +227,7 @@ def _located(where: str, part: Callable[[Any], object], value: object) -> None:
     try:
         part(value)
     except (ValueError, TypeError) as e:
-        raise type(e)(f"{where}{e}") from None
+        raise ValueError(f"{where}{e}") from None
 
 
 _METRIC = re.compile(METRIC_PATTERN)

@@ -2,7 +2,8 @@
 
 The server runs in this process on a free loopback port; the browser clicks the
 time slider where a person would and reads the drawing back from Cytoscape.
-Screenshots go to docs/img/ (or to $VTRAIL_SCREENSHOTS).
+Screenshots go to a temporary folder; `VTRAIL_SCREENSHOTS=docs/img` refreshes the
+ones the docs show (or names any other folder).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ elif not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     SKIP = "Debian's chromium and chromium-driver are not installed"
 pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 
-SHOTS = Path(os.environ.get("VTRAIL_SCREENSHOTS") or Path(__file__).parents[2] / "docs" / "img")
+SHOTS = Path(
+    os.environ.get("VTRAIL_SCREENSHOTS") or Path(tempfile.gettempdir()) / "vtrail-screenshots"
+)
 
 
 def free_port() -> int:

@@ -16,6 +16,7 @@ from vtrail.cli.main import app
 from vtrail.ingest import ingest_lines, rebuild
 from vtrail.model import Observation
 from vtrail.query import state
+from vtrail.query.jsonable import to_jsonable
 from vtrail.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store import samples as s
@@ -178,3 +179,11 @@ def test_the_birth_rule_holds_through_a_rebuild(store: SqliteStore, tmp_path: Pa
     fresh = SqliteStore(tmp_path / "again.db")
     assert totals(fresh, PORT) == totals(store, PORT) == {"tx_bytes": (2**60 + 7, True)}
     fresh.close()
+
+
+def test_counter_totals_say_their_instants_in_iso(store: SqliteStore, recorder: Recorder) -> None:
+    recorder.record([snap("a", 0, ent("port:h/tap0"), sample("port:h/tap0", "tx_bytes", 5))])
+    recorder.record([snap("a", 10, ent("port:h/tap0"), sample("port:h/tap0", "tx_bytes", 9))])
+    out = to_jsonable(state.lifetime(store, "port:h/tap0"))
+    c = out["counters"][0]
+    assert (c["first_ts"], c["last_ts"]) == ("2026-11-20T03:00:00.000Z", "2026-11-20T03:00:10.000Z")

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from vtrail.model import Relation, RelKey, Statement, Version
-from vtrail.timeexpr import iso
+from vtrail.store.samples import SeriesTotal
+from vtrail.timeexpr import from_us, iso
 
 
 def version_json(v: Version) -> dict[str, Any]:
@@ -57,6 +58,11 @@ def to_jsonable(obj: Any) -> Any:
         return version_json(obj)
     if isinstance(obj, Relation):
         return relation_json(obj)
+    if isinstance(obj, SeriesTotal):
+        # The store keeps microseconds; an answer says instants.
+        d = {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        d["first_ts"], d["last_ts"] = iso(from_us(obj.first_ts)), iso(from_us(obj.last_ts))
+        return d
     if isinstance(obj, Statement):
         return statement_json(obj)
     if isinstance(obj, RelKey):

@@ -251,23 +251,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(db: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    exe = Path(sys.executable).with_name("vtrail")
-    proc = subprocess.Popen(
-        [str(exe), "serve", "--db", str(db), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+def code_at(rev: str) -> Path:
+    """vtrail's `src/` as it was at git revision `rev`, extracted once under /tmp: run a
+    bench with it first on PYTHONPATH to measure the code before a change."""
+    root = Path(__file__).resolve().parents[1]
+    sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", rev],
+                         check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    dest = Path(tempfile.gettempdir()) / f"vtrail-code-{sha}"
+    if not (dest / "src" / "vtrail").exists():
+        dest.mkdir(exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(root), "archive", sha, "src"],
+                                 check=True, capture_output=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest / "src"
+
+
+def vtrail_command(*args: str, code: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """`vtrail ARGS` as a command line, run by this Python with this PYTHONPATH, or with
+    the `src/` of `code_at(...)` first on it."""
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+    return [sys.executable, "-c", "from vtrail.cli.main import main; main()", *args], env
+
+
+def wait_for_port(proc: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"127.0.0.1:{port}"
+            return
         except OSError:
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("the server did not start")
+
+
+def serve(db: Path, code: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd, env = vtrail_command("serve", "--db", str(db), "--port", str(port), code=code)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(proc, port)
+    return proc, f"127.0.0.1:{port}"
 
 
 async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str) -> int:

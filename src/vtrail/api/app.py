@@ -19,29 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vtrail import __version__
 from vtrail.api import graph, ingest, page, questions
 from vtrail.api.deps import Settings, Stores, json_response, require_read
+from vtrail.api.errors import STATUS
+from vtrail.api.heavy import Heavy
 from vtrail.api.metrics import CONTENT_TYPE, Metrics, RequestTimer
-from vtrail.model import InvalidId
-from vtrail.query.graph import BadGraphQuery
-from vtrail.query.path import BadPath
-from vtrail.query.state import Ambiguous, BadWindow, UnknownKind
-from vtrail.store import StoreError, UnknownEntity
-from vtrail.store.journal import BodiesDropped
-from vtrail.timeexpr import TimeParseError
-from vtrail.wire import ObservationError, ObservationIn
-
-_STATUS: list[tuple[type[Exception], int]] = [
-    (UnknownEntity, 404),
-    (Ambiguous, 409),
-    (BadWindow, 422),
-    (UnknownKind, 422),
-    (BadPath, 422),
-    (BadGraphQuery, 422),
-    (TimeParseError, 422),
-    (ObservationError, 422),
-    (InvalidId, 422),
-    (BodiesDropped, 409),
-    (StoreError, 503),
-]
+from vtrail.wire import ObservationIn
 
 
 def _one_line(e: RequestValidationError) -> str:
@@ -66,7 +47,7 @@ def _handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
-    for exc, status in _STATUS:
+    for exc, status in STATUS:
 
         async def known(_: Request, e: Exception, status: int = status) -> Response:
             return json_response({"detail": str(e)}, status)
@@ -96,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.heavy.close()
         app.state.stores.close()
 
     app = FastAPI(
@@ -108,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.stores = Stores(settings.db)
+    app.state.heavy = Heavy(settings.db, settings.workers)
     app.state.metrics = Metrics(app.state.stores.reader)
     _handlers(app)
     app.include_router(questions.router)

@@ -1,16 +1,19 @@
 """What every route shares: the stores, the bearer-token checks, and input checks.
 
 Reads run in the server's thread pool, each thread on its own SQLite
-connection (WAL lets them all read while one writes); writes go through one
+connection (WAL lets them all read while one writes), and the whole-fabric
+questions in worker processes (api/heavy.py); writes go through one
 connection and one `Recorder`, behind a lock, so the recorder stays the only
 writer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +21,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
+from vtrail.api.heavy import NOW, Now, Reply
 from vtrail.query.jsonable import to_jsonable
 from vtrail.recorder import Recorder
 from vtrail.store import SqliteStore
@@ -36,6 +41,8 @@ class Settings:
     #: Reads need a token too (the default when bound beyond loopback).
     read_token: bool = False
     max_body: int = MAX_BODY
+    #: Worker processes for the whole-fabric questions (api/heavy.py).
+    workers: int = 2
 
 
 def is_loopback(host: str) -> bool:
@@ -134,16 +141,16 @@ def _token(request: Request, creds: HTTPAuthorizationCredentials | None) -> toke
     return info
 
 
-# The checks are `async`: they run on the event loop, with the loop thread's connection,
-# instead of costing each request a hop through the thread pool.
+# A token is looked up in the thread pool, never on the event loop (a reader may have to
+# wait for the store, and the loop would wait with it); a read that needs none costs no hop.
 async def require_read(request: Request, creds: Credentials) -> None:
     settings: Settings = request.app.state.settings
     if settings.read_token:
-        _token(request, creds)
+        await run_in_threadpool(_token, request, creds)
 
 
 async def require_write(request: Request, creds: Credentials) -> None:
-    info = _token(request, creds)
+    info = await run_in_threadpool(_token, request, creds)
     if info.role != "writer":
         raise HTTPException(403, f"token {info.name!r} is a reader token; writing needs a writer")
 
@@ -189,9 +196,31 @@ def when_required(value: str | None, name: str, default: str = "now") -> datetim
     return t
 
 
+def instant(value: str | None, name: str) -> datetime | Now:
+    """A time parameter of a whole-fabric question: `NOW` for the present (the default),
+    taken when the answer is begun (api/heavy.py), else as `when` reads it."""
+    if value is None or value.strip().lower() == "now":
+        return NOW
+    return when_required(value, name)
+
+
 def answer(obj: Any) -> Response:
     """The one JSON shape (`to_jsonable`), serialized once, without FastAPI's re-encoding."""
     return json_response(to_jsonable(obj))
+
+
+async def heavy(request: Request, question: str, *args: Hashable) -> Response:
+    """A whole-fabric question's answer from the worker processes (api/heavy.py)."""
+    pending = request.app.state.heavy.ask(question, args)
+    # Shielded: a client that goes away must not cancel the answer others joined.
+    reply: Reply = await asyncio.shield(asyncio.wrap_future(pending))
+    if reply.gzipped is None:
+        return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+    headers = {"Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(reply.gzipped, reply.status, headers, reply.media_type)
+    return Response(reply.body, reply.status, headers, reply.media_type)
 
 
 def json_response(data: Any, status: int = 200) -> Response:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from vtrail.api.deps import (
     answer,
-    json_response,
+    heavy,
+    instant,
     reader,
     require_read,
     text,
@@ -16,7 +17,7 @@ from vtrail.api.deps import (
     when_required,
 )
 from vtrail.query import timeline as page_data
-from vtrail.query.graph import MAX_DEPTH, jsonable_topology, to_dot, topology
+from vtrail.query.graph import MAX_DEPTH
 from vtrail.query.path import compare, path
 
 router = APIRouter(prefix="/api", tags=["graph"], dependencies=[Depends(require_read)])
@@ -28,7 +29,7 @@ At = Annotated[
 
 
 @router.get("/topology", summary="The fabric graph at an instant")
-def topology_route(
+async def topology_route(
     request: Request,
     at: At = None,
     around: Annotated[
@@ -43,13 +44,9 @@ def topology_route(
     ),
 ) -> Response:
     """Nodes (with the host or namespace each lives in) and relations live at `at`."""
-    store = reader(request)
-    t = when_required(at, "at")
+    t = instant(at, "at")
     centre = text(around, "around") if around is not None else None
-    answer_ = topology(store, t, centre, depth, kind)
-    if format == "dot":
-        return Response(to_dot(answer_), media_type="text/vnd.graphviz")
-    return json_response(jsonable_topology(answer_))
+    return await heavy(request, "topology", t, centre, depth, kind, format)
 
 
 @router.get("/path", summary="The hops from A to B at an instant")

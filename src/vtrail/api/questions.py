@@ -6,7 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from vtrail.api.deps import answer, reader, require_read, text, when, when_required
+from vtrail.api.deps import (
+    answer,
+    heavy,
+    instant,
+    reader,
+    require_read,
+    text,
+    when,
+    when_required,
+)
 from vtrail.query import state
 
 router = APIRouter(prefix="/api", tags=["questions"], dependencies=[Depends(require_read)])
@@ -22,7 +31,7 @@ EntityPath = Annotated[str, Path(description="An entity id (or a VM name, MAC or
 
 
 @router.get("/where", summary="Where a VM was at an instant")
-async def where(
+def where(
     request: Request,
     what: Annotated[
         str, Query(description="An entity id, VM name, MAC or IP (`IP@SPACE` picks a space).")
@@ -45,7 +54,7 @@ async def where(
 
 
 @router.get("/show/{id:path}", summary="An entity at an instant")
-async def show(request: Request, id: EntityPath, at: At = None) -> Response:
+def show(request: Request, id: EntityPath, at: At = None) -> Response:
     """An entity's attributes and relations at `at`."""
     store = reader(request)
     return answer(state.show(store, text(id, "id"), when_required(at, "at")))
@@ -68,35 +77,32 @@ def lifetime(request: Request, id: EntityPath) -> Response:
 
 
 @router.get("/diff", summary="What changed between two instants")
-def diff(
+async def diff(
     request: Request,
     t_from: Annotated[str, Query(alias="from", description="Window start (any time form).")],
     t_to: To = None,
     kind: Kind = None,
 ) -> Response:
     """What appeared, vanished, changed and moved between `from` and `to`."""
-    store = reader(request)
-    a, b = when_required(t_from, "from"), when_required(t_to, "to")
-    return answer(state.diff(store, a, b, kind))
+    a, b = when_required(t_from, "from"), instant(t_to, "to")
+    return await heavy(request, "diff", a, b, kind)
 
 
 @router.get("/ghosts", summary="Entities whose whole life fell inside a window")
-def ghosts(
+async def ghosts(
     request: Request,
     t_from: Annotated[str, Query(alias="from", description="Window start (any time form).")],
     t_to: To = None,
 ) -> Response:
     """Entities that appeared and vanished between `from` and `to`, with what they carried."""
-    store = reader(request)
-    a, b = when_required(t_from, "from"), when_required(t_to, "to")
-    return answer(state.ghosts(store, a, b))
+    a, b = when_required(t_from, "from"), instant(t_to, "to")
+    return await heavy(request, "ghosts", a, b)
 
 
 @router.get("/snapshot", summary="Everything live at an instant")
-def snapshot(request: Request, at: At = None, kind: Kind = None) -> Response:
+async def snapshot(request: Request, at: At = None, kind: Kind = None) -> Response:
     """Every live entity and relation at `at`."""
-    store = reader(request)
-    return answer(state.snapshot(store, when_required(at, "at"), kind))
+    return await heavy(request, "snapshot", instant(at, "at"), kind)
 
 
 @router.get("/stats", summary="Counts, span, sources and size")

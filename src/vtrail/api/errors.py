@@ -1,0 +1,34 @@
+"""Which status each refusal gets: the one table the routes and the worker processes share."""
+
+from __future__ import annotations
+
+from vtrail.model import InvalidId
+from vtrail.query.graph import BadGraphQuery
+from vtrail.query.path import BadPath
+from vtrail.query.state import Ambiguous, BadWindow, UnknownKind
+from vtrail.store import StoreError, UnknownEntity
+from vtrail.store.journal import BodiesDropped
+from vtrail.timeexpr import TimeParseError
+from vtrail.wire import ObservationError
+
+STATUS: list[tuple[type[Exception], int]] = [
+    (UnknownEntity, 404),
+    (Ambiguous, 409),
+    (BadWindow, 422),
+    (UnknownKind, 422),
+    (BadPath, 422),
+    (BadGraphQuery, 422),
+    (TimeParseError, 422),
+    (ObservationError, 422),
+    (InvalidId, 422),
+    (BodiesDropped, 409),
+    (StoreError, 503),
+]
+
+
+def status_of(e: BaseException) -> int | None:
+    """The status of a refusal the API answers in one line; None for a bug."""
+    for exc, status in STATUS:
+        if isinstance(e, exc):
+            return status
+    return None

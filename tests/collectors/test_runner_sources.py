@@ -131,3 +131,56 @@ def test_a_missing_file_is_waited_for(store: SqliteStore, tmp_path: Path) -> Non
         wait_for(lambda: runner.stats().writer.recorded == 1, what="the late file")
     finally:
         runner.stop()
+
+
+class _Counting:
+    """`time` for the runner, counting how often it reads the clock."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def monotonic(self) -> float:
+        self.reads += 1
+        return time.monotonic()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+
+def test_a_followed_file_waits_between_intervals_instead_of_spinning(
+    store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A source without snapshots once never re-armed its interval: after the first
+    # one its supervisor looped without waiting, taking a core from the writer.
+    path = tmp_path / "obs.jsonl"
+    path.write_text(line("one", 1))
+    clock = _Counting()
+    monkeypatch.setattr("vtrail.collectors.runner.time", clock)
+    runner = Runner(store, [parse_source(f"file:{path}")], interval=0.05)
+    runner.start()
+    try:
+        wait_for(lambda: runner.stats().writer.recorded == 1, what="the line")
+        time.sleep(0.5)  # ten intervals
+    finally:
+        runner.stop()
+    assert clock.reads < 1000
+
+
+def test_a_files_parsed_lines_are_not_checked_twice(
+    store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vtrail.collectors.writer as writer
+
+    checked: list[object] = []
+    real = writer.check
+    monkeypatch.setattr(writer, "check", lambda o: checked.append(o) or real(o))
+    path = tmp_path / "obs.jsonl"
+    path.write_text(line("one", 1) + line("two", 2))
+    runner = Runner(store, [parse_source(f"file:{path}")])
+    runner.start()
+    try:
+        wait_for(lambda: runner.stats().writer.recorded == 2, what="the lines")
+    finally:
+        runner.stop()
+    assert checked == []
+    assert state.where(store, "two", T + timedelta(seconds=10)).alive

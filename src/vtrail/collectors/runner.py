@@ -47,11 +47,14 @@ class SourceSpec:
 
     `reconcile=False` is for sources whose observations carry their own
     sources (a tailed JSONL file): no snapshots, no disconnect marks.
+    `parsed=True` says that its collector's observations come out of
+    `vtrail.wire`'s parser, so the writer need not hold them to the rules again.
     """
 
     uri: str
     open: Opener
     reconcile: bool = True
+    parsed: bool = False
     #: For a member of a `SourceGroup`: False once it is gone for good (its
     #: namespace deleted), which makes a failure its end, not a disconnect.
     exists: Callable[[], bool] | None = None
@@ -362,9 +365,12 @@ class Runner:
                     if outcome[0] is None:
                         raise _WatchEnded(f"{s.spec.uri}: the watch ended by itself")
                     raise outcome[0]
-                if s.spec.reconcile and (s.poke.is_set() or time.monotonic() >= next_snap):
+                if s.poke.is_set() or time.monotonic() >= next_snap:
                     s.poke.clear()
-                    self._emit(s, collector.snapshot(), "snapshot")
+                    if s.spec.reconcile:
+                        self._emit(s, collector.snapshot(), "snapshot")
+                    # Re-armed for a source without snapshots too: a deadline left in
+                    # the past would make the wait above return at once, for ever.
                     next_snap = time.monotonic() + self.interval
         finally:
             watch_stop.set()
@@ -438,7 +444,7 @@ class Runner:
                 s.events += 1
             else:
                 s.disconnects += 1
-        self._writer.put(o)
+        self._writer.put(o, checked=s.spec.parsed and what == "event")
 
 
 def _in_emission_order(s: _Source, o: Observation) -> Observation:

@@ -98,7 +98,7 @@ def file_source(uri: str) -> SourceSpec:
         holder[0].check()
         return holder[0]
 
-    return SourceSpec(f"file:{path}", opener, reconcile=False)
+    return SourceSpec(f"file:{path}", opener, reconcile=False, parsed=True)
 
 
 def netlink_source(uri: str, *, netns_dir: str | None = None) -> SourceGroup:

@@ -24,10 +24,13 @@ def _counted(items: Iterable[Observation], progress: Progress | None) -> Iterato
 
 
 def ingest_lines(
-    store: SqliteStore, lines: Iterable[str], progress: Progress | None = None
+    store: SqliteStore,
+    lines: Iterable[str | bytes],
+    progress: Progress | None = None,
 ) -> RecordStats:
     """Record every line in one transaction: a bad line (`ObservationError`, with its
-    line number) leaves the store exactly as it was."""
+    line number) leaves the store exactly as it was. Lines read as bytes are
+    decoded here, so that one that is not UTF-8 is refused with its number."""
     observations = (o for o, _ in parse_lines(lines))
     return Recorder(store).record(_counted(observations, progress), validated=True)
 

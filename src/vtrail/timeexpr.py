@@ -44,6 +44,10 @@ class TimeParseError(ValueError):
     """A time or duration that cannot be understood."""
 
 
+class _OutOfRange(TimeParseError):
+    """A duration longer than Python's time arithmetic reaches."""
+
+
 def parse_duration(text: str) -> timedelta:
     """`10s`, `5m`, `250ms`, `1h30m`, `2 hours`, `1.5d` → timedelta."""
     s = text.strip().lower()
@@ -64,7 +68,10 @@ def parse_duration(text: str) -> timedelta:
         raise TimeParseError(
             f"cannot read duration {text!r} (try 10s, 5m, 2h, 1d, 1h30m, 250ms, 10us)"
         )
-    return timedelta(microseconds=round(total))
+    try:
+        return timedelta(microseconds=round(total))
+    except OverflowError:
+        raise _OutOfRange(f"duration {text!r} is out of range") from None
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
@@ -110,7 +117,7 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
 def _shift(now: datetime, duration: str, sign: int, text: str) -> datetime:
     try:
         return now + sign * parse_duration(duration)
-    except OverflowError:
+    except (OverflowError, _OutOfRange):
         raise TimeParseError(f"{text.strip()!r} is out of range (years 1 to 9999)") from None
 
 

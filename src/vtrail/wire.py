@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -30,10 +29,22 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from vtrail.limits import (
+    INT_MAX,
+    INT_MIN,
+    TooDeep,
+    TooManyDigits,
+    float_problem,
+    integer_problem,
+    loads,
+    number_text,
+    surrogate,
+    surrogate_at,
+    value_problem,
+)
 from vtrail.model import (
     RELATIONS,
     EntityObs,
-    InvalidId,
     Observation,
     RelationObs,
     RelKey,
@@ -42,12 +53,32 @@ from vtrail.model import (
 )
 from vtrail.timeexpr import iso
 
+__all__ = [
+    "EARLIEST",
+    "FUTURE_SLACK",
+    "INT_MAX",
+    "INT_MIN",
+    "METRIC_MAX",
+    "METRIC_PATTERN",
+    "SOURCE_MAX",
+    "ObservationError",
+    "ObservationIn",
+    "check",
+    "json_schema",
+    "loads",
+    "parse_line",
+    "parse_lines",
+    "parse_observation",
+    "sample_value",
+    "to_dict",
+    "to_line",
+    "undecodable",
+]
+
 #: Observations from before this are refused as impossible (clock reset, typo).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 #: How far ahead of this machine's clock a source's clock may run.
 FUTURE_SLACK = timedelta(days=1)
-#: Integer sample values are exact in this range: any 64-bit counter, signed or not.
-INT_MIN, INT_MAX = -(2**63), 2**64 - 1
 METRIC_PATTERN = r"^[a-z][a-z0-9_.]*$"
 METRIC_MAX = 64
 SOURCE_MAX = 256
@@ -57,16 +88,15 @@ class ObservationError(ValueError):
     """A line that is not a valid observation; `line` is 1-based when known."""
 
     def __init__(self, message: str, line: int | None = None) -> None:
+        # It may quote what was refused: never a character that cannot be printed.
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(f"line {line}: {message}" if line is not None else message)
         self.line = line
         self.reason = message
 
 
 def _entity_id(value: str) -> str:
-    try:
-        split_id(value)
-    except InvalidId as e:
-        raise ValueError(str(e)) from None
+    _kind(value)
     return value
 
 
@@ -90,13 +120,16 @@ def _relation_name(value: str) -> str:
 def sample_value(value: Any) -> int | float:
     """An integer within `INT_MIN..INT_MAX`, kept exact, or a finite float; else ValueError."""
     # bool is an int to Python, not a number to JSON.
+    if isinstance(value, TooManyDigits) or (
+        isinstance(value, int) and not isinstance(value, bool) and integer_problem(value)
+    ):
+        raise ValueError(
+            f"integer {number_text(value)} is out of range: counters go from -2^63 to 2^64 - 1"
+        )
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"a sample value is a number, not {type(value).__name__}")
-    if isinstance(value, int):
-        if not INT_MIN <= value <= INT_MAX:
-            raise ValueError(f"integer {value} is out of range: counters go from -2^63 to 2^64 - 1")
-    elif not math.isfinite(value):
-        raise ValueError(f"{value} is not a finite number")
+    if isinstance(value, float) and (bad := float_problem(value)) is not None:
+        raise ValueError(bad)
     return value
 
 
@@ -160,11 +193,15 @@ class ObservationIn(_Strict):
 
 def _to_model(o: ObservationIn) -> Observation:
     entities = []
-    for e in o.entities:
+    for n, e in enumerate(o.entities):
         prefix = split_id(e.id)[0]
         if e.kind is not None and e.kind != prefix:
             raise ValueError(f"entity {e.id}: kind {e.kind!r} differs from its id's {prefix!r}")
+        _attrs_within_limits(f"entities.{n}.attrs", e.attrs)
         entities.append(EntityObs(e.id, prefix, e.attrs))
+    for n, r in enumerate(o.relations):
+        _attrs_within_limits(f"relations.{n}.attrs", r.attrs)
+    _once_each(o.entities, o.relations)
     if o.kind == "snapshot" and (o.gone or o.gone_relations):
         raise ValueError("a snapshot lists what is; 'gone' belongs to events")
     if o.kind == "disconnect" and (o.entities or o.relations or o.gone or o.gone_relations):
@@ -179,6 +216,31 @@ def _to_model(o: ObservationIn) -> Observation:
         gone=tuple(o.gone),
         gone_relations=tuple(RelKey(r.src, r.rel, r.dst) for r in o.gone_relations),
     )
+
+
+def _attrs_within_limits(where: str, attrs: dict[str, Any]) -> None:
+    if attrs and (bad := value_problem(attrs)) is not None:
+        raise ValueError(f"{where}{bad[0]}: {bad[1]}")
+
+
+def _once_each(entities: Iterable[Any], relations: Iterable[Any]) -> None:
+    """Refuse an entity, or a relation, listed twice: which of two words is the
+    source's own would be a guess."""
+    ids: dict[str, int] = {}
+    for n, e in enumerate(entities):
+        first = ids.setdefault(e.id, n)
+        if first != n:
+            raise ValueError(f"entities.{n}: entity {e.id} is listed twice (entities.{first})")
+    keys: dict[tuple[str, str, str], int] = {}
+    for n, r in enumerate(relations):
+        k = r.key if isinstance(r, RelationObs) else r
+        triple = (k.src, k.rel, k.dst)
+        first = keys.setdefault(triple, n)
+        if first != n:
+            raise ValueError(
+                f"relations.{n}: relation {k.src} {k.rel} {k.dst} is listed twice "
+                f"(relations.{first})"
+            )
 
 
 def check(o: Observation) -> Observation:
@@ -205,6 +267,8 @@ def _check(o: Observation) -> None:
         raise TypeError(f"not an Observation: {type(o).__name__}")
     if not isinstance(o.source, str) or not 1 <= len(o.source) <= SOURCE_MAX:
         raise ValueError(f"source: a string of 1 to {SOURCE_MAX} characters")
+    if (bad := surrogate(o.source)) is not None:
+        raise ValueError(f"source: a lone surrogate ({bad}) is not Unicode text")
     _located("observed_at", _at, o.observed_at)
     if o.kind not in ("snapshot", "event", "disconnect"):
         raise ValueError(f"kind: {o.kind!r} is not snapshot, event or disconnect")
@@ -217,6 +281,7 @@ def _check(o: Observation) -> None:
     ):
         for n, item in enumerate(items):
             _located(f"{part}.{n}", each, item)
+    _once_each(o.entities, o.relations)
     if o.kind == "snapshot" and (o.gone or o.gone_relations):
         raise ValueError("a snapshot lists what is; 'gone' belongs to events")
     if o.kind == "disconnect" and (o.entities or o.relations or o.gone or o.gone_relations):
@@ -276,7 +341,10 @@ def _at(value: object) -> None:
 @functools.lru_cache(maxsize=1 << 16)
 def _kind(entity_id: str) -> str:
     # A collector names the same things in every snapshot: each id is parsed once.
-    return split_id(entity_id)[0]
+    kind = split_id(entity_id)[0]  # its length is bounded there too
+    if (bad := surrogate(entity_id)) is not None:
+        raise ValueError(f"entity id {entity_id!r}: a lone surrogate ({bad}) is not Unicode text")
+    return kind
 
 
 def _located_id(where: str, value: object) -> str:
@@ -284,7 +352,7 @@ def _located_id(where: str, value: object) -> str:
         raise TypeError(f"{where}: an entity id is a string, not {type(value).__name__}")
     try:
         return _kind(value)
-    except InvalidId as e:
+    except ValueError as e:  # InvalidId among them
         raise ValueError(f"{where}: {e}") from None
 
 
@@ -305,39 +373,10 @@ def _key(k: object) -> None:
 def _attrs(attrs: object) -> None:
     if not isinstance(attrs, Mapping):
         raise TypeError(f".attrs: a mapping, not {type(attrs).__name__}")
-    bad = _not_json(attrs)
+    # JSON says it as it is (so the journal keeps it exactly), within the limits.
+    bad = value_problem(attrs)
     if bad is not None:
         raise ValueError(f".attrs{bad[0]}: {bad[1]}")
-
-
-def _scalar(v: object) -> bool:
-    """A plain JSON scalar, told apart cheaply: attributes are mostly these."""
-    t = type(v)
-    if t is str or t is int or t is bool or v is None:
-        return True
-    return isinstance(v, float) and math.isfinite(v)
-
-
-def _not_json(value: object) -> tuple[str, str] | None:
-    """None when JSON says `value` as it is (so the journal keeps it exactly); else
-    where inside it and why not."""
-    if isinstance(value, dict | Mapping):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                return ("", f"key {k!r} is not a string")
-            if not _scalar(v) and (bad := _not_json(v)) is not None:
-                return (f".{k}{bad[0]}", bad[1])
-        return None
-    if isinstance(value, list | tuple):
-        for n, v in enumerate(value):
-            if not _scalar(v) and (bad := _not_json(v)) is not None:
-                return (f".{n}{bad[0]}", bad[1])
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else ("", f"{value} is not a JSON number")
-    if value is None or isinstance(value, str | int):  # subclasses too; bool is an int
-        return None
-    return ("", f"{type(value).__name__} is not a JSON value")
 
 
 def _first_error(e: ValidationError) -> str:
@@ -346,6 +385,9 @@ def _first_error(e: ValidationError) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
+    elif err["type"] == "string_unicode":
+        bad = surrogate(err["input"]) if isinstance(err["input"], str) else None
+        msg = f"a lone surrogate ({bad}) is not Unicode text"
     return f"{where}: {msg}" if where else msg
 
 
@@ -361,30 +403,50 @@ def parse_observation(data: Any, line: int | None = None) -> Observation:
         raise ObservationError(str(e), line) from None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+def undecodable(raw: bytes, at: int, first_line: int | None = 1) -> ObservationError:
+    """The error for bytes that are not UTF-8 at offset `at` of `raw` (one line or more,
+    the first of them numbered `first_line`)."""
+    line = None if first_line is None else first_line + raw.count(b"\n", 0, at)
+    column = len(raw[raw.rfind(b"\n", 0, at) + 1 : at].decode("utf-8", "replace")) + 1
+    return ObservationError(f"not UTF-8: byte 0x{raw[at]:02x} at column {column}", line)
 
 
-def loads(text: str) -> Any:
-    """`json.loads` without Python's NaN and Infinity, which JSON does not have."""
-    return json.loads(text, parse_constant=_no_constant)
+def _text(raw: str | bytes, line: int | None) -> str:
+    if isinstance(raw, bytes):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise undecodable(raw, e.start, line) from None
+    if (at := surrogate_at(raw)) is not None:
+        # Text decoded with surrogateescape (a C locale's stdin): bytes that were not UTF-8.
+        raise ObservationError(f"not UTF-8: an undecodable byte at column {at + 1}", line)
+    return raw
 
 
-def parse_line(text: str, line: int | None = None) -> Observation:
+def parse_line(text: str | bytes, line: int | None = None) -> Observation:
+    """One line of JSON Lines, as text or as the bytes read (UTF-8)."""
+    return _parse(_text(text, line), line)
+
+
+def _parse(text: str, line: int | None) -> Observation:
     try:
         data = loads(text)
     except json.JSONDecodeError as e:
         raise ObservationError(f"not JSON: {e.msg} at column {e.colno}", line) from None
+    except TooDeep as e:
+        raise ObservationError(str(e), line) from None
     except ValueError as e:
         raise ObservationError(f"not JSON: {e}", line) from None
     return parse_observation(data, line)
 
 
-def parse_lines(lines: Iterable[str]) -> Iterator[tuple[Observation, str]]:
-    """Yield `(observation, raw line)` for each non-blank line; raise on the first bad one."""
-    for n, text in enumerate(lines, 1):
+def parse_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[Observation, str]]:
+    """Yield `(observation, line)` for each non-blank line, given as text or as the bytes
+    read (UTF-8); raise on the first bad one."""
+    for n, raw in enumerate(lines, 1):
+        text = _text(raw, n)
         if text.strip():
-            yield parse_line(text, n), text.strip()
+            yield _parse(text, n), text.strip()
 
 
 def to_dict(o: Observation) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from vtrail.api.deps import Settings, Stores, json_response, require_write, stor
 from vtrail.api.metrics import Metrics
 from vtrail.model import Observation
 from vtrail.recorder import RecordStats
-from vtrail.wire import ObservationError, loads, parse_lines, parse_observation
+from vtrail.wire import ObservationError, loads, parse_lines, parse_observation, undecodable
 
 router = APIRouter(prefix="/api", tags=["recording"])
 
@@ -56,7 +56,7 @@ def parse_body(body: bytes) -> list[Observation]:
     try:
         content = body.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ObservationError(f"body is not UTF-8 (byte {e.start})") from None
+        raise undecodable(body, e.start) from None
     stripped = content.lstrip()
     if stripped.startswith("["):
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,12 +83,35 @@ def open_store(
         yield store
     except (UnknownEntity, Ambiguous, BadWindow, UnknownKind, ObservationError, StoreError) as e:
         fail(str(e))
+    except UnicodeEncodeError as e:
+        # Only what the user typed can hold one: an argument with bytes that are not
+        # UTF-8 (the shell passes them through as surrogates), which no store holds.
+        if isinstance(e.object, str) and e.reason == "surrogates not allowed":
+            fail(f"{e.object!r} is not UTF-8 text", 2)
+        raise
     finally:
         store.close()
 
 
 def emit(answer: Any, output: Output, table: Callable[[Any], None]) -> None:
     if output is Output.json:
-        sys.stdout.write(json.dumps(to_jsonable(answer), indent=2, sort_keys=False) + "\n")
+        data = to_jsonable(answer)
+        try:
+            text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False)
+        except ValueError:
+            # A store recorded before NaN and Infinity were refused may hold them:
+            # JSON has no such numbers, so they print as null.
+            text = json.dumps(_finite(data), indent=2, sort_keys=False)
+        sys.stdout.write(text + "\n")
     else:
         table(answer)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

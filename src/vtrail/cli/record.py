@@ -23,6 +23,8 @@ from vtrail.collectors.runner import Runner, RunnerStats, SourceStatus
 from vtrail.collectors.sources import FORMS, BadSource, parse_sources
 from vtrail.timeexpr import TimeParseError, parse_duration
 
+#: The longest --interval or --for taken.
+_SECONDS_MAX = 365 * 86400
 #: Observations per second are averaged over this many seconds.
 RATE_WINDOW = 5.0
 
@@ -34,6 +36,9 @@ def _seconds(text: str, what: str) -> float:
         fail(f"{what}: {e}", 2)
     if s <= 0:
         fail(f"{what} must be more than zero, not {text!r}", 2)
+    if s > _SECONDS_MAX:
+        # Beyond what a thread can wait for: the watch would die of it.
+        fail(f"{what} must be at most 365 days, not {text!r}", 2)
     return s
 
 

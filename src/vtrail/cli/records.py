@@ -42,10 +42,11 @@ def register(app: typer.Typer) -> None:
             def tick(n: int) -> None:
                 bar.update(task, description=f"recorded {n:,} observations")
 
+            # Bytes, decoded line by line: a line that is not UTF-8 is named by number.
             if file == "-":
-                stats = ingest_lines(store, sys.stdin, tick)
+                stats = ingest_lines(store, sys.stdin.buffer, tick)
             else:
-                with Path(file).open(encoding="utf-8") as fh:
+                with Path(file).open("rb") as fh:
                     stats = ingest_lines(store, fh, tick)
         err_console.print(
             f"recorded {stats.observations:,} observations "

@@ -105,11 +105,11 @@ class FileTail:
             got = True
             self._offset += len(raw)
             self._line += 1
-            text = raw.decode("utf-8", errors="replace").strip()
-            if not text:
+            if not raw.strip():
                 continue
             try:
-                emit(parse_line(text, self._line))
+                # The bytes as read: a line that is not UTF-8 is refused, not altered.
+                emit(parse_line(raw, self._line))
             except ObservationError as e:
                 self.report(f"{self.path.name}: {e}")
 

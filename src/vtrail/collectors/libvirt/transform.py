@@ -181,7 +181,9 @@ def domain_facts(
         for iface in config.interfaces:
             _nic(host, uuid, iface, active, bridges or {}, entities, relations)
     entities.insert(0, EntityObs(vm, "vm", attrs))
-    return Facts(tuple(entities), tuple(relations))
+    # Once each: an event lists one domain's facts as they are, and the format
+    # refuses an id twice in one observation.
+    return Facts(tuple(_unique_entities(entities)), tuple(_unique_relations(relations)))
 
 
 def _disk_attrs(d: Disk) -> dict[str, JSONValue]:

@@ -4,9 +4,9 @@
     python bench/follow.py --events 20000 --rounds 2
     python bench/follow.py --code HEAD~3            # and both as they were at a revision
 
-Generates a file of events (bench/follow.py's `event_lines`: a fabric of VMs
-changing state on 20 hosts, migrating now and then, with two NIC counters
-each), then, each on a fresh store and each as its own process:
+Generates a file of events (`Fabric` below: VMs changing state on 20 hosts,
+moving now and then, with two NIC counters each), then, each on a fresh
+store and each as its own process:
 
 - `vtrail ingest FILE`: from its start to its exit;
 - `vtrail record --source file:FILE --quiet`: from its start to the instant
@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from vtrail.timeexpr import iso
+
 ROOT = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -46,52 +48,56 @@ VMS = 2000
 STATES = ("running", "paused", "running", "blocked")
 
 
-def iso(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def event_lines(
-    n: int, *, start: datetime = T0, step: timedelta | None = None, seed: int = 16
-) -> Iterator[str]:
-    """`n` events a libvirt collector could have emitted, one JSON line each.
+class Fabric:
+    """Events a libvirt collector could emit about `VMS` VMs on `HOSTS` hosts.
 
     A VM changes state (its NIC's rx/tx counters read with it); one event in
     fifty is a VM going away from its host, as libvirt there sees a migration
     or an undefine: the next event about it comes from the host it went to
     (the same one, a twentieth of the time). Each host is its own source.
-    `step` spaces the instants (200 µs by default: 5,000 events a second).
     """
-    rng = random.Random(seed)
-    step = step or timedelta(microseconds=200)
-    where = [rng.randrange(HOSTS) for _ in range(VMS)]
-    rx = [0] * VMS
-    for k in range(n):
+
+    def __init__(self, seed: int = 16) -> None:
+        self.rng = random.Random(seed)
+        self.where = [self.rng.randrange(HOSTS) for _ in range(VMS)]
+        self.rx = [0] * VMS
+
+    def event(self, at: datetime) -> str:
+        """The next event, stamped `at`, as one JSON line (no newline)."""
+        rng = self.rng
         v = rng.randrange(VMS)
         vm, nic = f"vm:bench-{v:05d}", f"nic:bench-{v:05d}/52:54:00:00:{v >> 8:02x}:{v & 255:02x}"
-        h = where[v]
-        o: dict[str, object] = {"observed_at": iso(start + k * step), "kind": "event"}
+        h = self.where[v]
+        o: dict[str, object] = {"observed_at": iso(at), "kind": "event"}
         if rng.random() < 0.02:
             o["gone"] = [vm, nic]
-            where[v] = rng.randrange(HOSTS)
+            self.where[v] = rng.randrange(HOSTS)
         else:
-            rx[v] += rng.randrange(1, 1 << 20)
+            self.rx[v] += rng.randrange(1, 1 << 20)
+            state = rng.choice(STATES)
             o["entities"] = [
-                {
-                    "id": vm,
-                    "attrs": {"name": f"bench-{v:05d}", "vcpus": 2, "state": rng.choice(STATES)},
-                },
-                {"id": nic, "attrs": {"mac": nic.rsplit("/", 1)[1]}},
+                {"id": vm, "kind": "vm", "attrs": {"name": vm[3:], "vcpus": 2, "state": state}},
+                {"id": nic, "kind": "nic", "attrs": {"mac": nic.rsplit("/", 1)[1]}},
             ]
             o["relations"] = [
                 {"src": vm, "rel": "runs_on", "dst": f"host:hv-{h:02d}"},
                 {"src": vm, "rel": "has_nic", "dst": nic},
             ]
             o["samples"] = [
-                {"entity": nic, "metric": "rx_bytes", "value": rx[v]},
-                {"entity": nic, "metric": "tx_bytes", "value": rx[v] // 3},
+                {"entity": nic, "metric": "rx_bytes", "value": self.rx[v]},
+                {"entity": nic, "metric": "tx_bytes", "value": self.rx[v] // 3},
             ]
         o["source"] = f"bench@hv-{h:02d}"
-        yield json.dumps(o, separators=(",", ":"))
+        return json.dumps(o, separators=(",", ":"))
+
+
+def event_lines(
+    n: int, *, start: datetime = T0, step: timedelta | None = None, seed: int = 16
+) -> Iterator[str]:
+    """`n` of `Fabric`'s events, `step` apart (200 µs by default: 5,000 a second)."""
+    fabric, step = Fabric(seed), step or timedelta(microseconds=200)
+    for k in range(n):
+        yield fabric.event(start + k * step)
 
 
 def code_at(rev: str) -> Path:

@@ -57,9 +57,9 @@ class Merger:
         False when that is what it said already (a repeat writes nothing).
         """
         table, vkey = self._table(key)
-        rows = self.claims.of_key(key, t)
+        rows, latest = self.claims.with_latest(key, t)
         mine = next((r for r in rows if r.source == src and r.until is None), None)
-        cur = table.latest(vkey)
+        cur = None if latest is None else Current(*latest)
         if mine is not None and self._said(mine, cur) == text:
             return False
         if self._replay_from is not None or self._later(rows, cur, t):

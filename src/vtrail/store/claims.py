@@ -59,6 +59,37 @@ class ClaimTable:
         )
         return [_claim(r) for r in rows]
 
+    def with_latest(
+        self, key: ClaimKey, t: int
+    ) -> tuple[list[Claim], tuple[int, int | None, str, int, int | None] | None]:
+        """`of_key(key, t)` and the key's latest version or relation interval
+        (`valid_from, valid_to, attrs, source, vanished_after`), in one statement:
+        the recorder asks both for every statement it records."""
+        sql = self._with_latest_entity if key[1] == "" else self._with_latest_relation
+        args = (*key, t, key[0]) if key[1] == "" else (*key, t, *key)
+        rows: list[Claim] = []
+        latest = None
+        for tag, a, b, c, d, e, f in self.c.execute(sql, args):
+            if tag:
+                latest = (a, b, e, d, f)
+            else:
+                rows.append(_claim((a, b, c, d, e, f)))
+        return rows, latest
+
+    _CLAIMS = (
+        f"SELECT 0, {_COLS} FROM claim WHERE a = ? AND rel = ? AND b = ? "
+        "AND (until IS NULL OR until >= ?)"
+    )
+    _with_latest_entity = (
+        f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, NULL, source, "
+        "attrs, vanished_after FROM version WHERE entity = ? ORDER BY valid_from DESC LIMIT 1)"
+    )
+    _with_latest_relation = (
+        f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, NULL, source, "
+        "attrs, vanished_after FROM relation WHERE src = ? AND rel = ? AND dst = ? "
+        "ORDER BY valid_from DESC LIMIT 1)"
+    )
+
     def at(self, key: ClaimKey, t: int) -> list[Claim]:
         """The key's rows in force at `t`."""
         rows = self.c.execute(

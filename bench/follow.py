@@ -3,6 +3,7 @@
     python bench/follow.py                          # 60,000 events, three rounds
     python bench/follow.py --events 20000 --rounds 2
     python bench/follow.py --code HEAD~3            # and both as they were at a revision
+    python bench/follow.py --code A --code B --no-tree   # two revisions, not the work tree
 
 Generates a file of events (`Fabric` below: VMs changing state on 20 hosts,
 moving now and then, with two NIC counters each), then, each on a fresh
@@ -16,9 +17,10 @@ store and each as its own process:
 Both include start-up. Rates are observations per second of wall time and per
 second of the process's CPU time (on this shared 2-core machine CPU time moves
 less from run to run); each is the best of `--rounds`, the commands taking
-turns. `--code REV` runs both again with vtrail's `src/` as it was at git
-revision REV, in the same rounds, so that a change is measured against its
-parent in one run.
+turns. `--code REV` (repeatable) runs both again with vtrail's `src/` as it
+was at git revision REV, in the same rounds, so that a change is measured
+against its parent in one run; `--no-tree` leaves out the working tree (when
+others' uncommitted edits are in it).
 """
 
 from __future__ import annotations
@@ -198,13 +200,16 @@ def main() -> None:
     )
     ap.add_argument("--events", type=int, default=60_000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--code", metavar="REV", help="also run both with src/ as it was at REV")
+    ap.add_argument("--code", metavar="REV", action="append", default=[],
+                    help="also run both with src/ as it was at REV (repeatable)")  # fmt: skip
+    ap.add_argument("--no-tree", action="store_true", help="only the --code revisions")
     ap.add_argument("--limit", type=float, default=600, help="give a record run up this many s")
     args = ap.parse_args()
 
-    variants: list[tuple[str, Path | None]] = [("this tree", None)]
-    if args.code:
-        variants.append((args.code, code_at(args.code)))
+    variants: list[tuple[str, Path | None]] = [] if args.no_tree else [("this tree", None)]
+    variants += [(rev, code_at(rev)) for rev in args.code]
+    if not variants:
+        ap.error("--no-tree needs a --code")
     with tempfile.TemporaryDirectory(prefix="vtrail-follow-") as tmp:
         d = Path(tmp)
         path = d / "events.jsonl"

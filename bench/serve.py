@@ -1,12 +1,15 @@
 """Graph questions, REST API and page benchmark: prints figures next to the targets.
 
-    python bench/serve.py                 # everything (about two minutes)
+    python bench/serve.py                 # everything (about three minutes)
     python bench/serve.py --skip-browser  # without the page measurement
+    python bench/serve.py --before REV    # the REST API at REV too (default: before issue 9)
 
 Figures (targets from issue 4 in brackets):
 - topology at T of a fabric of ~10,000 live entities          [<= 300 ms]
 - path at T between two VMs across a router, same fabric       [<= 50 ms]
 - /api/where p99 under 50 concurrent clients on loopback       [<= 5 ms]
+  from the server of this tree and, in the same run, from the server as it
+  was before (--before: vtrail's src/ at that revision, on its own store);
   open loop (each client at a fixed rate, latency measured from the
   scheduled send, so a stall is not hidden), plus the closed-loop
   saturation throughput for context; both bounded in count and time.
@@ -345,8 +348,10 @@ async def load(addr: str, targets: list[str], clients: int, rate: float | None, 
     return lat, errors, time.perf_counter() - start
 
 
-def bench_http(db: Path, hosts: int, vms: int, steps: int) -> None:
-    proc, addr = serve(db)
+def bench_http(db: Path, hosts: int, vms: int, steps: int, code: Path | None = None,
+               label: str = "") -> None:  # fmt: skip
+    """`/api/where` under load from `vtrail serve` of this tree, or of `code` (code_at)."""
+    proc, addr = serve(db, code)
     try:
         rng = random.Random(3)
         targets = [
@@ -356,7 +361,7 @@ def bench_http(db: Path, hosts: int, vms: int, steps: int) -> None:
         ]
         asyncio.run(load(addr, targets, 8, None, 2, 2000))  # warm up
         lat, errors, took = asyncio.run(load(addr, targets, 50, 8.0, 20, 8000))
-        report("/api/where p99, 50 clients x 8 req/s (open)", pct(lat, 99), 5,
+        report(f"/api/where p99, 50 clients x 8 req/s (open){label}", pct(lat, 99), 5,
                extra=f", p50 {pct(lat, 50):.2f}, max {max(lat):.1f}, {len(lat):,} req, {errors} errors")  # fmt: skip
         lat, errors, took = asyncio.run(load(addr, targets, 50, 24.0, 10, 12000))
         print(f"  {'  the same at 50 x 24 req/s':<44} {pct(lat, 99):>9,.1f} ms   p99"
@@ -367,6 +372,16 @@ def bench_http(db: Path, hosts: int, vms: int, steps: int) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def build_with(code: Path, hosts: int, vms: int, steps: int, fresh: bool) -> Path:
+    """`build` run by the vtrail of `code`: a store its server can open (a store a newer
+    vtrail migrated is refused by an older one)."""
+    cmd = [sys.executable, __file__, "--build-only", f"{hosts},{vms},{steps}"]
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    out = subprocess.run(cmd + (["--fresh"] if fresh else []), env=env, check=True,
+                         capture_output=True, text=True).stdout  # fmt: skip
+    return Path(out.strip().splitlines()[-1])
 
 
 # -- the page -------------------------------------------------------------------------------
@@ -421,12 +436,24 @@ def bench_page(db: Path, steps: int, moves: int = 24) -> None:
         proc.wait(timeout=10)
 
 
+#: The last commit before `where` and `show` left the event loop (issue 9): the
+#: default "before" of the REST API figures.
+BEFORE = "92f98f1"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fresh", action="store_true", help="rebuild the cached stores")
     ap.add_argument("--skip-browser", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--before", default=BEFORE,
+                    help="also measure the REST API as it was at this git revision ('' skips)")  # fmt: skip
+    ap.add_argument("--build-only", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.build_only:
+        hosts, vms, steps = map(int, args.build_only.split(","))
+        print(build(hosts, vms, steps, args.fresh))
+        return
     print(f"vtrail bench/serve.py on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     big = (40, 62, 6)  # ~10,000 live entities
     small = (8, 62, 6)  # ~2,000
@@ -435,7 +462,10 @@ def main() -> None:
     bench_questions(db, *big)
     if not args.skip_http:
         print("REST API")
-        bench_http(db, *big)
+        if args.before:
+            old = code_at(args.before)
+            bench_http(build_with(old, *big, args.fresh), *big, old, f" (before: {args.before})")
+        bench_http(db, *big, label=" (this tree)" if args.before else "")
     if not args.skip_browser:
         print("page")
         bench_page(build(*small, args.fresh), small[2])

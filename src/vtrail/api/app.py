@@ -13,16 +13,18 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vtrail import __version__
-from vtrail.api import graph, ingest, page, questions
-from vtrail.api.deps import Settings, Stores, json_response, require_read
+from vtrail.api import graph, ingest, openapi, page, questions
+from vtrail.api.deps import Settings, Stores, json_response, reader, require_read
 from vtrail.api.errors import STATUS
 from vtrail.api.heavy import Heavy
 from vtrail.api.metrics import CONTENT_TYPE, Metrics, RequestTimer
-from vtrail.wire import ObservationIn
+from vtrail.ids import KINDS
+from vtrail.store.reads import Reader
 
 
 def _one_line(e: RequestValidationError) -> str:
@@ -56,21 +58,25 @@ def _handlers(app: FastAPI) -> None:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title="vtrail",
-        version=__version__,
-        description="The flight recorder's questions over HTTP: the same names and the same "
-        "JSON as the `vtrail` command (docs/api.md).",
-        routes=app.routes,
-    )
-    observation = ObservationIn.model_json_schema(ref_template="#/components/schemas/{model}")
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components.update(observation.pop("$defs", {}))
-    components["ObservationIn"] = observation
-    app.openapi_schema = schema
-    return schema
+    if not app.openapi_schema:
+        app.openapi_schema = openapi.base(app)
+    return app.openapi_schema
+
+
+def _docs(app: FastAPI) -> None:
+    """The document and its browser, as plain routes: the kinds come from the store, read
+    in the thread pool like every other read."""
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_json(request: Request) -> Response:
+        settings: Settings = request.app.state.settings
+        kinds = KINDS | set(Reader(reader(request)).recorded_kinds())
+        doc = openapi.document(_openapi(app), read_token=settings.read_token, kinds=sorted(kinds))
+        return json_response(doc)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="vtrail API")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -83,15 +89,15 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="vtrail",
         version=__version__,
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        openapi_url=None,  # served by _docs, with what only the server knows
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.stores = Stores(settings.db)
     app.state.heavy = Heavy(settings.db, settings.workers)
-    app.state.metrics = Metrics(app.state.stores.reader)
+    app.state.metrics = Metrics(app.state.stores.reader, app.state.heavy)
     _handlers(app)
     app.include_router(questions.router)
     app.include_router(graph.router)
@@ -102,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(app.state.metrics.render(), media_type=CONTENT_TYPE)
 
     page.mount(app)
+    _docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(RequestTimer, metrics=app.state.metrics)
     return app

@@ -24,6 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from vtrail.api.heavy import NOW, Now, Reply
+from vtrail.api.patterns import TEXT_MAX, TIME_HELP, is_text, is_time
 from vtrail.query.jsonable import to_jsonable
 from vtrail.recorder import Recorder
 from vtrail.store import SqliteStore
@@ -32,7 +33,6 @@ from vtrail.timeexpr import TimeParseError, parse_time
 
 #: Default cap on a POST body (JSON Lines of observations).
 MAX_BODY = 16 * 1024 * 1024
-MAX_TEXT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,22 +159,24 @@ async def require_write(request: Request, creds: Credentials) -> None:
 
 
 def text(value: str, name: str) -> str:
-    """A user-given string the store can take: not too long, no NUL, valid Unicode."""
-    if len(value) > MAX_TEXT:
-        raise HTTPException(422, f"{name}: longer than {MAX_TEXT} characters")
+    """Something to look up: what `patterns.TEXT` admits (not blank, no NUL, at most
+    `TEXT_MAX` characters), and valid Unicode."""
+    if len(value) > TEXT_MAX:
+        raise HTTPException(422, f"{name}: longer than {TEXT_MAX} characters")
     if "\x00" in value:
         raise HTTPException(422, f"{name}: contains a NUL character")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise HTTPException(422, f"{name}: not valid Unicode") from None
-    if not value.strip():
+    if not is_text(value):
         raise HTTPException(422, f"{name}: empty")
     return value
 
 
 def when(value: str | None, name: str, default: str | None = "now") -> datetime | None:
-    """A time parameter in any form `vtrail` accepts; 422 with the reason when unreadable."""
+    """A time parameter in one of the forms of `patterns.TIME`; 422 with the reason when
+    it is in none, or out of range."""
     if value is None:
         if default is None:
             return None
@@ -187,6 +189,9 @@ def when(value: str | None, name: str, default: str | None = "now") -> datetime 
         raise HTTPException(422, f"{name}: {e}") from None
     except (OverflowError, ValueError):
         raise HTTPException(422, f"{name}: {value!r} is out of range") from None
+    if not is_time(value):
+        # The CLI reads it; the API takes only the forms its document can state exactly.
+        raise HTTPException(422, f"{name}: {value!r} is not one of these forms: {TIME_HELP}")
     return t
 
 
@@ -199,7 +204,7 @@ def when_required(value: str | None, name: str, default: str = "now") -> datetim
 def instant(value: str | None, name: str) -> datetime | Now:
     """A time parameter of a whole-fabric question: `NOW` for the present (the default),
     taken when the answer is begun (api/heavy.py), else as `when` reads it."""
-    if value is None or value.strip().lower() == "now":
+    if value is None or value == "now":
         return NOW
     return when_required(value, name)
 

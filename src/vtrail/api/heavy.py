@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import sqlite3
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -189,6 +189,9 @@ class Heavy:
         self._waiting: dict[tuple[str, Hashable], Future[Reply]] = {}
         self._versions = threading.local()
         self._conns: list[sqlite3.Connection] = []
+        #: (question, how) -> requests: "asked" anew (then "computed" in a worker or
+        #: "cached"), or "joined" to the same question waiting.
+        self.counts: Counter[tuple[str, str]] = Counter()
 
     def ask(self, question: str, args: tuple[Hashable, ...]) -> Future[Reply]:
         """The answer to come; joins the same question when it is waiting in its lane."""
@@ -196,9 +199,11 @@ class Heavy:
         with self._lock:
             waiting = self._waiting.get(key)
             if waiting is not None:
+                self.counts[question, "joined"] += 1
                 return waiting
             future: Future[Reply] = Future()
             self._waiting[key] = future
+            self.counts[question, "asked"] += 1
             lane = self._lanes.get(question)
             if lane is None:
                 lane = self._lanes[question] = ThreadPoolExecutor(
@@ -215,16 +220,26 @@ class Heavy:
         if not future.set_running_or_notify_cancel():
             return
         try:
-            if NOW in key[1]:
-                # Not kept: the same store answers a later "now" with a later instant.
-                reply = self._in_worker(*key)
-            else:
-                version = self._version()
-                reply = self.cache.get((key, version)) or self._in_worker(*key)
+            # "Now" is not kept: the same store answers a later "now" with a later instant.
+            version = None if NOW in key[1] else self._version()
+            kept = None if version is None else self.cache.get((key, version))
+            if kept is not None:
+                with self._lock:
+                    self.counts[key[0], "cached"] += 1
+                future.set_result(kept)
+                return
+            reply = self._computed(key)
+            if version is not None:
                 self.cache.put((key, version), reply)
             future.set_result(reply)
         except BaseException as e:
             future.set_exception(e)
+
+    def _computed(self, key: tuple[str, tuple[Hashable, ...]]) -> Reply:
+        reply = self._in_worker(*key)
+        with self._lock:
+            self.counts[key[0], "computed"] += 1
+        return reply
 
     def _version(self) -> int:
         """This lane's count of the store's commits (SQLite's data_version)."""
@@ -264,6 +279,19 @@ class Heavy:
                     self.workers, mp_context=ctx, initializer=_open, initargs=(str(self.db),)
                 )
             return self._pool
+
+    def waiting(self) -> int:
+        """Questions waiting for their lane (not begun)."""
+        with self._lock:
+            return len(self._waiting)
+
+    def pids(self) -> list[int]:
+        """The worker processes' ids, started or not yet (for diagnosis)."""
+        with self._lock:
+            pool = self._pool
+        if pool is None:
+            return []
+        return sorted(p.pid for p in (pool._processes or {}).values() if p.pid is not None)
 
     def close(self) -> None:
         with self._lock:

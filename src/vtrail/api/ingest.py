@@ -18,22 +18,50 @@ from vtrail.wire import ObservationError, loads, parse_lines, parse_observation,
 
 router = APIRouter(prefix="/api", tags=["recording"])
 
+_MANY = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"$ref": "#/components/schemas/ObservationIn"},
+}
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "JSON Lines, one observation a line (docs/observations.md); a single "
-        "JSON object or a JSON array of them is accepted too.",
+        "description": "Observations (docs/observations.md), all recorded or none.",
         "content": {
-            "application/x-ndjson": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"$ref": "#/components/schemas/ObservationIn"}},
+            "application/x-ndjson": {
+                "schema": {
+                    **_MANY,
+                    "description": "JSON Lines: each item of this array on a line of its own.",
+                }
+            },
+            "application/json": {
+                "schema": {"anyOf": [{"$ref": "#/components/schemas/ObservationIn"}, _MANY]}
+            },
         },
     },
     "responses": {
-        "200": {"description": "Recorded: counts of what was written."},
-        "413": {"description": "The body is larger than the server accepts."},
-        "422": {"description": "A malformed observation; nothing was written."},
+        "200": {
+            "description": "Recorded: counts of what was written.",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["observations", "duplicates", "rows_written", "samples",
+                                     "late_arrivals", "sources"],
+                        "properties": {
+                            "observations": {"type": "integer", "minimum": 0},
+                            "duplicates": {"type": "integer", "minimum": 0},
+                            "rows_written": {"type": "integer", "minimum": 0},
+                            "samples": {"type": "integer", "minimum": 0},
+                            "late_arrivals": {"type": "integer", "minimum": 0},
+                            "sources": {"type": "array", "items": {"type": "string"}},
+                        },
+                    }
+                }
+            },
+        },
     },
-}
+}  # fmt: skip
 
 
 async def _body(request: Request, limit: int) -> bytes:

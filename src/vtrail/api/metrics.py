@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vtrail.api.heavy import Heavy
 from vtrail.query.state import source_state
 from vtrail.recorder import RecordStats
 from vtrail.store import SqliteStore
@@ -74,10 +75,29 @@ class StoreCollector(Collector):
             )
 
 
+class AnswerCollector(Collector):
+    """How the whole-fabric questions were answered (api/heavy.py)."""
+
+    def __init__(self, heavy: Heavy) -> None:
+        self.heavy = heavy
+
+    def collect(self) -> Iterator[Metric]:
+        answers = CounterMetricFamily(
+            "vtrail_answers",
+            "Whole-fabric questions by how they were answered: asked anew (then computed in "
+            "a worker, or kept from an unchanged store: cached), or joined to the same "
+            "question waiting.",
+            labels=["question", "how"],
+        )
+        for (question, how), n in sorted(self.heavy.counts.items()):
+            answers.add_metric([question, how], n)
+        yield answers
+
+
 class Metrics:
     """The metrics of one app, in a registry of its own (tests make many apps)."""
 
-    def __init__(self, store: Callable[[], SqliteStore]) -> None:
+    def __init__(self, store: Callable[[], SqliteStore], heavy: Heavy) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.received = Counter(
             "vtrail_observations_received",
@@ -115,6 +135,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(StoreCollector(store))
+        self.registry.register(AnswerCollector(heavy))
 
     def recorded(self, stats: RecordStats, seconds: float, per_source: dict[str, int]) -> None:
         for source, n in per_source.items():

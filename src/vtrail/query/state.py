@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from vtrail.ids import KINDS, libvirt_net_id, nic_id
+from vtrail.ids import KINDS, libvirt_net_id
 from vtrail.model import InvalidId, JSONValue, Relation, Statement, Version, kind_of, split_id
 from vtrail.query import spaces
 from vtrail.store import SqliteStore, UnknownEntity
@@ -201,7 +201,7 @@ def resolve(store: SqliteStore, text: str) -> list[str]:
     if _MAC.match(text):
         mac = text.lower()
         found_mac = {store.entity_name(e) for e in r.by_attr("mac", mac)}
-        found_mac |= set(r.by_id_pattern(nic_id("%", mac)))  # any VM's NIC of that MAC
+        found_mac |= set(r.nics_with_mac(mac))  # any VM's NIC of that MAC
         nics = sorted(x for x in found_mac if kind_of(x) == "nic")
         return nics or sorted(found_mac)
     named = sorted({store.entity_name(e) for e in r.by_attr("name", text)})

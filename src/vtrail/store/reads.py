@@ -236,7 +236,16 @@ class Reader:
         return [int(r[0]) for r in rows]
 
     def by_id_pattern(self, pattern: str) -> list[str]:
+        """Ids matching a LIKE pattern: a scan of every id, for tests and tools, not questions."""
         rows = self.c.execute("SELECT eid FROM entity WHERE eid LIKE ? LIMIT 50", (pattern,))
+        return [str(r[0]) for r in rows]
+
+    def nics_with_mac(self, mac: str) -> list[str]:
+        """Every NIC whose id ends in `/<mac>` (nic:<uuid>/<mac>), by the index of 0011."""
+        rows = self.c.execute(
+            "SELECT eid FROM entity WHERE kind = 'nic' AND lower(substr(eid, -18)) = ? LIMIT 50",
+            ("/" + mac.lower(),),
+        )
         return [str(r[0]) for r in rows]
 
     def kind(self, e: int) -> str:
@@ -313,19 +322,28 @@ class Reader:
     # -- bookkeeping ----------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        out = {}
-        for table in ("entity", "version", "relation", "sample", "journal", "source", "checkpoint"):
-            out[table] = int(self.c.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-        out["sample_readings"] = int(
-            self.c.execute(
-                "SELECT (SELECT ifnull(sum(n), 0) FROM sample) "
-                "+ (SELECT ifnull(sum(n), 0) FROM sample_open)"
-            ).fetchone()[0]
-        )
-        out["live_entities"] = int(
-            self.c.execute("SELECT count(*) FROM version WHERE valid_to IS NULL").fetchone()[0]
-        )
-        return out
+        """Rows per table. The history tables' are kept as they change (`tally`, 0011) and
+        the journal's per source (0006): no count runs over millions of rows."""
+        kept = {str(k): int(n) for k, n in self.c.execute("SELECT name, n FROM tally")}
+        journal, sources = self.c.execute(
+            "SELECT ifnull(sum(observations), 0), count(*) FROM source"
+        ).fetchone()
+        return {
+            "entity": kept["entity"],
+            "version": kept["version"],
+            "relation": kept["relation"],
+            "sample": kept["sample"],
+            "journal": int(journal),
+            "source": int(sources),
+            "checkpoint": int(self.c.execute("SELECT count(*) FROM checkpoint").fetchone()[0]),
+            # The open blocks are one per series; the sealed ones are kept in `tally`.
+            "sample_readings": kept["sample_readings"]
+            + int(self.c.execute("SELECT ifnull(sum(n), 0) FROM sample_open").fetchone()[0]),
+            # A range of the `version_to` index: as long as the live set, not the history.
+            "live_entities": int(
+                self.c.execute("SELECT count(*) FROM version WHERE valid_to IS NULL").fetchone()[0]
+            ),
+        }
 
     def span(self) -> tuple[int, int] | None:
         # Two subqueries: SQLite answers a lone min() or max() from the index's

@@ -1,0 +1,143 @@
+"""Questions that look one thing up seek; /metrics reads counts kept as rows come and go
+(issue 9, "the API does not block or scan").
+
+Every statement a lookup runs is captured (SQLite's trace, with its values) and
+its plan asked of SQLite itself: none may read the whole entity table, and a
+scrape may count no history table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.story import WEB, at, record_story
+from vtrail.api import Settings, create_app
+from vtrail.ingest import ingest_lines
+from vtrail.query import state
+from vtrail.store import SqliteStore
+from vtrail.store.reads import Reader
+from vtrail.store.sqlite import journal_path
+from vtrail.timeexpr import iso
+
+#: A NIC known only by its id: no `mac` attribute to find it by.
+BARE_NIC = f"nic:{WEB[3:]}/52:54:00:aa:bb:cc"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = record_story(tmp_path_factory.mktemp("scans") / "vtrail.db")
+    store = SqliteStore(path)
+    lines = [
+        {
+            "source": "story@hv-b",
+            "observed_at": iso(at(40.5)),
+            "kind": "event",
+            "entities": [{"id": BARE_NIC, "attrs": {"model": "e1000"}}],
+            "relations": [{"src": WEB, "rel": "has_nic", "dst": BARE_NIC}],
+            "samples": [{"entity": BARE_NIC, "metric": "rx_bytes", "value": n} for n in (1, 2)],
+        },
+        # Late: history after minute 3 is derived again, rows deleted and written anew.
+        {
+            "source": "story@hv-c",
+            "observed_at": iso(at(3)),
+            "kind": "snapshot",
+            "entities": [{"id": "host:hv-c", "attrs": {"hostname": "hv-c"}}],
+        },
+    ]
+    ingest_lines(store, [json.dumps(o) for o in lines])
+    store.close()
+    return path
+
+
+@contextmanager
+def plans(store: SqliteStore) -> Iterator[Callable[[], list[str]]]:
+    """The query plan of every statement run on `store` meanwhile, one line per step."""
+    ran: list[str] = []
+    store.conn.set_trace_callback(ran.append)
+    found: list[str] = []
+    try:
+        yield lambda: found
+    finally:
+        store.conn.set_trace_callback(None)
+        probe = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
+        probe.execute("ATTACH DATABASE ? AS jnl", (f"file:{journal_path(store.path)}?mode=ro",))
+        for sql in ran:
+            if sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                steps = probe.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+                found += [f"{step[3]}    <- {sql}" for step in steps]
+        probe.close()
+
+
+def whole_table_reads(steps: list[str], table: str) -> list[str]:
+    return [s for s in steps if re.match(rf"SCAN {table}\b", s)]
+
+
+@pytest.mark.parametrize("what", ["52:54:00:aa:bb:cc", "52:54:00:00:01:10", "10.0.1.10", "web-1"])
+def test_a_lookup_seeks(db: Path, what: str) -> None:
+    store = SqliteStore(db, readonly=True)
+    try:
+        with plans(store) as steps:
+            found = state.where(store, what, at(41))
+        assert found.entity == WEB
+        assert whole_table_reads(steps(), "entity") == []
+    finally:
+        store.close()
+
+
+def test_a_nic_known_only_by_its_id_is_found_by_its_mac(db: Path) -> None:
+    store = SqliteStore(db, readonly=True)
+    try:
+        assert state.resolve(store, "52:54:00:AA:BB:CC") == [BARE_NIC]
+    finally:
+        store.close()
+
+
+def test_the_counts_are_kept_not_counted(db: Path) -> None:
+    store = SqliteStore(db, readonly=True)
+    try:
+        with plans(store) as steps:
+            kept = Reader(store).counts()
+        c = store.conn
+        counted = {
+            table: c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in (
+                "entity",
+                "version",
+                "relation",
+                "sample",
+                "journal",
+                "source",
+                "checkpoint",
+            )
+        }
+        counted["sample_readings"] = c.execute(
+            "SELECT (SELECT ifnull(sum(n), 0) FROM sample) + (SELECT ifnull(sum(n), 0) FROM sample_open)"
+        ).fetchone()[0]
+        counted["live_entities"] = c.execute(
+            "SELECT count(*) FROM version WHERE valid_to IS NULL"
+        ).fetchone()[0]
+        assert kept == counted
+        for table in ("entity", "version", "relation", "sample", "journal"):
+            assert whole_table_reads(steps(), table) == [], table
+    finally:
+        store.close()
+
+
+def test_metrics_say_the_kept_counts(db: Path) -> None:
+    with TestClient(create_app(Settings(db=db))) as client:
+        text = client.get("/metrics").text
+    store = SqliteStore(db, readonly=True)
+    try:
+        counts = Reader(store).counts()
+    finally:
+        store.close()
+    for table, n in counts.items():
+        assert f'vtrail_store_rows{{table="{table}"}} {float(n)}' in text

@@ -6,7 +6,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from factory import at, disconnect, ent, event, rel, snap
@@ -183,6 +183,7 @@ def test_any_order_gives_the_documented_merge(
     tmp_path: Path, case: tuple[list[tuple[str, int, dict[str, Any] | None]], list[int]], batch: int
 ) -> None:
     obs, order = case
+    note(f"observations {obs}, arriving in order {order}, batches of {batch}")
     store = SqliteStore(tmp_path / f"m{next(_db)}.db")
     rec = Recorder(store, checkpoint_min=2)
     shuffled = [obs[i] for i in order]

@@ -128,11 +128,13 @@ class ClaimTable:
         return [(int(a), str(rel), int(b)) for a, rel, b in rows]
 
     def keys_of_source_from(self, source: int, t: int) -> set[ClaimKey]:
-        """Keys whose rows from `source` begin or end at or after `t`."""
+        """Keys whose rows from `source` hold at or after `t`: begin or end then, or
+        are still open."""
         rows = self.c.execute(
             "SELECT a, rel, b FROM claim WHERE source = ? AND since >= ? "
-            "UNION SELECT a, rel, b FROM claim WHERE source = ? AND until >= ?",
-            (source, t, source, t),
+            "UNION SELECT a, rel, b FROM claim WHERE source = ? AND until >= ? "
+            "UNION SELECT a, rel, b FROM claim WHERE source = ? AND until IS NULL",
+            (source, t, source, t, source),
         )
         return {(int(a), str(rel), int(b)) for a, rel, b in rows}
 

@@ -11,14 +11,18 @@ under /tmp), then, each on a fresh copy of that store:
 2. `vtrail record --source file:...` on a generated file of events, alone;
 3. both at once: the same load while the same file is recorded.
 
-The load runs on loopback (127.0.0.1) from one asyncio client (httpx2), and is
-bounded in requests and in seconds:
+The load runs on loopback (127.0.0.1) from asyncio clients (httpx2), the light
+questions in this process and the heavy ones in a child, so that reading 8 MB
+answers does not delay the client that times `where`. It stops by itself: the
+readers-alone run after --seconds, the others when the writer is done or after
+--limit seconds.
 
 - where: 4 clients, 10 requests a second each, random VM names at random instants;
 - show: 2 clients, 10 a second each, random VM ids at random instants;
 - snapshot: 20 clients back to back, each asking the whole fabric now (about
   20,000 entities), as a dashboard would;
-- diff: 2 clients back to back, between two consecutive snapshot instants.
+- diff: 2 clients, one request a second each, between two consecutive snapshot
+  instants.
 
 The open-loop questions (where, show) count latency from the instant the
 request was due, so a stalled server shows instead of slowing the client. It
@@ -268,7 +272,7 @@ CLIENTS: dict[str, tuple[int, float | None]] = {
     "where": (4, 10.0),
     "show": (2, 10.0),
     "snapshot": (20, None),
-    "diff": (2, None),
+    "diff": (2, 1.0),
 }
 #: Asked from a process of their own: reading 8 MB answers would otherwise hold up the
 #: client that times `where`, and its figures would be the client's, not the server's.
@@ -402,7 +406,7 @@ def table(alone: dict[str, Lat], loaded: dict[str, Lat], solo: Ingest, both: Ing
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=20, help="the readers-alone run")
-    ap.add_argument("--observations", type=int, default=30_000, help="events the writer records")
+    ap.add_argument("--observations", type=int, default=60_000, help="events the writer records")
     ap.add_argument("--limit", type=float, default=120, help="the most a writer run may take")
     ap.add_argument("--fresh", action="store_true", help="rebuild the cached fabric")
     ap.add_argument("--code", help="run vtrail as it was at this git revision")

@@ -214,9 +214,10 @@ class Heavy:
 
     def _run(self, key: tuple[str, tuple[Hashable, ...]], future: Future[Reply]) -> None:
         with self._lock:
-            # Started: a request from now on waits for a fresh answer.
-            if self._waiting.get(key) is future:
-                del self._waiting[key]
+            if self._waiting.get(key) is not future:
+                return  # answered by close()
+            # Begun: a request from now on waits for a fresh answer.
+            del self._waiting[key]
         if not future.set_running_or_notify_cancel():
             return
         try:
@@ -298,6 +299,11 @@ class Heavy:
             lanes, self._lanes = list(self._lanes.values()), {}
             pool, self._pool = self._pool, None
             conns, self._conns = self._conns, []
+            waiting, self._waiting = list(self._waiting.values()), {}
+        for future in waiting:
+            # Never to begin: their requests are answered now, not left hanging.
+            if future.set_running_or_notify_cancel():
+                future.set_exception(StoreError("the server is stopping"))
         for lane in lanes:
             lane.shutdown(wait=True, cancel_futures=True)
         for conn in conns:

@@ -7,7 +7,7 @@ import contextlib
 import pytest
 
 from factory import at, disconnect, ent, event, rel, sample, snap
-from vtrail.query import state
+from vtrail.query import names, state
 from vtrail.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.reads import Reader
@@ -204,7 +204,7 @@ def test_diff_names_each_changed_attribute(store: SqliteStore, recorder: Recorde
 
 def test_an_ambiguous_name_lists_its_candidates(store: SqliteStore, recorder: Recorder) -> None:
     recorder.record([snap("a", 0, ent("vm:1", name="web"), ent("vm:2", name="web"))])
-    with pytest.raises(state.Ambiguous) as err:
+    with pytest.raises(names.Ambiguous) as err:
         state.where(store, "web", at(1))
     assert err.value.candidates == ["vm:1", "vm:2"]
     assert "'web' is ambiguous: vm:1, vm:2" in str(err.value)

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from api.story import WEB, at, record_story
 from vtrail.api import Settings, create_app
 from vtrail.ingest import ingest_lines
-from vtrail.query import state
+from vtrail.query import names, state
 from vtrail.store import SqliteStore
 from vtrail.store.reads import Reader
 from vtrail.store.sqlite import journal_path
@@ -95,7 +95,7 @@ def test_a_lookup_seeks(db: Path, what: str) -> None:
 def test_a_nic_known_only_by_its_id_is_found_by_its_mac(db: Path) -> None:
     store = SqliteStore(db, readonly=True)
     try:
-        assert state.resolve(store, "52:54:00:AA:BB:CC") == [BARE_NIC]
+        assert names.resolve(store, "52:54:00:AA:BB:CC") == [BARE_NIC]
     finally:
         store.close()
 

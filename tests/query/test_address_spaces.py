@@ -28,8 +28,9 @@ from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli
 from vtrail.ids import ip_id, netns_id, port_id, router_id
 from vtrail.query.graph import topology
+from vtrail.query.names import HeldInSeveralSpaces
 from vtrail.query.path import path
-from vtrail.query.state import HeldInSeveralSpaces, where
+from vtrail.query.state import where
 from vtrail.recorder import Recorder
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.reads import Reader

@@ -8,8 +8,9 @@ import pytest
 
 from vtrail.ids import guest_space, ip_id
 from vtrail.ingest import ingest_lines
+from vtrail.query.names import resolve
 from vtrail.query.path import path
-from vtrail.query.state import history, resolve, where
+from vtrail.query.state import history, where
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.timeexpr import parse_time
 from vtrail.tour import bundled_lines, example_day

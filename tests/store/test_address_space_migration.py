@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from factory import at, ent, rel, snap
-from vtrail.query.state import HeldInSeveralSpaces, history, where
+from vtrail.query.names import HeldInSeveralSpaces
+from vtrail.query.state import history, where
 from vtrail.recorder import Recorder
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.reads import Reader

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from vtrail.model import InvalidId
 from vtrail.query.graph import BadGraphQuery
+from vtrail.query.names import Ambiguous
 from vtrail.query.path import BadPath
-from vtrail.query.state import Ambiguous, BadWindow, UnknownKind
+from vtrail.query.state import BadWindow, UnknownKind
 from vtrail.store import StoreError, UnknownEntity
 from vtrail.store.journal import BodiesDropped
 from vtrail.timeexpr import TimeParseError

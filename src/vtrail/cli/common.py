@@ -18,7 +18,8 @@ from rich.markup import escape
 from rich.text import Text
 
 from vtrail.query.jsonable import to_jsonable
-from vtrail.query.state import Ambiguous, BadWindow, UnknownKind
+from vtrail.query.names import Ambiguous
+from vtrail.query.state import BadWindow, UnknownKind
 from vtrail.store import SqliteStore, StoreError, UnknownEntity, default_path
 from vtrail.timeexpr import TimeParseError, parse_time
 from vtrail.wire import ObservationError

@@ -1,15 +1,14 @@
 """Questions over the store, at an instant or over a window."""
 
 from vtrail.query.jsonable import to_jsonable
+from vtrail.query.names import Ambiguous, resolve
 from vtrail.query.state import (
-    Ambiguous,
     BadWindow,
     UnknownKind,
     diff,
     ghosts,
     history,
     lifetime,
-    resolve,
     show,
     snapshot,
     stats,

@@ -19,7 +19,8 @@ import networkx as nx
 
 from vtrail.ids import INTERFACE_KINDS, host_id, namespace_of, netns_id, router_id
 from vtrail.model import JSONValue, split_id
-from vtrail.query.state import check_kind, resolve_one
+from vtrail.query.names import resolve_one
+from vtrail.query.state import check_kind
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.graph_reads import EdgeRow, GraphReader, NodeRow
 from vtrail.timeexpr import from_us, iso, to_us

@@ -23,8 +23,8 @@ from datetime import datetime
 
 from vtrail.ids import bare_ip_id, namespace_of, netns_id, parse_ip, router_id
 from vtrail.model import InvalidId, kind_of, split_id
+from vtrail.query.names import Ambiguous, address_at, resolve
 from vtrail.query.spaces import Holding
-from vtrail.query.state import Ambiguous, address_at, resolve
 from vtrail.query.walk import L2_RELS, Hop, IPAddr, IPIface, RouteStep, Walk, ip_iface
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.timeexpr import iso, to_us

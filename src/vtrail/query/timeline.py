@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from vtrail.query.state import BadWindow, check_window, resolve_one
+from vtrail.query.names import resolve_one
+from vtrail.query.state import BadWindow, check_window
 from vtrail.store import SqliteStore
 from vtrail.store.graph_reads import GraphReader
 from vtrail.store.reads import Reader

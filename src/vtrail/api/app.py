@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -19,7 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vtrail import __version__
 from vtrail.api import graph, ingest, openapi, page, questions
-from vtrail.api.deps import Settings, Stores, json_response, reader, require_read
+from vtrail.api.deps import (
+    READ_THREADS,
+    Settings,
+    Stores,
+    json_response,
+    reader,
+    require_read,
+)
 from vtrail.api.errors import STATUS
 from vtrail.api.heavy import Heavy
 from vtrail.api.metrics import CONTENT_TYPE, Metrics, RequestTimer
@@ -82,6 +90,7 @@ def _docs(app: FastAPI) -> None:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = READ_THREADS
         yield
         app.state.heavy.close()
         app.state.stores.close()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from vtrail.api.deps import Settings, Stores, json_response, require_write, stores
 from vtrail.api.metrics import Metrics
@@ -128,7 +128,8 @@ async def observations(request: Request) -> Response:
         metrics.rejected.inc()
         raise HTTPException(422, str(e)) from None
     start = time.perf_counter()
-    stats = await run_in_threadpool(_record, stores(request), found)
+    s = stores(request)
+    stats = await asyncio.get_running_loop().run_in_executor(s.writes, _record, s, found)
     metrics.recorded(stats, time.perf_counter() - start, Counter(o.source for o in found))
     return json_response(
         {

@@ -30,7 +30,7 @@ PER_ROUND = 5
 
 
 def measure(validated: bool) -> float:
-    from vtrail.recorder import Recorder
+    from vtrail.recording.recorder import Recorder
     from vtrail.store import SqliteStore
 
     with tempfile.TemporaryDirectory() as d:
@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        from vtrail.recorder import Recorder
+        from vtrail.recording.recorder import Recorder
 
         print(f"{measure(False):.0f}")
         if "validated" in inspect.signature(Recorder.record).parameters:

@@ -46,7 +46,7 @@ from collect import host_xml
 from vtrail.collectors.libvirt.collector import LibvirtCollector
 from vtrail.model import EntityObs, Observation
 from vtrail.payload import encode
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore, store_files
 from vtrail.store import bodies as bodies_mod
 from vtrail.store.journal import Journal

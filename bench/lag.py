@@ -44,7 +44,7 @@ from pathlib import Path
 import vtrail
 from vtrail.ids import host_id, nic_id, port_id, vm_id
 from vtrail.model import EntityObs, Observation, RelationObs, RelKey
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

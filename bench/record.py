@@ -27,7 +27,7 @@ from pathlib import Path
 
 from vtrail.model import EntityObs, Observation, SampleObs
 from vtrail.query import state
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.reads import Reader
 from vtrail.timeexpr import to_us

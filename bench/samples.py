@@ -27,9 +27,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vtrail.ingest import ingest_lines
 from vtrail.model import Observation, SampleObs
-from vtrail.recorder import Recorder
+from vtrail.recording.ingest import ingest_lines
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.samples import SampleWriter
 from vtrail.timeexpr import to_us

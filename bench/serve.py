@@ -41,9 +41,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from vtrail.ingest import ingest_lines
 from vtrail.query.graph import jsonable_topology, topology
 from vtrail.query.path import path
+from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
 from vtrail.store.migrations import MIGRATIONS
 from vtrail.timeexpr import iso

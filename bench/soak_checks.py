@@ -19,9 +19,9 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 
-from vtrail.ingest import ingest_lines
 from vtrail.model import canonical
 from vtrail.payload import decode
+from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
 from vtrail.store.reads import Reader
 from vtrail.wire import to_dict

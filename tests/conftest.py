@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
 

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from factory import at, disconnect, ent, event, sample, snap
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
-from vtrail.ingest import ingest_lines, rebuild
 from vtrail.model import Observation
 from vtrail.query import state
 from vtrail.query.jsonable import to_jsonable
-from vtrail.recorder import Recorder
+from vtrail.recording.ingest import ingest_lines, rebuild
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store import samples as s
 from vtrail.store.reads import Reader

@@ -20,9 +20,9 @@ from factory import at, ent, event, rel
 from vtrail import limits
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli
-from vtrail.collectors.runner import Runner
-from vtrail.collectors.sources import parse_source
 from vtrail.model import EntityObs, Observation, RelationObs, RelKey, SampleObs
+from vtrail.recording.runner import Runner
+from vtrail.recording.sources import parse_source
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
 from vtrail.store.reads import Reader

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from factory import ent, event, rel, sample, snap
 from test_recorder_order import history
 from vtrail.cli.main import app
-from vtrail.ingest import ingest_lines, rebuild
+from vtrail.recording.ingest import ingest_lines, rebuild
 from vtrail.store import SqliteStore
 from vtrail.store.reads import Reader
 from vtrail.wire import ObservationError, json_schema, to_line

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from factory import at, disconnect, ent, event, rel, snap
 from vtrail.query import state
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
 PORT = "port:hv-a/vnet0"

@@ -8,7 +8,7 @@ import pytest
 
 from factory import at, disconnect, ent, event, rel, sample, snap
 from vtrail.query import names, state
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.reads import Reader
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from factory import disconnect, ent, event, rel, sample, snap
 from vtrail.model import Observation
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
 ENTITIES = ["vm:1", "vm:2", "vm:3", "port:h/vnet0"]

@@ -43,7 +43,7 @@ from vtrail.collectors.ovs import OvsCollector
 from vtrail.ids import bridge_id, nic_id, port_id
 from vtrail.model import JSONValue, Observation
 from vtrail.query import state
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
 if TYPE_CHECKING:  # only a type: the test also runs against a recorder without it
@@ -142,7 +142,7 @@ def port_attrs(o: Observation, port: str) -> Mapping[str, JSONValue] | None:
 
 
 def merge(said: Sequence[tuple[str, datetime, Mapping[str, JSONValue]]]) -> dict[str, JSONValue]:
-    """The merge as vtrail.merge documents it: every attribute any source gives; on a
+    """The merge as vtrail.recording.merge documents it: every attribute any source gives; on a
     conflict, the source reporting the longest without a break wins, then by name."""
     out: dict[str, JSONValue] = {}
     for _, _, attrs in sorted(said, key=lambda s: (s[1], s[0]), reverse=True):

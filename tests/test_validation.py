@@ -20,11 +20,11 @@ from factory import T0, at, disconnect, ent, event, rel, sample, snap
 from test_recorder_order import history
 from vtrail import wire
 from vtrail.api import Settings, create_app
-from vtrail.collectors.writer import BatchWriter
-from vtrail.ingest import ingest_lines, rebuild
 from vtrail.model import EntityObs, Observation, RelationObs, RelKey, SampleObs
 from vtrail.payload import decode, encode
-from vtrail.recorder import Recorder
+from vtrail.recording.ingest import ingest_lines, rebuild
+from vtrail.recording.recorder import Recorder
+from vtrail.recording.writer import BatchWriter
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
 from vtrail.store.reads import Reader

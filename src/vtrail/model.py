@@ -139,7 +139,7 @@ class Version:
 @dataclass(frozen=True, slots=True)
 class Statement:
     """What one source said of an entity over `[valid_from, valid_to)`; the entity's
-    version is the merge of the statements in force (vtrail.merge)."""
+    version is the merge of the statements in force (vtrail.recording.merge)."""
 
     source: str
     valid_from: datetime

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from vtrail.ingest import ingest_lines
+from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
 from vtrail.timeexpr import iso
 

@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 from api.story import WEB, WEB_NIC, at, record_story
 from vtrail.api import Settings, create_app
 from vtrail.api.deps import Stores
-from vtrail.ingest import ingest_lines
+from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
 from vtrail.timeexpr import iso

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from api.story import WEB, at, record_story
 from vtrail.api import Settings, create_app
-from vtrail.ingest import ingest_lines
 from vtrail.query import names, state
+from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
 from vtrail.store.reads import Reader
 from vtrail.store.sqlite import journal_path

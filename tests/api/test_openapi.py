@@ -105,7 +105,7 @@ def test_parameters_carry_the_constraints_the_server_applies(db: Path) -> None:
 
 
 def test_a_kind_the_store_holds_is_in_the_document(db: Path, tmp_path: Path) -> None:
-    from vtrail.ingest import ingest_lines
+    from vtrail.recording.ingest import ingest_lines
     from vtrail.store import SqliteStore
 
     store = SqliteStore(db)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from api.story import WEB, at, record_story
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli
-from vtrail.ingest import ingest_lines
+from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore, StoreError
 from vtrail.store import tokens as token_store
 from vtrail.timeexpr import iso

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from vtrail.collectors.base import Emit, SourceError
-from vtrail.collectors.runner import (
+from vtrail.model import EntityObs, Observation
+from vtrail.query import state
+from vtrail.recording.runner import (
     AddMember,
     RemoveMember,
     Report,
@@ -22,8 +24,6 @@ from vtrail.collectors.runner import (
     SourceGroup,
     SourceSpec,
 )
-from vtrail.model import EntityObs, Observation
-from vtrail.query import state
 from vtrail.store import SqliteStore
 
 FAST = {"interval": 0.3, "backoff_initial": 0.05, "backoff_cap": 0.4}
@@ -305,7 +305,7 @@ def test_group_members_come_and_go_with_their_final_observation(
 
 def test_after_a_crash_things_missing_at_restart_vanished_in_the_gap(db_path: Path) -> None:
     """A previous run that died without its stop mark: the start mark covers it."""
-    from vtrail.recorder import Recorder
+    from vtrail.recording.recorder import Recorder
 
     w = World("fake-h")
     w.things.update({"vm:a": "a", "vm:b": "b"})

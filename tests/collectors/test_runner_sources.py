@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from vtrail.collectors.runner import Runner, SourceGroup, SourceSpec
-from vtrail.collectors.sources import BadSource, parse_source, parse_sources
 from vtrail.query import state
+from vtrail.recording.runner import Runner, SourceGroup, SourceSpec
+from vtrail.recording.sources import BadSource, parse_source, parse_sources
 from vtrail.store import SqliteStore
 
 T = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -155,7 +155,7 @@ def test_a_followed_file_waits_between_intervals_instead_of_spinning(
     path = tmp_path / "obs.jsonl"
     path.write_text(line("one", 1))
     clock = _Counting()
-    monkeypatch.setattr("vtrail.collectors.runner.time", clock)
+    monkeypatch.setattr("vtrail.recording.runner.time", clock)
     runner = Runner(store, [parse_source(f"file:{path}")], interval=0.05)
     runner.start()
     try:
@@ -169,7 +169,7 @@ def test_a_followed_file_waits_between_intervals_instead_of_spinning(
 def test_a_files_parsed_lines_are_not_checked_twice(
     store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vtrail.collectors.writer as writer
+    import vtrail.recording.writer as writer
 
     checked: list[object] = []
     real = writer.check

@@ -26,10 +26,10 @@ import pytest
 
 from vtrail.collectors.base import SourceError
 from vtrail.collectors.libvirt.subscribe import ensure_event_loop
-from vtrail.collectors.runner import Runner, SourceSpec
-from vtrail.collectors.sources import libvirt_source, ovs_source
 from vtrail.demo.fabric import SharedConn, host_xml, vm
 from vtrail.query import state
+from vtrail.recording.runner import Runner, SourceSpec
+from vtrail.recording.sources import libvirt_source, ovs_source
 from vtrail.store import SqliteStore
 
 FAST = {"interval": 1.0, "backoff_initial": 0.2, "backoff_cap": 1.0}

@@ -20,7 +20,7 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from vtrail.ingest import ingest_lines
+    from vtrail.recording.ingest import ingest_lines
     from vtrail.store import SqliteStore
     from vtrail.store.reads import Reader
     from vtrail.wire import ObservationError

@@ -31,7 +31,7 @@ from vtrail.query.graph import topology
 from vtrail.query.names import HeldInSeveralSpaces
 from vtrail.query.path import path
 from vtrail.query.state import where
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.reads import Reader
 from vtrail.timeexpr import iso

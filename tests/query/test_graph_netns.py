@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from vtrail.query.path import path
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
 SKIP = None

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from api.story import DB, DB_NIC, GHOST, WEB, WEB_NIC, at, record_story
-from vtrail.ingest import ingest_lines
 from vtrail.query.path import BadPath, compare, path
+from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore, UnknownEntity, store_files
 
 

@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from vtrail.demo.example_day import bundled_lines, example_day
 from vtrail.ids import guest_space, ip_id
-from vtrail.ingest import ingest_lines
 from vtrail.query.names import resolve
 from vtrail.query.path import path
 from vtrail.query.state import history, where
+from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.timeexpr import parse_time
-from vtrail.tour import bundled_lines, example_day
 from vtrail.wire import to_line
 
 WEB_1 = "6695eb01-f6a4-8304-79aa-000000000001"

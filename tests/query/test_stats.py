@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from factory import disconnect, ent, event, snap
 from vtrail.query.state import stats
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
 

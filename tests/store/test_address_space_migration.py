@@ -14,7 +14,7 @@ import pytest
 from factory import at, ent, rel, snap
 from vtrail.query.names import HeldInSeveralSpaces
 from vtrail.query.state import history, where
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.reads import Reader
 

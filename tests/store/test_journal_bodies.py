@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from factory import at, ent, event, rel, sample, snap
 from test_recorder_order import history
-from vtrail.ingest import rebuild
 from vtrail.model import Observation
 from vtrail.query.state import stats
-from vtrail.recorder import Recorder
+from vtrail.recording.ingest import rebuild
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.bodies import SEP, SMALL, Keyframe
 from vtrail.store.journal import BodiesDropped, Journal

@@ -11,10 +11,10 @@ import pytest
 
 from factory import ent, event, rel, sample, snap
 from test_recorder_order import history
-from vtrail.ingest import rebuild
 from vtrail.model import Observation
 from vtrail.query.state import stats
-from vtrail.recorder import Recorder
+from vtrail.recording.ingest import rebuild
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore, StoreError
 from vtrail.store.migrations import MIGRATIONS
 from vtrail.store.reads import Reader

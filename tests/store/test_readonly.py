@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from factory import at, ent, rel, snap
-from vtrail.ingest import rebuild_in_place
 from vtrail.query import state
-from vtrail.recorder import Recorder
+from vtrail.recording.ingest import rebuild_in_place
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
 from vtrail.store.sqlite import journal_path
@@ -83,7 +83,7 @@ def _crash_after_a_write(path: Path) -> None:
         import os, sys
         sys.path.insert(0, {str(Path(__file__).parents[1])!r})
         from factory import ent, snap
-        from vtrail.recorder import Recorder
+        from vtrail.recording.recorder import Recorder
         from vtrail.store import SqliteStore
         store = SqliteStore({str(path)!r})
         Recorder(store).record([snap("a", 20, ent("vm:1", name="web", state="running"))])

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from vtrail.api.heavy import NOW, Now, Reply
 from vtrail.api.patterns import TEXT_MAX, TIME_HELP, is_text, is_time
 from vtrail.query.jsonable import to_jsonable
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
 from vtrail.timeexpr import TimeParseError, parse_time

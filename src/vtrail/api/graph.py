@@ -16,9 +16,11 @@ from vtrail.api.deps import (
     when,
     when_required,
 )
-from vtrail.query import timeline as page_data
+from vtrail.query.counters import counters
 from vtrail.query.graph import MAX_DEPTH
 from vtrail.query.path import compare, path
+from vtrail.query.search import search
+from vtrail.query.timeline import MAX_BUCKETS, timeline
 
 router = APIRouter(prefix="/api", tags=["graph"], dependencies=[Depends(require_read)])
 
@@ -74,14 +76,14 @@ def timeline_route(
     request: Request,
     t_from: Annotated[str | None, Query(alias="from", description="Window start.")] = None,
     t_to: Annotated[str | None, Query(alias="to", description="Window end.")] = None,
-    buckets: Annotated[int, Query(ge=1, le=page_data.MAX_BUCKETS)] = 200,
+    buckets: Annotated[int, Query(ge=1, le=MAX_BUCKETS)] = 200,
 ) -> Response:
     """The recorded span and the count of changes in each slice of the window: the ticks
     on the page's time slider."""
     store = reader(request)
     lo = when(t_from, "from", None)
     hi = when(t_to, "to", None)
-    return answer(page_data.timeline(store, lo, hi, buckets))
+    return answer(timeline(store, lo, hi, buckets))
 
 
 @router.get("/counters/{id:path}", summary="An entity's counter series")
@@ -95,7 +97,7 @@ def counters_route(
     store = reader(request)
     lo = when(t_from, "from", None)
     hi = when(t_to, "to", None)
-    return answer(page_data.counters(store, text(id, "id"), lo, hi))
+    return answer(counters(store, text(id, "id"), lo, hi))
 
 
 @router.get("/search", summary="Find entities by id, name, MAC or IP")
@@ -105,4 +107,4 @@ def search_route(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Response:
     store = reader(request)
-    return answer(page_data.search(store, text(q, "q"), limit))
+    return answer(search(store, text(q, "q"), limit))

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from vtrail.api.deps import Settings, Stores, json_response, require_write, stores
 from vtrail.api.metrics import Metrics
 from vtrail.model import Observation
-from vtrail.recorder import RecordStats
+from vtrail.recording.recorder import RecordStats
 from vtrail.wire import ObservationError, loads, parse_lines, parse_observation, undecodable
 
 router = APIRouter(prefix="/api", tags=["recording"])

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vtrail.api.heavy import Heavy
 from vtrail.query.state import source_state
-from vtrail.recorder import RecordStats
+from vtrail.recording.recorder import RecordStats
 from vtrail.store import SqliteStore
 from vtrail.store.reads import Reader
 

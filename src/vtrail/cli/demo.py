@@ -139,8 +139,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _run(session: DemoSession, seconds: float, path: Path) -> None:
+    from vtrail.cli.demo_tour import tour
     from vtrail.demo.churn import Change
-    from vtrail.demo.tour import tour
 
     with session:
         start = time.monotonic()

@@ -8,7 +8,8 @@ from vtrail import __version__
 from vtrail.cli import compact as compact_cmd
 from vtrail.cli import demo as demo_cmd
 from vtrail.cli import graph as graph_cli
-from vtrail.cli import questions, records, tour
+from vtrail.cli import ingest as ingest_cmd
+from vtrail.cli import questions, tour
 from vtrail.cli import record as record_cmd
 from vtrail.cli import serve as serve_cli
 
@@ -37,7 +38,7 @@ def _main(
 
 
 tour.register(app)
-records.register(app)
+ingest_cmd.register(app)
 compact_cmd.register(app)
 record_cmd.register(app)
 demo_cmd.register(app)

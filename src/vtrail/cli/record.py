@@ -19,8 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
-from vtrail.collectors.runner import Runner, RunnerStats, SourceStatus
-from vtrail.collectors.sources import FORMS, BadSource, parse_sources
+from vtrail.recording.runner import Runner, RunnerStats, SourceStatus
+from vtrail.recording.sources import FORMS, BadSource, parse_sources
 from vtrail.timeexpr import TimeParseError, parse_duration
 
 #: The longest --interval or --for taken.

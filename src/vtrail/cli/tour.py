@@ -10,11 +10,11 @@ from rich.rule import Rule
 
 from vtrail.cli import render
 from vtrail.cli.common import console, esc, open_store
-from vtrail.ingest import ingest_lines
+from vtrail.demo.example_day import GHOST, bundled_lines
 from vtrail.query import state
+from vtrail.recording.ingest import ingest_lines
 from vtrail.store import default_path, store_files
 from vtrail.timeexpr import parse_time
-from vtrail.tour import GHOST, bundled_lines
 
 
 def _ask(question: str, command: str) -> None:

@@ -37,8 +37,8 @@ from typing import Any
 import libvirt
 
 from vtrail.collectors.libvirt.subscribe import ensure_event_loop
-from vtrail.collectors.runner import SourceGroup, SourceSpec
-from vtrail.collectors.sources import libvirt_source, netlink_source, ovs_source
+from vtrail.recording.runner import SourceGroup, SourceSpec
+from vtrail.recording.sources import libvirt_source, netlink_source, ovs_source
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from vtrail.collectors.runner import Runner, RunnerStats
 from vtrail.demo import fabric as fab
 from vtrail.demo.churn import INITIAL, Change, Churn, Story
+from vtrail.recording.runner import Runner, RunnerStats
 from vtrail.store import SqliteStore
 
 log = logging.getLogger(__name__)

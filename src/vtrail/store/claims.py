@@ -7,7 +7,7 @@ NULL: its statement is then the merged version itself, so a single-source
 history costs no second copy. Once another source reports the same key, each
 row holds its source's statement, and a change of statement starts a new row.
 `first` is when the source's unbroken reporting of the key began; the merge
-(`vtrail.merge`) uses it to rank sources.
+(`vtrail.recording.merge`) uses it to rank sources.
 
 Keys are interned integers: `(a, rel, b)` with `rel = ''` and `b = 0` for an
 entity.

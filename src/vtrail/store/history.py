@@ -41,8 +41,7 @@ class Intervals:
         cur = "SELECT valid_from, valid_to, attrs, source, vanished_after"
         self._latest = f"{cur} FROM {table} WHERE {where} ORDER BY valid_from DESC LIMIT 1"
         self._before = (
-            f"{cur} FROM {table} WHERE {where} AND valid_from < ? "
-            "ORDER BY valid_from DESC LIMIT 1"
+            f"{cur} FROM {table} WHERE {where} AND valid_from < ? ORDER BY valid_from DESC LIMIT 1"
         )
         self._overlapping = (
             f"{cur} FROM {table} WHERE {where} AND valid_from < ? "
@@ -76,9 +75,7 @@ class Intervals:
         row = self.c.execute(self._before, (*key, t)).fetchone()
         return Current(*row) if row else None
 
-    def overlapping(
-        self, key: tuple[int | str, ...], start: int, end: int | None
-    ) -> list[Current]:
+    def overlapping(self, key: tuple[int | str, ...], start: int, end: int | None) -> list[Current]:
         """The intervals that hold at some instant of `[start, end)` (`end` None: on and on)."""
         rows = self.c.execute(self._overlapping, (*key, 2**62 if end is None else end, start))
         return [Current(*r) for r in rows]
@@ -89,8 +86,8 @@ class Intervals:
     def rewrite(self, key: tuple[int | str, ...], row: Current) -> None:
         """Set the end, source and attrs of the interval that begins at `row.valid_from`."""
         self.c.execute(
-            self._update, (row.valid_to, row.vanished_after, row.source, row.attrs, *key,
-                           row.valid_from)
+            self._update,
+            (row.valid_to, row.vanished_after, row.source, row.attrs, *key, row.valid_from),
         )
 
     def open(self, key: tuple[int | str, ...], t: int, source: int, attrs: str) -> None:

@@ -246,7 +246,7 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(
         "0007_source_statements",
-        # Each source's own statement about a key (store/claims.py, vtrail/merge.py):
+        # Each source's own statement about a key (store/claims.py, recording/merge.py):
         # `attrs` stays NULL while a source is the only one reporting the key, and
         # `first` is when its unbroken reporting began, the merge's rank. Rows from
         # before keep NULL: `vtrail rebuild` re-derives their history by the merge.

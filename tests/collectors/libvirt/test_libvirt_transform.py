@@ -14,7 +14,7 @@ from vtrail.collectors.libvirt.payload import Fetched, from_json, to_json
 from vtrail.collectors.libvirt.transform import build_snapshot
 from vtrail.model import Observation, RelKey
 from vtrail.query.state import history
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
 DATA = Path(__file__).parents[2] / "data" / "libvirt"

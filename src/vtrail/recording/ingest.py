@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vtrail.model import Observation
 from vtrail.payload import decode
-from vtrail.recorder import Recorder, RecordStats
+from vtrail.recording.recorder import Recorder, RecordStats
 from vtrail.store import SqliteStore, move_store, store_files
 from vtrail.store.reads import Reader
 from vtrail.store.sqlite import fold_wal

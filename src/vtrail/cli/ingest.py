@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
-from vtrail.ingest import ingest_lines, rebuild_in_place
+from vtrail.recording.ingest import ingest_lines, rebuild_in_place
 from vtrail.store import StoreError, default_path
 
 

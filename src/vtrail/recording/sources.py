@@ -21,14 +21,14 @@ from collections.abc import Callable
 from vtrail.collectors.base import Collector, Emit
 from vtrail.collectors.filetail import FileTail
 from vtrail.collectors.filetail import parse_source_uri as parse_file_uri
-from vtrail.collectors.runner import (
+from vtrail.model import Observation
+from vtrail.recording.runner import (
     AddMember,
     RemoveMember,
     Report,
     SourceGroup,
     SourceSpec,
 )
-from vtrail.model import Observation
 
 FORMS = (
     "libvirt+URI (e.g. libvirt+qemu:///system, libvirt+test:///default), "

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from vtrail.collectors.base import Collector, SourceError
-from vtrail.collectors.writer import BatchWriter, WriterStats
 from vtrail.model import Observation
+from vtrail.recording.writer import BatchWriter, WriterStats
 from vtrail.store import SqliteStore
 
 log = logging.getLogger(__name__)

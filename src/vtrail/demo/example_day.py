@@ -1,6 +1,6 @@
 """`vtrail tour`: replay the bundled example journal (a day in a small fabric) and ask it questions.
 
-The journal ships as `vtrail/data/example-day.jsonl`; `python -m vtrail.tour`
+The journal ships as `vtrail/data/example-day.jsonl`; `python -m vtrail.demo.example_day`
 regenerates it from `example_day()` (a test keeps the two equal).
 """
 

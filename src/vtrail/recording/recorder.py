@@ -8,7 +8,7 @@ Rules (DESIGN.md):
   a version for each entity whose attributes changed, and writes nothing for
   unchanged ones;
 - several sources may report one entity or relation: each source's statement
-  is kept, and the version is their merge (`vtrail.merge`);
+  is kept, and the version is their merge (`vtrail.recording.merge`);
 - each source is applied in its own order, `(observed_at, content hash)`: a
   source whose clock lags the others' lands in place without replaying them.
   An observation older than its own source's newest is late: that source's
@@ -27,9 +27,9 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from vtrail.merge import Merger
 from vtrail.model import JSONValue, Observation, canonical
 from vtrail.payload import decode, encode
+from vtrail.recording.merge import Merger
 from vtrail.store.claims import ClaimKey, OpenClaims
 from vtrail.store.history import HistoryWriter
 from vtrail.store.samples import SampleWriter

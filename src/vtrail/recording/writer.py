@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from vtrail.model import Observation
-from vtrail.recorder import Recorder
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.wire import ObservationError, check
 

@@ -21,41 +21,17 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
-from vtrail.model import EntityObs, Observation, SampleObs
+from stream import LIVE, STEP, T0, stream
+from vtrail.model import Observation, SampleObs
 from vtrail.query import state
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.reads import Reader
 from vtrail.timeexpr import to_us
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-LIVE = 100_000
-STEP = timedelta(milliseconds=36)  # 100k changes per hour
-STATES = ("running", "paused", "running", "shutoff")
-
-
-def ev(i: int, e: int) -> Observation:
-    attrs = {
-        "name": f"vm-{e}",
-        "state": STATES[(i // LIVE) % 4],
-        "vcpus": 2,
-        "host": f"hv-{e % 50}",
-    }
-    return Observation(
-        "libvirt+qemu:///system@bench",
-        T0 + STEP * i,
-        "event",
-        (EntityObs(f"vm:{e:08d}", "vm", attrs),),
-    )
-
-
-def stream(start: int, n: int) -> Iterator[Observation]:
-    for i in range(start, start + n):
-        yield ev(i, i % LIVE)
 
 
 def populate(store: SqliteStore, total: int) -> None:

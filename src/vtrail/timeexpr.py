@@ -142,7 +142,8 @@ def iso(dt: datetime | None) -> str | None:
     """ISO 8601 with the zone, millisecond precision unless finer is needed."""
     if dt is None:
         return None
-    dt = dt.astimezone(UTC)
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
     spec = "milliseconds" if dt.microsecond % 1000 == 0 else "microseconds"
     return dt.isoformat(timespec=spec).replace("+00:00", "Z")
 

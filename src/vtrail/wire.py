@@ -280,7 +280,10 @@ def _check(o: Observation) -> None:
         ("gone_relations", o.gone_relations, _key),
     ):
         for n, item in enumerate(items):
-            _located(f"{part}.{n}", each, item)
+            try:
+                each(item)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{part}.{n}{e}") from None
     _once_each(o.entities, o.relations)
     if o.kind == "snapshot" and (o.gone or o.gone_relations):
         raise ValueError("a snapshot lists what is; 'gone' belongs to events")

@@ -8,12 +8,16 @@ integers: an entity is `(e,)`, a relation `(src, rel, dst)`. A claim is keyed
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from vtrail.store import checkpoints
 from vtrail.store.claims import ClaimTable
 from vtrail.store.journal import Journal
 from vtrail.store.sqlite import SqliteStore
+
+#: How many labels the writer remembers having written before it forgets them all.
+LABELS_KNOWN = 1 << 20
 
 EntityKey = tuple[int]
 RelationKey = tuple[int, str, int]
@@ -35,6 +39,8 @@ class Intervals:
 
     def __init__(self, store: SqliteStore, table: str, keycols: tuple[str, ...]) -> None:
         self.c = store.conn
+        self.table = table
+        self._tally = store.tally
         where = " AND ".join(f"{k} = ?" for k in keycols)
         cols = ", ".join(keycols)
         marks = ", ".join("?" for _ in keycols)
@@ -54,9 +60,11 @@ class Intervals:
         )
         self._open = (
             f"INSERT INTO {table} ({cols}, valid_from, valid_to, source, vanished_after, attrs) "
-            f"VALUES ({marks}, ?, NULL, ?, NULL, ?) "
-            f"ON CONFLICT ({cols}, valid_from) DO UPDATE SET valid_to = NULL, "
-            "source = excluded.source, vanished_after = NULL, attrs = excluded.attrs"
+            f"VALUES ({marks}, ?, NULL, ?, NULL, ?)"
+        )
+        self._reopen = (
+            f"UPDATE {table} SET valid_to = NULL, source = ?, vanished_after = NULL, attrs = ? "
+            f"WHERE {where} AND valid_from = ?"
         )
         self._close = (
             f"UPDATE {table} SET valid_to = ?, vanished_after = ? WHERE {where} AND valid_from = ?"
@@ -81,7 +89,10 @@ class Intervals:
         return [Current(*r) for r in rows]
 
     def delete_from(self, key: tuple[int | str, ...], t: int) -> None:
-        self.c.execute(self._delete_from, (*key, t))
+        self._count(-self.c.execute(self._delete_from, (*key, t)).rowcount)
+
+    def _count(self, n: int) -> None:
+        self._tally[self.table] = self._tally.get(self.table, 0) + n
 
     def rewrite(self, key: tuple[int | str, ...], row: Current) -> None:
         """Set the end, source and attrs of the interval that begins at `row.valid_from`."""
@@ -91,7 +102,14 @@ class Intervals:
         )
 
     def open(self, key: tuple[int | str, ...], t: int, source: int, attrs: str) -> None:
-        self.c.execute(self._open, (*key, t, source, attrs))
+        try:
+            self.c.execute(self._open, (*key, t, source, attrs))
+        except sqlite3.IntegrityError:
+            # An interval of the key began at `t` already: it is that one, open again.
+            if not self.c.execute(self._reopen, (source, attrs, *key, t)).rowcount:
+                raise
+            return
+        self._count(1)
 
     def close(
         self, key: tuple[int | str, ...], valid_from: int, t: int, vanished_after: int | None
@@ -100,7 +118,7 @@ class Intervals:
 
     def rollback(self, t: int) -> None:
         """Forget what was derived at or after `t` (the journal re-derives it)."""
-        self.c.execute(self._drop_after, (t,))
+        self._count(-self.c.execute(self._drop_after, (t,)).rowcount)
         self.c.execute(self._reopen_after, (t,))
 
 
@@ -114,7 +132,13 @@ class HistoryWriter(Journal):
         self.claims = ClaimTable(store)
 
     def label(self, entity: int, key: str, value: str) -> None:
+        known = self.store.labelled
+        if (entity, key, value) in known:
+            return
+        if len(known) >= LABELS_KNOWN:
+            known.clear()
         self.c.execute("INSERT OR IGNORE INTO label VALUES (?, ?, ?)", (key, value, entity))
+        known.add((entity, key, value))
 
     # -- checkpoints ----------------------------------------------------------
 

@@ -122,6 +122,12 @@ class SqliteStore:
         self._src: dict[str, int] = {}
         self._src_rev: dict[int, str] = {}
         self.in_write = False
+        #: Rows the interval writer added to (or took from) `version` and `relation`
+        #: in the open write; added to `tally` as it commits (0012).
+        self.tally: dict[str, int] = {}
+        #: Labels known to be in `label`: a collector repeats a VM's name in every
+        #: event, and asking the index each time cost a statement per observation.
+        self.labelled: set[tuple[int, str, str]] = set()
         self.checkpoints = CheckpointCache(self.conn)
         self.attrs = AttrCodec(self.conn)
         if not readonly:
@@ -219,8 +225,13 @@ class SqliteStore:
             return
         self.conn.execute("BEGIN IMMEDIATE")
         self.in_write = True
+        self.tally.clear()
         try:
             yield self.conn
+            self.conn.executemany(
+                "UPDATE tally SET n = n + ? WHERE name = ?",
+                [(n, table) for table, n in self.tally.items() if n],
+            )
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -230,6 +241,7 @@ class SqliteStore:
             self._src.clear()
             self._src_rev.clear()
             self.attrs.forget()
+            self.labelled.clear()
             raise
         finally:
             self.in_write = False

@@ -41,7 +41,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from vtrail.query.graph import jsonable_topology, topology
+from vtrail.query.graph import topology
+from vtrail.query.jsonable import to_jsonable
 from vtrail.query.path import path
 from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
@@ -226,7 +227,7 @@ def bench_questions(db: Path, hosts: int, vms: int, steps: int) -> None:
         "topology at T (question)", statistics.median(topo), 300, extra=f", p95 {pct(topo, 95):.0f}"
     )
     t = topology(store, instants[1])
-    js = timed(lambda: json.dumps(jsonable_topology(t)), 5)
+    js = timed(lambda: json.dumps(to_jsonable(t)), 5)
     print(f"  {'  + JSON of the answer':<44} {statistics.median(js):>9,.1f} ms")
     pairs = []
     for _ in range(120):

@@ -49,20 +49,20 @@ def test_counters_are_exact_from_recorder_to_cli_api_and_rebuild(
     texts = [p for p, _ in Reader(store).journal()]
     assert all(str(v) in t for v, t in zip(readings, texts, strict=True))
     (c,) = state.lifetime(store, VM).counters
-    assert (c.first, c.last, c.count) == (2**53 + 1, CPU[-1], 6)
+    assert (c.first_value, c.last_value, c.count) == (2**53 + 1, CPU[-1], 6)
     growth = c.total
     assert growth == (2**63 + 1 - (2**53 + 1)) + (CPU[0] - (2**63 + 1)) + CPU[-1] - CPU[0]
 
     out = CliRunner().invoke(app, ["lifetime", VM, "--db", str(db_path), "-o", "json"])
     assert out.exit_code == 0, out.output
     (cj,) = json.loads(out.stdout)["counters"]
-    assert (cj["last"], cj["total"]) == (CPU[-1], growth)
+    assert (cj["last_value"], cj["total"]) == (CPU[-1], growth)
     table = CliRunner().invoke(app, ["lifetime", VM, "--db", str(db_path)])
     assert f"{CPU[-1]:,}" in table.output and f"{growth:,}" in table.output
 
     with TestClient(create_app(Settings(db=db_path))) as client:
         (aj,) = client.get(f"/api/lifetime/{VM}").json()["counters"]
-        assert (aj["last"], aj["total"]) == (CPU[-1], growth)
+        assert (aj["last_value"], aj["total"]) == (CPU[-1], growth)
         series = client.get(f"/api/counters/{VM}").json()["series"]
         assert [p[1] for p in series[0]["points"]] == readings
 
@@ -112,7 +112,7 @@ def test_a_port_born_with_its_bridge_reports_all_it_carried(
     assert totals(store, PORT) == {"tx_bytes": (1_600_000_000, True)}
     # There when recording began: it may have counted for days; its growth only.
     assert totals(store, BR0) == {"tx_bytes": (100, False)}
-    (ghost,) = [g for g in state.ghosts(store, at(15), at(50)) if g.entity == PORT]
+    (ghost,) = [g for g in state.ghosts(store, at(15), at(50)).ghosts if g.entity == PORT]
     assert ghost.counters[0].total == 1_600_000_000
 
 
@@ -186,4 +186,4 @@ def test_counter_totals_say_their_instants_in_iso(store: SqliteStore, recorder: 
     recorder.record([snap("a", 10, ent("port:h/tap0"), sample("port:h/tap0", "tx_bytes", 9))])
     out = to_jsonable(state.lifetime(store, "port:h/tap0"))
     c = out["counters"][0]
-    assert (c["first_ts"], c["last_ts"]) == ("2026-11-20T03:00:00.000Z", "2026-11-20T03:00:10.000Z")
+    assert (c["first_at"], c["last_at"]) == ("2026-11-20T03:00:00.000Z", "2026-11-20T03:00:10.000Z")

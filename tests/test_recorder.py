@@ -137,7 +137,7 @@ def test_tombstone_keeps_final_counters_and_totals_across_resets(
     assert life.first_seen == at(0) and life.ended == at(40) and life.lifetime_s == 40.0
     (c,) = life.counters
     assert c.metric == "tx_bytes"
-    assert c.last == 700_000_000
+    assert c.last_value == 700_000_000
     assert c.total == 900_000_000 + 100_000_000 + 600_000_000
 
 

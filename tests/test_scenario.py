@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from factory import T0, at, ent, event, rel, sample, snap
+from vtrail import timeexpr
 from vtrail.cli.main import app
 from vtrail.model import Observation
 from vtrail.wire import to_line
@@ -83,6 +84,11 @@ def iso(seconds: float) -> str:
     return at(seconds).isoformat()
 
 
+def answered(seconds: float) -> str | None:
+    """An instant as every answer writes it."""
+    return timeexpr.iso(at(seconds))
+
+
 def test_where_follows_the_migration_and_the_replug(cli) -> None:  # type: ignore[no-untyped-def]
     w = cli.json("where", "web-1", "--at", iso(900))
     assert w["entity"] == VM and w["host"] == "host:hv-a" and w["state"] == "running"
@@ -123,6 +129,7 @@ def test_show_and_history(cli) -> None:  # type: ignore[no-untyped-def]
 
 def test_diff_reports_the_move_and_the_ghost(cli) -> None:  # type: ignore[no-untyped-def]
     d = cli.json("diff", "--from", iso(900), "--to", iso(2000))
+    assert (d["from"], d["to"]) == (answered(900), answered(2000))
     assert {"entity": VM, "rel": "runs_on", "before": ["host:hv-a"], "after": ["host:hv-b"]} in d[
         "moved"
     ]
@@ -143,12 +150,13 @@ def test_diff_reports_the_move_and_the_ghost(cli) -> None:  # type: ignore[no-un
 
 def test_ghosts_and_lifetime_of_the_one_minute_bridge(cli) -> None:  # type: ignore[no-untyped-def]
     g = cli.json("ghosts", "--from", iso(2000), "--to", iso(2500))
-    assert [x["entity"] for x in g] == [GHOST]
-    (ghost,) = g
+    assert (g["from"], g["to"]) == (answered(2000), answered(2500))
+    assert [x["entity"] for x in g["ghosts"]] == [GHOST]
+    (ghost,) = g["ghosts"]
     assert ghost["lifetime_s"] == 40.0
     (tx,) = ghost["counters"]
     assert tx["metric"] == "tx_bytes" and tx["total"] == 1_500_000_000
-    assert cli.json("ghosts", "--from", iso(2410), "--to", iso(2500)) == []
+    assert cli.json("ghosts", "--from", iso(2410), "--to", iso(2500))["ghosts"] == []
     assert "1,500,000,000" in cli("lifetime", GHOST)
 
 

@@ -51,6 +51,10 @@ SAME_AS_CLI = [
     ("/api/path", {"a": "web-1", "b": "db-1", "at": T25}, ["path", "web-1", "db-1", "--at", T25]),
     ("/api/path", {"a": "web-1", "b": "db-1", "at": T2, "compare": T12},
      ["path", "web-1", "db-1", "--at", T2, "--compare", T12]),
+    ("/api/timeline", {"from": T2, "to": T25, "buckets": 23},
+     ["timeline", "--from", T2, "--to", T25, "--buckets", "23"]),
+    (f"/api/counters/{GHOST}", {"from": T2}, ["counters", GHOST, "--from", T2]),
+    ("/api/search", {"q": "br-", "limit": 3}, ["search", "br-", "--limit", "3"]),
 ]  # fmt: skip
 
 
@@ -82,14 +86,17 @@ def test_stats_and_openapi(client: TestClient, db: Path) -> None:
     assert "token" in spec["components"]["securitySchemes"]
 
 
-def test_dot_over_http_and_page_helpers(client: TestClient) -> None:
-    r = client.get("/api/topology", params={"at": T12, "format": "dot"})
+def test_dot_over_http_and_page_helpers(client: TestClient, db: Path) -> None:
+    r = client.get("/api/topology", params={"at": T12, "output": "dot"})
     assert r.status_code == 200 and r.text.startswith("digraph vtrail {")
+    dot = CliRunner().invoke(cli, ["topology", "--at", T12, "--db", str(db), "-o", "dot"])
+    assert dot.exit_code == 0 and dot.stdout == r.text
     tl = client.get("/api/timeline", params={"buckets": 40}).json()
     assert len(tl["changes"]) == 40 and tl["changes"][0] > 0  # the first snapshot
     assert tl["changes"][5] > 0  # minute 5: the ghost bridge appears
-    hits = client.get("/api/search", params={"q": "db-1"}).json()
-    assert hits[0] == {"id": DB, "kind": "vm", "name": "db-1"}
+    found = client.get("/api/search", params={"q": "db-1"}).json()
+    assert found["query"] == "db-1"
+    assert found["hits"][0] == {"id": DB, "kind": "vm", "name": "db-1"}
     counters = client.get(f"/api/counters/{GHOST}").json()
     assert counters["series"][0]["metric"] == "tx_bytes"
     assert [v for _, v in counters["series"][0]["points"]] == [40_000_000, 80_000_000]

@@ -81,7 +81,7 @@ def test_graphviz_is_documented_and_answered(db: Path) -> None:
     ok = document(db)["paths"]["/api/topology"]["get"]["responses"]["200"]
     assert set(ok["content"]) == {"application/json", "text/vnd.graphviz"}
     with TestClient(create_app(Settings(db=db))) as client:
-        r = client.get("/api/topology", params={"at": iso(at(12)), "format": "dot"})
+        r = client.get("/api/topology", params={"at": iso(at(12)), "output": "dot"})
     assert r.headers["content-type"].startswith("text/vnd.graphviz")
 
 

@@ -138,6 +138,8 @@ BACKWARDS_WINDOWS = [
     ("history", [WEB], f"/api/history/{WEB}"),
     ("diff", [], "/api/diff"),
     ("ghosts", [], "/api/ghosts"),
+    ("timeline", [], "/api/timeline"),
+    ("counters", [WEB], f"/api/counters/{WEB}"),
 ]
 
 
@@ -154,12 +156,11 @@ def test_a_window_that_ends_before_it_starts_is_refused_alike(
     assert same == f"the window ends when it starts ({iso(LATE)}): it holds no time"
 
 
-def test_the_pages_windows_are_refused_alike(api: TestClient) -> None:
-    backwards = {"from": iso(LATE), "to": iso(EARLY)}
-    assert api_refuses(api, f"/api/counters/{WEB}", backwards) == BACKWARDS
-    assert api_refuses(api, "/api/timeline", backwards) == BACKWARDS
+def test_a_timeline_from_past_the_record_is_refused_alike(story: Path, api: TestClient) -> None:
     # One end given, past the other end of the record: still a window that ends first.
-    assert "before it starts" in api_refuses(api, "/api/timeline", {"from": "2030-01-01T00:00Z"})
+    late = "2030-01-01T00:00Z"
+    assert "before it starts" in api_refuses(api, "/api/timeline", {"from": late})
+    assert "before it starts" in cli_refuses(story, "timeline", "--from", late)
 
 
 def test_a_forward_window_still_answers(story: Path, api: TestClient) -> None:

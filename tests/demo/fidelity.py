@@ -14,8 +14,8 @@ from vtrail.demo.churn import Change, Story
 from vtrail.ids import namespace_of, net_id
 from vtrail.model import Relation
 from vtrail.query import state
+from vtrail.query.state import CounterTotal
 from vtrail.store import SqliteStore, UnknownEntity
-from vtrail.store.samples import SeriesTotal
 
 #: How far before the truth a recorded instant may lie and still be this change's.
 EARLY = timedelta(seconds=1)
@@ -135,8 +135,8 @@ def findings(store: SqliteStore, story: Story) -> list[Finding]:
 
 
 def final_reading(store: SqliteStore, entity: str, metric: str) -> float:
-    counters: list[SeriesTotal] = state.lifetime(store, entity).counters
-    return next((s.last for s in counters if s.metric == metric), 0.0)
+    counters: list[CounterTotal] = state.lifetime(store, entity).counters
+    return next((s.last_value for s in counters if s.metric == metric), 0.0)
 
 
 def table(found: list[Finding]) -> str:

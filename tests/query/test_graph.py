@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from api.story import APP, DB, GHOST, ROUTER, WEB, WEB_NIC, at, record_story
-from vtrail.query.graph import BadGraphQuery, fabric, jsonable_topology, to_dot, topology
-from vtrail.query.jsonable import to_jsonable
+from vtrail.query.graph import BadGraphQuery, fabric, to_dot, topology
+from vtrail.query.jsonable import fields_json, to_jsonable, topology_json
 from vtrail.store import SqliteStore, UnknownEntity
 
 
@@ -79,7 +79,7 @@ def test_bad_narrowing_is_refused(story: SqliteStore) -> None:
 
 def test_the_fast_json_is_the_generic_json(story: SqliteStore) -> None:
     t = topology(story, at(6))
-    assert jsonable_topology(t) == to_jsonable(t)
+    assert to_jsonable(t) == topology_json(t) == fields_json(t)
 
 
 def test_fabric_is_a_networkx_graph(story: SqliteStore) -> None:

@@ -1,4 +1,5 @@
-"""Topology and path over HTTP, and what the page needs: change ticks, counters, search."""
+"""Topology and path over HTTP, and the questions the page asks most: change ticks
+(timeline), counter series and search; each is a CLI command of the same name."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from vtrail.api.deps import (
 from vtrail.query.counters import counters
 from vtrail.query.graph import MAX_DEPTH
 from vtrail.query.path import compare, path
-from vtrail.query.search import search
+from vtrail.query.search import MAX_HITS, search
 from vtrail.query.timeline import MAX_BUCKETS, timeline
 
 router = APIRouter(prefix="/api", tags=["graph"], dependencies=[Depends(require_read)])
@@ -41,14 +42,14 @@ async def topology_route(
     kind: Annotated[
         str | None, Query(max_length=32, description="Only this kind and what it touches.")
     ] = None,
-    format: Annotated[Literal["json", "dot"], Query(description="json, or dot (Graphviz).")] = (
-        "json"
-    ),
+    output: Annotated[
+        Literal["json", "dot"], Query(description="json, or dot (Graphviz): the CLI's `-o`.")
+    ] = "json",
 ) -> Response:
     """Nodes (with the host or namespace each lives in) and relations live at `at`."""
     t = instant(at, "at")
     centre = text(around, "around") if around is not None else None
-    return await heavy(request, "topology", t, centre, depth, kind, format)
+    return await heavy(request, "topology", t, centre, depth, kind, output)
 
 
 @router.get("/path", summary="The hops from A to B at an instant")
@@ -76,7 +77,7 @@ def timeline_route(
     request: Request,
     t_from: Annotated[str | None, Query(alias="from", description="Window start.")] = None,
     t_to: Annotated[str | None, Query(alias="to", description="Window end.")] = None,
-    buckets: Annotated[int, Query(ge=1, le=MAX_BUCKETS)] = 200,
+    buckets: Annotated[int, Query(ge=1, le=MAX_BUCKETS, description="Slices of the window.")] = 200,
 ) -> Response:
     """The recorded span and the count of changes in each slice of the window: the ticks
     on the page's time slider."""
@@ -104,7 +105,8 @@ def counters_route(
 def search_route(
     request: Request,
     q: Annotated[str, Query(description="Part of an id, a name, a MAC or an IP.")],
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    limit: Annotated[int, Query(ge=1, le=MAX_HITS, description="At most this many.")] = 20,
 ) -> Response:
+    """Entities whose id, name, MAC or address contains `q`; names typed in full first."""
     store = reader(request)
     return answer(search(store, text(q, "q"), limit))

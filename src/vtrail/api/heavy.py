@@ -34,7 +34,7 @@ from typing import Any
 
 from vtrail.api.errors import status_of
 from vtrail.query import state
-from vtrail.query.graph import jsonable_topology, to_dot, topology
+from vtrail.query.graph import to_dot, topology
 from vtrail.query.jsonable import to_jsonable
 from vtrail.store import SqliteStore, StoreError
 
@@ -111,12 +111,12 @@ def _ghosts(s: SqliteStore, a: datetime, b: datetime) -> Reply:
 
 
 def _topology(
-    s: SqliteStore, at: datetime, around: str | None, depth: int, kind: str | None, fmt: str
+    s: SqliteStore, at: datetime, around: str | None, depth: int, kind: str | None, output: str
 ) -> Reply:
     found = topology(s, at, around, depth, kind)
-    if fmt == "dot":
+    if output == "dot":
         return _reply(to_dot(found).encode(), "text/vnd.graphviz")
-    return _reply(dumps(jsonable_topology(found)))
+    return _reply(dumps(to_jsonable(found)))
 
 
 QUESTIONS: dict[str, Callable[..., Reply]] = {

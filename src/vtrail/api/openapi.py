@@ -155,7 +155,7 @@ def _responses(path: str, found: dict[str, Any]) -> dict[str, Any]:
     ok = found.get("200", {"description": "The answer."})
     if path == "/api/topology":
         ok = {
-            "description": "The graph as JSON, or as Graphviz source with `format=dot`.",
+            "description": "The graph as JSON, or as Graphviz source with `output=dot`.",
             "content": {JSON: {"schema": {"type": "object"}}, "text/vnd.graphviz": {
                 "schema": {"type": "string"}}},
         }  # fmt: skip

@@ -19,8 +19,8 @@ from vtrail.cli import render
 from vtrail.demo.churn import Change, Story
 from vtrail.ids import namespace_of, net_id, vm_id
 from vtrail.query import state
+from vtrail.query.state import CounterTotal
 from vtrail.store import SqliteStore, UnknownEntity
-from vtrail.store.samples import SeriesTotal
 from vtrail.timeexpr import iso
 
 
@@ -44,9 +44,9 @@ def _bytes(n: float) -> str:
     return f"{n:,.0f} B"
 
 
-def _final(counters: list[SeriesTotal], metric: str) -> float:
+def _final(counters: list[CounterTotal], metric: str) -> float:
     """A counter's last reading: the links were new, so it counted from zero."""
-    return next((c.last for c in counters if c.metric == metric), 0.0)
+    return next((c.last_value for c in counters if c.metric == metric), 0.0)
 
 
 def where_was(console: Console, store: SqliteStore, story: Story, now: datetime) -> None:
@@ -104,7 +104,7 @@ def ghost(console: Console, store: SqliteStore, story: Story) -> None:
 def ghosts(console: Console, store: SqliteStore, story: Story) -> None:
     console.print(Rule("Everything that lived and died inside the story"))
     _cmd(console, f"ghosts --from {iso(story.started)} --to {iso(story.ended)}")
-    render.lifetimes(state.ghosts(store, story.started, story.ended))
+    render.lifetimes(state.ghosts(store, story.started, story.ended).ghosts)
 
 
 def window_diff(console: Console, store: SqliteStore, story: Story) -> None:

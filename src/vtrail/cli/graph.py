@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from enum import StrEnum
@@ -17,6 +16,7 @@ from vtrail.cli.common import (
     Output,
     OutputOption,
     console,
+    emit,
     esc,
     fail,
     open_store,
@@ -26,11 +26,9 @@ from vtrail.query.graph import (
     MAX_DEPTH,
     BadGraphQuery,
     Topology,
-    jsonable_topology,
     to_dot,
     topology,
 )
-from vtrail.query.jsonable import to_jsonable
 from vtrail.query.path import BadPath, PathAnswer, PathComparison, compare, path
 from vtrail.timeexpr import iso
 
@@ -114,6 +112,13 @@ def _compare_table(c: PathComparison) -> None:
         console.print(f"  [green]+ {esc(h)}[/]")
 
 
+def _path_or_comparison(answer: PathAnswer | PathComparison) -> None:
+    if isinstance(answer, PathComparison):
+        _compare_table(answer)
+    else:
+        _path_table(answer)
+
+
 def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Ask", name="topology")
     def topology_cmd(
@@ -141,10 +146,8 @@ def register(app: typer.Typer) -> None:
                 fail(str(e), 2)
         if output is GraphOutput.dot:
             sys.stdout.write(to_dot(answer))
-        elif output is GraphOutput.json:
-            sys.stdout.write(json.dumps(jsonable_topology(answer), indent=2) + "\n")
         else:
-            _topology_table(answer)
+            emit(answer, Output(output.value), _topology_table)
 
     @app.command(rich_help_panel="Ask", name="path")
     def path_cmd(
@@ -168,9 +171,4 @@ def register(app: typer.Typer) -> None:
                 )
             except BadPath as e:
                 fail(str(e), 2)
-        if output is Output.json:
-            sys.stdout.write(json.dumps(to_jsonable(answer), indent=2) + "\n")
-        elif isinstance(answer, PathComparison):
-            _compare_table(answer)
-        else:
-            _path_table(answer)
+        emit(answer, output, _path_or_comparison)

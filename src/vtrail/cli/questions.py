@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         """Entities whose whole life fell inside the window, with what they carried."""
         a, b = when(t_from), when(t_to)
         with open_store(db) as store:
-            emit(state.ghosts(store, a, b), output, render.lifetimes)
+            emit(state.ghosts(store, a, b), output, lambda g: render.lifetimes(g.ghosts))
 
     @app.command(rich_help_panel="Ask")
     def lifetime(

@@ -198,7 +198,7 @@ def lifetime(g: Lifetime) -> None:
     for col in ("metric", "total", "last reading", "readings"):
         t.add_column(col, justify="right" if col != "metric" else "left")
     for c in g.counters:
-        _row(t, c.metric, _count(c.total), _count(c.last), str(c.count))
+        _row(t, c.metric, _count(c.total), _count(c.last_value), str(c.count))
     console.print(t)
 
 

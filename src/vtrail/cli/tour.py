@@ -54,7 +54,9 @@ def register(app: typer.Typer) -> None:
                 "What lived and died between 03:00 and 03:30?",
                 f"vtrail ghosts --from 2026-11-20T03:00Z --to 2026-11-20T03:30Z {d}",
             )
-            render.lifetimes(state.ghosts(store, t("2026-11-20T03:00Z"), t("2026-11-20T03:30Z")))
+            render.lifetimes(
+                state.ghosts(store, t("2026-11-20T03:00Z"), t("2026-11-20T03:30Z")).ghosts
+            )
             _ask("What did that bridge carry while it was alive?", f"vtrail lifetime {GHOST} {d}")
             render.lifetime(state.lifetime(store, GHOST))
             _ask(

@@ -13,7 +13,6 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import networkx as nx
 
@@ -270,27 +269,3 @@ def to_dot(t: Topology) -> str:
         lines.append(f"  {_q(e.src)} -> {_q(e.dst)} [label={_q(e.rel)}{style}{tail}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def jsonable_topology(t: Topology) -> dict[str, Any]:
-    """The JSON shape of a `Topology`, equal to `to_jsonable(t)` and written out by hand
-    because a fabric has tens of thousands of nodes and the generic walk is slow."""
-    return {
-        "at": iso(t.at),
-        "around": t.around,
-        "depth": t.depth,
-        "kind": t.kind,
-        "counts": t.counts,
-        "nodes": [
-            {
-                "id": n.id,
-                "kind": n.kind,
-                "label": n.label,
-                "group": n.group,
-                "since": iso(n.since),
-                "attrs": n.attrs,
-            }
-            for n in t.nodes
-        ],
-        "edges": [{"src": e.src, "rel": e.rel, "dst": e.dst, "attrs": e.attrs} for e in t.edges],
-    }

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from vtrail.store import SqliteStore
 from vtrail.store.graph_reads import GraphReader
 
+#: The most hits one answer gives (the CLI's and the API's bound on `limit`).
+MAX_HITS = 200
+
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
@@ -15,9 +18,17 @@ class SearchHit:
     name: str | None
 
 
-def search(store: SqliteStore, text: str, limit: int = 20) -> list[SearchHit]:
+@dataclass(frozen=True, slots=True)
+class SearchAnswer:
+    query: str
+    #: Names typed in full first, then the shortest ids.
+    hits: list[SearchHit]
+
+
+def search(store: SqliteStore, text: str, limit: int = 20) -> SearchAnswer:
     """Entities whose id, name, MAC or address contains `text`, shortest ids first."""
     text = text.strip()
     if not text:
-        return []
-    return [SearchHit(e, k, n) for e, k, n in GraphReader(store).search(text, limit)]
+        return SearchAnswer(text, [])
+    hits = [SearchHit(e, k, n) for e, k, n in GraphReader(store).search(text, limit)]
+    return SearchAnswer(text, hits)

@@ -15,7 +15,7 @@ from vtrail.query.names import address_at, resolve_one
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.births import birth
 from vtrail.store.reads import Reader, bulk
-from vtrail.store.samples import SeriesTotal, totals
+from vtrail.store.samples import Num, SeriesTotal, totals
 from vtrail.store.sqlite import journal_path
 from vtrail.timeexpr import from_us, iso, to_us
 
@@ -104,6 +104,28 @@ class DiffAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class CounterTotal:
+    """One counter over an entity's life: its first and last reading and what it counted."""
+
+    metric: str
+    first_at: datetime
+    last_at: datetime
+    first_value: Num
+    last_value: Num
+    total: Num
+    #: Readings recorded.
+    count: int
+    #: True when the entity was born while vtrail was recording and the total
+    #: counts from zero at its birth (store/births.py), not from the first reading.
+    from_birth: bool
+
+    @classmethod
+    def of(cls, s: SeriesTotal) -> CounterTotal:
+        first_at, last_at = from_us(s.first_ts), from_us(s.last_ts)
+        return cls(s.metric, first_at, last_at, s.first, s.last, s.total, s.count, s.from_birth)
+
+
+@dataclass(frozen=True, slots=True)
 class Lifetime:
     entity: str
     kind: str
@@ -113,8 +135,16 @@ class Lifetime:
     vanished_between: list[datetime] | None
     lifetime_s: float | None
     attrs: dict[str, JSONValue]
-    counters: list[SeriesTotal]
+    counters: list[CounterTotal]
     attached: list[Relation] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class GhostsAnswer:
+    t_from: datetime
+    t_to: datetime
+    #: By first sighting.
+    ghosts: list[Lifetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,17 +422,18 @@ def _lifetime(store: SqliteStore, r: Reader, n: int) -> Lifetime:
         else None,
         lifetime_s=(end - first) / 1e6 if end is not None else None,
         attrs=last_attrs,
-        counters=totals(store, n, birth(store, n)),
+        counters=[CounterTotal.of(c) for c in totals(store, n, birth(store, n))],
         attached=r.relations(n),
     )
 
 
-def ghosts(store: SqliteStore, t_from: datetime, t_to: datetime) -> list[Lifetime]:
+def ghosts(store: SqliteStore, t_from: datetime, t_to: datetime) -> GhostsAnswer:
     """Entities whose whole life fell inside the window."""
     check_window(t_from, t_to)
     r = Reader(store)
     found = r.ghosts(to_us(t_from), to_us(t_to))
-    return [_lifetime(store, r, e) for e, _, _ in sorted(found, key=lambda g: g[1])]
+    lives = [_lifetime(store, r, e) for e, _, _ in sorted(found, key=lambda g: g[1])]
+    return GhostsAnswer(t_from, t_to, lives)
 
 
 def snapshot(store: SqliteStore, at: datetime, kind: str | None = None) -> SnapshotAnswer:

@@ -103,10 +103,11 @@ async function setWindow(seconds) {
   state.lo = lo;
   state.hi = hi;
   const buckets = Math.max(60, Math.min(600, Math.floor($("ticks").clientWidth / 3)));
-  const [tl, ghosts] = await Promise.all([
+  const [tl, found] = await Promise.all([
     get("/api/timeline", { from: isoOf(lo), to: isoOf(hi), buckets }),
     get("/api/ghosts", { from: isoOf(lo), to: isoOf(hi) }),
   ]);
+  const ghosts = found.ghosts;
   state.ghosts = ghosts;
   bar.setWindow(lo, hi, tl.changes);
   bar.setGhosts(ghosts.map((g) => [Date.parse(g.first_seen), Date.parse(g.ended || g.last_seen)]));
@@ -249,7 +250,7 @@ $("search").addEventListener("input", () => {
   }
   searchTimer = setTimeout(async () => {
     try {
-      hits = await get("/api/search", { q, limit: 12 });
+      hits = (await get("/api/search", { q, limit: 12 })).hits;
       active = 0;
       renderHits();
     } catch (e) {

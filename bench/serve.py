@@ -138,18 +138,15 @@ def fabric_lines(hosts: int, vms: int, steps: int, seed: int = 7) -> list[str]:
                          {"src": inner, "rel": "peer", "dst": outer},
                          {"src": inner, "rel": "has_address", "dst": f"ip:{gw}"}]  # fmt: skip
             uplink, addr = f"port:rtr{r}/core", f"ip:172.16.0.{r + 1}"
+            # The other groups' prefixes leave by the uplink: its share of the table.
+            table = [{"dst": f"10.{4 * other}.0.0/14", "via": f"172.16.0.{other + 1}"}
+                     for other in range(groups) if other != r]  # fmt: skip
             ents += [
-                {"id": uplink, "attrs": {"ifname": "core"}},
+                {"id": uplink, "attrs": {"ifname": "core", "routes": table}},
                 {"id": addr, "attrs": {"prefixlen": 24}},
             ]
             rels += [{"src": uplink, "rel": "has_address", "dst": addr},
                      {"src": uplink, "rel": "peer", "dst": f"port:core/r{r}"}]  # fmt: skip
-            for other in range(groups):
-                if other != r:
-                    net = f"net:10.{4 * other}.0.0/14"
-                    ents.append({"id": net, "attrs": {}})
-                    rels.append({"src": rid, "rel": "routes", "dst": net,
-                                 "attrs": {"dev": "core", "via": f"172.16.0.{other + 1}"}})  # fmt: skip
             lines.append(_snapshot(f"bench@rtr{r}", t, ents, rels))
             core.append({"id": f"port:core/r{r}", "attrs": {"ifname": f"r{r}"}})
             core_rels.append({"src": f"port:core/r{r}", "rel": "port_of", "dst": "bridge:core/bb"})

@@ -52,9 +52,15 @@ def _rel(src: str, rel: str, dst: str, **attrs: Any) -> dict[str, Any]:
     return d
 
 
-def _iface(ns: str, name: str, bridge: str | None = None, peer: str | None = None) -> tuple:
+def _iface(
+    ns: str,
+    name: str,
+    bridge: str | None = None,
+    peer: str | None = None,
+    routes: list[dict[str, Any]] | None = None,
+) -> tuple:
     pid = f"port:{ns}/{name}"
-    ents = [_ent(pid, ifname=name, netns=ns)]
+    ents = [_ent(pid, ifname=name, netns=ns, **({"routes": routes} if routes else {}))]
     rels = []
     if bridge:
         rels.append(_rel(pid, "port_of", f"bridge:{ns}/{bridge}"))
@@ -92,24 +98,18 @@ def _hv_a(m: int) -> tuple[list, list, list]:
         _ent("ip:192.0.2.2", prefixlen=30, family="inet"),
         _ent("net:10.0.1.0/24", prefix="10.0.1.0/24"),
         _ent("net:10.0.2.0/24", prefix="10.0.2.0/24"),
-        _ent("net:0.0.0.0/0", prefix="0.0.0.0/0"),
     ]
     rels = [
         _rel("port:rtr/r-web", "has_address", "ip:10.0.1.1"),
         _rel("port:rtr/r-db", "has_address", "ip:10.0.2.1"),
         _rel("port:rtr/uplink", "has_address", "ip:192.0.2.2"),
-        _rel(ROUTER, "routes", "net:10.0.1.0/24", dev="r-web", metric=0, prefix="10.0.1.0/24"),
-        _rel(ROUTER, "routes", "net:10.0.2.0/24", dev="r-db", metric=0, prefix="10.0.2.0/24"),
-        _rel(
-            ROUTER,
-            "routes",
-            "net:0.0.0.0/0",
-            dev="uplink",
-            via="192.0.2.1",
-            metric=100,
-            prefix="0.0.0.0/0",
-        ),
     ]
+    # The router's table, each route on the interface it leaves by (as netlink records it).
+    table = {
+        "r-web": [{"dst": "10.0.1.0/24", "via": None, "metric": 0}],
+        "r-db": [{"dst": "10.0.2.0/24", "via": None, "metric": 0}],
+        "uplink": [{"dst": "0.0.0.0/0", "via": "192.0.2.1", "metric": 100}],
+    }
     for ns, name, bridge, peer in (
         ("hv-a", "v-web", "br-web", "port:rtr/r-web"),
         ("rtr", "r-web", None, None),
@@ -118,7 +118,7 @@ def _hv_a(m: int) -> tuple[list, list, list]:
         ("rtr", "uplink", None, None),
         ("hv-a", "vx-web", "br-web", "port:hv-b/vx-web"),
     ):
-        e, r = _iface(ns, name, bridge, peer)
+        e, r = _iface(ns, name, bridge, peer, table.get(name) if ns == "rtr" else None)
         ents += e
         rels += r
     samples = []

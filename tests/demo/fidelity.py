@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from vtrail.demo.churn import Change, Story
-from vtrail.ids import namespace_of, net_id
 from vtrail.model import Relation
 from vtrail.query import state
 from vtrail.query.state import CounterTotal
@@ -93,6 +92,24 @@ def ended(store: SqliteStore, c: Change) -> Finding:
     return Finding(c, "ended", min(ends, default=None))
 
 
+def route_began(store: SqliteStore, c: Change) -> Finding:
+    """The first version of the interface the route now leaves by that carries it."""
+    try:
+        vs = state.history(store, c.subject).versions
+    except UnknownEntity:
+        vs = []
+    starts = [
+        v.valid_from
+        for v in vs
+        if v.valid_from >= c.at - EARLY
+        and any(
+            isinstance(x, dict) and x.get("dst") == c.label and x.get("via") == c.after
+            for x in v.attrs.get("routes") or []
+        )
+    ]
+    return Finding(c, f"route {c.label} via {c.after} began", min(starts, default=None))
+
+
 def findings(store: SqliteStore, story: Story) -> list[Finding]:
     out: list[Finding] = []
     for c in story.changes:
@@ -126,8 +143,7 @@ def findings(store: SqliteStore, story: Story) -> list[Finding]:
                     rel_ended(store, c, c.subject, "port_of", c.before),
                 ]
             case "route":
-                routed = net_id(c.label, namespace_of(c.subject) or "")
-                out.append(rel_began(store, c, c.subject, "routes", routed, via=c.after))
+                out.append(route_began(store, c))
             case "join":
                 assert c.after
                 out.append(rel_began(store, c, c.subject, "port_of", c.after))

@@ -51,9 +51,10 @@ def test_edges_are_the_relations_live_at_t(story: SqliteStore) -> None:
     assert ("port:hv-b/vnet1", "port_of", "bridge:hv-b/br-iso") in edges
     assert ("port:hv-b/vnet1", "port_of", "bridge:hv-b/br-web") not in edges
     assert (WEB, "runs_on", "host:hv-b") in edges
-    routes = [e for e in t.edges if e.rel == "routes"]
-    assert {e.dst for e in routes} == {"net:10.0.1.0/24", "net:10.0.2.0/24", "net:0.0.0.0/0"}
-    assert next(e for e in routes if e.dst == "net:0.0.0.0/0").attrs["via"] == "192.0.2.1"
+    # Routes are the interfaces' own (their `routes` attribute), not edges.
+    assert not [e for e in t.edges if e.rel == "routes"]
+    uplink = next(n for n in t.nodes if n.id == "port:rtr/uplink")
+    assert uplink.attrs["routes"] == [{"dst": "0.0.0.0/0", "via": "192.0.2.1", "metric": 100}]
     assert t.counts["vm"] == 3 and t.counts["edges"] == len(t.edges)
 
 

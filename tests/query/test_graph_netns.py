@@ -158,3 +158,31 @@ def test_router_hop_is_the_kernels_choice(fabric: Fabric, tmp_path: Path) -> Non
         assert step.dev == kernel["dev"] == "r1"
     finally:
         store.close()
+
+
+def test_a_namespace_that_is_no_router_routes_by_its_own_table(
+    fabric: Fabric, tmp_path: Path
+) -> None:
+    # a gets a second leg, in br2; it does not forward, so it is no router.
+    a, s = fabric.a, fabric.s
+    sh("ip", "-n", s, "link", "add", "a2-p", "type", "veth", "peer", "eth1", "netns", a)
+    sh("ip", "-n", s, "link", "set", "a2-p", "master", "br2", "up")
+    sh("ip", "-n", a, "addr", "add", "10.77.2.30/24", "dev", "eth1")
+    sh("ip", "-n", a, "link", "set", "eth1", "up")
+    # One prefix by either leg: the lower metric wins, whatever the order or the device.
+    sh("ip", "-n", a, "route", "add", "10.77.8.0/24", "via", "10.77.1.1", "metric", "10")
+    sh("ip", "-n", a, "route", "add", "10.77.8.0/24", "via", "10.77.2.1", "metric", "5")
+    store, now = record(fabric, tmp_path / "vtrail.db")
+    try:
+        assert path(store, a, "10.77.2.20", now).hops[0].entity == f"netns:{a}"
+        for dst in ("10.77.8.8", "10.77.2.20", "10.77.1.1"):
+            kernel = fabric.kernel_route(a, dst)
+            answer = path(store, a, dst, now)
+            first = answer.routes[0] if answer.routes else None
+            assert first is not None and first.router == f"netns:{a}", answer.reason
+            assert (first.dev, first.gateway) == (kernel["dev"], kernel.get("gateway")), dst
+        # Straight onto b's segment by eth1: no router crossed.
+        direct = path(store, a, "10.77.2.20", now)
+        assert direct.reachable and f"router:{fabric.r}" not in [h.entity for h in direct.hops]
+    finally:
+        store.close()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from api.story import DB, DB_NIC, GHOST, WEB, WEB_NIC, at, record_story
+from vtrail.query.graph import topology
 from vtrail.query.path import BadPath, compare, path
 from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore, UnknownEntity, store_files
@@ -142,12 +143,18 @@ T = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 
 def _fabric(
     tmp_path: Path,
-    routes: list[dict[str, Any]],
+    routes: dict[str, list[dict[str, Any]]],
     router: dict[str, Any],
-    r2_routes: list[dict[str, Any]] | None = None,
+    hosts: tuple[str, ...] = (),
 ) -> SqliteStore:
-    """c (10.1.0.5) on bridge s/b1 — router r — bridges s/b2 (10.2.0.0/24) and s/b3."""
+    """c (10.1.0.5) on bridge s/b1 — router r — bridges s/b2 (10.2.0.0/24) and s/b3.
+
+    `routes` are r's, by the interface (r1, r2, r3) each leaves through, as the
+    netlink collector records them; c has a default route through r. `hosts`
+    are namespaces that are a host's root namespace too.
+    """
     ents = [
+        *({"id": f"host:{h}", "attrs": {"hostname": h}} for h in hosts),
         {"id": "router:r", "attrs": router},
         {"id": "bridge:s/b1", "attrs": {}},
         {"id": "bridge:s/b2", "attrs": {}},
@@ -164,20 +171,16 @@ def _fabric(
     ):
         port, outer = f"port:{ns}/{ifname}", f"port:s/{ns}-{ifname}"
         ip, plen = addr.split("/")
-        ents += [{"id": port, "attrs": {}}, {"id": outer, "attrs": {}}]
+        table = routes.get(ifname, []) if ns == "r" else []
+        if port == "port:c/eth0":
+            table = [{"dst": "0.0.0.0/0", "via": "10.1.0.1", "metric": 0}]
+        ents += [{"id": port, "attrs": {"routes": table}}, {"id": outer, "attrs": {}}]
         ents.append({"id": f"ip:{ip}", "attrs": {"prefixlen": int(plen)}})
         rels += [
             {"src": port, "rel": "peer", "dst": outer},
             {"src": outer, "rel": "port_of", "dst": f"bridge:s/{bridge}"},
             {"src": port, "rel": "has_address", "dst": f"ip:{ip}"},
         ]
-    # c routes by its interface's share of the table, as the netlink collector records it.
-    ents[4]["attrs"] = {"routes": [{"dst": "0.0.0.0/0", "via": "10.1.0.1", "metric": 0}]}
-    if r2_routes:
-        next(e for e in ents if e["id"] == "port:r/r2")["attrs"] = {"routes": r2_routes}
-    for r in routes:
-        ents.append({"id": f"net:{r['prefix']}", "attrs": {}})
-        rels.append({"src": "router:r", "rel": "routes", "dst": f"net:{r['prefix']}", "attrs": r})
     obs = {
         "source": "hand",
         "observed_at": T.isoformat(),
@@ -193,13 +196,14 @@ def _fabric(
 def test_longest_prefix_beats_metric_and_metric_breaks_ties(tmp_path: Path) -> None:
     store = _fabric(
         tmp_path,
-        [
-            {"prefix": "10.0.0.0/8", "dev": "r3", "via": "10.3.0.9", "metric": 1},
-            {"prefix": "10.2.0.0/16", "dev": "r3", "via": "10.3.0.9", "metric": 20},
-        ],
+        {
+            "r3": [
+                {"dst": "10.0.0.0/8", "via": "10.3.0.9", "metric": 1},
+                {"dst": "10.2.0.0/16", "via": "10.3.0.9", "metric": 20},
+            ],
+            "r2": [{"dst": "10.2.0.0/16", "metric": 10}],
+        },
         {"forwarding": True},
-        # One relation per prefix: a second route to the same prefix rides on its device.
-        r2_routes=[{"dst": "10.2.0.0/16", "metric": 10}],
     )
     p = path(store, "c", "10.2.0.9", T + timedelta(seconds=1))
     assert p.reachable, p.reason
@@ -223,15 +227,34 @@ def test_longest_prefix_beats_metric_and_metric_breaks_ties(tmp_path: Path) -> N
 
 
 def test_blackholes_and_non_forwarding_routers_stop_traffic(tmp_path: Path) -> None:
+    # A route that drops leaves by no device: any interface of the namespace carries it.
     store = _fabric(
-        tmp_path, [{"prefix": "10.2.0.0/25", "type": "blackhole"}], {"forwarding": True}
+        tmp_path, {"r1": [{"dst": "10.2.0.0/25", "type": "blackhole"}]}, {"forwarding": True}
     )
     p = path(store, "c", "10.2.0.9", T + timedelta(seconds=1))
     assert not p.reachable and p.broken_at == "router:r" and "blackhole" in (p.reason or "")
     store.close()
     for stale in store_files(tmp_path / "hand.db"):
         stale.unlink(missing_ok=True)
-    store = _fabric(tmp_path, [], {"forwarding": False})
+    store = _fabric(tmp_path, {}, {"forwarding": False})
     p = path(store, "c", "10.2.0.9", T + timedelta(seconds=1))
     assert not p.reachable and "did not forward" in (p.reason or "")
+    store.close()
+
+
+def test_each_hop_sits_in_the_box_the_topology_draws_it_in(tmp_path: Path) -> None:
+    # r is a host's root namespace that forwards: the router lives in the host's box.
+    store = _fabric(tmp_path, {}, {"forwarding": True}, hosts=("r", "s"))
+    when = T + timedelta(seconds=1)
+    p = path(store, "c", "10.2.0.9", when)
+    assert p.reachable, p.reason
+    drawn = {n.id: n.group for n in topology(store, when).nodes}
+    # Every hop but the two ends (netns:c, netns:d, which are no entities) is drawn.
+    on_both = [h for h in p.hops if h.entity in drawn]
+    assert len(on_both) == len(p.hops) - 2
+    assert [h.group for h in on_both] == [drawn[h.entity] for h in on_both]
+    groups = {h.entity: h.group for h in p.hops}
+    assert groups["router:r"] == "host:r"
+    assert groups["port:r/r1"] == "host:r" and groups["bridge:s/b1"] == "host:s"
+    assert groups["port:d/eth0"] == "netns:d"
     store.close()

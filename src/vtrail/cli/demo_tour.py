@@ -1,6 +1,6 @@
 """The guided tour: questions about the story just recorded, answered from the store.
 
-Every answer comes from `vtrail.query.state` over the store, never from the
+Every answer comes from `vtrail.query` (state, path) over the store, never from the
 story's own notes; the notes only choose which questions to ask and, for the
 ghost bridge, what the burst really sent, so the reader can compare.
 Each question shows the command that asks it, to try afterwards with --keep.
@@ -8,6 +8,7 @@ Each question shows the command that asks it, to try afterwards with --keep.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from rich.table import Table
 
 from vtrail.cli import render
 from vtrail.demo.churn import Change, Story
-from vtrail.ids import namespace_of, net_id, vm_id
-from vtrail.query import state
+from vtrail.ids import namespace_of, router_id, vm_id
+from vtrail.query import path, state
 from vtrail.query.state import CounterTotal
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.timeexpr import iso
@@ -144,27 +145,22 @@ def route(console: Console, store: SqliteStore, story: Story) -> None:
     r = _first(story, "route")
     if r is None:
         return
+    ns = namespace_of(r.subject) or r.subject
+    dst = str(next(ipaddress.ip_network(r.label).hosts()))
+    before = max(story.started, r.at - timedelta(seconds=1))
     console.print(Rule(f"How did the route to {r.label} change?"))
-    _cmd(console, f"history {r.subject}")
-    try:
-        h = state.history(store, r.subject)
-    except UnknownEntity:
-        console.print(f"  [red]{r.subject} was never recorded[/]")
-        return
+    _cmd(console, f"path {ns} {dst} --at {iso(before)} --compare {iso(story.ended)}")
+    c = path.compare(store, router_id(ns), dst, before, story.ended)
     t = Table(box=None, header_style="bold", padding=(0, 2))
-    for col in ("from", "to", "route", "via", "dev"):
+    for col in ("at", "route", "via", "dev", "metric"):
         t.add_column(col)
-    # The prefix as the router's own namespace routes it.
-    routed = net_id(r.label, namespace_of(r.subject) or "")
-    for x in h.relations:
-        if x.key.rel == "routes" and x.key.dst == routed:
-            t.add_row(
-                iso(x.valid_from),
-                iso(x.valid_to) or "now",
-                x.key.dst,
-                str(x.attrs.get("via")),
-                str(x.attrs.get("dev")),
-            )
+    for answer in (c.before, c.after):
+        # The router's own step: the route it chose for the address.
+        step = next((s for s in answer.routes if s.router == router_id(ns)), None)
+        if step is None:
+            t.add_row(iso(answer.at), "none", "", "", answer.reason or "")
+            continue
+        t.add_row(iso(answer.at), step.prefix, str(step.gateway), step.dev, str(step.metric))
     console.print(t)
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from vtrail.demo.fabric import Fabric, Vm, domain_xml, plug, vm
-from vtrail.ids import bridge_id, port_id, router_id, vm_id
+from vtrail.ids import bridge_id, port_id, vm_id
 
 Action = Literal[
     "create", "start", "stop", "destroy", "migrate", "replug", "appear", "vanish", "route", "join"
@@ -238,8 +238,11 @@ class Churn:
         n = self.f.names
         at = _now()
         self.f.ip(n.rt, "route", "replace", "10.77.50.0/24", "via", "10.77.2.13")
+        # The route is recorded on the interface it leaves by: now vtr1, the leg in vtbr1.
         self._record(
-            Change(at, at, "route", router_id(n.rt), "10.77.50.0/24", "10.77.1.11", "10.77.2.13")
+            Change(
+                at, at, "route", port_id(n.rt, "vtr1"), "10.77.50.0/24", "10.77.1.11", "10.77.2.13"
+            )
         )
 
     def ovs_join(self) -> None:

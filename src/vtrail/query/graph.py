@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,39 +83,64 @@ def label(eid: str, kind: str, attrs: dict[str, JSONValue]) -> str:
     return str(name) if isinstance(name, str) and kind not in ("ip", "net") else key
 
 
+@dataclass(frozen=True, slots=True)
+class Places:
+    """What `place` needs to know of the fabric at T, as lookups: the topology answers
+    them from the nodes and edges it holds, a path walk by reading what it crosses."""
+
+    #: The kind of an entity (what its id says).
+    kind_of: Callable[[str], str]
+    #: The entity is part of the fabric at T.
+    exists: Callable[[str], bool]
+    #: The host a VM ran on (`runs_on`).
+    host_of: Callable[[str], str | None]
+    #: The VM a NIC belongs to (`has_nic`).
+    vm_of: Callable[[str], str | None]
+    #: What holds an address (`has_address`).
+    holder_of: Callable[[str], str | None]
+
+
+def place(eid: str, at: Places) -> str | None:
+    """The host or namespace `eid` lives in at T: a VM the host it ran on, a NIC or an
+    address that of what held it, an interface its namespace (the host's when it is a
+    host's root namespace, else its router, else `netns:<ns>`), a router the host whose
+    root namespace it is; None when nothing says."""
+    kind = at.kind_of(eid)
+    for _ in range(2):  # an address → its NIC → its VM
+        up = at.vm_of(eid) if kind == "nic" else at.holder_of(eid) if kind == "ip" else None
+        if up is None:
+            break
+        eid, kind = up, at.kind_of(up)
+    if kind == "vm":
+        return at.host_of(eid)
+    if kind not in NAMESPACED and kind not in ("router", "netns"):
+        return None
+    ns = namespace_of(eid)
+    if ns is None:
+        return None
+    candidates = (host_id(ns), router_id(ns)) if kind in NAMESPACED else (host_id(ns),)
+    found = next((c for c in candidates if at.exists(c)), None)
+    return found or (netns_id(ns) if kind in NAMESPACED else None)
+
+
 def _groups(kinds: dict[str, str], edges: list[EdgeRow]) -> dict[str, str]:
     """Which host or namespace each node lives in, from the ids and the edges at T."""
-    out: dict[str, str] = {}
-    owner: dict[str, str] = {}
+    host: dict[str, str] = {}
     vm_of_nic: dict[str, str] = {}
+    owner: dict[str, str] = {}
     for e in edges:
         if e.rel == "runs_on" and kinds.get(e.src) == "vm":
-            out[e.src] = e.dst
+            host[e.src] = e.dst
         elif e.rel == "has_nic":
             vm_of_nic[e.dst] = e.src
         elif e.rel == "has_address":
             owner[e.dst] = e.src
-
-    def place_of_ns(ns: str) -> str:
-        for candidate in (host_id(ns), router_id(ns)):
-            if candidate in kinds:
-                return candidate
-        return netns_id(ns)
-
-    for eid, kind in kinds.items():
-        ns = namespace_of(eid) if kind in NAMESPACED or kind == "router" else None
-        if ns is None:
-            continue
-        if kind in NAMESPACED:
-            out[eid] = place_of_ns(ns)
-        elif host_id(ns) in kinds:
-            out[eid] = host_id(ns)
-    for nic, vm in vm_of_nic.items():
-        if vm in out:
-            out[nic] = out[vm]
-    for ip, o in owner.items():
-        if o in out:
-            out[ip] = out[o]
+    at = Places(kinds.__getitem__, kinds.__contains__, host.get, vm_of_nic.get, owner.get)
+    out = {}
+    for eid in kinds:
+        group = place(eid, at)
+        if group is not None:
+            out[eid] = group
     return out
 
 

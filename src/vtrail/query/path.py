@@ -3,8 +3,8 @@
 A packet is followed as the fabric would have forwarded it at T: across a
 layer-2 segment (NIC → tap → bridge → veth → peer …) to whoever held the next
 hop's address, then through a router namespace, whose route is chosen by
-longest prefix match over the `routes` recorded live at T plus the connected
-prefixes of its interfaces' addresses (lowest metric breaks ties, as in the
+longest prefix match over the routes its interfaces carried at T plus the
+connected prefixes of their addresses (lowest metric breaks ties, as in the
 kernel), and on to the next segment, until the destination's address.
 
 A guest's own routing table is not recorded, so a VM sends on-link traffic

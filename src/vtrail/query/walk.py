@@ -8,7 +8,6 @@ namespace the way the kernel does: longest prefix first, then lowest metric.
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,18 +15,16 @@ from vtrail.ids import (
     address_prefixes,
     bare_ip_id,
     bridge_id,
-    host_id,
     interface_prefixes,
     namespace_of,
     netns_id,
     parse_interface,
     parse_ip,
-    parse_net,
     port_id,
     router_id,
 )
-from vtrail.model import InvalidId, JSONValue, split_id
-from vtrail.query.graph import label
+from vtrail.model import InvalidId, JSONValue, kind_of, split_id
+from vtrail.query.graph import Places, label, place
 from vtrail.store import SqliteStore
 from vtrail.store.graph_reads import EdgeRow, GraphReader, NodeRow
 
@@ -80,8 +77,9 @@ class Segment:
 class _Route:
     net: IPNet
     metric: int
-    dev: str | None
+    dev: str
     gateway: str | None
+    #: `blackhole`, `unreachable` … (DROPPING), or None for a unicast route.
     type: str | None
 
 
@@ -109,20 +107,28 @@ def _prefix(text: str, version: int) -> IPNet | None:
         return None
 
 
-def _routed(net: str) -> str:
-    """The prefix a `routes` relation's `net:` names, when its attributes do not say."""
-    try:
-        cidr = parse_net(net).cidr
-    except InvalidId:
-        return ""
-    return str(cidr) if cidr is not None else ""
-
-
 def _int(v: JSONValue) -> int:
     try:
         return int(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return 0
+
+
+def _table(iface: str, attrs: dict[str, JSONValue], dst: IPAddr) -> list[_Route]:
+    """The routes interface `iface` carries (its `routes` attribute) that cover `dst`."""
+    table = attrs.get("routes")
+    dev = parse_interface(iface)[1]
+    out = []
+    for entry in table if isinstance(table, list) else []:
+        if not isinstance(entry, dict) or entry.get("table") not in _MAIN_TABLE:
+            continue
+        net = _prefix(str(entry.get("dst") or ""), dst.version)
+        if net is None or net.version != dst.version or dst not in net:
+            continue
+        via, kind = entry.get("via"), entry.get("type")
+        metric = _int(entry.get("metric"))
+        out.append(_Route(net, metric, dev, str(via) if via else None, str(kind) if kind else None))
+    return out
 
 
 class Walk:
@@ -133,6 +139,13 @@ class Walk:
         self._edges: dict[str, list[EdgeRow]] = {}
         self._nodes: dict[str, NodeRow | None] = {}
         self._prefixed: dict[str, list[str]] = {}
+        self._places = Places(
+            kind_of,
+            self.alive,
+            lambda vm: next(iter(self.out(vm, "runs_on")), None),
+            lambda nic: next(iter(self.into(nic, "has_nic")), None),
+            lambda ip: next(iter(self.into(ip, "has_address")), None),
+        )
 
     # -- cached reads -------------------------------------------------------------
 
@@ -177,22 +190,7 @@ class Walk:
 
     def hop(self, eid: str, via: str | None) -> Hop:
         kind = split_id(eid)[0]
-        return Hop(eid, kind, label(eid, kind, self.attrs(eid)), via, self.group(eid))
-
-    def group(self, eid: str) -> str | None:
-        kind = split_id(eid)[0]
-        if kind == "vm":
-            return next(iter(self.out(eid, "runs_on")), None)
-        if kind == "nic":
-            vm = next(iter(self.into(eid, "has_nic")), None)
-            return self.group(vm) if vm else None
-        ns = namespace_of(eid)
-        if ns is None or kind == "router":
-            return None
-        for place in (host_id(ns), router_id(ns)):
-            if self.alive(place):
-                return place
-        return netns_id(ns)
+        return Hop(eid, kind, label(eid, kind, self.attrs(eid)), via, place(eid, self._places))
 
     # -- addresses and namespaces -------------------------------------------------
 
@@ -274,85 +272,32 @@ class Walk:
     def local(self, ns: str, dst: IPAddr) -> bool:
         return any(a.ip == dst for a, _ in self.addresses(self.ns_interfaces(ns)))
 
-    def route(self, ns: str, dst: IPAddr, depth: int = 0) -> RouteStep | str:
-        """The route namespace `ns` used for `dst` at T, or why there was none."""
-        router = router_id(ns)
-        routes: list[_Route] = []
-        for x in self.edges([router])[router]:
-            if x.rel != "routes" or x.src != router:
-                continue
-            a = json.loads(x.attrs)
-            if a.get("table") not in _MAIN_TABLE:
-                continue
-            net = _prefix(str(a.get("prefix") or _routed(x.dst)), dst.version)
-            if net is None or net.version != dst.version or dst not in net:
-                continue
-            dev, via = a.get("dev"), a.get("via")
-            routes.append(
-                _Route(
-                    net,
-                    _int(a.get("metric")),
-                    str(dev) if dev else None,
-                    str(via) if via else None,
-                    str(a["type"]) if a.get("type") else None,
-                )
-            )
-        # Each interface may carry its share of the table (the routes that leave by it):
-        # that is how a namespace that is no router (a VM's or a client's) routes.
+    def route(self, ns: str, dst: IPAddr) -> RouteStep | str:
+        """The route namespace `ns` used for `dst` at T, or why there was none: over the
+        routes its interfaces carry and the connected prefixes of their addresses."""
         ifaces = self.ns_interfaces(ns)
-        seen = {(r.net, r.dev, r.gateway) for r in routes}
-        for iface in ifaces:
-            dev = parse_interface(iface)[1]
-            table = self.attrs(iface).get("routes")
-            for entry in table if isinstance(table, list) else []:
-                if not isinstance(entry, dict) or entry.get("table") not in _MAIN_TABLE:
-                    continue
-                net = _prefix(str(entry.get("dst") or entry.get("prefix") or ""), dst.version)
-                via = entry.get("via")
-                gateway = str(via) if via else None
-                if net is None or net.version != dst.version or dst not in net:
-                    continue
-                if (net, dev, gateway) not in seen:
-                    seen.add((net, dev, gateway))
-                    kind = entry.get("type")
-                    routes.append(
-                        _Route(
-                            net,
-                            _int(entry.get("metric")),
-                            dev,
-                            gateway,
-                            str(kind) if kind else None,
-                        )
-                    )
+        found: dict[tuple[IPNet, str, str | None], _Route] = {}
+        for iface, row in self.nodes(ifaces).items():
+            for r in _table(iface, row.attrs if row else {}, dst):
+                found.setdefault((r.net, r.dev, r.gateway), r)
         for addr, iface in self.addresses(ifaces):
             dev = parse_interface(iface)[1]
-            known = any(r.net == addr.network and r.dev == dev for r in routes)
+            known = any(net == addr.network and d == dev for net, d, _ in found)
             if addr.version == dst.version and dst in addr.network and not known:
-                routes.append(_Route(addr.network, 0, dev, None, None))
-        if not routes:
+                found[addr.network, dev, None] = _Route(addr.network, 0, dev, None, None)
+        router = router_id(ns)
+        if not found:
             return f"{router} had no route to {dst}"
-        best = min(routes, key=lambda r: (-r.net.prefixlen, r.metric, r.dev or ""))
+        routes = found.values()
+        best = min(routes, key=lambda r: (-r.net.prefixlen, r.metric, r.dev, r.gateway or ""))
         if best.type in DROPPING:
             return f"{router} routes {best.net} as {best.type}: {dst} is dropped there"
-        dev = best.dev
-        if dev is None and best.gateway is not None:
-            # A route by gateway alone leaves by the interface that reaches the gateway.
-            try:
-                gw = ipaddress.ip_address(best.gateway)
-            except ValueError:
-                return f"{router}: route {best.net} names an unreadable gateway {best.gateway!r}"
-            step = self.route(ns, gw, depth + 1) if depth < 4 else f"{router}: {gw} unresolvable"
-            if isinstance(step, str):
-                return step
-            dev = step.dev
-        if dev is None:
-            return f"{router}: route {best.net} names neither a device nor a gateway"
         return RouteStep(
             router=router if self.alive(router) else netns_id(ns),
             destination=str(dst),
             prefix=str(best.net),
             gateway=best.gateway,
-            dev=dev,
+            dev=best.dev,
             metric=best.metric,
             connected=best.gateway is None,
             candidates=len(routes),

@@ -427,4 +427,46 @@ MIGRATIONS: list[Migration] = [
         UPDATE tally SET n = (SELECT count(*) FROM relation) WHERE name = 'relation';
         """,
     ),
+    Migration(
+        "0013_routes_on_interfaces",
+        # A namespace's routes are recorded once, on the interfaces they leave by (their
+        # `routes` attribute, which netlink always wrote). Netlink also wrote a copy of
+        # part of that table as `routes` relations, router → net:<cidr>@<ns>: those, and
+        # the `net:` prefixes only they named, go, with every trace (versions, claims,
+        # labels), as if the collector had never said them. A `routes` relation another
+        # source stated too is kept. Checkpoints may still list what went: readers join
+        # them to the rows, so a member with no row is no member. Version and relation
+        # rows are counted in `tally` by their writer (0012), so here too.
+        """
+        CREATE TEMP TABLE _nl AS SELECT id FROM source WHERE name LIKE 'netlink:%';
+        CREATE TEMP TABLE _routed AS
+            SELECT src, dst FROM relation WHERE rel = 'routes' GROUP BY src, dst
+            HAVING min(source IN (SELECT id FROM _nl)) = 1;
+        DELETE FROM _routed WHERE EXISTS (
+            SELECT 1 FROM claim c WHERE c.a = _routed.src AND c.rel = 'routes'
+               AND c.b = _routed.dst AND c.source NOT IN (SELECT id FROM _nl));
+        UPDATE tally SET n = n - (SELECT count(*) FROM relation WHERE rel = 'routes'
+            AND (src, dst) IN (SELECT src, dst FROM _routed)) WHERE name = 'relation';
+        DELETE FROM relation WHERE rel = 'routes' AND (src, dst) IN (SELECT src, dst FROM _routed);
+        DELETE FROM claim WHERE rel = 'routes' AND (a, b) IN (SELECT src, dst FROM _routed);
+        CREATE TEMP TABLE _nets AS
+            SELECT DISTINCT r.dst AS id FROM _routed r JOIN entity e ON e.id = r.dst
+            WHERE e.kind = 'net'
+              AND NOT EXISTS (SELECT 1 FROM relation x WHERE x.src = r.dst)
+              AND NOT EXISTS (SELECT 1 FROM relation x WHERE x.dst = r.dst)
+              AND NOT EXISTS (SELECT 1 FROM claim c WHERE c.a = r.dst AND c.rel = ''
+                              AND c.source NOT IN (SELECT id FROM _nl))
+              AND NOT EXISTS (SELECT 1 FROM version v WHERE v.entity = r.dst
+                              AND v.source NOT IN (SELECT id FROM _nl));
+        UPDATE tally SET n = n - (SELECT count(*) FROM version
+            WHERE entity IN (SELECT id FROM _nets)) WHERE name = 'version';
+        DELETE FROM version WHERE entity IN (SELECT id FROM _nets);
+        DELETE FROM claim WHERE rel = '' AND a IN (SELECT id FROM _nets);
+        DELETE FROM label WHERE entity IN (SELECT id FROM _nets);
+        DELETE FROM entity WHERE id IN (SELECT id FROM _nets);
+        DROP TABLE _nl;
+        DROP TABLE _routed;
+        DROP TABLE _nets;
+        """,
+    ),
 ]

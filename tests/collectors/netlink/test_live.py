@@ -6,6 +6,7 @@ Traffic only flows between namespaces the test made (see netlink_lab.py).
 from __future__ import annotations
 
 import itertools
+import json
 import socket
 import subprocess
 import threading
@@ -115,11 +116,39 @@ def test_snapshot_of_a_real_fabric(fabric: Fabric) -> None:
     }
     r_ids = {e.id: e for e in r.entities}
     assert r_ids[f"router:{fabric.r}"].attrs["interfaces"] == 2
-    assert RelKey(f"router:{fabric.r}", "routes", f"net:10.70.0.0/16@{fabric.r}") in {
-        x.key for x in r.relations
-    }
+    eth2 = r_ids[f"port:{fabric.r}/eth2"].attrs["routes"]
+    assert any(x["dst"] == "10.70.0.0/16" and x["via"] == "10.61.2.10" for x in eth2)
     assert f"router:{fabric.h1}" not in {e.id for e in h1.entities}
     assert not [e for e in sw.entities if e.id.endswith("/lo")]
+
+
+def test_routes_are_recorded_once_on_the_links_they_leave_by(lab: Lab, fabric: Fabric) -> None:
+    r = fabric.r
+    # Beside the fabric's: a multipath route, and one prefix at two metrics.
+    lab.ip(r, "route add 10.80.0.0/16 nexthop via 10.61.1.10 nexthop via 10.61.2.10")
+    lab.ip(r, "route add 10.90.0.0/16 via 10.61.1.10 metric 5")
+    lab.ip(r, "route add 10.90.0.0/16 via 10.61.2.10 metric 7")
+    obs = snapshot(r)
+    # No `routes` relation and no `net:` entity: the table lives on the interfaces alone.
+    assert not [x for x in obs.relations if x.key.rel == "routes"]
+    assert not [e for e in obs.entities if e.kind == "net"]
+    recorded = {
+        (e.id, x["dst"], x["via"], x["metric"])
+        for e in obs.entities
+        for x in e.attrs.get("routes", [])
+    }
+    kernel = json.loads(subprocess.check_output(["ip", "-j", "-n", r, "-4", "route", "show"]))
+    expected = set()
+    for route in kernel:
+        dst = route["dst"] if "/" in route["dst"] else f"{route['dst']}/32"
+        dst = "0.0.0.0/0" if route["dst"] == "default" else dst
+        for hop in route.get("nexthops", [route]):
+            port = f"port:{r}/{hop['dev']}"
+            expected.add((port, dst, hop.get("gateway"), route.get("metric", 0)))
+    assert recorded == expected
+    assert (f"port:{r}/eth1", "10.80.0.0/16", "10.61.1.10", 0) in recorded
+    assert (f"port:{r}/eth2", "10.80.0.0/16", "10.61.2.10", 0) in recorded
+    assert (f"port:{r}/eth2", "10.90.0.0/16", "10.61.2.10", 7) in recorded
 
 
 def test_port_counters_grow_with_traffic(lab: Lab, fabric: Fabric) -> None:
@@ -195,12 +224,13 @@ def test_link_down_takes_its_routes_and_forwarding_makes_a_router(lab: Lab, fabr
     with watching(NetlinkCollector(r)) as w:
         lab.ip(r, "link set eth2 down")
         # IPv4 routes of a link taken down vanish without RTM_DELROUTE.
-        router = f"router:{r}"
-        lost = (
-            RelKey(router, "routes", f"net:10.61.2.0/24@{r}"),
-            RelKey(router, "routes", f"net:10.70.0.0/16@{r}"),
+        eth2 = f"port:{r}/eth2"
+        w.until(
+            "the routes through eth2 gone",
+            lambda ev: any(
+                x.id == eth2 and x.attrs["routes"] == [] for e in ev for x in e.entities
+            ),
         )
-        w.until("the routes through eth2 gone", ended(*lost))
     with watching(NetlinkCollector(h1)) as w:
         lab.ip(h1, "link add hx type veth peer name hy")
         lab.ip(h1, "addr add 10.66.0.1/24 dev hx")

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from collectors.netlink.netlink_data import H1, H2, SW, R, fabric_state
 from vtrail.collectors.netlink import transform
-from vtrail.collectors.netlink.records import LinkStats, NamespaceState
-from vtrail.model import EntityObs, RelKey
+from vtrail.collectors.netlink.records import LinkStats, NamespaceState, NextHop, RouteInfo
+from vtrail.model import RelKey
 from vtrail.wire import parse_observation, to_dict
 
 
@@ -59,25 +59,20 @@ def test_router_namespace() -> None:
     topo = transform.topology(R, fabric_state(R))
     router = topo.entities[f"router:{R}"]
     assert router.attrs == {"forwarding": True, "interfaces": 2, "ifnames": ["eth1", "eth2"]}
-    routes = {k.dst: r.attrs for k, r in topo.relations.items() if k.rel == "routes"}
-    assert set(routes) == {
-        f"net:10.61.1.0/24@{R}",
-        f"net:10.61.2.0/24@{R}",
-        f"net:10.70.0.0/16@{R}",
+    # Its table is recorded once, on the interfaces the routes leave by: no `routes`
+    # relation, no `net:` entity beside it.
+    assert not rels(topo, "routes")
+    assert not [i for i in topo.entities if i.startswith("net:")]
+    table = {
+        e.id: [(x["dst"], x["via"], x["metric"]) for x in e.attrs["routes"]]
+        for e in topo.entities.values()
+        if e.kind == "port"
     }
-    assert routes[f"net:10.61.1.0/24@{R}"] == {
-        "prefix": "10.61.1.0/24",
-        "prefixlen": 24,
-        "family": 4,
-        "via": None,
-        "dev": "eth1",
-        "metric": 0,
+    assert table == {
+        f"port:{R}/eth1": [("10.61.1.0/24", None, 0)],
+        f"port:{R}/eth2": [("10.61.2.0/24", None, 0), ("10.70.0.0/16", "10.61.2.10", 20)],
+        f"port:{R}/vx42": [],
     }
-    assert routes[f"net:10.70.0.0/16@{R}"]["via"] == "10.61.2.10"
-    assert routes[f"net:10.70.0.0/16@{R}"]["metric"] == 20
-    assert topo.entities[f"net:10.70.0.0/16@{R}"] == EntityObs(
-        f"net:10.70.0.0/16@{R}", "net", {"cidr": "10.70.0.0/16", "prefixlen": 16, "family": 4}
-    )
     assert topo.entities[f"ip:10.61.2.1@{R}"].attrs == {
         "address": "10.61.2.1",
         "prefixlen": 24,
@@ -146,6 +141,23 @@ def test_routes_on_interfaces_allow_longest_prefix_match() -> None:
     assert longest_prefix_match(r, R, "192.0.2.1") is None  # r has no default route
     # IPv6 link-local routes (fe80::/64 on every link) are left out.
     assert all(rt["family"] == 4 for e in r.entities.values() for rt in e.attrs.get("routes", []))
+
+
+def test_a_multipath_route_is_on_each_of_its_next_hops_links_and_nowhere_else() -> None:
+    r = fabric_state(R)
+    eth1, eth2 = (next(x for x in r.links if x.ifname == n) for n in ("eth1", "eth2"))
+    both = RouteInfo(
+        4, "10.80.0.0", 16, (NextHop(eth1.index, "10.61.1.10"), NextHop(eth2.index, "10.61.2.10"))
+    )
+    topo = transform.topology(R, replace(r, routes=(*r.routes, both)))
+    carried = {
+        e.id: x["via"]
+        for e in topo.entities.values()
+        for x in e.attrs.get("routes", [])
+        if x["dst"] == "10.80.0.0/16"
+    }
+    assert carried == {f"port:{R}/eth1": "10.61.1.10", f"port:{R}/eth2": "10.61.2.10"}
+    assert not rels(topo, "routes")
 
 
 def test_samples_are_the_six_counters_of_every_link_but_lo() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from vtrail.ids import bridge_id, ip_id, net_id, port_id, router_id
+from vtrail.ids import bridge_id, ip_id, port_id, router_id
 from vtrail.model import (
     EntityObs,
     JSONValue,
@@ -89,9 +89,10 @@ def _route_entry(route: RouteInfo, via: str | None) -> dict[str, JSONValue]:
 def routes_by_dev(state: NamespaceState) -> dict[int, list[dict[str, JSONValue]]]:
     """Each link's share of the routing table: the routes that leave through it.
 
-    Linux picks a route by longest prefix, then metric, over all of these;
-    keeping each route on its egress device lets a path question replay that
-    from any namespace, router or not.
+    This is the one record of a namespace's routes. Linux picks a route by
+    longest prefix, then metric, over all of these; keeping each route on its
+    egress device lets a path question replay that from any namespace, router
+    or not, and a multipath route on each of its next hops' devices.
     """
     hops = [(route, hop) for route in recorded_routes(state) for hop in route.nexthops]
     hops.sort(
@@ -138,17 +139,6 @@ class Topology:
 
     entities: Mapping[str, EntityObs]
     relations: Mapping[RelKey, RelationObs]
-
-
-def _best_routes(routes: Iterable[RouteInfo]) -> dict[str, tuple[RouteInfo, str | None, int]]:
-    """Per destination prefix (default excluded), the route the kernel prefers: lowest metric."""
-    best: dict[str, tuple[RouteInfo, str | None, int]] = {}
-    for route in sorted(routes, key=lambda r: (r.metric, r.cidr)):
-        if route.dst_len == 0 or route.cidr in best:
-            continue
-        hop = route.nexthops[0]
-        best[route.cidr] = (route, hop.gateway, hop.oif or 0)
-    return best
 
 
 def topology(ns: str, state: NamespaceState) -> Topology:
@@ -200,25 +190,6 @@ def topology(ns: str, state: NamespaceState) -> Topology:
         entities[rid] = EntityObs(
             rid, "router", {"forwarding": True, "interfaces": len(names), "ifnames": list(names)}
         )
-        for cidr, (route, via, oif) in sorted(_best_routes(recorded_routes(state)).items()):
-            nid = net_id(cidr, ns)
-            entities[nid] = EntityObs(
-                nid, "net", {"cidr": cidr, "prefixlen": route.dst_len, "family": route.family}
-            )
-            dev = state.link(oif)
-            relate(
-                rid,
-                "routes",
-                nid,
-                {
-                    "prefix": cidr,
-                    "prefixlen": route.dst_len,
-                    "family": route.family,
-                    "via": via,
-                    "dev": dev.ifname if dev is not None else None,
-                    "metric": route.metric,
-                },
-            )
     return Topology(entities, relations)
 
 

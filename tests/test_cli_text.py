@@ -264,8 +264,9 @@ def test_on_a_terminal_long_work_shows_a_bar(
     code, _, err = run(command, *([feed] if command == "ingest" else []), "--db", db)
     assert code == 0 and err == ""
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
-    verb = "recorded" if command == "ingest" else "replayed"
-    assert f"{verb} 2,000 observations" in shown
+    # The bar's last frame, drawn as it stops, tells the count of the last report.
+    verb = "recorded 2,000" if command == "ingest" else "replayed 2,500"
+    assert f"{verb} observations" in shown
     assert "━" in shown and "%" in shown
     # Transient: the bar is cleared, the summary stays.
     assert shown.rstrip().splitlines()[-1].startswith(("recorded 2,500 ", "rebuilt "))

@@ -125,7 +125,7 @@ def vm_names(store: SqliteStore, answer: Any, *instants: datetime) -> dict[str, 
 
     def walk(value: Any) -> None:
         if isinstance(value, str):
-            if value.startswith("vm:"):
+            if value.partition(":")[0] == "vm":
                 ids.add(value)
         elif isinstance(value, dict):
             for v in value.values():

@@ -27,5 +27,6 @@ fi
 python=${PYTHON:-python3}
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev]'
+# Every live source's client library (the extras) and the tools the tests use.
+.venv/bin/pip install -q -e '.[all,dev]'
 echo "vtrail installed: $(.venv/bin/vtrail --version)"

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from vtrail.query.jsonable import to_jsonable
-from vtrail.query.names import Ambiguous
+from vtrail.query.names import Ambiguous, names_at
 from vtrail.query.state import BadWindow, UnknownKind
 from vtrail.store import SqliteStore, StoreError, UnknownEntity, default_path
 from vtrail.timeexpr import TimeParseError, parse_time
@@ -116,3 +116,23 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+def vm_names(store: SqliteStore, answer: Any, *instants: datetime) -> dict[str, str]:
+    """The names the VMs `answer` mentions had at `instants` (the first each was alive at):
+    tables show a VM by its name, its uuid under it."""
+    ids: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if value.partition(":")[0] == "vm":
+                ids.add(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                walk(v)
+
+    walk(to_jsonable(answer))
+    return names_at(store, ids, *instants)

@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.text import Text
 
 from vtrail.cli.common import console, err_console, fail
+from vtrail.collectors.libraries import MissingLibrary, require
 from vtrail.store import store_files
 
 if TYPE_CHECKING:
@@ -102,10 +103,16 @@ def register(app: typer.Typer) -> None:
         path = db or Path(tempfile.mkdtemp(prefix=STORE_PREFIX)) / "demo.db"
         keep = keep or db is not None
         # Imported here: libvirt and the collectors are not every command's business.
-        from vtrail.demo.fabric import FabricError, is_root, ovs_available
-        from vtrail.demo.session import DemoSession
+        try:
+            require("libvirt")
+            from vtrail.demo.fabric import FabricError, is_root, ovs_available
+            from vtrail.demo.session import DemoSession
 
-        network = is_root()
+            network = is_root()
+            if network:
+                require("netlink")
+        except MissingLibrary as e:
+            fail(str(e))
         ovs_why = ovs_available()
         _intro(network, ovs_why, seconds, path)
         interval = 2.0 if seconds <= 60 else 5.0

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.rule import Rule
-from rich.table import Table
+from rich.text import Text
 
 from vtrail.cli import render
+from vtrail.cli.columns import Col, Row, instant, table
 from vtrail.demo.churn import Change, Story
 from vtrail.ids import namespace_of, router_id, vm_id
 from vtrail.query import path, state
@@ -26,7 +27,8 @@ from vtrail.timeexpr import iso
 
 
 def _cmd(console: Console, text: str) -> None:
-    console.print(f"  [dim]$ vtrail {text}[/]", highlight=False)
+    # Never folded: a command is copied from here whole.
+    console.print(f"  [dim]$ vtrail {text}[/]", highlight=False, soft_wrap=True)
 
 
 def _ago(t: datetime, now: datetime) -> str:
@@ -75,27 +77,38 @@ def ghost(console: Console, store: SqliteStore, story: Story) -> None:
         console.print(f"  [red]{g.bridge} was never recorded[/]")
         return
     span = f"{life.lifetime_s:.1f} s" if life.lifetime_s is not None else "still alive"
-    console.print(f"  [bold]{g.bridge}[/] lived {span}: {iso(life.first_seen)} → {iso(life.ended)}")
-    t = Table(box=None, header_style="bold", padding=(0, 2))
-    for col in ("port", "into the bridge", "out of it", "packets in", "vanished"):
-        t.add_column(col, justify="left" if col == "port" else "right")
+    ended = f" to {instant(life.ended)}" if life.ended else ""
+    console.print(Text.assemble("  ", (g.bridge, "bold"), f" lived {span},"), soft_wrap=True)
+    console.print(f"  from {instant(life.first_seen)}{ended}", highlight=False, soft_wrap=True)
+    cols = (
+        Col("port"),
+        Col("into the bridge", right=True),
+        Col("out of it", right=True),
+        Col("packets in", right=True),
+        Col("vanished"),
+    )
+    rows = []
     carried = 0.0
     for port in g.ports:
         try:
             p = state.lifetime(store, port)
         except UnknownEntity:
-            t.add_row(port, "not recorded", "", "", "")
+            rows.append(Row((port, "not recorded", "", "", "")))
             continue
         rx, tx = _final(p.counters, "rx_bytes"), _final(p.counters, "tx_bytes")
         carried += rx
-        t.add_row(
-            port,
-            _bytes(rx),
-            _bytes(tx),
-            f"{_final(p.counters, 'rx_packets'):,.0f}",
-            iso(p.ended) or "alive",
+        rows.append(
+            Row(
+                (
+                    port,
+                    _bytes(rx),
+                    _bytes(tx),
+                    f"{_final(p.counters, 'rx_packets'):,.0f}",
+                    p.ended or "alive",
+                )
+            )
         )
-    console.print(t)
+    table(console, "  its ports", cols, rows)
     console.print(
         f"  Through its ports it carried [bold]{_bytes(carried)}[/]; "
         f"the burst sent {g.packets:,} packets, {_bytes(g.bytes)} on the wire."
@@ -117,28 +130,27 @@ def window_diff(console: Console, store: SqliteStore, story: Story) -> None:
         f"{len(d.moved)} moved; {len(d.relations_added)} relations began and "
         f"{len(d.relations_removed)} ended."
     )
-    t = Table(box=None, header_style="bold", padding=(0, 2), title_justify="left")
-    for col in ("what", "entity", "detail"):
-        t.add_column(col)
     names = {vm_id(v.uuid): v.name for v in story.vms.values()}
+    rows = []
+
+    def add(what: str, entity: str, detail: str = "") -> None:
+        shown, eid = render.who(entity, names)
+        rows.append(Row((what, shown, detail), [eid] if eid else []))
+
     for v in d.appeared:
         if v.kind in ("vm", "bridge", "router"):
-            t.add_row("appeared", v.entity, names.get(v.entity, ""))
+            add("appeared", v.entity)
     for v in d.vanished:
         if v.kind in ("vm", "bridge", "router"):
-            t.add_row("vanished", v.entity, names.get(v.entity, ""))
+            add("vanished", v.entity)
     for mv in d.moved:
-        label = names.get(mv.entity, "")
-        t.add_row(
-            f"moved ({mv.rel})",
-            mv.entity,
-            f"{label + ': ' if label else ''}{', '.join(mv.before)} → {', '.join(mv.after)}",
-        )
+        add(f"moved ({mv.rel})", mv.entity, f"{', '.join(mv.before)} → {', '.join(mv.after)}")
     for c in d.changed:
         if c.kind == "vm" and "state" in c.changes:
             old, new = c.changes["state"]
-            t.add_row("changed", c.entity, f"{names.get(c.entity, '')}: state {old} → {new}")
-    console.print(t)
+            add("changed", c.entity, f"state {old} → {new}")
+    cols = (Col("what"), Col("entity"), Col("detail", spill=True))
+    table(console, "", cols, rows)
 
 
 def route(console: Console, store: SqliteStore, story: Story) -> None:
@@ -151,17 +163,16 @@ def route(console: Console, store: SqliteStore, story: Story) -> None:
     console.print(Rule(f"How did the route to {r.label} change?"))
     _cmd(console, f"path {ns} {dst} --at {iso(before)} --compare {iso(story.ended)}")
     c = path.compare(store, router_id(ns), dst, before, story.ended)
-    t = Table(box=None, header_style="bold", padding=(0, 2))
-    for col in ("at", "route", "via", "dev", "metric"):
-        t.add_column(col)
+    rows = []
     for answer in (c.before, c.after):
         # The router's own step: the route it chose for the address.
         step = next((s for s in answer.routes if s.router == router_id(ns)), None)
         if step is None:
-            t.add_row(iso(answer.at), "none", "", "", answer.reason or "")
+            rows.append(Row((answer.at, "none", "", "", answer.reason or "")))
             continue
-        t.add_row(iso(answer.at), step.prefix, str(step.gateway), step.dev, str(step.metric))
-    console.print(t)
+        rows.append(Row((answer.at, step.prefix, str(step.gateway), step.dev, str(step.metric))))
+    cols = (Col("at"), Col("route"), Col("via"), Col("dev"), Col("metric", right=True))
+    table(console, f"  the route {ns} chose for {dst}", cols, rows)
 
 
 def tour(console: Console, db: Path, story: Story, now: datetime) -> None:

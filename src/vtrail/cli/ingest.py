@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
+from vtrail.query import state
 from vtrail.recording.ingest import ingest_lines, rebuild_in_place
 from vtrail.store import StoreError, default_path
 
 
 def _progress() -> Progress:
+    """A bar on stderr while it is a terminal, gone when done; nothing at all elsewhere
+    (a pipe, a log), where only the summary line is printed."""
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
@@ -37,35 +49,48 @@ def register(app: typer.Typer) -> None:
         if file != "-" and not Path(file).is_file():
             fail(f"no such file: {file}", 2)
         with open_store(db, readonly=False) as store, _progress() as bar:
-            task = bar.add_task("recording", total=None)
+            # Of a file, the bar is the share of its bytes read; of stdin, a pulse.
+            size = Path(file).stat().st_size if file != "-" else None
+            task = bar.add_task("recording", total=size or None)
+            fh: BinaryIO
 
             def tick(n: int) -> None:
-                bar.update(task, description=f"recorded {n:,} observations")
+                done = fh.tell() if size else None
+                bar.update(task, description=f"recorded {n:,} observations", completed=done)
 
             # Bytes, decoded line by line: a line that is not UTF-8 is named by number.
             if file == "-":
-                stats = ingest_lines(store, sys.stdin.buffer, tick)
+                fh = sys.stdin.buffer
+                stats = ingest_lines(store, fh, tick)
             else:
                 with Path(file).open("rb") as fh:
                     stats = ingest_lines(store, fh, tick)
         err_console.print(
             f"recorded {stats.observations:,} observations "
             f"({stats.duplicates:,} already known, {stats.rows_written:,} rows, "
-            f"{stats.samples:,} samples, {stats.replays:,} late arrivals put in place)"
+            f"{stats.samples:,} samples, {stats.replays:,} late arrivals put in place)",
+            soft_wrap=True,
         )
 
     @app.command(rich_help_panel="Record")
     def rebuild(db: DbOption = None) -> None:
         """Replay the journal into fresh tables; the old store is kept as NAME.before-rebuild.db."""
         path = db or default_path()
+        with open_store(path) as store:
+            total = state.stats(store).counts.get("journal")
         with _progress() as bar:
-            bar.add_task("replaying the journal", total=None)
+            task = bar.add_task("replaying the journal", total=total or None)
+
+            def tick(n: int) -> None:
+                bar.update(task, description=f"replayed {n:,} observations", completed=n)
+
             try:
-                stats, backup = rebuild_in_place(path)
+                stats, backup = rebuild_in_place(path, tick)
             except (StoreError, FileExistsError) as e:
                 fail(str(e))
         err_console.print(
             esc(
                 f"rebuilt {path} from {stats.observations:,} observations; previous store: {backup}"
-            )
+            ),
+            soft_wrap=True,
         )

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
 
 import typer
 
 from vtrail.cli import render
-from vtrail.cli.common import AtOption, DbOption, Output, OutputOption, emit, open_store, when
+from vtrail.cli.common import (
+    AtOption,
+    DbOption,
+    Output,
+    OutputOption,
+    emit,
+    open_store,
+    vm_names,
+    when,
+)
 from vtrail.query import state
+from vtrail.store import SqliteStore
+
+T = TypeVar("T")
+
+
+def _named(
+    table: Callable[[T, Mapping[str, str]], None], store: SqliteStore, *at: datetime
+) -> Callable[[T], None]:
+    """`table` told the names of the VMs the answer mentions, as they were `at`."""
+    return lambda answer: table(answer, vm_names(store, answer, *at))
+
 
 FromOption = Annotated[str, typer.Option("--from", help="Window start (any time form).")]
 ToOption = Annotated[str, typer.Option("--to", help="Window end (any time form).")]
@@ -35,7 +57,7 @@ def register(app: typer.Typer) -> None:
         """Where a VM was at an instant: host, state, NICs, ports, bridges, addresses."""
         t = when(at)
         with open_store(db) as store:
-            emit(state.where(store, what, t, space), output, render.where)
+            emit(state.where(store, what, t, space), output, _named(render.where, store, t))
 
     @app.command(rich_help_panel="Ask")
     def show(
@@ -47,7 +69,7 @@ def register(app: typer.Typer) -> None:
         """An entity's attributes and relations at an instant."""
         t = when(at)
         with open_store(db) as store:
-            emit(state.show(store, entity, t), output, render.show)
+            emit(state.show(store, entity, t), output, _named(render.show, store, t))
 
     @app.command(rich_help_panel="Ask")
     def history(
@@ -60,8 +82,9 @@ def register(app: typer.Typer) -> None:
         """Every version and relation change of an entity, with the source of each."""
         lo = when(t_from) if t_from else None
         hi = when(t_to) if t_to else None
+        ends = [t for t in (hi, lo) if t is not None] or [datetime.now(UTC)]
         with open_store(db) as store:
-            emit(state.history(store, entity, lo, hi), output, render.history)
+            emit(state.history(store, entity, lo, hi), output, _named(render.history, store, *ends))
 
     @app.command(rich_help_panel="Ask")
     def diff(
@@ -74,7 +97,7 @@ def register(app: typer.Typer) -> None:
         """What appeared, vanished, changed and moved between two instants."""
         a, b = when(t_from), when(t_to)
         with open_store(db) as store:
-            emit(state.diff(store, a, b, kind), output, render.diff)
+            emit(state.diff(store, a, b, kind), output, _named(render.diff, store, b, a))
 
     @app.command(rich_help_panel="Ask")
     def ghosts(

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
+from vtrail.collectors.libraries import MissingLibrary
 from vtrail.recording.runner import Runner, RunnerStats, SourceStatus
 from vtrail.recording.sources import FORMS, BadSource, parse_sources
 from vtrail.timeexpr import TimeParseError, parse_duration
@@ -213,6 +214,8 @@ def register(app: typer.Typer) -> None:
             specs = parse_sources(source)
         except BadSource as e:
             fail(str(e), 2)
+        except MissingLibrary as e:
+            fail(str(e))
         every = _seconds(interval, "--interval")
         deadline = time.monotonic() + _seconds(duration, "--for") if duration else None
         stop = threading.Event()

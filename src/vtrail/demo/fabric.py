@@ -36,6 +36,7 @@ from typing import Any
 
 import libvirt
 
+from vtrail.collectors.libraries import MissingLibrary, require
 from vtrail.collectors.libvirt.subscribe import ensure_event_loop
 from vtrail.recording.runner import SourceGroup, SourceSpec
 from vtrail.recording.sources import libvirt_source, netlink_source, ovs_source
@@ -251,6 +252,10 @@ def list_netns() -> list[str]:
 
 def ovs_available() -> str | None:
     """None if a private Open vSwitch can run here, else why not."""
+    try:
+        require("ovs")
+    except MissingLibrary as e:
+        return str(e)
     for tool in ("ovsdb-server", "ovsdb-tool", "ovs-vsctl", "ovs-vswitchd"):
         if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists():
             return f"{tool} is not installed"

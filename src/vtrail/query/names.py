@@ -7,11 +7,13 @@ an ambiguous one is refused the same way: with its candidates listed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from vtrail.model import InvalidId, kind_of, split_id
 from vtrail.query import spaces
 from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store.graph_reads import GraphReader
 from vtrail.store.reads import Reader
 from vtrail.timeexpr import iso, to_us
 
@@ -102,3 +104,17 @@ def resolve_one(store: SqliteStore, text: str) -> str:
     if len(found) > 1:
         raise Ambiguous(text, found)
     return found[0]
+
+
+def names_at(store: SqliteStore, ids: Iterable[str], *instants: datetime) -> dict[str, str]:
+    """The `name` attribute each of `ids` had at the first of `instants` it was alive at;
+    ids without one are left out. For tables, which show a thing by its name."""
+    wanted = set(ids)
+    out: dict[str, str] = {}
+    g = GraphReader(store)
+    for t in instants:
+        for eid, node in g.nodes(wanted - out.keys(), to_us(t)).items():
+            name = node.attrs.get("name")
+            if isinstance(name, str) and name:
+                out[eid] = name
+    return out

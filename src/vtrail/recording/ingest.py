@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
-from vtrail.model import Observation
 from vtrail.payload import decode
 from vtrail.recording.recorder import Recorder, RecordStats
 from vtrail.store import SqliteStore, move_store, store_files
@@ -13,10 +13,12 @@ from vtrail.store.reads import Reader
 from vtrail.store.sqlite import fold_wal
 from vtrail.wire import parse_lines
 
+#: Told how many observations are done, every thousand and at the end of a rebuild.
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
-def _counted(items: Iterable[Observation], progress: Progress | None) -> Iterator[Observation]:
+def _counted(items: Iterable[T], progress: Progress | None) -> Iterator[T]:
     for n, o in enumerate(items, 1):
         if progress and n % 1000 == 0:
             progress(n)
@@ -43,7 +45,7 @@ def rebuild(store: SqliteStore, target: Path, progress: Progress | None = None) 
     if target.exists():
         raise FileExistsError(f"{target} exists; rebuild writes a fresh store")
     # Before the fresh store exists: a journal whose bodies were dropped is refused here.
-    rows = ((decode(p), at) for p, at in Reader(store).journal())
+    rows = _counted(((decode(p), at) for p, at in Reader(store).journal()), progress)
     fresh = SqliteStore(target)
     try:
         stats = Recorder(fresh).record(rows, validated=True)

@@ -8,7 +8,8 @@
 | `ovs+unix:/path/db.sock[@NAME]`   | one Open vSwitch database                     |
 | `file:PATH.jsonl`                 | a file of observations, followed as it grows  |
 
-Parsing happens here, at once, so that a typo fails before recording starts;
+Parsing happens here, at once, so that a typo or a missing client library
+(`MissingLibrary`, naming the extra to install) fails before recording starts;
 connecting happens in the runner, so that a source that is down at start is
 retried like one that goes down later.
 """
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from vtrail.collectors.base import Collector, Emit
 from vtrail.collectors.filetail import FileTail
 from vtrail.collectors.filetail import parse_source_uri as parse_file_uri
+from vtrail.collectors.libraries import require
 from vtrail.model import Observation
 from vtrail.recording.runner import (
     AddMember,
@@ -68,6 +70,7 @@ def parse_sources(uris: list[str]) -> list[SourceSpec | SourceGroup]:
 
 def libvirt_source(uri: str, open_conn: Callable[[str], object] | None = None) -> SourceSpec:
     """`open_conn` replaces libvirt's opener (the demo hands over its own connections)."""
+    require("libvirt")
     from vtrail.collectors.libvirt import LibvirtCollector, parse_source_uri
 
     parse_source_uri(uri)
@@ -81,6 +84,7 @@ def libvirt_source(uri: str, open_conn: Callable[[str], object] | None = None) -
 
 
 def ovs_source(uri: str) -> SourceSpec:
+    require("ovs")
     from vtrail.collectors.ovs import OvsCollector, parse_source_uri
 
     parse_source_uri(uri)
@@ -102,6 +106,7 @@ def file_source(uri: str) -> SourceSpec:
 
 
 def netlink_source(uri: str, *, netns_dir: str | None = None) -> SourceGroup:
+    require("netlink")
     from vtrail.collectors.netlink import NetlinkCollector, NetlinkFleet, parse_source_uri
 
     parse_source_uri(uri)

@@ -22,10 +22,12 @@ ALLOWED: dict[str, set[str]] = {
     "collectors": {"core"},
     "recording": {"core", "collectors", "store"},
     "query": {"core", "store"},
+    "policy": {"core"},
+    "triage": {"core", "store", "query", "policy"},
     "demo": {"core", "collectors", "recording", "store"},
     "web": set(),
-    "api": {"core", "store", "recording", "query", "web"},
-    "cli": {"core", "store", "collectors", "recording", "query", "demo", "api"},
+    "api": {"core", "store", "recording", "query", "policy", "triage", "web"},
+    "cli": {"core", "store", "collectors", "recording", "query", "policy", "triage", "demo", "api"},
 }
 
 

@@ -1,0 +1,85 @@
+"""What a policy is, once its file has been read and checked.
+
+A policy names groups and constrains where their members run:
+
+- a *service* is the set of entities its selector matches, recomputed at every
+  instant (a VM that appears later joins then);
+- a *domain* is a set of hosts, bridges and networks; something is in it at T
+  when where it ran (or was plugged in) at T is;
+- a *rule* constrains one or two services, and holds or is violated at each
+  instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+#: Every rule kind, as the file spells it.
+RuleKind = Literal[
+    "same-domain",  # every member of the service in one domain
+    "affinity",  # every member of the listed services on one host
+    "anti-affinity",  # no two members of the service on one host
+    "host-affinity",  # every member of the service on one of the hosts
+    "host-anti-affinity",  # no member of the service on any of the hosts
+    "max-hops",  # every pair (from member, to member) at most `hops` router hops apart
+]
+RULE_KINDS: tuple[str, ...] = (
+    "same-domain",
+    "affinity",
+    "anti-affinity",
+    "host-affinity",
+    "host-anti-affinity",
+    "max-hops",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """Which entities belong: every given condition must hold (an empty one matches
+    nothing). `name` is a glob (fnmatch) on the `name` attribute; `attrs` are equalities
+    on attributes (`metadata.<key>` reaches libvirt metadata the collector records);
+    `ids` are entity ids, matched exactly and alone enough."""
+
+    kind: str | None = None
+    name: str | None = None
+    attrs: tuple[tuple[str, str | int | float | bool | None], ...] = ()
+    ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    members: Selector
+    owner: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    name: str
+    hosts: tuple[str, ...] = ()
+    bridges: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    kind: RuleKind
+    #: The services the rule is about: one for most kinds, several for `affinity`,
+    #: `(from, to)` for `max-hops`.
+    services: tuple[str, ...]
+    #: The hosts of `host-affinity` and `host-anti-affinity` (host names, as in `host:<name>`).
+    hosts: tuple[str, ...] = ()
+    #: The most router hops `max-hops` allows.
+    hops: int | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    services: dict[str, Service] = field(default_factory=dict)
+    domains: dict[str, Domain] = field(default_factory=dict)
+    rules: dict[str, Rule] = field(default_factory=dict)

@@ -23,7 +23,7 @@ from vtrail.api import Settings, create_app
 from vtrail.query import names, state
 from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
-from vtrail.store.reads import Reader
+from vtrail.store.reads.stats import StatsReader
 from vtrail.store.sqlite import journal_path
 from vtrail.timeexpr import iso
 
@@ -104,7 +104,7 @@ def test_the_counts_are_kept_not_counted(db: Path) -> None:
     store = SqliteStore(db, readonly=True)
     try:
         with plans(store) as steps:
-            kept = Reader(store).counts()
+            kept = StatsReader(store).counts()
         c = store.conn
         counted = {
             table: c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -136,7 +136,7 @@ def test_metrics_say_the_kept_counts(db: Path) -> None:
         text = client.get("/metrics").text
     store = SqliteStore(db, readonly=True)
     try:
-        counts = Reader(store).counts()
+        counts = StatsReader(store).counts()
     finally:
         store.close()
     for table, n in counts.items():

@@ -15,7 +15,7 @@ from vtrail.ids import namespace_of, net_id
 from vtrail.model import Relation
 from vtrail.query import state
 from vtrail.store import SqliteStore, UnknownEntity
-from vtrail.store.samples import SeriesTotal
+from vtrail.store.reads.samples import SeriesTotal
 
 #: How far before the truth a recorded instant may lie and still be this change's.
 EARLY = timedelta(seconds=1)

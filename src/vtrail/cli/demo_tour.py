@@ -20,7 +20,7 @@ from vtrail.demo.churn import Change, Story
 from vtrail.ids import namespace_of, net_id, vm_id
 from vtrail.query import state
 from vtrail.store import SqliteStore, UnknownEntity
-from vtrail.store.samples import SeriesTotal
+from vtrail.store.reads.samples import SeriesTotal
 from vtrail.timeexpr import iso
 
 

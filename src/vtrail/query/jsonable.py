@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from vtrail.model import Relation, RelKey, Statement, Version
-from vtrail.store.samples import SeriesTotal
+from vtrail.store.reads.samples import SeriesTotal
 from vtrail.timeexpr import from_us, iso
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vtrail.store import SqliteStore
-from vtrail.store.graph_reads import GraphReader
+from vtrail.store.reads.search import SearchReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,4 +20,4 @@ def search(store: SqliteStore, text: str, limit: int = 20) -> list[SearchHit]:
     text = text.strip()
     if not text:
         return []
-    return [SearchHit(e, k, n) for e, k, n in GraphReader(store).search(text, limit)]
+    return [SearchHit(e, k, n) for e, k, n in SearchReader(store).containing(text, limit)]

@@ -30,7 +30,8 @@ from vtrail.model import Observation, SampleObs
 from vtrail.query import state
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
-from vtrail.store.reads import Reader
+from vtrail.store.reads.state import StateReader
+from vtrail.store.reads.stats import StatsReader
 from vtrail.timeexpr import to_us
 
 
@@ -125,7 +126,7 @@ def bench(total: int, workdir: Path) -> None:
         print(f"  batch {batch:>6,}                  {ours:>10,.0f}     {raw:>10,.0f}")
 
     asker = SqliteStore(store.path, readonly=True)
-    r = Reader(asker)
+    r = StateReader(asker)
     end = start
     print("as-of lookup (µs)                   vtrail     plain indexed select")
     print("  (each side 20,000 random lookups on a new connection, then 20,000 more)")
@@ -164,7 +165,7 @@ def bench(total: int, workdir: Path) -> None:
     print(f"diff over one hour                  {took:>10.3f}s    ({n_changes:,} entities changed)")
 
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    versions = r.counts()["version"]
+    versions = StatsReader(asker).counts()["version"]
     size = store.size_bytes()
     tables = dict(
         store.conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()

@@ -168,7 +168,9 @@ def _snapshot(source: str, t: str, ents: list[Any], rels: list[Any]) -> str:
 
 def build(hosts: int, vms: int, steps: int, fresh: bool) -> Path:
     # The schema's text is in the name: a store cached by an older vtrail is not reused.
-    schema = hashlib.blake2b(repr(MIGRATIONS).encode(), digest_size=4).hexdigest()
+    # Not the repr of a migration's function, which holds its address in this process.
+    text = repr([(m.name, m.sql, m.prepare) for m in MIGRATIONS])
+    schema = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
     path_ = Path(tempfile.gettempdir()) / f"vtrail-bench-serve-{hosts}x{vms}x{steps}-{schema}.db"
     if path_.exists() and not fresh:
         return path_

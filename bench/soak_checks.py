@@ -23,7 +23,7 @@ from vtrail.model import canonical
 from vtrail.payload import decode
 from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
-from vtrail.store.reads import Reader
+from vtrail.store.journal import Journal
 from vtrail.wire import to_dict
 
 
@@ -53,7 +53,7 @@ def journal_against_file(db: Path, path: Path) -> JournalCheck:
     want = Counter(_digest(json.loads(line)) for line in path.open() if line.strip())
     store = SqliteStore(db, readonly=True)
     try:
-        got = Counter(_digest(to_dict(decode(p))) for p, _ in Reader(store).journal())
+        got = Counter(_digest(to_dict(decode(p))) for p, _ in Journal(store).entries())
     finally:
         store.close()
     return JournalCheck(

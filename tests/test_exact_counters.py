@@ -19,8 +19,8 @@ from vtrail.query.jsonable import to_jsonable
 from vtrail.recording.ingest import ingest_lines, rebuild
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
-from vtrail.store import samples as s
-from vtrail.store.reads import Reader
+from vtrail.store.journal import Journal
+from vtrail.store.reads.samples import series
 from vtrail.timeexpr import to_us
 from vtrail.wire import to_line
 
@@ -44,9 +44,9 @@ def test_counters_are_exact_from_recorder_to_cli_api_and_rebuild(
     assert CPU[-1] == TOP
     Recorder(store).record(busy_vm())
     n = store.entity_id(VM)
-    assert [v for _, v in s.series(store, n, "cpu_time_ns")] == readings
+    assert [v for _, v in series(store, n, "cpu_time_ns")] == readings
     # The journal keeps the integers as they were given, not a double near them.
-    texts = [p for p, _ in Reader(store).journal()]
+    texts = [p for p, _ in Journal(store).entries()]
     assert all(str(v) in t for v, t in zip(readings, texts, strict=True))
     (c,) = state.lifetime(store, VM).counters
     assert (c.first_value, c.last_value, c.count) == (2**53 + 1, CPU[-1], 6)
@@ -63,13 +63,13 @@ def test_counters_are_exact_from_recorder_to_cli_api_and_rebuild(
     with TestClient(create_app(Settings(db=db_path))) as client:
         (aj,) = client.get(f"/api/lifetime/{VM}").json()["counters"]
         assert (aj["last_value"], aj["total"]) == (CPU[-1], growth)
-        series = client.get(f"/api/counters/{VM}").json()["series"]
-        assert [p[1] for p in series[0]["points"]] == readings
+        answered = client.get(f"/api/counters/{VM}").json()["series"]
+        assert [p[1] for p in answered[0]["points"]] == readings
 
     rebuild(store, tmp_path / "rebuilt.db")
     fresh = SqliteStore(tmp_path / "rebuilt.db")
-    assert s.series(fresh, fresh.entity_id(VM), "cpu_time_ns") == s.series(store, n, "cpu_time_ns")
-    assert list(Reader(fresh).journal()) == list(Reader(store).journal())
+    assert series(fresh, fresh.entity_id(VM), "cpu_time_ns") == series(store, n, "cpu_time_ns")
+    assert list(Journal(fresh).entries()) == list(Journal(store).entries())
     fresh.close()
 
 
@@ -80,9 +80,9 @@ def test_a_file_keeps_its_counters_exact_in_the_journal(store: SqliteStore) -> N
         f'{{"entity":"{VM}","metric":"load","value":0.1}}]}}'
     )
     ingest_lines(store, [line])
-    ((text, _),) = Reader(store).journal()
+    ((text, _),) = Journal(store).entries()
     assert f'"value":{TOP}' in text and '"value":0.1' in text
-    assert s.series(store, store.entity_id(VM), "cpu_time_ns") == [(to_us(at(0)), TOP)]
+    assert series(store, store.entity_id(VM), "cpu_time_ns") == [(to_us(at(0)), TOP)]
 
 
 # -- born while recording ----------------------------------------------------------------

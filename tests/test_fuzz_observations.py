@@ -26,7 +26,7 @@ from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
-from vtrail.store.reads import Reader
+from vtrail.store.reads.stats import StatsReader
 from vtrail.wire import ObservationError, check, parse_lines
 
 WHEN = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
@@ -155,7 +155,7 @@ contents = st.one_of(
 def journal(db: Path) -> int:
     store = SqliteStore(db, readonly=True)
     try:
-        return Reader(store).counts()["journal"]
+        return StatsReader(store).counts()["journal"]
     finally:
         store.close()
 

@@ -25,7 +25,7 @@ from vtrail.recording.runner import Runner
 from vtrail.recording.sources import parse_source
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
-from vtrail.store.reads import Reader
+from vtrail.store.reads.stats import StatsReader
 from vtrail.wire import ObservationError, check
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -124,7 +124,7 @@ EDGES = [
 def counts(db: Path) -> dict[str, int]:
     store = SqliteStore(db, readonly=True)
     try:
-        return Reader(store).counts()
+        return StatsReader(store).counts()
     finally:
         store.close()
 
@@ -283,7 +283,7 @@ def test_record_from_a_file_skips_each_hostile_line_and_keeps_going(
     source = st.sources[0]
     assert source.last_error is not None and "\n" not in source.last_error
     assert f"line {len(bad) + 1}: " in source.last_error, source.last_error
-    assert Reader(store).counts()["journal"] == 2
+    assert StatsReader(store).counts()["journal"] == 2
 
 
 @pytest.mark.parametrize(

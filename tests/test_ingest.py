@@ -13,7 +13,8 @@ from test_recorder_order import history
 from vtrail.cli.main import app
 from vtrail.recording.ingest import ingest_lines, rebuild
 from vtrail.store import SqliteStore
-from vtrail.store.reads import Reader
+from vtrail.store.journal import Journal
+from vtrail.store.reads.stats import StatsReader
 from vtrail.wire import ObservationError, json_schema, to_line
 
 GOOD = [
@@ -59,12 +60,12 @@ BAD = {
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_a_bad_line_rejects_the_whole_file(store: SqliteStore, case: str) -> None:
     ingest_lines(store, GOOD[:1])
-    before = Reader(store).counts()
+    before = StatsReader(store).counts()
     line, reason = BAD[case]
     with pytest.raises(ObservationError) as err:
         ingest_lines(store, [*GOOD[1:], line])
     assert err.value.line == 3 and reason in str(err.value)
-    assert Reader(store).counts() == before
+    assert StatsReader(store).counts() == before
 
 
 def test_cli_ingest_reports_line_and_reason(tmp_path: Path) -> None:
@@ -89,7 +90,7 @@ def test_rebuild_gives_an_identical_history(store: SqliteStore, tmp_path: Path) 
     assert stats.observations == 4
     fresh = SqliteStore(tmp_path / "rebuilt.db")
     assert history(fresh) == history(store)
-    assert list(Reader(fresh).journal()) == list(Reader(store).journal())
+    assert list(Journal(fresh).entries()) == list(Journal(store).entries())
     fresh.close()
 
 

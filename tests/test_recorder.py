@@ -10,11 +10,11 @@ from factory import at, disconnect, ent, event, rel, sample, snap
 from vtrail.query import names, state
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
-from vtrail.store.reads import Reader
+from vtrail.store.reads.stats import StatsReader
 
 
 def rows(store: SqliteStore) -> dict[str, int]:
-    return Reader(store).counts()
+    return StatsReader(store).counts()
 
 
 def test_snapshot_opens_changes_and_closes(store: SqliteStore, recorder: Recorder) -> None:
@@ -178,7 +178,7 @@ def test_snapshot_uses_checkpoints_and_agrees_without_them(db_path, tmp_path) ->
         items = [ent(f"vm:{j}", n=i if j % 3 == 0 else 0) for j in range(i % 7, 40)]
         for r in (with_cp, without):
             r.record([snap("a", i, *items, rel(f"vm:{i % 40}", "runs_on", "host:x"))])
-    assert Reader(a).counts()["checkpoint"] > 0
+    assert StatsReader(a).counts()["checkpoint"] > 0
     for t in (0.5, 13, 29.5, 44, 59, 100):
         sa, sb = state.snapshot(a, at(t)), state.snapshot(b, at(t))
         assert sa == sb

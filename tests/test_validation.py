@@ -27,7 +27,8 @@ from vtrail.recording.recorder import Recorder
 from vtrail.recording.writer import BatchWriter
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
-from vtrail.store.reads import Reader
+from vtrail.store.journal import Journal
+from vtrail.store.reads.stats import StatsReader
 from vtrail.wire import ObservationError, check, parse_line, to_dict, to_line
 
 GOOD = [
@@ -123,7 +124,7 @@ def test_the_journal_keeps_every_value_as_it_was_received(values: list[int | flo
 
 
 def dump(store: SqliteStore) -> tuple[Any, ...]:
-    return (*history(store), list(Reader(store).journal()), Reader(store).counts())
+    return (*history(store), list(Journal(store).entries()), StatsReader(store).counts())
 
 
 def test_a_rejected_observation_leaves_the_store_and_later_replays_intact(
@@ -204,7 +205,7 @@ def test_collectors_bad_observation_is_dropped_and_named(store: SqliteStore) -> 
         "refused an observation from 'a' at 2026-11-20T03:00:05.000Z: samples.0.value: "
         "integer 18446744073709551616 is out of range: counters go from -2^63 to 2^64 - 1"
     )
-    assert Reader(store).counts()["journal"] == 2
+    assert StatsReader(store).counts()["journal"] == 2
 
 
 BAD_LINES = {
@@ -233,7 +234,7 @@ def test_a_file_line_beyond_json_or_2_64_is_refused(store: SqliteStore, case: st
     with pytest.raises(ObservationError) as err:
         ingest_lines(store, [to_line(GOOD[0]), line])
     assert str(err.value) == f"line 2: {reason}"
-    assert Reader(store).counts()["journal"] == 0
+    assert StatsReader(store).counts()["journal"] == 0
 
 
 @pytest.mark.parametrize("case", sorted(BAD_LINES))
@@ -251,5 +252,5 @@ def test_the_api_refuses_the_same_and_writes_nothing(tmp_path: Path, case: str) 
         r = c.post("/api/observations", content=body, headers=auth)
         assert r.status_code == 422 and reason.removeprefix("not JSON: ") in r.json()["detail"]
         store = SqliteStore(db, readonly=True)
-        assert Reader(store).counts()["journal"] == 0
+        assert StatsReader(store).counts()["journal"] == 0
         store.close()

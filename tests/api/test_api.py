@@ -15,7 +15,7 @@ from vtrail.api import Settings, create_app, is_loopback
 from vtrail.cli.main import app as cli
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
-from vtrail.store.reads import Reader
+from vtrail.store.reads.stats import StatsReader
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def fresh(tmp_path: Path) -> Iterator[tuple[TestClient, Path, dict[str, str]]]:
 def journal_size(db: Path) -> int:
     store = SqliteStore(db, readonly=True)
     try:
-        return Reader(store).counts()["journal"]
+        return StatsReader(store).counts()["journal"]
     finally:
         store.close()
 

@@ -8,7 +8,6 @@ processes are stopped with SIGSTOP and let go with SIGCONT.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -27,9 +26,8 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.story import WEB, WEB_NIC, at, record_story
+from api.story import WEB, at, record_story
 from vtrail.api import Settings, create_app
-from vtrail.api.deps import Stores
 from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
@@ -213,45 +211,3 @@ def test_a_large_answer_is_sent_gzipped_to_who_takes_it(db: Path) -> None:
     assert packed.headers["content-encoding"] == "gzip"
     assert packed.json() == plain.json()
     assert len(plain.json()["entities"]) > 2000
-
-
-def test_no_store_read_runs_on_the_event_loop(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every read connection is used off the event loop: a route that reads is plain
-    `def` (or hands its work to a worker), and so is the token check."""
-    on_loop: list[str] = []
-    reader = Stores.reader
-
-    def checked(self: Stores) -> SqliteStore:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return reader(self)
-        on_loop.append(threading.current_thread().name)
-        return reader(self)
-
-    monkeypatch.setattr(Stores, "reader", checked)
-    store = SqliteStore(db)
-    _, token = token_store.create(store, "reader", "test")
-    store.close()
-    headers = {"Authorization": f"Bearer {token}"}
-    with TestClient(create_app(Settings(db=db, read_token=True)), headers=headers) as client:
-        for url, params in [
-            ("/api/where", {"what": "web-1", "at": T12}),
-            ("/api/where", {"what": WEB_NIC.rsplit("/", 1)[1], "at": T12}),
-            (f"/api/show/{WEB}", {"at": T12}),
-            (f"/api/history/{WEB}", {}),
-            (f"/api/lifetime/{WEB}", {}),
-            ("/api/snapshot", {"at": T12}),
-            ("/api/diff", {"from": iso(at(2)), "to": T12}),
-            ("/api/ghosts", {"from": iso(at(2)), "to": T12}),
-            ("/api/topology", {"at": T12}),
-            ("/api/path", {"a": "web-1", "b": "db-1", "at": T12}),
-            ("/api/stats", {}),
-            ("/api/timeline", {}),
-            (f"/api/counters/{WEB}", {}),
-            ("/api/search", {"q": "web"}),
-            ("/api/openapi.json", {}),
-            ("/metrics", {}),
-        ]:
-            assert client.get(url, params=params).status_code == 200, url
-    assert on_loop == []

@@ -23,7 +23,7 @@ from vtrail.api import Settings, create_app
 from vtrail.query import names, state
 from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
-from vtrail.store.reads import Reader
+from vtrail.store.reads.stats import StatsReader
 from vtrail.store.sqlite import journal_path
 from vtrail.timeexpr import iso
 
@@ -104,7 +104,7 @@ def test_the_counts_are_kept_not_counted(db: Path) -> None:
     store = SqliteStore(db, readonly=True)
     try:
         with plans(store) as steps:
-            kept = Reader(store).counts()
+            kept = StatsReader(store).counts()
         c = store.conn
         counted = {
             table: c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -136,8 +136,56 @@ def test_metrics_say_the_kept_counts(db: Path) -> None:
         text = client.get("/metrics").text
     store = SqliteStore(db, readonly=True)
     try:
-        counts = Reader(store).counts()
+        counts = StatsReader(store).counts()
     finally:
         store.close()
     for table, n in counts.items():
         assert f'vtrail_store_rows{{table="{table}"}} {float(n)}' in text
+
+
+#: What a user may type for each question that looks a thing up, in every form.
+LOOKUPS: list[tuple[str, dict[str, str]]] = [
+    ("/api/where", {"what": "52:54:00:AA:BB:CC", "at": iso(at(41))}),
+    ("/api/where", {"what": "10.0.1.10/24", "at": iso(at(41))}),
+    ("/api/where", {"what": "10.0.1.10@web-1", "at": iso(at(41))}),
+    ("/api/where", {"what": "10.0.1.10", "space": "web-1", "at": iso(at(41))}),
+    ("/api/show/52:54:00:00:01:10", {"at": iso(at(41))}),
+    ("/api/show/10.0.2.20", {"at": iso(at(41))}),
+    ("/api/history/web-1", {}),
+    ("/api/lifetime/10.0.1.10", {}),
+    ("/api/counters/52:54:00:aa:bb:cc", {}),
+    ("/api/path", {"a": "web-1", "b": "10.0.2.20", "at": iso(at(41))}),
+    ("/api/path", {"a": "52:54:00:00:01:10", "b": "db-1", "at": iso(at(41))}),
+]
+
+
+def explained(db: Path, ran: list[str]) -> list[str]:
+    """The plan of each read statement in `ran`, one line per step."""
+    probe = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    probe.execute("ATTACH DATABASE ? AS jnl", (f"file:{journal_path(db)}?mode=ro",))
+    found: list[str] = []
+    try:
+        for sql in ran:
+            # The checkpoint's temporary tables are the connection's own: whole-fabric
+            # reads, which no lookup makes.
+            if sql.lstrip().upper().startswith(("SELECT", "WITH")) and "temp." not in sql:
+                steps = probe.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+                found += [f"{step[3]}    <- {sql}" for step in steps]
+    finally:
+        probe.close()
+    return found
+
+
+@pytest.mark.parametrize(("url", "params"), LOOKUPS, ids=[f"{u} {p}" for u, p in LOOKUPS])
+def test_every_question_looks_up_by_an_index(
+    db: Path, statements: list[tuple[bool, str]], url: str, params: dict[str, str]
+) -> None:
+    """A MAC, an address (bare, with its prefix length, in a space), a name: each is
+    found by seeks, through the API, whichever question asks."""
+    with TestClient(create_app(Settings(db=db))) as client:
+        got = client.get(url, params=params)
+    assert got.status_code == 200, got.text
+    steps = explained(db, [sql for _, sql in statements])
+    assert any("label" in s or "entity" in s for s in steps), "the lookup was not traced"
+    for table in ("entity", "label"):
+        assert whole_table_reads(steps, table) == [], table

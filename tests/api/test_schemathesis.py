@@ -40,7 +40,7 @@ from vtrail.api import Settings, create_app
 from vtrail.api.patterns import ENTITY_ID, is_time
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
-from vtrail.store.reads import Reader
+from vtrail.store.reads.stats import StatsReader
 from vtrail.timeexpr import from_us, parse_time
 
 # Schemathesis collects the operations at import time, so the store is made then too.
@@ -81,7 +81,7 @@ def _listed_once(o: Any) -> bool:
 
 _WINDOWS = ("/api/history/", "/api/diff", "/api/ghosts", "/api/timeline", "/api/counters/")
 _reader = SqliteStore(_DB, readonly=True)
-_SPAN = Reader(_reader).span()
+_SPAN = StatsReader(_reader).span()
 _reader.close()
 
 

@@ -15,8 +15,8 @@ import pytest
 from demo.fidelity import final_reading, findings, table
 from vtrail.demo.session import DemoSession
 from vtrail.store import SqliteStore
-from vtrail.store.reads import Reader
-from vtrail.store.samples import series
+from vtrail.store.reads.samples import series
+from vtrail.store.reads.stats import StatsReader
 
 pytestmark = [
     pytest.mark.root,
@@ -75,6 +75,6 @@ def test_every_change_is_recorded_on_time_and_the_ghost_counted(tmp_path: Path) 
         gaps = [(b - a) / 1e6 for a, b in itertools.pairwise(inside)]
         print(f"counter readings of {leg}: {len(inside)}, widest gap {max(gaps):.2f} s")
         assert max(gaps) <= INTERVAL + EVENT_SLACK_S
-        assert Reader(store).counts()["journal"] > 0
+        assert StatsReader(store).counts()["journal"] > 0
     finally:
         store.close()

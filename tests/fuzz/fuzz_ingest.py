@@ -22,7 +22,7 @@ import atheris
 with atheris.instrument_imports():
     from vtrail.recording.ingest import ingest_lines
     from vtrail.store import SqliteStore
-    from vtrail.store.reads import Reader
+    from vtrail.store.reads.stats import StatsReader
     from vtrail.wire import ObservationError
 
 
@@ -33,7 +33,7 @@ def store() -> SqliteStore:
 
 
 def journal(s: SqliteStore) -> int:
-    return Reader(s).counts()["journal"]
+    return StatsReader(s).counts()["journal"]
 
 
 def test_one_input(data: bytes) -> None:

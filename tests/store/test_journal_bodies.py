@@ -21,7 +21,6 @@ from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.bodies import SEP, SMALL, Keyframe
 from vtrail.store.journal import BodiesDropped, Journal
-from vtrail.store.reads import Reader
 from vtrail.store.sqlite import journal_path
 from vtrail.timeexpr import to_us
 
@@ -48,7 +47,7 @@ def body_bytes(store: SqliteStore) -> int:
 
 
 def texts(store: SqliteStore) -> list[str]:
-    return [p for p, _ in Reader(store).journal()]
+    return [p for p, _ in Journal(store).entries()]
 
 
 # -- the codec ------------------------------------------------------------------
@@ -260,7 +259,7 @@ def as_before_0009(path: Path) -> None:
     rows = store.conn.execute(
         "SELECT seq, source, kind, observed_at, recorded_at, hash FROM journal ORDER BY seq"
     ).fetchall()
-    bodies = [p for p, _ in Reader(store).journal()]
+    bodies = [p for p, _ in Journal(store).entries()]
     store.close()
     jnl = sqlite3.connect(journal_path(path), isolation_level=None)
     jnl.executescript("DROP TABLE journal; DROP TABLE journal_base; DROP TABLE journal_horizon;")

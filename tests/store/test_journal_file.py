@@ -16,8 +16,9 @@ from vtrail.query.state import stats
 from vtrail.recording.ingest import rebuild
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore, StoreError
+from vtrail.store.journal import Journal
 from vtrail.store.migrations import MIGRATIONS
-from vtrail.store.reads import Reader
+from vtrail.store.reads.stats import StatsReader
 from vtrail.store.sqlite import journal_path
 
 A = [
@@ -59,7 +60,7 @@ def observations(path: Path) -> dict[str, int]:
 def readings(path: Path) -> int:
     store = SqliteStore(path, readonly=True)
     try:
-        return Reader(store).counts()["sample_readings"]
+        return StatsReader(store).counts()["sample_readings"]
     finally:
         store.close()
 
@@ -162,7 +163,7 @@ def test_a_one_file_store_moves_its_journal_out(tmp_path: Path) -> None:
 
     # Read before it is migrated: the journal is found in the main file, no file is made.
     ro = SqliteStore(old, readonly=True)
-    assert list(Reader(ro).journal()) == list(Reader(SqliteStore(new)).journal())
+    assert list(Journal(ro).entries()) == list(Journal(SqliteStore(new)).entries())
     ro.close()
     assert not journal_path(old).exists()
 
@@ -180,7 +181,7 @@ def test_a_one_file_store_moves_its_journal_out(tmp_path: Path) -> None:
         store.conn.execute("SELECT 1 FROM main.sqlite_schema WHERE name = 'journal'").fetchone()
         is None
     )
-    assert list(Reader(store).journal()) == list(Reader(SqliteStore(new)).journal())
+    assert list(Journal(store).entries()) == list(Journal(SqliteStore(new)).entries())
     rebuild(store, tmp_path / "rebuilt.db")
     assert history_of(tmp_path / "rebuilt.db") == history_of(new)
 

@@ -10,6 +10,7 @@ from vtrail.store import SqliteStore
 from vtrail.store import samples as s
 from vtrail.store import sqlite as sqlite_store
 from vtrail.store.migrations import MIGRATIONS
+from vtrail.store.reads.samples import series, totals
 
 EXACT = "0010_exact_samples"
 
@@ -50,16 +51,16 @@ def test_old_samples_become_exact_integers_and_floats_stay(
     assert {r[1:] for r in rows if r[0] in (gauge, wide)} == {("real",) * 3}
 
     n = 2 * s.BLOCK + 17
-    assert s.series(store, counter, "tx_bytes") == [
+    assert series(store, counter, "tx_bytes") == [
         (10_000_000 * k, 1_500 * k + (k % 3)) for k in range(n)
     ]
-    assert all(type(v) is int for _, v in s.series(store, counter, "tx_bytes"))
-    assert s.series(store, gauge, "rtt_ms") == [(10_000_000 * k, 0.25 + k / 8) for k in range(n)]
-    assert s.series(store, wide, "cpu_time_ns")[-1] == (
+    assert all(type(v) is int for _, v in series(store, counter, "tx_bytes"))
+    assert series(store, gauge, "rtt_ms") == [(10_000_000 * k, 0.25 + k / 8) for k in range(n)]
+    assert series(store, wide, "cpu_time_ns")[-1] == (
         10_000_000 * (n - 1),
         2.0**60 + 4096 * (n - 1),
     )
-    (tot,) = s.totals(store, counter)
+    (tot,) = totals(store, counter)
     assert tot.total == tot.last - tot.first and type(tot.total) is int
     # Sealed blocks keep their rowids, so their order on disk.
     assert [r[0] for r in store.conn.execute("SELECT t0 FROM sample ORDER BY rowid")] == sorted(
@@ -72,6 +73,6 @@ def test_old_samples_become_exact_integers_and_floats_stay(
     with store.write():
         w.add(counter, "tx_bytes", 10_000_000 * n, 2**64 - 1)
         w.add(wide, "cpu_time_ns", 10_000_000 * n, 2**60 + 4096 * n + 1)
-    assert s.series(store, counter, "tx_bytes")[-1] == (10_000_000 * n, 2**64 - 1)
-    assert s.series(store, wide, "cpu_time_ns")[-1] == (10_000_000 * n, 2**60 + 4096 * n + 1)
+    assert series(store, counter, "tx_bytes")[-1] == (10_000_000 * n, 2**64 - 1)
+    assert series(store, wide, "cpu_time_ns")[-1] == (10_000_000 * n, 2**60 + 4096 * n + 1)
     store.close()

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from vtrail.store import SqliteStore
 from vtrail.store import samples as s
+from vtrail.store.reads.samples import series, totals
 
 
 @given(
@@ -36,8 +37,8 @@ def test_any_arrival_order_gives_the_same_series(store: SqliteStore) -> None:
     w = s.SampleWriter(store)
     for t, val in order + truth[:50]:  # then some duplicates
         w.add(e, "rx_bytes", t, val)
-    assert s.series(store, e, "rx_bytes") == sorted(truth)
-    (tot,) = s.totals(store, e)
+    assert series(store, e, "rx_bytes") == sorted(truth)
+    (tot,) = totals(store, e)
     expected = sum(
         b - a if b >= a else b
         for (_, a), (_, b) in zip(sorted(truth), sorted(truth)[1:], strict=False)
@@ -91,9 +92,9 @@ def test_counters_up_to_2_64_are_exact_in_blocks_and_totals(store: SqliteStore) 
             assert w.add(e, "cpu_time_ns", t, v)
         assert not w.add(e, "cpu_time_ns", *truth[5])  # the same reading twice is kept once
     assert truth[-1][1] <= TOP and truth[-1][1] > 2**63
-    assert s.series(store, e, "cpu_time_ns") == truth
-    assert all(type(v) is int for _, v in s.series(store, e, "cpu_time_ns"))
-    (tot,) = s.totals(store, e)
+    assert series(store, e, "cpu_time_ns") == truth
+    assert all(type(v) is int for _, v in series(store, e, "cpu_time_ns"))
+    (tot,) = totals(store, e)
     assert (tot.first, tot.last) == (truth[0][1], truth[-1][1])
     assert tot.total == truth[-1][1] - truth[0][1] and type(tot.total) is int
     # Beyond SQLite's signed 64 bits a value is kept as its decimal text, not a REAL.
@@ -139,7 +140,7 @@ def test_late_readings_of_the_other_type_keep_both_exact(store: SqliteStore) -> 
         w.add(e, "m", t, v)
     w.add(e, "m", 1000, 0.5)  # a float after integers: a block of its own, not a rewrite
     w.add(e, "m", 1010, 2**63 + 1)
-    assert s.series(store, e, "m") == sorted([*truth, *late, (1000, 0.5), (1010, 2**63 + 1)])
+    assert series(store, e, "m") == sorted([*truth, *late, (1000, 0.5), (1010, 2**63 + 1)])
 
 
 def test_an_integral_float_is_stored_as_the_integer_it_is(store: SqliteStore) -> None:
@@ -147,8 +148,8 @@ def test_an_integral_float_is_stored_as_the_integer_it_is(store: SqliteStore) ->
     w = s.SampleWriter(store)
     for k in range(10):
         w.add(e, "tx_bytes", k, float(1_500 * k))
-    assert s.series(store, e, "tx_bytes") == [(k, 1_500 * k) for k in range(10)]
-    assert all(type(v) is int for _, v in s.series(store, e, "tx_bytes"))
+    assert series(store, e, "tx_bytes") == [(k, 1_500 * k) for k in range(10)]
+    assert all(type(v) is int for _, v in series(store, e, "tx_bytes"))
     (data,) = store.conn.execute("SELECT data FROM sample_open").fetchone()
     assert data[0] == 0 and len(data) < 30  # varints, not doubles
 
@@ -161,12 +162,12 @@ def test_totals_count_from_zero_at_a_birth_seen_while_recording(store: SqliteSto
     w.add(e, "rtt_ms", 100, 0.75)
     w.add(e, "rtt_ms", 110, 0.5)
     after_first = 600_000_000 + 300_000_000 + 600_000_000
-    by = {x.metric: x for x in s.totals(store, e)}
+    by = {x.metric: x for x in totals(store, e)}
     assert by["tx_bytes"].total == after_first and not by["tx_bytes"].from_birth
     gauge = by["rtt_ms"]
-    by = {x.metric: x for x in s.totals(store, e, born=100)}
+    by = {x.metric: x for x in totals(store, e, born=100)}
     assert by["tx_bytes"].total == 400_000_000 + after_first and by["tx_bytes"].from_birth
     assert by["rtt_ms"] == gauge  # a gauge did not count anything from zero
     # A reading from before the recorded birth: the counter did not start then.
-    by = {x.metric: x for x in s.totals(store, e, born=105)}
+    by = {x.metric: x for x in totals(store, e, born=105)}
     assert by["tx_bytes"].total == after_first

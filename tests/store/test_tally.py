@@ -22,7 +22,7 @@ from vtrail.model import Observation
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.migrations import MIGRATIONS
-from vtrail.store.reads import Reader
+from vtrail.store.reads.stats import StatsReader
 from vtrail.store.sqlite import journal_path
 
 
@@ -112,7 +112,7 @@ def test_a_store_counted_by_triggers_is_counted_again(tmp_path: Path) -> None:
     assert not store.conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('version', 'relation')"
     ).fetchall()
-    assert Reader(store).counts()["version"] == expected["version"]
+    assert StatsReader(store).counts()["version"] == expected["version"]
 
 
 def test_labels_are_written_once_and_again_after_a_rollback(tmp_path: Path) -> None:

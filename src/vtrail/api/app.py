@@ -32,7 +32,7 @@ from vtrail.api.errors import STATUS
 from vtrail.api.heavy import Heavy
 from vtrail.api.metrics import CONTENT_TYPE, Metrics, RequestTimer
 from vtrail.ids import KINDS
-from vtrail.store.reads import Reader
+from vtrail.store.reads.stats import StatsReader
 
 
 def _one_line(e: RequestValidationError) -> str:
@@ -78,7 +78,7 @@ def _docs(app: FastAPI) -> None:
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi_json(request: Request) -> Response:
         settings: Settings = request.app.state.settings
-        kinds = KINDS | set(Reader(reader(request)).recorded_kinds())
+        kinds = KINDS | set(StatsReader(reader(request)).recorded_kinds())
         doc = openapi.document(_openapi(app), read_token=settings.read_token, kinds=sorted(kinds))
         return json_response(doc)
 

@@ -36,6 +36,7 @@ from vtrail.api.errors import status_of
 from vtrail.query import state
 from vtrail.query.graph import to_dot, topology
 from vtrail.query.jsonable import to_jsonable
+from vtrail.query.snapshot_json import snapshot_jsonable
 from vtrail.store import SqliteStore, StoreError
 
 #: Worker processes: one per core of the machine this was measured on; the lanes
@@ -99,7 +100,7 @@ def _open(db: str) -> None:
 
 
 def _snapshot(s: SqliteStore, at: datetime, kind: str | None) -> Reply:
-    return _reply(dumps(to_jsonable(state.snapshot(s, at, kind))))
+    return _reply(dumps(snapshot_jsonable(s, at, kind)))
 
 
 def _diff(s: SqliteStore, a: datetime, b: datetime, kind: str | None) -> Reply:

@@ -22,7 +22,8 @@ from vtrail.api.heavy import Heavy
 from vtrail.query.state import source_state
 from vtrail.recording.recorder import RecordStats
 from vtrail.store import SqliteStore
-from vtrail.store.reads import Reader
+from vtrail.store.journal import Journal
+from vtrail.store.reads.stats import StatsReader
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -35,7 +36,8 @@ class StoreCollector(Collector):
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
-        r = Reader(self.store())
+        store = self.store()
+        r = StatsReader(store)
         observations = GaugeMetricFamily(
             "vtrail_source_observations",
             "Observations in the journal, per source.",
@@ -65,7 +67,7 @@ class StoreCollector(Collector):
         for table, n in r.counts().items():
             rows.add_metric([table], n)
         yield rows
-        kept = r.journal_horizon()
+        kept = Journal(store).horizon()
         if kept is not None:
             yield GaugeMetricFamily(
                 "vtrail_journal_replayable_from_timestamp_seconds",

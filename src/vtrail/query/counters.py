@@ -8,7 +8,7 @@ from datetime import datetime
 from vtrail.query.names import resolve_one
 from vtrail.query.state import check_window
 from vtrail.store import SqliteStore
-from vtrail.store.samples import metrics, series
+from vtrail.store.reads.samples import metrics, series
 from vtrail.timeexpr import from_us, to_us
 
 MAX_POINTS = 2000

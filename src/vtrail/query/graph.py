@@ -22,7 +22,7 @@ from vtrail.model import JSONValue, split_id
 from vtrail.query.names import resolve_one
 from vtrail.query.state import check_kind
 from vtrail.store import SqliteStore, UnknownEntity
-from vtrail.store.graph_reads import EdgeRow, GraphReader, NodeRow
+from vtrail.store.reads.graph import EdgeRow, GraphReader, NodeRow
 from vtrail.timeexpr import from_us, iso, to_us
 
 #: Kinds whose natural key is `<namespace>/<ifname>`.

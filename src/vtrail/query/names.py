@@ -13,8 +13,8 @@ from datetime import datetime
 from vtrail.model import InvalidId, kind_of, split_id
 from vtrail.query import spaces
 from vtrail.store import SqliteStore, UnknownEntity
-from vtrail.store.graph_reads import GraphReader
-from vtrail.store.reads import Reader
+from vtrail.store.reads.graph import GraphReader
+from vtrail.store.reads.search import SearchReader
 from vtrail.timeexpr import iso, to_us
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", re.IGNORECASE)
@@ -44,7 +44,7 @@ class HeldInSeveralSpaces(Ambiguous):
 
 def resolve(store: SqliteStore, text: str) -> list[str]:
     """Entity ids that `text` (an id, VM name, MAC or IP) may mean."""
-    r = Reader(store)
+    r = SearchReader(store)
     text = text.strip()
     if _is_recorded_id(store, text):
         return [text]

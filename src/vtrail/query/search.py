@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vtrail.store import SqliteStore
-from vtrail.store.graph_reads import GraphReader
+from vtrail.store.reads.search import SearchReader
 
 #: The most hits one answer gives (the CLI's and the API's bound on `limit`).
 MAX_HITS = 200
@@ -30,5 +30,5 @@ def search(store: SqliteStore, text: str, limit: int = 20) -> SearchAnswer:
     text = text.strip()
     if not text:
         return SearchAnswer(text, [])
-    hits = [SearchHit(e, k, n) for e, k, n in GraphReader(store).search(text, limit)]
+    hits = [SearchHit(e, k, n) for e, k, n in SearchReader(store).containing(text, limit)]
     return SearchAnswer(text, hits)

@@ -26,8 +26,8 @@ from vtrail.ids import (
     parse_vm,
 )
 from vtrail.store import SqliteStore, UnknownEntity
-from vtrail.store.graph_reads import GraphReader
-from vtrail.store.reads import Reader
+from vtrail.store.reads.graph import GraphReader
+from vtrail.store.reads.search import SearchReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +67,7 @@ def recorded(store: SqliteStore, address: IPAddr) -> list[str]:
 
 def _space_names(store: SqliteStore, space: str) -> set[str]:
     """The spaces a qualifier may mean: itself, and the guest space of VMs of that name."""
-    r = Reader(store)
-    vms = (store.entity_name(e) for e in r.by_attr("name", space))
+    vms = (store.entity_name(e) for e in SearchReader(store).by_attr("name", space))
     return {space} | {guest_space(uuid) for vm in vms if (uuid := parse_vm(vm)) is not None}
 
 

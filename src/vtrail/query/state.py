@@ -14,8 +14,12 @@ from vtrail.model import JSONValue, Relation, Statement, Version, split_id
 from vtrail.query.names import address_at, resolve_one
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.births import birth
-from vtrail.store.reads import Reader, bulk
-from vtrail.store.samples import Num, SeriesTotal, totals
+from vtrail.store.journal import Journal
+from vtrail.store.reads.rows import bulk
+from vtrail.store.reads.samples import SeriesTotal, totals
+from vtrail.store.reads.state import StateReader
+from vtrail.store.reads.stats import StatsReader
+from vtrail.store.samples import Num
 from vtrail.store.sqlite import journal_path
 from vtrail.timeexpr import from_us, iso, to_us
 
@@ -205,7 +209,7 @@ def check_kind(store: SqliteStore, kind: str | None) -> None:
     nor ever recorded in this store."""
     if kind is None or kind in KINDS:
         return
-    r = Reader(store)
+    r = StatsReader(store)
     if kind and r.has_kind(kind):
         return
     known = ", ".join(sorted(KINDS | set(r.recorded_kinds())))
@@ -217,7 +221,7 @@ def check_kind(store: SqliteStore, kind: str | None) -> None:
 
 def show(store: SqliteStore, entity: str, at: datetime) -> ShowAnswer:
     eid = resolve_one(store, entity)
-    n, t, r = store.entity_id(eid), to_us(at), Reader(store)
+    n, t, r = store.entity_id(eid), to_us(at), StateReader(store)
     return ShowAnswer(eid, at, r.version_at(n, t), r.relations_at(n, t), r.statements(n, t, t + 1))
 
 
@@ -228,7 +232,7 @@ def history(
     eid = resolve_one(store, entity)
     lo = to_us(t_from) if t_from else None
     hi = to_us(t_to) if t_to else None
-    n, r = store.entity_id(eid), Reader(store)
+    n, r = store.entity_id(eid), StateReader(store)
     return HistoryAnswer(
         eid, r.versions(n, lo, hi), r.relations(n, lo, hi), r.statements(n, lo, hi)
     )
@@ -242,7 +246,7 @@ def where(store: SqliteStore, query: str, at: datetime, space: str | None = None
         eid = resolve_one(store, query)
     else:
         eid = held.holders[0] if held.holders else held.ip
-    r, t = Reader(store), to_us(at)
+    r, t = StateReader(store), to_us(at)
     eid = _owner(store, r, eid, t)
     n = store.entity_id(eid)
     v = r.version_at(n, t)
@@ -274,7 +278,7 @@ def where(store: SqliteStore, query: str, at: datetime, space: str | None = None
     )
 
 
-def _owner(store: SqliteStore, r: Reader, eid: str, t: int) -> str:
+def _owner(store: SqliteStore, r: StateReader, eid: str, t: int) -> str:
     """Climb from an address or NIC to the VM that held it at `t`, if any."""
     for _ in range(3):
         kind = split_id(eid)[0]
@@ -293,7 +297,7 @@ def _owner(store: SqliteStore, r: Reader, eid: str, t: int) -> str:
     return eid
 
 
-def _nic_at(store: SqliteStore, r: Reader, nic: str, t: int, host: str | None) -> NicAt:
+def _nic_at(store: SqliteStore, r: StateReader, nic: str, t: int, host: str | None) -> NicAt:
     n = store.entity_id(nic)
     v = r.version_at(n, t)
     attrs = dict(v.attrs) if v else {}
@@ -331,7 +335,7 @@ def diff(
 
 
 def _diff(store: SqliteStore, t_from: datetime, t_to: datetime, kind: str | None) -> DiffAnswer:
-    r, a, b = Reader(store), to_us(t_from), to_us(t_to)
+    r, a, b = StateReader(store), to_us(t_from), to_us(t_to)
     before, after = r.window_edges(a, b, kind)
     appeared = r.to_versions([row for e, row in after.items() if e not in before])
     vanished = r.to_versions([row for e, row in before.items() if e not in after])
@@ -375,7 +379,12 @@ def _diff(store: SqliteStore, t_from: datetime, t_to: datetime, kind: str | None
 
 
 def _moves(
-    r: Reader, store: SqliteStore, added: list[Relation], removed: list[Relation], a: int, b: int
+    r: StateReader,
+    store: SqliteStore,
+    added: list[Relation],
+    removed: list[Relation],
+    a: int,
+    b: int,
 ) -> list[Move]:
     """Entities whose `runs_on` or `plugged_into` points elsewhere at the end."""
     out = []
@@ -399,10 +408,10 @@ def _targets(rels: list[Relation], src: str, rel: str) -> list[str]:
 def lifetime(store: SqliteStore, entity: str) -> Lifetime:
     """What a thing did while alive: first and last seen, lifetime, counter totals."""
     eid = resolve_one(store, entity)
-    return _lifetime(store, Reader(store), store.entity_id(eid))
+    return _lifetime(store, StateReader(store), store.entity_id(eid))
 
 
-def _lifetime(store: SqliteStore, r: Reader, n: int) -> Lifetime:
+def _lifetime(store: SqliteStore, r: StateReader, n: int) -> Lifetime:
     eid = store.entity_name(n)
     fl = r.first_last(n)
     if fl is None:
@@ -430,7 +439,7 @@ def _lifetime(store: SqliteStore, r: Reader, n: int) -> Lifetime:
 def ghosts(store: SqliteStore, t_from: datetime, t_to: datetime) -> GhostsAnswer:
     """Entities whose whole life fell inside the window."""
     check_window(t_from, t_to)
-    r = Reader(store)
+    r = StateReader(store)
     found = r.ghosts(to_us(t_from), to_us(t_to))
     lives = [_lifetime(store, r, e) for e, _, _ in sorted(found, key=lambda g: g[1])]
     return GhostsAnswer(t_from, t_to, lives)
@@ -438,7 +447,7 @@ def ghosts(store: SqliteStore, t_from: datetime, t_to: datetime) -> GhostsAnswer
 
 def snapshot(store: SqliteStore, at: datetime, kind: str | None = None) -> SnapshotAnswer:
     check_kind(store, kind)
-    versions, relations = Reader(store).snapshot(to_us(at), kind)
+    versions, relations = StateReader(store).snapshot(to_us(at), kind)
     return SnapshotAnswer(
         at,
         sorted(versions, key=lambda v: v.entity),
@@ -447,7 +456,7 @@ def snapshot(store: SqliteStore, at: datetime, kind: str | None = None) -> Snaps
 
 
 def stats(store: SqliteStore) -> StatsAnswer:
-    r = Reader(store)
+    r = StatsReader(store)
     span = r.span()
     return StatsAnswer(
         path=str(store.path),
@@ -463,5 +472,5 @@ def stats(store: SqliteStore) -> StatsAnswer:
             for state in (source_state(kind, alive),)
         ],
         migrations=[name for name, _ in store.migrations()],
-        journal_kept_from=from_us(kept) if (kept := r.journal_horizon()) is not None else None,
+        journal_kept_from=from_us(kept) if (kept := Journal(store).horizon()) is not None else None,
     )

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from vtrail.query.state import BadWindow, check_window
 from vtrail.store import SqliteStore
-from vtrail.store.graph_reads import GraphReader
-from vtrail.store.reads import Reader
+from vtrail.store.reads.graph import GraphReader
+from vtrail.store.reads.stats import StatsReader
 from vtrail.timeexpr import from_us, to_us
 
 MAX_BUCKETS = 2000
@@ -34,7 +34,7 @@ def timeline(
     """How much changed when, over `[t_from, t_to]` (default: the recorded span)."""
     if not 1 <= buckets <= MAX_BUCKETS:
         raise BadWindow(f"buckets must be between 1 and {MAX_BUCKETS}, not {buckets}")
-    span = Reader(store).span()
+    span = StatsReader(store).span()
     if span is None:
         return Timeline(None, None, t_from, t_to, [0] * buckets)
     lo = to_us(t_from) if t_from else span[0]

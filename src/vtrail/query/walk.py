@@ -26,7 +26,7 @@ from vtrail.ids import (
 from vtrail.model import InvalidId, JSONValue, kind_of, split_id
 from vtrail.query.graph import Places, label, place
 from vtrail.store import SqliteStore
-from vtrail.store.graph_reads import EdgeRow, GraphReader, NodeRow
+from vtrail.store.reads.graph import EdgeRow, GraphReader, NodeRow
 
 IPIface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -9,7 +9,7 @@ from typing import TypeVar
 from vtrail.payload import decode
 from vtrail.recording.recorder import Recorder, RecordStats
 from vtrail.store import SqliteStore, move_store, store_files
-from vtrail.store.reads import Reader
+from vtrail.store.journal import Journal
 from vtrail.store.sqlite import fold_wal
 from vtrail.wire import parse_lines
 
@@ -45,7 +45,7 @@ def rebuild(store: SqliteStore, target: Path, progress: Progress | None = None) 
     if target.exists():
         raise FileExistsError(f"{target} exists; rebuild writes a fresh store")
     # Before the fresh store exists: a journal whose bodies were dropped is refused here.
-    rows = _counted(((decode(p), at) for p, at in Reader(store).journal()), progress)
+    rows = _counted(((decode(p), at) for p, at in Journal(store).entries()), progress)
     fresh = SqliteStore(target)
     try:
         stats = Recorder(fresh).record(rows, validated=True)

@@ -15,6 +15,8 @@ integer below 2^53 is that integer (a client that writes `1500.0` for a
 counter gets it stored as compactly). The value columns have no type
 affinity, so SQLite keeps an integer as INTEGER and a float as REAL; an
 integer beyond SQLite's signed 64 bits is stored as its decimal text.
+
+This module writes blocks; store/reads/samples.py reads series and totals back.
 """
 
 from __future__ import annotations
@@ -37,20 +39,6 @@ _I64 = (-(2**63), 2**63 - 1)
 _DOUBLE_EXACT = 2**53
 
 Num = int | float
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesTotal:
-    metric: str
-    first_ts: int
-    last_ts: int
-    first: Num
-    last: Num
-    total: Num
-    count: int
-    #: True when the entity was born while vtrail was recording and the total
-    #: counts from zero at its birth (store/births.py), not from the first reading.
-    from_birth: bool = False
 
 
 def _zz(n: int) -> int:
@@ -165,7 +153,8 @@ def _db(v: Num) -> int | float | str:
     return v
 
 
-def _py(v: int | float | str) -> Num:
+def as_num(v: int | float | str) -> Num:
+    """A value as the store holds it, back to the number it is."""
     return int(v) if isinstance(v, str) else v
 
 
@@ -206,7 +195,7 @@ class _Block:
     @classmethod
     def from_row(cls, row: tuple[Any, ...], rowid: int | None) -> _Block:
         e, m, t0, t1, n, vf, vl, inc, dt, data = row
-        return cls(e, m, t0, t1, n, _py(vf), _py(vl), _py(inc), dt, data, rowid)
+        return cls(e, m, t0, t1, n, as_num(vf), as_num(vl), as_num(inc), dt, data, rowid)
 
     def row(self) -> tuple[int | str | float | bytes, ...]:
         return (
@@ -309,74 +298,6 @@ class SampleWriter:
                 (*nb.row()[2:], b.rowid),
             )
         return True
-
-
-_BLOCKS = (
-    "SELECT {cols} FROM sample WHERE entity = :e{m} UNION ALL "
-    "SELECT {cols} FROM sample_open WHERE entity = :e{m} ORDER BY {order}"
-)
-
-
-def series(
-    store: SqliteStore, entity: int, metric: str, t_from: int | None = None, t_to: int | None = None
-) -> list[tuple[int, Num]]:
-    """Readings of one series, optionally within `[t_from, t_to]`."""
-    lo = t_from if t_from is not None else -(2**62)
-    hi = t_to if t_to is not None else 2**62
-    sql = _BLOCKS.format(cols="t0, t1, v_first, data", m=" AND metric = :m", order="t0")
-    rows = store.conn.execute(sql, {"e": entity, "m": metric})
-    return [
-        p
-        for t0, t1, v0, data in rows
-        if t1 >= lo and t0 <= hi
-        for p in decode(t0, _py(v0), data)
-        if lo <= p[0] <= hi
-    ]
-
-
-def metrics(store: SqliteStore, entity: int) -> list[str]:
-    rows = store.conn.execute(_BLOCKS.format(cols="metric", m="", order="metric"), {"e": entity})
-    return sorted({r[0] for r in rows})
-
-
-def totals(store: SqliteStore, entity: int, born: int | None = None) -> list[SeriesTotal]:
-    """Per metric: first and last reading and the growth over the whole life, resets counted.
-
-    `born` is the instant of the entity's birth if it was born while vtrail was
-    recording (store/births.py): a counter then counted from zero at that
-    instant, so what it read first is part of what it carried. That holds for
-    integer counters read at or after the birth; a gauge (a float) or a reading
-    from before the recorded birth keeps the growth from its first reading.
-    """
-    sql = _BLOCKS.format(cols="metric, t0, t1, n, v_first, v_last, increase", m="", order="1, 2")
-    rows = store.conn.execute(sql, {"e": entity}).fetchall()
-    out: list[SeriesTotal] = []
-    by_metric: dict[str, list[tuple[int, int, int, Num, Num, Num]]] = {}
-    for metric, t0, t1, n, first, last, inc in rows:
-        by_metric.setdefault(metric, []).append((t0, t1, n, _py(first), _py(last), _py(inc)))
-    for metric, blocks in by_metric.items():
-        t0, first = blocks[0][0], blocks[0][3]
-        from_birth = born is not None and t0 >= born and isinstance(first, int) and first >= 0
-        total: Num = first if from_birth else 0
-        prev_last: Num | None = None
-        for _t0, _t1, _n, head, last, inc in blocks:
-            if prev_last is not None:
-                total += head - prev_last if head >= prev_last else head
-            total += inc
-            prev_last = last
-        out.append(
-            SeriesTotal(
-                metric,
-                t0,
-                blocks[-1][1],
-                first,
-                blocks[-1][4],
-                total,
-                sum(b[2] for b in blocks),
-                from_birth,
-            )
-        )
-    return out
 
 
 def add_many(writer: SampleWriter, readings: Iterable[tuple[int, str, int, Num]]) -> int:

@@ -1,65 +1,48 @@
-"""Read-side SQL: rows of the interval tables as model objects, at an instant or over a window.
-
-Times are integer microseconds here; `vtrail.query` speaks datetimes.
+"""The state questions' SQL: one entity at an instant or over a window, and the whole
+fabric at an instant or between two, as model objects (or, for the snapshot's
+JSON, as rows).
 """
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from vtrail.model import Relation, RelKey, Statement, Version
-from vtrail.store.journal import Journal
+from vtrail.model import JSONValue, Relation, RelKey, Statement, Version
+from vtrail.store.reads.rows import LIVE_AT, LIVE_RELATIONS, LIVE_VERSIONS, bounds, bulk, loads_many
 from vtrail.store.sqlite import SqliteStore
 from vtrail.timeexpr import from_us, to_us
 
 _V = "v.entity, e.eid, e.kind, v.valid_from, v.valid_to, v.attrs, v.source, v.vanished_after"
 _R = "r.src, r.rel, r.dst, r.valid_from, r.valid_to, r.attrs, r.source, r.vanished_after"
-#: Row `{a}` is live at `:t`.
-LIVE_AT = "{a}.valid_from <= :t AND ({a}.valid_to IS NULL OR {a}.valid_to > :t)"
-# The live set at :t: the members of the checkpoint loaded at :ts (CheckpointCache)
-# that are still live, and what began since. CROSS JOIN keeps the checkpoint
-# driving: otherwise the planner may walk `*_from` over the whole history before T.
-LIVE_VERSIONS = (
-    "SELECT v.* FROM temp._cp_version m CROSS JOIN version v "
-    "ON v.entity = m.entity AND v.valid_from = m.valid_from WHERE {live} "
-    "UNION ALL SELECT v.* FROM version v WHERE v.valid_from >= :ts AND {live}"
-).format(live=LIVE_AT.format(a="v"))
-LIVE_RELATIONS = (
-    "SELECT r.* FROM temp._cp_relation m CROSS JOIN relation r ON r.src = m.src "
-    "AND r.rel = m.rel AND r.dst = m.dst AND r.valid_from = m.valid_from WHERE {live} "
-    "UNION ALL SELECT r.* FROM relation r WHERE r.valid_from >= :ts AND {live}"
-).format(live=LIVE_AT.format(a="r"))
+
+
+#: (id, kind, valid_from, valid_to, attrs, source, vanished_after)
+LiveVersion = tuple[str, str, int, int | None, dict[str, JSONValue], str, int | None]
+#: (src, rel, dst, valid_from, valid_to, attrs, source, vanished_after)
+LiveRelation = tuple[str, str, str, int, int | None, dict[str, JSONValue], str, int | None]
 
 
 def _opt(us: int | None) -> Any:
     return None if us is None else from_us(us)
 
 
-@contextmanager
-def bulk() -> Iterator[None]:
-    """Hold off Python's cyclic garbage collector while rows become objects.
+class _Names(dict[int, str]):
+    """Row ids to names, each asked of `name_of` once."""
 
-    Turning 100k rows into objects sets it off dozens of times, and each pass
-    walks the whole heap: 15 % of a snapshot in a small process, 35 % in one
-    holding two million objects. Nothing built here forms a cycle, so the
-    collection can wait until the objects are built.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    def __init__(self, name_of: Callable[[int], str], known: dict[int, str] | None = None):
+        super().__init__(known or {})
+        self.name_of = name_of
+
+    def __missing__(self, n: int) -> str:
+        name = self[n] = self.name_of(n)
+        return name
 
 
-class Reader:
-    """Every question's SQL. One per store; cheap to make."""
+class StateReader:
+    """One per store; cheap to make."""
 
     def __init__(self, store: SqliteStore) -> None:
         self.s = store
@@ -141,7 +124,7 @@ class Reader:
         return self._version((e, eid, eid.partition(":")[0], vf, vt, text, src, va))
 
     def versions(self, e: int, t_from: int | None = None, t_to: int | None = None) -> list[Version]:
-        lo, hi = _bounds(t_from, t_to)
+        lo, hi = bounds(t_from, t_to)
         rows = self.c.execute(
             f"SELECT {_V} FROM version v JOIN entity e ON e.id = v.entity WHERE v.entity = ? "
             "AND v.valid_from < ? AND (v.valid_to IS NULL OR v.valid_to > ?) ORDER BY v.valid_from",
@@ -155,7 +138,7 @@ class Reader:
         """What each source said of the entity over the window, in order. A source
         that was alone kept no copy of its own (store/claims.py): its statements
         are the versions of its interval."""
-        lo, hi = _bounds(t_from, t_to)
+        lo, hi = bounds(t_from, t_to)
         rows = self.c.execute(
             "SELECT source, since, until, ifnull(first, since), attrs FROM claim "
             "WHERE a = ? AND rel = '' AND b = 0 AND since < ? AND (until IS NULL OR until > ?) "
@@ -207,7 +190,7 @@ class Reader:
     def relations(
         self, e: int, t_from: int | None = None, t_to: int | None = None
     ) -> list[Relation]:
-        lo, hi = _bounds(t_from, t_to)
+        lo, hi = bounds(t_from, t_to)
         cond = "r.valid_from < :hi AND (r.valid_to IS NULL OR r.valid_to > :lo)"
         rows = self.c.execute(
             f"SELECT {_R} FROM relation r WHERE r.src = :e AND {cond} "
@@ -229,33 +212,11 @@ class Reader:
         ).fetchone()
         return int(row[0]), last[0], last[1]
 
-    # -- finding --------------------------------------------------------------
-
-    def by_attr(self, name: str, value: str) -> list[int]:
-        rows = self.c.execute("SELECT entity FROM label WHERE key = ? AND value = ?", (name, value))
-        return [int(r[0]) for r in rows]
-
-    def by_id_pattern(self, pattern: str) -> list[str]:
-        """Ids matching a LIKE pattern: a scan of every id, for tests and tools, not questions."""
-        rows = self.c.execute("SELECT eid FROM entity WHERE eid LIKE ? LIMIT 50", (pattern,))
-        return [str(r[0]) for r in rows]
-
-    def nics_with_mac(self, mac: str) -> list[str]:
-        """Every NIC whose id ends in `/<mac>` (nic:<uuid>/<mac>), by the index of 0011."""
-        rows = self.c.execute(
-            "SELECT eid FROM entity WHERE kind = 'nic' AND lower(substr(eid, -18)) = ? LIMIT 50",
-            ("/" + mac.lower(),),
-        )
-        return [str(r[0]) for r in rows]
-
-    def kind(self, e: int) -> str:
-        row = self.c.execute("SELECT kind FROM entity WHERE id = ?", (e,)).fetchone()
-        return str(row[0]) if row else ""
-
     # -- the whole fabric -----------------------------------------------------
 
-    def snapshot(self, t: int, kind: str | None = None) -> tuple[list[Version], list[Relation]]:
-        """Everything live at `t`: from the nearest checkpoint plus the changes since."""
+    def _live(self, t: int, kind: str | None) -> tuple[list[Any], list[Any]]:
+        """Raw version and relation rows live at `t`: from the nearest checkpoint plus the
+        changes since. With `kind`, versions of that kind and the relations touching one."""
         ts = self.checkpoints.load(t)
         args = {"ts": ts, "t": t, "kind": kind}
         kind_sql = " WHERE e.kind = :kind" if kind else ""
@@ -267,11 +228,40 @@ class Reader:
         rrows = self.c.execute(
             f"WITH lr AS ({LIVE_RELATIONS}) SELECT {_R} FROM lr r", args
         ).fetchall()
-        versions = self._versions(vrows)
-        relations = self._relations(rrows)
         if kind:
-            keep = {v.entity for v in versions}
-            relations = [r for r in relations if r.key.src in keep or r.key.dst in keep]
+            keep = {r[0] for r in vrows}
+            rrows = [r for r in rrows if r[0] in keep or r[2] in keep]
+        return vrows, rrows
+
+    def snapshot(self, t: int, kind: str | None = None) -> tuple[list[Version], list[Relation]]:
+        """Everything live at `t`, as model objects."""
+        vrows, rrows = self._live(t, kind)
+        return self._versions(vrows), self._relations(rrows)
+
+    def snapshot_rows(
+        self, t: int, kind: str | None = None
+    ) -> tuple[list[LiveVersion], list[LiveRelation]]:
+        """Everything live at `t` as plain tuples, for an answer that goes straight to
+        JSON: ids and sources named, attributes decoded, instants left in microseconds.
+
+        The relations' ends are named from the versions' rows (an end not live at `t`,
+        or not of `kind`, by the store's cache), not by a seek each.
+        """
+        vrows, rrows = self._live(t, kind)
+        eids = {r[0]: r[1] for r in vrows}
+        with bulk():
+            sources = _Names(self.s.source_name)
+            ends = _Names(self.s.entity_name, eids)
+            attrs = self.s.attrs.decode_many([r[5] for r in vrows])
+            versions = [
+                (eid, k, vf, vt, a, sources[src], va)
+                for (_, eid, k, vf, vt, _text, src, va), a in zip(vrows, attrs, strict=True)
+            ]
+            rattrs = loads_many([r[5] for r in rrows])
+            relations = [
+                (ends[a], rel, ends[b], vf, vt, ra, sources[src], va)
+                for (a, rel, b, vf, vt, _text, src, va), ra in zip(rrows, rattrs, strict=True)
+            ]
         return versions, relations
 
     def window_edges(
@@ -318,83 +308,3 @@ class Reader:
             {"a": t1, "b": t2},
         )
         return [(int(e), int(f), int(last)) for e, f, last in rows]
-
-    # -- bookkeeping ----------------------------------------------------------
-
-    def counts(self) -> dict[str, int]:
-        """Rows per table. The history tables' are kept as they change (`tally`, 0011) and
-        the journal's per source (0006): no count runs over millions of rows."""
-        kept = {str(k): int(n) for k, n in self.c.execute("SELECT name, n FROM tally")}
-        journal, sources = self.c.execute(
-            "SELECT ifnull(sum(observations), 0), count(*) FROM source"
-        ).fetchone()
-        return {
-            "entity": kept["entity"],
-            "version": kept["version"],
-            "relation": kept["relation"],
-            "sample": kept["sample"],
-            "journal": int(journal),
-            "source": int(sources),
-            "checkpoint": int(self.c.execute("SELECT count(*) FROM checkpoint").fetchone()[0]),
-            # The open blocks are one per series; the sealed ones are kept in `tally`.
-            "sample_readings": kept["sample_readings"]
-            + int(self.c.execute("SELECT ifnull(sum(n), 0) FROM sample_open").fetchone()[0]),
-            # A range of the `version_to` index: as long as the live set, not the history.
-            "live_entities": int(
-                self.c.execute("SELECT count(*) FROM version WHERE valid_to IS NULL").fetchone()[0]
-            ),
-        }
-
-    def span(self) -> tuple[int, int] | None:
-        # Two subqueries: SQLite answers a lone min() or max() from the index's
-        # ends, but scans the whole journal for both in one.
-        row = self.c.execute(
-            "SELECT (SELECT min(observed_at) FROM journal), (SELECT max(observed_at) FROM journal)"
-        ).fetchone()
-        return (int(row[0]), int(row[1])) if row and row[0] is not None else None
-
-    def has_kind(self, kind: str) -> bool:
-        """Whether any entity of `kind` was ever recorded: one seek in `entity_kind`."""
-        row = self.c.execute("SELECT 1 FROM entity WHERE kind = ? LIMIT 1", (kind,))
-        return row.fetchone() is not None
-
-    def recorded_kinds(self) -> list[str]:
-        return [str(k) for (k,) in self.c.execute("SELECT DISTINCT kind FROM entity")]
-
-    def kinds(self) -> dict[str, int]:
-        rows = self.c.execute(
-            "SELECT e.kind, count(*) FROM version v JOIN entity e ON e.id = v.entity "
-            "WHERE v.valid_to IS NULL GROUP BY e.kind ORDER BY e.kind"
-        )
-        return {str(k): int(n) for k, n in rows}
-
-    def sources(self) -> list[tuple[str, int, int, str, int]]:
-        """(name, observations, last observed_at, last kind, what it reports alive now)
-        per source."""
-        # Each a seek, whatever the journal's length: counts are kept per batch, the
-        # last observation is the end of the (source, observed_at) index.
-        rows = self.c.execute(
-            "SELECT * FROM (SELECT s.name, s.observations, "
-            "(SELECT max(observed_at) FROM journal WHERE source = s.id) AS last, "
-            "(SELECT kind FROM journal WHERE source = s.id ORDER BY observed_at DESC LIMIT 1), "
-            "EXISTS (SELECT 1 FROM claim WHERE source = s.id AND until IS NULL) "
-            "FROM source s) WHERE last IS NOT NULL ORDER BY name"
-        )
-        return [(str(n), int(c), int(t), str(k), int(a)) for n, c, t, k, a in rows]
-
-    def journal(self) -> Iterable[tuple[str, int]]:
-        """(payload, recorded_at) of every raw observation, in arrival order; `BodiesDropped`
-        once `vtrail compact` has dropped some."""
-        return Journal(self.s).entries()
-
-    def journal_horizon(self) -> int | None:
-        """Bodies of observations before this instant were dropped; None: all are kept."""
-        return Journal(self.s).horizon()
-
-
-def loads_many(texts: list[str]) -> list[Any]:
-    return list(json.loads("[" + ",".join(texts) + "]")) if texts else []
-
-
-def _bounds(t_from: int | None, t_to: int | None) -> tuple[int, int]:
-    return (t_from if t_from is not None else -(2**62), t_to if t_to is not None else 2**62)

@@ -1,4 +1,4 @@
-"""Read-side SQL for the graph questions: the fabric at an instant, and local walks in it.
+"""The graph questions' SQL: the fabric at an instant, and local walks in it.
 
 `query.graph` wants the whole live set at T as cheaply as possible (ids joined
 in SQL, attributes left as JSON text until needed); `query.path` wants the
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vtrail.model import JSONValue
-from vtrail.store.reads import LIVE_AT, LIVE_RELATIONS, LIVE_VERSIONS
+from vtrail.store.reads.rows import LIVE_AT, LIVE_RELATIONS, LIVE_VERSIONS
 from vtrail.store.sqlite import SqliteStore
 
 # One parameter carries any number of ids: no 999-variable limit, one plan.
@@ -147,21 +147,3 @@ class GraphReader:
                 for b, n in rows:
                     counts[min(int(b), buckets - 1)] += int(n)
         return counts
-
-    def search(self, text: str, limit: int) -> list[tuple[str, str, str | None]]:
-        """(id, kind, name) of entities whose id, name or MAC contains `text` (addresses
-        are entities, `ip:<address>`, so an IP matches by id)."""
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = self.c.execute(
-            "WITH hit AS (SELECT id FROM entity WHERE eid LIKE :p ESCAPE '\\' "
-            "UNION SELECT entity FROM label WHERE value LIKE :p ESCAPE '\\'), "
-            "named AS (SELECT e.eid, e.kind, (SELECT value FROM label WHERE entity = e.id "
-            "AND key = 'name' LIMIT 1) AS name FROM hit JOIN entity e ON e.id = hit.id) "
-            # A name typed in full first, then names and ids it begins, then the shortest.
-            "SELECT eid, kind, name FROM named ORDER BY ifnull(name = :t, 0) DESC, "
-            "ifnull(name LIKE :q ESCAPE '\\', 0) DESC, "
-            "substr(eid, instr(eid, ':') + 1) LIKE :q ESCAPE '\\' DESC, length(eid), eid "
-            "LIMIT :n",
-            {"p": pattern, "q": pattern[1:], "t": text, "n": limit},
-        )
-        return [(str(a), str(b), None if c is None else str(c)) for a, b, c in rows]

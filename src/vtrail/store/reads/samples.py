@@ -1,0 +1,93 @@
+"""The counter questions' SQL: the readings of a series, the metrics an entity has, and
+the totals over its life, read from the blocks of store/samples.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vtrail.store.reads.rows import bounds
+from vtrail.store.samples import Num, as_num, decode
+from vtrail.store.sqlite import SqliteStore
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesTotal:
+    metric: str
+    first_ts: int
+    last_ts: int
+    first: Num
+    last: Num
+    total: Num
+    count: int
+    #: True when the entity was born while vtrail was recording and the total
+    #: counts from zero at its birth (store/births.py), not from the first reading.
+    from_birth: bool = False
+
+
+_BLOCKS = (
+    "SELECT {cols} FROM sample WHERE entity = :e{m} UNION ALL "
+    "SELECT {cols} FROM sample_open WHERE entity = :e{m} ORDER BY {order}"
+)
+
+
+def series(
+    store: SqliteStore, entity: int, metric: str, t_from: int | None = None, t_to: int | None = None
+) -> list[tuple[int, Num]]:
+    """Readings of one series, optionally within `[t_from, t_to]`."""
+    lo, hi = bounds(t_from, t_to)
+    sql = _BLOCKS.format(cols="t0, t1, v_first, data", m=" AND metric = :m", order="t0")
+    rows = store.conn.execute(sql, {"e": entity, "m": metric})
+    return [
+        p
+        for t0, t1, v0, data in rows
+        if t1 >= lo and t0 <= hi
+        for p in decode(t0, as_num(v0), data)
+        if lo <= p[0] <= hi
+    ]
+
+
+def metrics(store: SqliteStore, entity: int) -> list[str]:
+    rows = store.conn.execute(_BLOCKS.format(cols="metric", m="", order="metric"), {"e": entity})
+    return sorted({r[0] for r in rows})
+
+
+def totals(store: SqliteStore, entity: int, born: int | None = None) -> list[SeriesTotal]:
+    """Per metric: first and last reading and the growth over the whole life, resets counted.
+
+    `born` is the instant of the entity's birth if it was born while vtrail was
+    recording (store/births.py): a counter then counted from zero at that
+    instant, so what it read first is part of what it carried. That holds for
+    integer counters read at or after the birth; a gauge (a float) or a reading
+    from before the recorded birth keeps the growth from its first reading.
+    """
+    sql = _BLOCKS.format(cols="metric, t0, t1, n, v_first, v_last, increase", m="", order="1, 2")
+    rows = store.conn.execute(sql, {"e": entity}).fetchall()
+    out: list[SeriesTotal] = []
+    by_metric: dict[str, list[tuple[int, int, int, Num, Num, Num]]] = {}
+    for metric, t0, t1, n, first, last, inc in rows:
+        by_metric.setdefault(metric, []).append(
+            (t0, t1, n, as_num(first), as_num(last), as_num(inc))
+        )
+    for metric, blocks in by_metric.items():
+        t0, first = blocks[0][0], blocks[0][3]
+        from_birth = born is not None and t0 >= born and isinstance(first, int) and first >= 0
+        total: Num = first if from_birth else 0
+        prev_last: Num | None = None
+        for _t0, _t1, _n, head, last, inc in blocks:
+            if prev_last is not None:
+                total += head - prev_last if head >= prev_last else head
+            total += inc
+            prev_last = last
+        out.append(
+            SeriesTotal(
+                metric,
+                t0,
+                blocks[-1][1],
+                first,
+                blocks[-1][4],
+                total,
+                sum(b[2] for b in blocks),
+                from_birth,
+            )
+        )
+    return out

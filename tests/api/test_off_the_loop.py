@@ -1,0 +1,126 @@
+"""No SQL runs on the event loop (issue 9, "the API does not block or scan").
+
+A route that reads or writes the store is plain `def`, so that it runs in the
+read threads (api/deps.py), or hands its work on: to a worker process
+(api/heavy.py), to the write thread, to the thread pool (the token checks).
+Every statement SQLite runs in the server is traced here with the thread it
+ran on, for a request to every route the app has: a route added without a
+request here fails, and so does one that runs a statement on the loop.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request, Response
+from fastapi.testclient import TestClient
+from starlette.routing import Mount
+
+from api.story import WEB, WEB_NIC, at, record_story
+from vtrail.api import Settings, create_app
+from vtrail.api.deps import answer, reader
+from vtrail.query import state
+from vtrail.store import SqliteStore
+from vtrail.store import tokens as token_store
+from vtrail.timeexpr import iso
+
+T12 = iso(at(12))
+LATE = {
+    "source": "story@hv-c",
+    "observed_at": iso(at(11)),
+    "kind": "snapshot",
+    "entities": [{"id": "host:hv-c", "attrs": {"hostname": "hv-c"}}],
+}
+
+#: One request per route of the app, by its path template: (method, url, params or body).
+REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "/api/where": ("GET", "/api/where", {"what": "web-1", "at": T12}),
+    "/api/show/{id:path}": ("GET", f"/api/show/{WEB}", {"at": T12}),
+    "/api/history/{id:path}": ("GET", f"/api/history/{WEB}", {}),
+    "/api/lifetime/{id:path}": ("GET", f"/api/lifetime/{WEB}", {}),
+    "/api/diff": ("GET", "/api/diff", {"from": iso(at(2)), "to": T12}),
+    "/api/ghosts": ("GET", "/api/ghosts", {"from": iso(at(2)), "to": T12}),
+    "/api/snapshot": ("GET", "/api/snapshot", {"at": T12}),
+    "/api/stats": ("GET", "/api/stats", {}),
+    "/api/topology": ("GET", "/api/topology", {"at": T12}),
+    "/api/path": ("GET", "/api/path", {"a": "web-1", "b": "db-1", "at": T12}),
+    "/api/timeline": ("GET", "/api/timeline", {}),
+    "/api/counters/{id:path}": ("GET", f"/api/counters/{WEB_NIC}", {}),
+    "/api/search": ("GET", "/api/search", {"q": "web"}),
+    "/api/observations": ("POST", "/api/observations", LATE),
+    "/api/openapi.json": ("GET", "/api/openapi.json", {}),
+    "/api/docs": ("GET", "/api/docs", {}),
+    "/metrics": ("GET", "/metrics", {}),
+    "/": ("GET", "/", {}),
+}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return record_story(tmp_path / "vtrail.db")
+
+
+def _tokens(db: Path) -> tuple[str, str]:
+    store = SqliteStore(db)
+    try:
+        _, reader = token_store.create(store, "reader", "test")
+        _, writer = token_store.create(store, "writer", "test")
+    finally:
+        store.close()
+    return reader, writer
+
+
+def templates(routes: list[Any]) -> set[str]:
+    """The path template of every route, in routers included whole or by reference."""
+    out: set[str] = set()
+    for r in routes:
+        inner = getattr(r, "original_router", None)  # FastAPI >= 0.16x keeps routers whole
+        if inner is not None:
+            out |= {r.include_context.prefix + p for p in templates(inner.routes)}
+        elif not isinstance(r, Mount):
+            out.add(r.path)
+    return out
+
+
+def _ask(app: FastAPI, db: Path, requests: dict[str, tuple[str, str, dict[str, Any]]]) -> set[int]:
+    """Each request asked once, with a token (the app wants one for reads too); the
+    statuses they got."""
+    reader, writer = _tokens(db)
+    status = set()
+    with TestClient(app) as client:
+        for method, url, args in requests.values():
+            if method == "POST":
+                headers = {"Authorization": f"Bearer {writer}"}
+                got = client.post(url, content=json.dumps(args), headers=headers)
+            else:
+                got = client.get(url, params=args, headers={"Authorization": f"Bearer {reader}"})
+            status.add(got.status_code)
+    return status
+
+
+def test_no_statement_runs_on_the_event_loop(db: Path, statements: list[tuple[bool, str]]) -> None:
+    app = create_app(Settings(db=db, read_token=True))
+    assert templates(app.routes) == set(REQUESTS), "a route this test does not ask"
+    assert _ask(app, db, REQUESTS) == {200}
+    # The trace saw the server's work (a question, a token, a write), not nothing.
+    off_loop = [sql for loop, sql in statements if not loop]
+    assert any("FROM label" in s for s in off_loop)
+    assert any("FROM token" in s for s in off_loop)
+    assert any(s.startswith("INSERT OR IGNORE INTO journal") for s in off_loop)
+    assert [sql for loop, sql in statements if loop] == []
+
+
+def test_a_route_that_reads_on_the_loop_is_caught(
+    db: Path, statements: list[tuple[bool, str]]
+) -> None:
+    app = create_app(Settings(db=db, read_token=True))
+
+    @app.get("/api/where-on-the-loop")
+    async def where_on_the_loop(request: Request) -> Response:
+        return answer(state.where(reader(request), "web-1", at(12)))
+
+    assert _ask(app, db, {"": ("GET", "/api/where-on-the-loop", {})}) == {200}
+    assert any("FROM label" in sql for loop, sql in statements if loop)

@@ -44,10 +44,14 @@ from typing import Any
 from vtrail.query.graph import topology
 from vtrail.query.jsonable import to_jsonable
 from vtrail.query.path import path
-from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
 from vtrail.store.migrations import MIGRATIONS
 from vtrail.timeexpr import iso
+
+try:
+    from vtrail.recording.ingest import ingest_lines
+except ImportError:  # a tree from before recording/ (--before builds its store with it)
+    from vtrail.ingest import ingest_lines  # type: ignore[no-redef]
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 STEP = timedelta(minutes=5)

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vtrail import __version__
-from vtrail.api import graph, ingest, openapi, page, questions
+from vtrail.api import graph, ingest, openapi, page, policy, questions
 from vtrail.api.deps import (
     READ_THREADS,
     Settings,
@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(questions.router)
     app.include_router(graph.router)
     app.include_router(ingest.router)
+    app.include_router(policy.router)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])
     def metrics() -> Response:

@@ -68,12 +68,13 @@ def client(db: Path) -> Iterator[TestClient]:
 
 
 def commands() -> dict[str, Any]:
-    """Every command by name; a group's as `GROUP SUB` (`policy show`)."""
+    """Every command by name; a group's as `GROUP SUB` (`policy show`), but for a group
+    on the CLI only as a whole (`token`)."""
     group = typer.main.get_command(cli_app)
     assert isinstance(group, TyperGroup)
     out: dict[str, Any] = {}
     for name, cmd in group.commands.items():
-        if isinstance(cmd, TyperGroup):
+        if isinstance(cmd, TyperGroup) and name not in CLI_ONLY:
             out |= {f"{name} {sub}": c for sub, c in cmd.commands.items()}
         else:
             out[name] = cmd

@@ -80,8 +80,7 @@ def test_the_api_answers_what_the_cli_answers(
     [
         (ISSUE.replace("to: db,", "to: dbx,"), "body:11: rules[2] (web-near-db): max-hops.to: "
          "unknown service 'dbx' (did you mean 'db'? services: cache, db, web)"),
-        ("services: [", "body:1: not YAML: expected the node content in a flow node, but got "
-         "'<stream end>'"),
+        ("services: [", "body:1: not YAML: expected the node content, but found '<stream end>'"),
         (b"rules: []\n# \xff\n", "body:2: not UTF-8 text (byte 13)"),
         ("", "body: the file is empty: a policy has services, domains and rules"),
     ],

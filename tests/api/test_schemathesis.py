@@ -18,9 +18,10 @@ the generation is steered.
 
 A policy file (`PUT /api/policy`) is YAML whose validity no JSON Schema states
 (a rule names a service the same file defines, a glob closes its brackets):
-its document says "a text", and a text it allows may be refused with 422 and
-the one line naming the place. That operation alone skips the check that
-everything the schema allows is accepted; every other check runs on it.
+its document gives the outline only, and a file within it may be refused with
+422 and the one line naming the place. That operation alone skips the check
+that everything the schema allows is accepted; every other check runs on it,
+what the outline forbids refused among them.
 
 The example count is bounded so that the run stays short; raise
 `VTRAIL_FUZZ_EXAMPLES` for a longer one.
@@ -86,7 +87,10 @@ def _listed_once(o: Any) -> bool:
     return len(ids) == len(set(map(json.dumps, ids))) and len(keys) == len(set(keys))
 
 
-_WINDOWS = ("/api/history/", "/api/diff", "/api/ghosts", "/api/timeline", "/api/counters/")
+_WINDOWS = (
+    "/api/history/", "/api/diff", "/api/ghosts", "/api/timeline", "/api/counters/",
+    "/api/policy/diff",
+)  # fmt: skip
 _reader = SqliteStore(_DB, readonly=True)
 _SPAN = StatsReader(_reader).span()
 _reader.close()

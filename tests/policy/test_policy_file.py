@@ -243,7 +243,7 @@ BAD = [
     ),
     pytest.param(
         "rack-1: {hosts: [hv-a, hv-b]}", "rack-1: {hosts: [hv-a, hv-b]",
-        "policy.yaml:7: not YAML: expected ',' or '}', but got '<block mapping start>'",
+        "policy.yaml:7: not YAML: expected ',' or '}', but got '<scalar>'",
         id="YAML syntax",
     ),
     pytest.param(

@@ -167,6 +167,8 @@ def test_a_bad_file_is_one_line_and_records_nothing(
 
 def test_a_missing_file_and_a_window_backwards_are_refused(db: Path, tmp_path: Path) -> None:
     done = run(db, "policy", "apply", str(tmp_path / "nope.yaml"))
-    assert done.exit_code == 1 and "no such file" in done.output
+    assert done.exit_code == 2 and "no such file" in done.output
+    assert not db.exists()
+    apply(db, tmp_path, ISSUE)
     done = run(db, "policy", "diff", "--from", "-1h", "--to", "-2h")
     assert done.exit_code == 1 and "before it starts" in done.output

@@ -33,8 +33,19 @@ _PUT_DOC: dict[str, Any] = {
         "required": True,
         "description": "A policy file (docs/policy.md), checked whole before anything is recorded.",
         "content": {
-            "application/yaml": {"schema": {"type": "string"}},
-            "text/plain": {"schema": {"type": "string"}},
+            "application/yaml": {
+                # The document's outline only: which services a rule may name, and every
+                # other check, are the file's (docs/policy.md), said in the 422's line.
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "services": {"type": ["object", "null"]},
+                        "domains": {"type": ["object", "null"]},
+                        "rules": {"type": ["array", "null"]},
+                    },
+                    "additionalProperties": False,
+                }
+            },
         },
     },
     "responses": {

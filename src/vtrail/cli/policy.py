@@ -100,6 +100,8 @@ def apply(
 
     A file with any fault is refused in one line naming the place, and nothing is
     recorded."""
+    if not file.is_file():
+        fail(f"no such file: {file}", 2)
     with open_store(db, readonly=False) as store:
         try:
             policy = load_policy(file, policy_at.known_kinds(store))

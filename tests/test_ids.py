@@ -147,6 +147,7 @@ def test_interfaces_and_nics_parse_back() -> None:
 def test_policy_and_image_ids_parse_back() -> None:
     assert ids.parse_named(ids.service_id("web"), "service") == "web"
     assert ids.parse_named(ids.domain_id("rack-1"), "domain") == "rack-1"
+    assert ids.parse_named(ids.rule_id("db-apart"), "rule") == "db-apart"
     assert ids.parse_image(ids.image_id("debian", "12.5")) == ("debian", "12.5")
     with pytest.raises(InvalidId):
         ids.parse_named(ids.domain_id("rack-1"), "service")

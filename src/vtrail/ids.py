@@ -8,7 +8,8 @@ that). The grammar (docs/observations.md, "Entity ids and address spaces"):
     port:<where>/<ifname>          bridge:<where>/<ifname>
     router:<where>                 netns:<where>        (netns: is no entity, see below)
     ip:<address>@<space>           net:<cidr>@<space>   net:<name>@<host>
-    service:<name>                 domain:<name>        image:<name>@<version>
+    service:<name>                 domain:<name>        rule:<name>
+    image:<name>@<version>
 
 `<where>` is a network namespace: its name, or the hostname for a host's root
 namespace. An address or a routed prefix means one thing only inside an
@@ -58,6 +59,7 @@ KINDS = frozenset(
         "net",
         "service",
         "domain",
+        "rule",
         "image",
     }
 )
@@ -164,6 +166,11 @@ def domain_id(name: str) -> str:
     return f"domain:{name}"
 
 
+def rule_id(name: str) -> str:
+    """A placement rule of the policy (docs/policy.md)."""
+    return f"rule:{name}"
+
+
 def image_id(name: str, version: str) -> str:
     return f"image:{name}@{version}"
 
@@ -249,7 +256,7 @@ def parse_nic(eid: str) -> tuple[str, str]:
 
 
 def parse_named(eid: str, kind: str) -> str:
-    """The name of a `service:`, `domain:` or `host:` id (its whole key)."""
+    """The name of a `service:`, `domain:`, `rule:` or `host:` id (its whole key)."""
     return _key(eid, kind)
 
 

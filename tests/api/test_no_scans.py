@@ -156,6 +156,7 @@ LOOKUPS: list[tuple[str, dict[str, str]]] = [
     ("/api/counters/52:54:00:aa:bb:cc", {}),
     ("/api/path", {"a": "web-1", "b": "10.0.2.20", "at": iso(at(41))}),
     ("/api/path", {"a": "52:54:00:00:01:10", "b": "db-1", "at": iso(at(41))}),
+    ("/api/policy", {"at": iso(at(41))}),
 ]
 
 

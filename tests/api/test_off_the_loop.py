@@ -51,6 +51,9 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/api/counters/{id:path}": ("GET", f"/api/counters/{WEB_NIC}", {}),
     "/api/search": ("GET", "/api/search", {"q": "web"}),
     "/api/observations": ("POST", "/api/observations", LATE),
+    # The write; its read (GET /api/policy) is asked below, as the route's second method.
+    "/api/policy": ("PUT", "/api/policy", {"text": "services: {web: {members: {kind: vm}}}"}),
+    "/api/policy/diff": ("GET", "/api/policy/diff", {"from": iso(at(2)), "to": T12}),
     "/api/openapi.json": ("GET", "/api/openapi.json", {}),
     "/api/docs": ("GET", "/api/docs", {}),
     "/metrics": ("GET", "/metrics", {}),
@@ -95,6 +98,11 @@ def _ask(app: FastAPI, db: Path, requests: dict[str, tuple[str, str, dict[str, A
             if method == "POST":
                 headers = {"Authorization": f"Bearer {writer}"}
                 got = client.post(url, content=json.dumps(args), headers=headers)
+            elif method == "PUT":
+                headers = {"Authorization": f"Bearer {writer}"}
+                got = client.put(url, content=args["text"], headers=headers)
+                status.add(got.status_code)
+                got = client.get(url, headers={"Authorization": f"Bearer {reader}"})
             else:
                 got = client.get(url, params=args, headers={"Authorization": f"Bearer {reader}"})
             status.add(got.status_code)

@@ -37,11 +37,13 @@ CLI_ONLY = {
     "token": "makes the tokens the API checks; handing them out over HTTP would defeat them",
     "demo": "builds a real fabric on this machine, as root",
     "tour": "replays the bundled day into a store of its own and asks it the questions",
+    "policy apply": "a write (a policy file); over HTTP that is PUT /api/policy",
 }
 
 #: Routes that are not questions, so the CLI has no command for them.
 API_ONLY = {
     "POST /api/observations": "a write: the CLI records with `ingest` and `record`",
+    "PUT /api/policy": "a write: the CLI applies a policy file with `policy apply`",
     "GET /metrics": "Prometheus' scrape of the server's own counters",
     "GET /": "the page, which asks the questions over HTTP",
     "GET /api/openapi.json": "the document this test walks",
@@ -49,9 +51,9 @@ API_ONLY = {
 }
 
 #: Options every command has that say where the store is and how to print, not what to ask.
-#: An `--output` that offers more than a table or JSON (topology's `dot`) is a parameter.
+#: An `--output` that offers more than a table, YAML or JSON (topology's `dot`) is a parameter.
 CLI_PLUMBING = {"db"}
-PRINTS = {"table", "json"}
+PRINTS = {"table", "yaml", "json"}
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +68,21 @@ def client(db: Path) -> Iterator[TestClient]:
 
 
 def commands() -> dict[str, Any]:
+    """Every command by name; a group's as `GROUP SUB` (`policy show`), but for a group
+    on the CLI only as a whole (`token`)."""
     group = typer.main.get_command(cli_app)
     assert isinstance(group, TyperGroup)
-    return dict(group.commands)
+    out: dict[str, Any] = {}
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, TyperGroup) and name not in CLI_ONLY:
+            out |= {f"{name} {sub}": c for sub, c in cmd.commands.items()}
+        else:
+            out[name] = cmd
+    return out
+
+
+def groups() -> set[str]:
+    return {name.split(" ")[0] for name in commands() if " " in name}
 
 
 def question_commands() -> dict[str, TyperCommand]:
@@ -86,7 +100,9 @@ def routes(client: TestClient) -> set[str]:
 
 
 def question_routes(client: TestClient) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Question name -> (path, operation) for every GET under /api in the document."""
+    """Question name -> (path, operation) for every GET under /api in the document. A
+    group's questions are under its name (`/api/policy/diff` is `policy diff`), and its
+    `show` is the group's own path (`/api/policy` is `policy show`)."""
     doc = client.get("/api/openapi.json").json()
     out: dict[str, tuple[str, dict[str, Any]]] = {}
     for path, item in doc["paths"].items():
@@ -94,7 +110,11 @@ def question_routes(client: TestClient) -> dict[str, tuple[str, dict[str, Any]]]
             if f"{method.upper()} {path}" in API_ONLY:
                 continue
             assert method == "get", f"{method.upper()} {path} is neither a question nor listed"
-            name = path.removeprefix("/api/").split("/")[0]
+            parts = path.removeprefix("/api/").split("/")
+            if parts[0] in groups():
+                name = " ".join(parts[:2]) if len(parts) > 1 else f"{parts[0]} show"
+            else:
+                name = parts[0]
             assert name not in out, f"{path} and {out[name][0]} answer one name"
             out[name] = (path, op)
     return out
@@ -166,6 +186,8 @@ EXAMPLES: dict[str, list[str]] = {
     "timeline": ["--from", T2, "--to", T25, "--buckets", "5"],
     "counters": [GHOST],
     "search": ["br-"],
+    "policy show": ["--at", T25],
+    "policy diff": ["--from", T2, "--to", T25],
 }
 
 #: The keys an instant goes under, in every answer; each means an instant wherever it is.
@@ -175,8 +197,9 @@ INSTANTS = {
 }  # fmt: skip
 #: Lists of instants (`points` are `[instant, value]` pairs).
 INSTANT_LISTS = {"vanished_between"}
-#: What a source said, as it said it: not the answer's own shape.
-SOURCE_DATA = {"attrs", "changes"}
+#: What a source said, as it said it: not the answer's own shape. A policy, and its
+#: changes, are in the file's form, which an operator wrote (max-hops has its own `from`).
+SOURCE_DATA = {"attrs", "changes", "policy"}
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(\d{3})?Z$")
 LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:")
@@ -208,7 +231,8 @@ def _misspoken(value: Any, key: str = "", path: str = "$") -> Iterator[str]:
 
 
 def cli_json(db: Path, name: str) -> Any:
-    done = CliRunner().invoke(cli_app, [name, *EXAMPLES[name], "--db", str(db), "-o", "json"])
+    args = [*name.split(" "), *EXAMPLES[name], "--db", str(db), "-o", "json"]
+    done = CliRunner().invoke(cli_app, args)
     assert done.exit_code == 0, done.output
     return json.loads(done.stdout)
 

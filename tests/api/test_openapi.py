@@ -64,17 +64,24 @@ def test_a_lookup_documents_404_and_409(db: Path, path: str) -> None:
     assert {"404", "409"} <= set(responses)
 
 
+def by_route(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`METHOD /path` -> operation: a path may hold a read and a write (`/api/policy`)."""
+    return {f"{m.upper()} {p}": op for p, item in doc["paths"].items() for m, op in item.items()}
+
+
 def test_who_needs_a_token_is_said_as_the_server_is_set(db: Path) -> None:
-    open_reads = dict(operations(document(db)))
-    guarded = dict(operations(document(db, read_token=True)))
-    for path, op in open_reads.items():
-        if path == "/api/observations":
-            assert op["security"] == [{"token": []}] and "401" in op["responses"]
-            assert "403" in op["responses"]
+    open_reads = by_route(document(db))
+    guarded = by_route(document(db, read_token=True))
+    writes = {"POST /api/observations", "PUT /api/policy"}
+    assert writes <= set(open_reads)
+    for route, op in open_reads.items():
+        if route in writes:
+            assert op["security"] == [{"token": []}] and "401" in op["responses"], route
+            assert "403" in op["responses"], route
         else:
-            assert "security" not in op and "401" not in op["responses"], path
-            assert guarded[path]["security"] == [{"token": []}], path
-            assert "401" in guarded[path]["responses"], path
+            assert "security" not in op and "401" not in op["responses"], route
+            assert guarded[route]["security"] == [{"token": []}], route
+            assert "401" in guarded[route]["responses"], route
 
 
 def test_graphviz_is_documented_and_answered(db: Path) -> None:

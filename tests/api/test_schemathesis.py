@@ -16,6 +16,13 @@ requests within them when every value is otherwise valid, so that a refusal
 for breaking them is not taken for a refusal of valid data. Nothing else about
 the generation is steered.
 
+A policy file (`PUT /api/policy`) is YAML whose validity no JSON Schema states
+(a rule names a service the same file defines, a glob closes its brackets):
+its document gives the outline only, and a file within it may be refused with
+422 and the one line naming the place. That operation alone skips the check
+that everything the schema allows is accepted; every other check runs on it,
+what the outline forbids refused among them.
+
 The example count is bounded so that the run stays short; raise
 `VTRAIL_FUZZ_EXAMPLES` for a longer one.
 """
@@ -34,6 +41,7 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.story import record_story
 from vtrail.api import Settings, create_app
@@ -79,7 +87,10 @@ def _listed_once(o: Any) -> bool:
     return len(ids) == len(set(map(json.dumps, ids))) and len(keys) == len(set(keys))
 
 
-_WINDOWS = ("/api/history/", "/api/diff", "/api/ghosts", "/api/timeline", "/api/counters/")
+_WINDOWS = (
+    "/api/history/", "/api/diff", "/api/ghosts", "/api/timeline", "/api/counters/",
+    "/api/policy/diff",
+)  # fmt: skip
 _reader = SqliteStore(_DB, readonly=True)
 _SPAN = StatsReader(_reader).span()
 _reader.close()
@@ -159,6 +170,12 @@ class _Writer:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
+def _unstatable(case: schemathesis.Case) -> list[Any]:
+    """The checks an operation's body cannot be held to (the module's doc says why)."""
+    route = f"{case.operation.method.upper()} {case.operation.path}"
+    return [positive_data_acceptance] if route == "PUT /api/policy" else []
+
+
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
 schema.auth()(_Writer)
 EXAMPLES = int(os.environ.get("VTRAIL_FUZZ_EXAMPLES", "12"))
@@ -172,7 +189,7 @@ EXAMPLES = int(os.environ.get("VTRAIL_FUZZ_EXAMPLES", "12"))
     derandomize=True,
 )
 def test_every_answer_is_as_the_document_says(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+    case.call_and_validate(excluded_checks=_unstatable(case))
 
 
 guarded_schema = schemathesis.openapi.from_asgi("/api/openapi.json", guarded)
@@ -189,4 +206,4 @@ guarded_schema.auth()(_Writer)
 def test_every_answer_is_as_the_document_says_when_reads_need_a_token(
     case: schemathesis.Case,
 ) -> None:
-    case.call_and_validate()
+    case.call_and_validate(excluded_checks=_unstatable(case))

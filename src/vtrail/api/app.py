@@ -17,9 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from vtrail import __version__
-from vtrail.api import graph, ingest, openapi, page, questions
+from vtrail.api import graph, ingest, openapi, page, policy, questions
 from vtrail.api.deps import (
     READ_THREADS,
     Settings,
@@ -43,16 +44,29 @@ def _one_line(e: RequestValidationError) -> str:
     return f"{where}: {msg}" if where else msg
 
 
+def _allowed(app: FastAPI, request: Request) -> str:
+    """Every method the path answers: Starlette names only those of the first route that
+    matches it, and a path may have a read and a write on routes of their own
+    (`GET` and `PUT /api/policy`)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, BaseRoute) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 def _handlers(app: FastAPI) -> None:
     async def validation(_: Request, e: Exception) -> Response:
         assert isinstance(e, RequestValidationError)
         return json_response({"detail": _one_line(e)}, 422)
 
-    async def http(_: Request, e: Exception) -> Response:
+    async def http(request: Request, e: Exception) -> Response:
         assert isinstance(e, StarletteHTTPException)
         resp = json_response({"detail": str(e.detail)}, e.status_code)
         for k, v in (e.headers or {}).items():
             resp.headers[k] = v
+        if e.status_code == 405:
+            resp.headers["Allow"] = _allowed(app, request)
         return resp
 
     app.add_exception_handler(RequestValidationError, validation)
@@ -111,6 +125,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(questions.router)
     app.include_router(graph.router)
     app.include_router(ingest.router)
+    app.include_router(policy.router)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])
     def metrics() -> Response:

@@ -64,7 +64,8 @@ _BODY_DOC: dict[str, Any] = {
 }  # fmt: skip
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused with 413 once it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPException(
@@ -121,7 +122,7 @@ async def observations(request: Request) -> Response:
     line number), an oversized body (413) or any failure leaves the store unchanged."""
     settings: Settings = request.app.state.settings
     metrics: Metrics = request.app.state.metrics
-    body = await _body(request, settings.max_body)
+    body = await read_body(request, settings.max_body)
     try:
         found = parse_body(body)
     except ObservationError as e:

@@ -43,7 +43,8 @@ _WHY = {
     "spaces at the instant (name one: `IP@SPACE`); for a write, an observation older than "
     "the journal's horizon (`vtrail compact`).",
     "413": "The body is larger than the server takes (`--max-body`).",
-    "422": "Unreadable input: a time, a window, a kind, a parameter, an observation.",
+    "422": "Unreadable input: a time, a window, a kind, a parameter, an observation, a "
+    "policy file (the line names the place).",
     "503": "The store cannot be read (or a worker died while answering).",
 }
 #: Refusals beyond 422 and 503, per route.
@@ -55,7 +56,11 @@ _REFUSALS: dict[str, tuple[str, ...]] = {
     "/api/counters/{id}": ("404", "409"),
     "/api/path": ("404", "409"),
     "/api/topology": ("404", "409"),
-    "/api/observations": ("403", "409", "413"),
+}
+#: The writes (a writer's token, whatever the settings), with their refusals beyond 422 and 503.
+WRITES: dict[str, tuple[str, ...]] = {
+    "POST /api/observations": ("403", "409", "413"),
+    "PUT /api/policy": ("403", "413"),
 }
 _TIME_PARAMS = {"at", "from", "to", "compare"}
 _TEXT_PARAMS = {"what", "space", "a", "b", "around", "q", "id"}
@@ -79,10 +84,10 @@ def base(app: FastAPI) -> dict[str, Any]:
     schemas["Error"] = _ERROR
     schemas.update(observation_schemas())
     for path, item in schema.get("paths", {}).items():
-        for op in item.values():
+        for method, op in item.items():
             for p in op.get("parameters", []):
                 p["schema"] = _parameter(p["name"], _not_null(p["schema"]))
-            op["responses"] = _responses(path, op["responses"])
+            op["responses"] = _responses(f"{method.upper()} {path}", path, op["responses"])
     return schema
 
 
@@ -92,8 +97,8 @@ def document(
     """The document as this server answers now: who needs a token, which kinds there are."""
     schema = copy.deepcopy(template)
     for path, item in schema.get("paths", {}).items():
-        for op in item.values():
-            writes = path == "/api/observations"
+        for method, op in item.items():
+            writes = f"{method.upper()} {path}" in WRITES
             if writes or read_token:
                 op["security"] = [{"token": []}]
                 op["responses"]["401"] = _error("401")
@@ -151,7 +156,7 @@ def _error(status: str) -> dict[str, Any]:
     }
 
 
-def _responses(path: str, found: dict[str, Any]) -> dict[str, Any]:
+def _responses(route: str, path: str, found: dict[str, Any]) -> dict[str, Any]:
     ok = found.get("200", {"description": "The answer."})
     if path == "/api/topology":
         ok = {
@@ -160,7 +165,7 @@ def _responses(path: str, found: dict[str, Any]) -> dict[str, Any]:
                 "schema": {"type": "string"}}},
         }  # fmt: skip
     out = {"200": ok}
-    for status in (*_REFUSALS.get(path, ()), "422", "503"):
+    for status in (*WRITES.get(route, _REFUSALS.get(path, ())), "422", "503"):
         out[status] = _error(status)
     return out
 

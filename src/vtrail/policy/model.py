@@ -34,17 +34,35 @@ RULE_KINDS: tuple[str, ...] = (
 )
 
 
+#: What an attribute equality compares with: a JSON scalar.
+Scalar = str | int | float | bool | None
+
+
 @dataclass(frozen=True, slots=True)
 class Selector:
     """Which entities belong: every given condition must hold (an empty one matches
     nothing). `name` is a glob (fnmatch) on the `name` attribute; `attrs` are equalities
-    on attributes (`metadata.<key>` reaches libvirt metadata the collector records);
-    `ids` are entity ids, matched exactly and alone enough."""
+    on attributes (`metadata.<key>` reaches libvirt metadata the collector records: the
+    libvirt collector writes each `<metadata>` leaf element's text as the attribute
+    `metadata.<element>.<child>...`, by local names); `ids` are entity ids, matched
+    exactly and alone enough.
+
+    `attrs` is kept sorted by name, one entry per name, so that two selectors that say
+    the same thing are equal (a policy read back from the store equals the file's)."""
 
     kind: str | None = None
     name: str | None = None
-    attrs: tuple[tuple[str, str | int | float | bool | None], ...] = ()
+    attrs: tuple[tuple[str, Scalar], ...] = ()
     ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        canonical = tuple(sorted(dict(self.attrs).items()))
+        if canonical != self.attrs:
+            object.__setattr__(self, "attrs", canonical)
+
+    @property
+    def empty(self) -> bool:
+        return self.kind is None and self.name is None and not self.attrs and not self.ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +75,11 @@ class Service:
 
 @dataclass(frozen=True, slots=True)
 class Domain:
+    """Where things run or are plugged in: `hosts` are host names (as in
+    `host:<name>`); `bridges` and `networks` are entity ids (`bridge:hv-a/br0`,
+    `net:default@hv-a`, `net:10.0.0.0/24@router-1`), which the file may also write
+    without their kind (`hv-a/br0`, `default@hv-a`)."""
+
     name: str
     hosts: tuple[str, ...] = ()
     bridges: tuple[str, ...] = ()

@@ -354,3 +354,33 @@ def test_stop_ends_watch_promptly(hv_a: Any) -> None:
     started = time.monotonic()
     watch.finish()
     assert time.monotonic() - started < 1
+
+
+TAGGED_UUID = "7a66ed00-0000-4000-8000-000000000001"
+TAGGED_XML = f"""<domain type='test'><name>tagged</name><uuid>{TAGGED_UUID}</uuid>
+<metadata>
+  <app:placement xmlns:app="http://example.org/app/1">
+    <app:service>web</app:service><app:zone> z1 </app:zone><app:zone>z2</app:zone>
+    <app:empty/>
+  </app:placement>
+  <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+    <nova:owner><nova:project uuid="p1">demo</nova:project></nova:owner>
+  </nova:instance>
+</metadata>
+<memory>65536</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices/></domain>"""
+
+
+def test_libvirt_metadata_is_recorded_as_attributes(hv_a: Any) -> None:
+    # What a policy's `metadata:` selector matches: each leaf's text, by its path.
+    collector, opener = hv_a
+    collector.snapshot()
+    opener.conn.defineXML(TAGGED_XML)
+    got = attrs(collector.snapshot(), f"vm:{TAGGED_UUID}")
+    metadata = {k: v for k, v in got.items() if k.startswith("metadata.")}
+    assert metadata == {
+        "metadata.placement.service": "web",
+        "metadata.placement.zone": "z1",
+        "metadata.instance.owner.project": "demo",
+    }
+    untagged = attrs(collector.snapshot(), WEB)
+    assert not any(k.startswith("metadata.") for k in untagged)

@@ -108,6 +108,7 @@ def test_qemu_attrs() -> None:
         "memory_kib": 3145728,
         "max_memory_kib": 4194304,
         "title": "public web frontend",
+        "metadata.service": "web",  # <vtrail:service> under <metadata>
         "disks": [
             {
                 "target": "vda",

@@ -57,6 +57,9 @@ class DomainConfig:
     title: str | None = None
     interfaces: tuple[Interface, ...] = ()
     disks: tuple[Disk, ...] = ()
+    #: The text of each leaf element under `<metadata>`, by its path of local names
+    #: (`<app:placement><app:zone>z1</app:zone></app:placement>` is `placement.zone`).
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +140,37 @@ def _domain_config(root: ET.Element) -> DomainConfig:
         title=root.findtext("title"),
         interfaces=tuple(_interfaces(root)),
         disks=tuple(_disks(root)),
+        metadata=tuple(_metadata(root)),
     )
+
+
+#: At most this many metadata values per domain, each at most this long: metadata is
+#: free for any tool to write, and a domain's attributes are recorded with every change.
+METADATA_MAX = 64
+METADATA_TEXT_MAX = 1024
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _metadata(root: ET.Element) -> Iterable[tuple[str, str]]:
+    """Leaf elements' text under `<metadata>`, first of each path only, in document order."""
+    top = root.find("metadata")
+    if top is None:
+        return
+    seen: set[str] = set()
+    stack = [(child, _local(child.tag)) for child in reversed(list(top))]
+    while stack and len(seen) < METADATA_MAX:
+        el, path = stack.pop()
+        children = list(el)
+        if children:
+            stack.extend((c, f"{path}.{_local(c.tag)}") for c in reversed(children))
+            continue
+        text = (el.text or "").strip()
+        if text and path not in seen and len(text) <= METADATA_TEXT_MAX:
+            seen.add(path)
+            yield path, text
 
 
 def _interfaces(root: ET.Element) -> Iterable[Interface]:

@@ -178,6 +178,8 @@ def domain_facts(
         }
         if config.title:
             attrs["title"] = config.title
+        # One attribute each, so that a policy selects by `metadata.<path>` equality.
+        attrs |= {f"metadata.{path}": text for path, text in config.metadata}
         for iface in config.interfaces:
             _nic(host, uuid, iface, active, bridges or {}, entities, relations)
     entities.insert(0, EntityObs(vm, "vm", attrs))

@@ -1,0 +1,68 @@
+"""What changed from one policy to another: services, domains and rules added,
+removed or changed, each with its file form before and after."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from vtrail.policy.document import domain_document, rule_document, service_document
+from vtrail.policy.model import Policy
+
+T = TypeVar("T")
+
+Part = Literal["service", "domain", "rule"]
+Change = Literal["added", "removed", "changed"]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChange:
+    #: What changed: a service, a domain or a rule.
+    part: Part
+    name: str
+    change: Change
+    #: Its file form before and after (None where it did not exist).
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+def _part(
+    part: Part,
+    old: Mapping[str, T],
+    new: Mapping[str, T],
+    document: Callable[[T], dict[str, Any]],
+) -> list[PolicyChange]:
+    out = []
+    for name in sorted(old.keys() | new.keys()):
+        a = document(old[name]) if name in old else None
+        b = document(new[name]) if name in new else None
+        if a == b:
+            continue
+        change: Change = "added" if a is None else "removed" if b is None else "changed"
+        out.append(PolicyChange(part, name, change, a, b))
+    return out
+
+
+def changes(old: Policy, new: Policy) -> list[PolicyChange]:
+    """Every service, domain and rule that differs, in that order, each by name."""
+    return [
+        *_part("service", old.services, new.services, service_document),
+        *_part("domain", old.domains, new.domains, domain_document),
+        *_part("rule", old.rules, new.rules, rule_document),
+    ]
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out |= _flat(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return {prefix: value}
+
+
+def changed_keys(c: PolicyChange) -> list[tuple[str, Any, Any]]:
+    """`(key, before, after)` of each value that differs, keys dotted (`max-hops.hops`)."""
+    a, b = _flat(c.before or {}), _flat(c.after or {})
+    return [(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]

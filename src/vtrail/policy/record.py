@@ -1,0 +1,150 @@
+"""A policy as history: a snapshot observation of source `policy`, and back.
+
+Each apply records the whole policy as one snapshot, so that, like anything
+else vtrail records, it has a state at every instant: a rule taken out of the
+file ends at the next apply, and the policy in force at T is rebuilt from the
+versions of its entities live at T. The entities:
+
+- `service:<name>`: `owner`, `description`, `members` (the selector: `kind`,
+  `name`, `attrs` as an object, `ids`);
+- `domain:<name>`: `hosts`, `bridges`, `networks`, `description`;
+- `rule:<name>`: `kind`, `services`, `hosts`, `hops`, `description`.
+
+Each also has `name`. An attribute with no value (no owner, no hosts) is left
+out. `from_attrs(to_observation(p).entities)` is `p`, exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, cast
+
+from vtrail.ids import domain_id, parse_named, rule_id, service_id
+from vtrail.model import Attrs, EntityObs, InvalidId, JSONValue, Observation, Version, split_id
+from vtrail.policy.load import PolicyError
+from vtrail.policy.model import RULE_KINDS, Domain, Policy, Rule, RuleKind, Selector, Service
+
+#: The source every policy is recorded from.
+SOURCE = "policy"
+#: The kinds of the policy's entities.
+KINDS = ("service", "domain", "rule")
+#: What their ids start with.
+PREFIXES = (service_id(""), domain_id(""), rule_id(""))
+
+
+def _some(**attrs: JSONValue) -> dict[str, JSONValue]:
+    return {k: v for k, v in attrs.items() if v is not None and v != []}
+
+
+def _selector(s: Selector) -> dict[str, JSONValue]:
+    return _some(kind=s.kind, name=s.name, attrs=dict(s.attrs) or None, ids=list(s.ids))
+
+
+def _entities(p: Policy) -> Iterable[EntityObs]:
+    for name, s in sorted(p.services.items()):
+        attrs = _some(
+            name=name, owner=s.owner, description=s.description, members=_selector(s.members)
+        )
+        yield EntityObs(service_id(name), "service", attrs)
+    for name, d in sorted(p.domains.items()):
+        attrs = _some(
+            name=name,
+            hosts=list(d.hosts),
+            bridges=list(d.bridges),
+            networks=list(d.networks),
+            description=d.description,
+        )
+        yield EntityObs(domain_id(name), "domain", attrs)
+    for name, r in sorted(p.rules.items()):
+        attrs = _some(
+            name=name,
+            kind=r.kind,
+            services=list(r.services),
+            hosts=list(r.hosts),
+            hops=r.hops,
+            description=r.description,
+        )
+        yield EntityObs(rule_id(name), "rule", attrs)
+
+
+def to_observation(policy: Policy, at: datetime) -> Observation:
+    """The whole policy as source `policy` says it at `at`."""
+    return Observation(SOURCE, at, "snapshot", tuple(_entities(policy)))
+
+
+# -- and back ------------------------------------------------------------------------------
+
+
+class _Recorded:
+    """One recorded entity's attributes, read with the types the writer gave them."""
+
+    def __init__(self, eid: str, attrs: Attrs) -> None:
+        self.eid, self.attrs = eid, attrs
+
+    def bad(self, key: str, what: str) -> PolicyError:
+        return PolicyError(f"{self.eid} as recorded is no policy's: {key} is not {what}")
+
+    def text(self, key: str) -> str | None:
+        v = self.attrs.get(key)
+        if v is not None and not isinstance(v, str):
+            raise self.bad(key, "text")
+        return v
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        v = self.attrs.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise self.bad(key, "a list of text")
+        return tuple(cast(list[str], v))
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        v = self.attrs.get(key, {})
+        if not isinstance(v, dict):
+            raise self.bad(key, "an object")
+        return v
+
+
+def _selector_from(r: _Recorded) -> Selector:
+    m = _Recorded(r.eid, r.mapping("members"))
+    attrs = m.mapping("attrs")
+    return Selector(m.text("kind"), m.text("name"), tuple(attrs.items()), m.texts("ids"))
+
+
+def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
+    """The policy whose entities (id and attributes) these are; others' are ignored."""
+    p = Policy()
+    for eid, attrs in entities:
+        try:
+            kind = split_id(eid)[0]
+        except InvalidId:
+            continue
+        if kind not in KINDS:
+            continue
+        name = parse_named(eid, kind)
+        r = _Recorded(eid, attrs)
+        if kind == "service":
+            owner, description = r.text("owner"), r.text("description")
+            p.services[name] = Service(name, _selector_from(r), owner, description)
+        elif kind == "domain":
+            p.domains[name] = Domain(
+                name, r.texts("hosts"), r.texts("bridges"), r.texts("networks"),
+                r.text("description"),
+            )  # fmt: skip
+        else:
+            rule_kind = r.text("kind")
+            if rule_kind not in RULE_KINDS:
+                raise r.bad("kind", f"one of {', '.join(RULE_KINDS)}")
+            hops = attrs.get("hops")
+            if hops is not None and (not isinstance(hops, int) or isinstance(hops, bool)):
+                raise r.bad("hops", "a whole number")
+            p.rules[name] = Rule(
+                name, cast(RuleKind, rule_kind), r.texts("services"), r.texts("hosts"), hops,
+                r.text("description"),
+            )  # fmt: skip
+    return p
+
+
+def from_versions(versions: Iterable[Version]) -> Policy:
+    """The policy in force when these versions (the policy's entities live at an instant)
+    were: what `triage.policy_at` reads from the store."""
+    return from_attrs((v.entity, v.attrs) for v in versions)

@@ -1,0 +1,1 @@
+"""The policy evaluated against the history; `policy_at` reads the policy in force."""

@@ -34,6 +34,11 @@ LATE = {
     "kind": "snapshot",
     "entities": [{"id": "host:hv-c", "attrs": {"hostname": "hv-c"}}],
 }
+#: A draft policy (JSON is YAML) for POST /api/check, which reads and records nothing.
+DRAFT = {
+    "services": {"web": {"members": {"kind": "vm", "name": "web-*"}}},
+    "rules": [{"name": "apart", "anti-affinity": "web"}],
+}
 
 #: One request per route of the app, by its path template: (method, url, params or body).
 REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -51,6 +56,7 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/api/counters/{id:path}": ("GET", f"/api/counters/{WEB_NIC}", {}),
     "/api/search": ("GET", "/api/search", {"q": "web"}),
     "/api/observations": ("POST", "/api/observations", LATE),
+    "/api/check": ("POST", "/api/check", DRAFT),
     "/api/openapi.json": ("GET", "/api/openapi.json", {}),
     "/api/docs": ("GET", "/api/docs", {}),
     "/metrics": ("GET", "/metrics", {}),

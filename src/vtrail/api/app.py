@@ -17,9 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from vtrail import __version__
-from vtrail.api import graph, ingest, openapi, page, questions
+from vtrail.api import check, graph, ingest, openapi, page, questions
 from vtrail.api.deps import (
     READ_THREADS,
     Settings,
@@ -43,16 +44,28 @@ def _one_line(e: RequestValidationError) -> str:
     return f"{where}: {msg}" if where else msg
 
 
+def _allowed(request: Request) -> str:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 def _handlers(app: FastAPI) -> None:
     async def validation(_: Request, e: Exception) -> Response:
         assert isinstance(e, RequestValidationError)
         return json_response({"detail": _one_line(e)}, 422)
 
-    async def http(_: Request, e: Exception) -> Response:
+    async def http(request: Request, e: Exception) -> Response:
         assert isinstance(e, StarletteHTTPException)
         resp = json_response({"detail": str(e.detail)}, e.status_code)
         for k, v in (e.headers or {}).items():
             resp.headers[k] = v
+        if e.status_code == 405:
+            # Starlette names the methods of the first route on the path; a path with a
+            # route per method (GET and POST /api/check) allows them all.
+            resp.headers["Allow"] = _allowed(request)
         return resp
 
     app.add_exception_handler(RequestValidationError, validation)
@@ -110,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     _handlers(app)
     app.include_router(questions.router)
     app.include_router(graph.router)
+    app.include_router(check.router)
     app.include_router(ingest.router)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vtrail.model import InvalidId
+from vtrail.policy.load import PolicyError
 from vtrail.query.graph import BadGraphQuery
 from vtrail.query.names import Ambiguous
 from vtrail.query.path import BadPath
@@ -19,6 +20,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (UnknownKind, 422),
     (BadPath, 422),
     (BadGraphQuery, 422),
+    (PolicyError, 422),
     (TimeParseError, 422),
     (ObservationError, 422),
     (InvalidId, 422),

@@ -1,4 +1,4 @@
-"""The whole-fabric questions (snapshot, diff, ghosts, topology), asked in worker processes.
+"""The whole-fabric questions (snapshot, diff, ghosts, topology, check), asked in worker processes.
 
 A snapshot of 20,000 entities is about a second of Python: rows into objects,
 objects into 8 MB of JSON. Asked in the server's threads, twenty of them shared
@@ -33,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from vtrail.api.errors import status_of
+from vtrail.policy.load import parse_policy
 from vtrail.query import state
 from vtrail.query.graph import to_dot, topology
 from vtrail.query.jsonable import to_jsonable
 from vtrail.query.snapshot_json import snapshot_jsonable
 from vtrail.store import SqliteStore, StoreError
+from vtrail.triage import check
 
 #: Worker processes: one per core of the machine this was measured on; the lanes
 #: keep at most one question of each kind running.
@@ -120,7 +122,22 @@ def _topology(
     return _reply(dumps(to_jsonable(found)))
 
 
+def _check(
+    s: SqliteStore,
+    policy: str,
+    form: str,
+    at: datetime | None,
+    t_from: datetime | None,
+    t_to: datetime | None,
+) -> Reply:
+    where = "request body"
+    rules = parse_policy(policy, where, form=form)
+    found = check(s, rules, where, at=at, t_from=t_from, t_to=t_to)
+    return _reply(dumps(to_jsonable(found)))
+
+
 QUESTIONS: dict[str, Callable[..., Reply]] = {
+    "check": _check,
     "snapshot": _snapshot,
     "diff": _diff,
     "ghosts": _ghosts,

@@ -55,6 +55,7 @@ _REFUSALS: dict[str, tuple[str, ...]] = {
     "/api/counters/{id}": ("404", "409"),
     "/api/path": ("404", "409"),
     "/api/topology": ("404", "409"),
+    "/api/check": ("404", "413"),
     "/api/observations": ("403", "409", "413"),
 }
 _TIME_PARAMS = {"at", "from", "to", "compare"}

@@ -104,7 +104,7 @@ class Fabric:
         return eid in self.attrs
 
     def host(self, eid: str) -> str | None:
-        if eid.startswith("host:"):
+        if split_id(eid)[0] == "host":
             return eid
         hosts = self.out.get((eid, RUNS_ON))
         return min(hosts) if hosts else None

@@ -85,12 +85,35 @@ class Matcher:
             {"name"} | {k for s in policy.services.values() for k, _ in s.members.attrs}
         )
         self._kept: dict[tuple[object, ...], frozenset[str]] = {}
+        # A name can only match a glob that starts as it does: services by the literal
+        # start of their glob, so that a name is tested against a few, not all of them.
+        self.always: list[str] = []
+        self.by_start: dict[int, dict[str, list[str]]] = {}
+        for name in self.tests:
+            glob = policy.services[name].members.name
+            start = re.split(r"[*?\[]", glob, maxsplit=1)[0] if glob is not None else ""
+            if start:
+                self.by_start.setdefault(len(start), {}).setdefault(start, []).append(name)
+            else:
+                self.always.append(name)
+
+    def _candidates(self, attrs: Mapping[str, JSONValue]) -> list[str]:
+        name = attrs.get("name")
+        if not isinstance(name, str):
+            return self.always
+        out = list(self.always)
+        for n, starts in self.by_start.items():
+            out += starts.get(name[:n], ())
+        return out
 
     def services_of(self, eid: str, kind: str, attrs: Mapping[str, JSONValue]) -> frozenset[str]:
         key = (kind, *(_comparable(attr_value(attrs, k)) for k in self.keys))
         found = self._kept.get(key)
         if found is None:
-            found = self._kept[key] = frozenset(n for n, t in self.tests.items() if t(kind, attrs))
+            tests = self.tests
+            found = self._kept[key] = frozenset(
+                n for n in self._candidates(attrs) if tests[n](kind, attrs)
+            )
         named = self.by_id.get(eid)
         if not named:
             return found

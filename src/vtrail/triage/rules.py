@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
+from vtrail.ids import domain_id, host_id
 from vtrail.model import split_id
 from vtrail.policy.model import Rule
 from vtrail.query.names import Ambiguous
@@ -151,7 +152,7 @@ def same_domain(rule: Rule, cx: Context) -> list[Breach]:
         f"{cx.names(out)} {'is' if len(out) == 1 else 'are'} outside {best}, "
         f"where {cx.names(inside)} {'is' if len(inside) == 1 else 'are'}"
     )
-    return [Breach(out, f"domain:{best}", reason)]
+    return [Breach(out, domain_id(best), reason)]
 
 
 def affinity(rule: Rule, cx: Context) -> list[Breach]:
@@ -189,7 +190,7 @@ def _runs(rule: Rule, cx: Context, m: str) -> str | None:
 
 @cache
 def _hosts(rule: Rule) -> frozenset[str]:
-    return frozenset({f"host:{h}" for h in rule.hosts} | {h for h in rule.hosts if ":" in h})
+    return frozenset({host_id(h) for h in rule.hosts} | {h for h in rule.hosts if ":" in h})
 
 
 def host_affinity_of(rule: Rule, cx: Context, m: str) -> Breach | None:

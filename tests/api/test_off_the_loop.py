@@ -34,6 +34,11 @@ LATE = {
     "kind": "snapshot",
     "entities": [{"id": "host:hv-c", "attrs": {"hostname": "hv-c"}}],
 }
+#: A draft policy (JSON is YAML) for POST /api/check, which reads and records nothing.
+DRAFT = {
+    "services": {"web": {"members": {"kind": "vm", "name": "web-*"}}},
+    "rules": [{"name": "apart", "anti-affinity": "web"}],
+}
 
 #: One request per route of the app, by its path template: (method, url, params or body).
 REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -54,6 +59,7 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # The write; its read (GET /api/policy) is asked below, as the route's second method.
     "/api/policy": ("PUT", "/api/policy", {"text": "services: {web: {members: {kind: vm}}}"}),
     "/api/policy/diff": ("GET", "/api/policy/diff", {"from": iso(at(2)), "to": T12}),
+    "/api/check": ("POST", "/api/check", DRAFT),
     "/api/openapi.json": ("GET", "/api/openapi.json", {}),
     "/api/docs": ("GET", "/api/docs", {}),
     "/metrics": ("GET", "/metrics", {}),

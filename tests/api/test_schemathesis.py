@@ -89,7 +89,7 @@ def _listed_once(o: Any) -> bool:
 
 _WINDOWS = (
     "/api/history/", "/api/diff", "/api/ghosts", "/api/timeline", "/api/counters/",
-    "/api/policy/diff",
+    "/api/policy/diff", "/api/check",
 )  # fmt: skip
 _reader = SqliteStore(_DB, readonly=True)
 _SPAN = StatsReader(_reader).span()
@@ -100,6 +100,10 @@ def _window(path: str, query: Any) -> Any:
     """A window of valid times that does not end after it starts is made one that does."""
     if not isinstance(query, dict) or not path.startswith(_WINDOWS):
         return query
+    if path == "/api/check" and ("from" in query or "to" in query):
+        # A check is at an instant or over a window, and a window has a start.
+        query.pop("at", None)
+        query.setdefault("from", "1000-01-01")
     given = {k: query.get(k) for k in ("from", "to")}
     if any(v is not None and not (isinstance(v, str) and is_time(v)) for v in given.values()):
         return query
@@ -134,25 +138,54 @@ def map_query(ctx: schemathesis.HookContext, query: Any) -> Any:
     return _window(ctx.operation.path if ctx.operation else "", query)
 
 
+def _policy_holds_together(body: Any) -> bool:
+    """A policy's rules name services it defines, and no two rules share a name."""
+    if not isinstance(body, dict):
+        return True
+    services = body.get("services") if isinstance(body.get("services"), dict) else {}
+    raw = body.get("rules")
+    rules = [r for r in raw if isinstance(r, dict)] if isinstance(raw, list) else []
+    names = [r.get("name") for r in rules]
+    if len(names) != len(set(map(json.dumps, names))):
+        return False
+    for r in rules:
+        for kind, spec in r.items():
+            if kind in ("name", "description"):
+                continue
+            if isinstance(spec, dict):
+                named = [spec.get(k) for k in ("service", "from", "to") if k in spec]
+            else:
+                named = spec if isinstance(spec, list) else [spec]
+            if any(isinstance(n, str) and n not in services for n in named):
+                return False
+    return True
+
+
 @schemathesis.hook
 def filter_body(ctx: schemathesis.HookContext, body: Any) -> bool:
+    if ctx.operation is not None and ctx.operation.path == "/api/check":
+        return _policy_holds_together(body)
     return all(_listed_once(o) for o in _observations(body))
 
 
 @schemathesis.hook
 def map_body(ctx: schemathesis.HookContext, body: Any) -> Any:
+    if ctx.operation is not None and ctx.operation.path == "/api/check":
+        return body
     return _kinds(body)
 
 
 @schemathesis.hook
 def filter_case(ctx: schemathesis.HookContext, case: schemathesis.Case) -> bool:
+    if case.operation.path == "/api/check":
+        return _policy_holds_together(case.body)
     return not isinstance(case.body, dict | list) or filter_body(ctx, case.body)
 
 
 @schemathesis.hook
 def map_case(ctx: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
     case.query = _window(case.operation.path, case.query)
-    if isinstance(case.body, dict | list):
+    if isinstance(case.body, dict | list) and case.operation.path != "/api/check":
         case.body = _kinds(case.body)
     return case
 

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
 from vtrail import __version__
-from vtrail.api import graph, ingest, openapi, page, policy, questions
+from vtrail.api import check, graph, ingest, openapi, page, policy, questions
 from vtrail.api.deps import (
     READ_THREADS,
     Settings,
@@ -47,7 +47,7 @@ def _one_line(e: RequestValidationError) -> str:
 def _allowed(app: FastAPI, request: Request) -> str:
     """Every method the path answers: Starlette names only those of the first route that
     matches it, and a path may have a read and a write on routes of their own
-    (`GET` and `PUT /api/policy`)."""
+    (`GET` and `PUT /api/policy`, `GET` and `POST /api/check`)."""
     methods: set[str] = set()
     for route in app.router.routes:
         if isinstance(route, BaseRoute) and route.matches(request.scope)[0] is not Match.NONE:
@@ -124,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     _handlers(app)
     app.include_router(questions.router)
     app.include_router(graph.router)
+    app.include_router(check.router)
     app.include_router(ingest.router)
     app.include_router(policy.router)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vtrail.model import InvalidId
+from vtrail.policy.load import PolicyError
 from vtrail.query.graph import BadGraphQuery
 from vtrail.query.names import Ambiguous
 from vtrail.query.path import BadPath
@@ -10,15 +11,18 @@ from vtrail.query.state import BadWindow, UnknownKind
 from vtrail.store import StoreError, UnknownEntity
 from vtrail.store.journal import BodiesDropped
 from vtrail.timeexpr import TimeParseError
+from vtrail.triage.policy_at import NoPolicy
 from vtrail.wire import ObservationError
 
 STATUS: list[tuple[type[Exception], int]] = [
     (UnknownEntity, 404),
+    (NoPolicy, 404),
     (Ambiguous, 409),
     (BadWindow, 422),
     (UnknownKind, 422),
     (BadPath, 422),
     (BadGraphQuery, 422),
+    (PolicyError, 422),
     (TimeParseError, 422),
     (ObservationError, 422),
     (InvalidId, 422),

@@ -1,4 +1,4 @@
-"""The whole-fabric questions (snapshot, diff, ghosts, topology), asked in worker processes.
+"""The whole-fabric questions (snapshot, diff, ghosts, topology, check), asked in worker processes.
 
 A snapshot of 20,000 entities is about a second of Python: rows into objects,
 objects into 8 MB of JSON. Asked in the server's threads, twenty of them shared
@@ -33,11 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from vtrail.api.errors import status_of
+from vtrail.policy.load import parse_policy
 from vtrail.query import state
 from vtrail.query.graph import to_dot, topology
 from vtrail.query.jsonable import to_jsonable
 from vtrail.query.snapshot_json import snapshot_jsonable
 from vtrail.store import SqliteStore, StoreError
+from vtrail.triage import check
+from vtrail.triage.policy_at import recorded_policy
 
 #: Worker processes: one per core of the machine this was measured on; the lanes
 #: keep at most one question of each kind running.
@@ -120,7 +123,28 @@ def _topology(
     return _reply(dumps(to_jsonable(found)))
 
 
+def _check(
+    s: SqliteStore,
+    policy: str | None,
+    form: str,
+    at: datetime | None,
+    t_from: datetime | None,
+    t_to: datetime | None,
+) -> Reply:
+    if policy is None:
+        # The policy in force at the instant the answer is about (a window's end).
+        where = "recorded"
+        rules = recorded_policy(s, at or t_to or datetime.now(UTC))
+    else:
+        where = "request body"
+        # JSON is YAML too: one reader for both forms of the body.
+        rules = parse_policy(policy, where)
+    found = check(s, rules, where, at=at, t_from=t_from, t_to=t_to)
+    return _reply(dumps(to_jsonable(found)))
+
+
 QUESTIONS: dict[str, Callable[..., Reply]] = {
+    "check": _check,
     "snapshot": _snapshot,
     "diff": _diff,
     "ghosts": _ghosts,

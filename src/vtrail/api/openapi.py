@@ -56,6 +56,7 @@ _REFUSALS: dict[str, tuple[str, ...]] = {
     "/api/counters/{id}": ("404", "409"),
     "/api/path": ("404", "409"),
     "/api/topology": ("404", "409"),
+    "/api/check": ("404", "413"),
 }
 #: The writes (a writer's token, whatever the settings), with their refusals beyond 422 and 503.
 WRITES: dict[str, tuple[str, ...]] = {

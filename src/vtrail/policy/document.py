@@ -57,7 +57,7 @@ def domain_document(d: Domain) -> dict[str, Any]:
 def rule_document(r: Rule) -> dict[str, Any]:
     body: Any
     if r.kind in ("same-domain", "anti-affinity"):
-        body = r.services[0]
+        body = r.services[0] if len(r.services) == 1 else list(r.services)
     elif r.kind == "affinity":
         body = list(r.services)
     elif r.kind in ("host-affinity", "host-anti-affinity"):

@@ -460,7 +460,10 @@ def _rule(value: object, at: _At, services: Collection[str], domains: int) -> Ru
     hosts: tuple[str, ...] = ()
     hops = None
     if kind in ("same-domain", "anti-affinity"):
-        names: tuple[str, ...] = (service(body, here),)
+        # One service, or several taken as one group (`same-domain: [web, db]`).
+        names: tuple[str, ...] = _list(body, here, "service names", service)
+        if not names:
+            raise here.bad(f"{kind} names at least one service")
         if kind == "same-domain" and not domains:
             raise here.bad("no domains are defined: same-domain needs some (domains:)")
     elif kind == "affinity":

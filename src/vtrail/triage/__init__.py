@@ -1,1 +1,14 @@
-"""The policy evaluated against the history; `policy_at` reads the policy in force."""
+"""The policy evaluated against the history.
+
+- `members`: which entities a service's selector matches, and when;
+- `fabric`: where each member ran and was plugged in, kept as changes arrive;
+- `rules`: what breaks each kind of rule at one instant, and why;
+- `check`: compliance at an instant, or over a window by walking its changes;
+- `answer`: the typed answer the CLI and the API serialise.
+"""
+
+from vtrail.triage.answer import CheckAnswer, Membership, RuleCheck, Violation
+from vtrail.triage.check import check
+from vtrail.triage.members import membership
+
+__all__ = ["CheckAnswer", "Membership", "RuleCheck", "Violation", "check", "membership"]

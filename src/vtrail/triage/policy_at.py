@@ -24,7 +24,7 @@ from vtrail.query.state import check_window
 from vtrail.store import SqliteStore
 from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.stats import StatsReader
-from vtrail.timeexpr import to_us
+from vtrail.timeexpr import iso, to_us
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,22 @@ def policy_at(store: SqliteStore, at: datetime) -> Policy:
     t = to_us(at)
     ids = [eid for prefix in PREFIXES for eid in r.with_prefix(prefix, t)]
     return from_attrs((n.eid, n.attrs) for n in r.nodes(ids, t).values())
+
+
+class NoPolicy(LookupError):
+    """No policy was in force at the instant asked: nothing to check."""
+
+
+def recorded_policy(store: SqliteStore, at: datetime) -> Policy:
+    """The policy in force at `at`, refused when none was (`vtrail policy apply`)."""
+    found = policy_at(store, at)
+    if not (found.services or found.domains or found.rules):
+        raise NoPolicy(
+            f"no policy was in force at {iso(at)}: record one with `vtrail policy apply FILE` "
+            "(PUT /api/policy), or check a file that was never applied (--policy FILE, "
+            "POST /api/check)"
+        )
+    return found
 
 
 def show(store: SqliteStore, at: datetime) -> PolicyAnswer:

@@ -7,6 +7,8 @@
 - `search`: ids by name, MAC, address, or part of any of them;
 - `samples`: counter series and their totals;
 - `stats`: what the store holds (counts, span, kinds, sources);
+- `triage`: what a policy is checked on: versions and placement relations at a
+  window's start and those begun in it, and the instants the network changed;
 - `rows`: what they share: the live set's SQL, the time bounds, batch decoding.
 
 Times are integer microseconds here; `vtrail.query` speaks datetimes.

@@ -1,0 +1,69 @@
+"""What `check` and `membership` answer: frozen dataclasses, written by `to_jsonable`.
+
+A window is `t_from`/`t_to` (JSON `from`/`to`); an interval still open at the
+window's end has `t_to` None, and one already open at its start has `t_from`
+the window's start and `in_force_at_start` true: when it began lies outside
+what was asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One way a rule was broken, from the change that began it to the change that ended it."""
+
+    t_from: datetime
+    t_to: datetime | None
+    #: The entity ids that break the rule, sorted.
+    members: list[str]
+    reason: str
+    #: The host or domain the reason is about (`host:hv-a`, `domain:rack-1`), if one.
+    place: str | None
+    in_force_at_start: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCheck:
+    name: str
+    kind: str
+    services: list[str]
+    #: At the instant asked, or at the window's end.
+    holds: bool
+    #: The members that break it then (empty when it holds).
+    members: list[str]
+    #: Why it is broken then, in a line; None when it holds.
+    reason: str | None
+    violations: list[Violation]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckAnswer:
+    #: The instant `holds` is about: the one asked, or the window's end.
+    at: datetime
+    #: The window walked; both None for a check at one instant.
+    t_from: datetime | None
+    t_to: datetime | None
+    #: Where the policy came from: a file's path, `request body`, or `recorded`.
+    policy: str
+    rules: list[RuleCheck]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInterval:
+    entity: str
+    t_from: datetime
+    t_to: datetime | None
+    in_force_at_start: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    service: str
+    t_from: datetime
+    t_to: datetime
+    #: By entity, then by start.
+    members: list[MemberInterval]

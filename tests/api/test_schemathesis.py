@@ -16,12 +16,13 @@ requests within them when every value is otherwise valid, so that a refusal
 for breaking them is not taken for a refusal of valid data. Nothing else about
 the generation is steered.
 
-A policy file (`PUT /api/policy`) is YAML whose validity no JSON Schema states
-(a rule names a service the same file defines, a glob closes its brackets):
-its document gives the outline only, and a file within it may be refused with
-422 and the one line naming the place. That operation alone skips the check
-that everything the schema allows is accepted; every other check runs on it,
-what the outline forbids refused among them.
+A policy file (`PUT /api/policy`, and the draft of `POST /api/check`, read by
+the same loader) is YAML whose validity no JSON Schema states (a rule names a
+service the same file defines, a glob closes its brackets, a bridge is named
+`host/ifname`): its document gives the outline only, and a file within it may
+be refused with 422 and the one line naming the place. Those two operations
+alone skip the check that everything the schema allows is accepted; every
+other check runs on them, what the outline forbids refused among them.
 
 The example count is bounded so that the run stays short; raise
 `VTRAIL_FUZZ_EXAMPLES` for a longer one.
@@ -206,7 +207,7 @@ class _Writer:
 def _unstatable(case: schemathesis.Case) -> list[Any]:
     """The checks an operation's body cannot be held to (the module's doc says why)."""
     route = f"{case.operation.method.upper()} {case.operation.path}"
-    return [positive_data_acceptance] if route == "PUT /api/policy" else []
+    return [positive_data_acceptance] if route in ("PUT /api/policy", "POST /api/check") else []
 
 
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)

@@ -68,19 +68,20 @@ POLICY_RULES = [
 POLICY_SCHEMA: dict[str, Any] = {
     **_object(
         [],
+        # Each part may be empty (null), as `rules:` with nothing under it is in YAML.
         services={
-            "type": "object",
+            "type": ["object", "null"],
             "additionalProperties": _object(
                 ["members"], owner=_TEXT, description=_TEXT, members=_SELECTOR
             ),
         },
         domains={
-            "type": "object",
+            "type": ["object", "null"],
             "additionalProperties": _object(
                 [], hosts=_NAMES, bridges=_NAMES, networks=_NAMES, description=_TEXT
             ),
         },
-        rules={"type": "array", "items": _RULE},
+        rules={"type": ["array", "null"], "items": _RULE},
     ),
     "x-vtrail-rules": POLICY_RULES,
     "description": "A policy (docs/policy.md). Besides the schema: "

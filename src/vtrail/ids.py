@@ -36,6 +36,7 @@ id does not say it.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -230,10 +231,8 @@ def parse_net(eid: str) -> NetworkId:
         except ValueError:
             raise InvalidId(f"{eid!r} is not net:<cidr or name>@<space>") from None
     # Before address spaces: net:<cidr> from netlink, net:<host>/<name> or net:<name> from libvirt.
-    try:
+    with contextlib.suppress(ValueError):
         return NetworkId(None, ipaddress.ip_network(key, strict=False), None)
-    except ValueError:
-        pass
     host, slash, name = key.partition("/")
     return NetworkId(host, None, name) if slash else NetworkId(None, None, key)
 

@@ -126,7 +126,6 @@ def _topology(
 def _check(
     s: SqliteStore,
     policy: str | None,
-    form: str,
     at: datetime | None,
     t_from: datetime | None,
     t_to: datetime | None,

@@ -82,16 +82,17 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Whether each rule of a policy held at an instant, or when it was violated."""
+        lo = hi = None
         if t_from is None and t_to is None:
-            instant = when(at or "now")
-            with open_store(db) as store:
-                rules, source = _policy(policy, store, instant)
-                emit(check(store, rules, source, at=instant), output, table)
-            return
-        if t_from is None:
-            fail("a window needs its start: --from", 2)
-        lo, hi = when(t_from), when(t_to or "now")
-        at_given = when(at) if at is not None else None
+            instant: datetime | None = when(at or "now")
+        else:
+            if t_from is None:
+                fail("a window needs its start: --from", 2)
+            lo, hi = when(t_from), when(t_to or "now")
+            instant = when(at) if at is not None else None
+        # The policy in force at the instant the answer is about: `at`, or the window's end.
+        about = instant or hi
+        assert about is not None, "an instant, or a window with its end"
         with open_store(db) as store:
-            rules, source = _policy(policy, store, at_given or hi)
-            emit(check(store, rules, source, at=at_given, t_from=lo, t_to=hi), output, table)
+            rules, source = _policy(policy, store, about)
+            emit(check(store, rules, source, at=instant, t_from=lo, t_to=hi), output, table)

@@ -70,6 +70,12 @@ def when(text: str) -> datetime:
         fail(str(e), 2)
 
 
+def window(t_from: str | None, t_to: str | None) -> tuple[datetime | None, datetime | None]:
+    """A window whose ends are optional: each end read when given (the question picks
+    the default of an end left out)."""
+    return (when(t_from) if t_from else None, when(t_to) if t_to else None)
+
+
 @contextmanager
 def open_store(
     db: Path | None, *, readonly: bool = True, cache_mib: int = 128

@@ -17,7 +17,7 @@ from vtrail.cli.common import (
     esc,
     fail,
     open_store,
-    when,
+    window,
 )
 from vtrail.query.counters import Counters, counters
 from vtrail.query.search import MAX_HITS, SearchAnswer, search
@@ -92,8 +92,7 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """How much changed when: versions and relations begun or ended in each slice."""
-        lo = when(t_from) if t_from else None
-        hi = when(t_to) if t_to else None
+        lo, hi = window(t_from, t_to)
         with open_store(db) as store:
             emit(timeline(store, lo, hi, buckets), output, _timeline_table)
 
@@ -106,8 +105,7 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """An entity's counter series (bytes, packets, cpu), at most 2,000 readings each."""
-        lo = when(t_from) if t_from else None
-        hi = when(t_to) if t_to else None
+        lo, hi = window(t_from, t_to)
         with open_store(db) as store:
             emit(counters(store, entity, lo, hi), output, _counters_table)
 

@@ -18,6 +18,7 @@ from vtrail.cli.common import (
     open_store,
     vm_names,
     when,
+    window,
 )
 from vtrail.query import state
 from vtrail.store import SqliteStore
@@ -80,8 +81,7 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Every version and relation change of an entity, with the source of each."""
-        lo = when(t_from) if t_from else None
-        hi = when(t_to) if t_to else None
+        lo, hi = window(t_from, t_to)
         ends = [t for t in (hi, lo) if t is not None] or [datetime.now(UTC)]
         with open_store(db) as store:
             emit(state.history(store, entity, lo, hi), output, _named(render.history, store, *ends))

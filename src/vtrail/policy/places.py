@@ -42,7 +42,7 @@ class _Seq(list[Any]):
 
 
 class Loader(yaml.SafeLoader):  # type: ignore[misc]
-    pass
+    """PyYAML's safe loader, with mappings and lists that keep their lines (below)."""
 
 
 def _line(node: yaml.Node) -> int:

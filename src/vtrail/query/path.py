@@ -15,6 +15,7 @@ the NIC's subnet: the conventional default gateway.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
@@ -153,11 +154,9 @@ def _held(store: SqliteStore, w: Walk, at: datetime, held: Holding) -> _Endpoint
 
 def _namespace_named(text: str) -> str | None:
     """A namespace typed as `name` or `netns:name`, which need not be a recorded entity."""
-    try:
+    with contextlib.suppress(InvalidId):
         if kind_of(text) == "netns":
             return namespace_of(text)
-    except InvalidId:
-        pass
     return text if text and "/" not in text else None
 
 

@@ -31,6 +31,7 @@ from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
 from vtrail.timeexpr import TimeParseError, parse_time
+from vtrail.triage.derive import derivers
 
 #: Threads for the plain routes (the reads). Few: each read is a fraction of a
 #: millisecond, and forty threads spent more time passing the GIL to each other than
@@ -85,6 +86,7 @@ class Stores:
         with self._guard:
             if self._writer is None:
                 self._writer = SqliteStore(self.path)
+                self._writer.derivers = derivers()
                 self._recorder = Recorder(self._writer)
             return self._writer
 

@@ -22,6 +22,7 @@ from vtrail.query.names import Ambiguous, names_at
 from vtrail.query.state import BadWindow, UnknownKind
 from vtrail.store import SqliteStore, StoreError, UnknownEntity, default_path
 from vtrail.timeexpr import TimeParseError, parse_time
+from vtrail.triage.derive import derivers
 from vtrail.wire import ObservationError
 
 # No emoji codes: an id such as "vm:x:" prints as typed, not as "vm❌".
@@ -86,6 +87,8 @@ def open_store(
         store = SqliteStore(path, readonly=readonly, cache_mib=cache_mib)
     except StoreError as e:
         fail(str(e))
+    if not readonly:
+        store.derivers = derivers()
     try:
         yield store
     except (UnknownEntity, Ambiguous, BadWindow, UnknownKind, ObservationError, StoreError) as e:

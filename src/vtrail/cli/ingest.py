@@ -20,6 +20,7 @@ from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
 from vtrail.query import state
 from vtrail.recording.ingest import ingest_lines, rebuild_in_place
 from vtrail.store import StoreError, default_path
+from vtrail.triage.derive import derivers
 
 
 def _progress() -> Progress:
@@ -85,7 +86,7 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, description=f"replayed {n:,} observations", completed=n)
 
             try:
-                stats, backup = rebuild_in_place(path, tick)
+                stats, backup = rebuild_in_place(path, tick, derivers())
             except (StoreError, FileExistsError) as e:
                 fail(str(e))
         err_console.print(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -10,7 +10,7 @@ from vtrail.payload import decode
 from vtrail.recording.recorder import Recorder, RecordStats
 from vtrail.store import SqliteStore, move_store, store_files
 from vtrail.store.journal import Journal
-from vtrail.store.sqlite import fold_wal
+from vtrail.store.sqlite import Deriver, fold_wal
 from vtrail.wire import parse_lines
 
 #: Told how many observations are done, every thousand and at the end of a rebuild.
@@ -37,7 +37,12 @@ def ingest_lines(
     return Recorder(store).record(_counted(observations, progress), validated=True)
 
 
-def rebuild(store: SqliteStore, target: Path, progress: Progress | None = None) -> RecordStats:
+def rebuild(
+    store: SqliteStore,
+    target: Path,
+    progress: Progress | None = None,
+    derivers: Sequence[Deriver] = (),
+) -> RecordStats:
     """Replay the journal of `store` into a fresh store at `target`.
 
     The journal holds only what was validated on its way in, so it is read back
@@ -47,6 +52,7 @@ def rebuild(store: SqliteStore, target: Path, progress: Progress | None = None) 
     # Before the fresh store exists: a journal whose bodies were dropped is refused here.
     rows = _counted(((decode(p), at) for p, at in Journal(store).entries()), progress)
     fresh = SqliteStore(target)
+    fresh.derivers = list(derivers)
     try:
         stats = Recorder(fresh).record(rows, validated=True)
         if progress:
@@ -56,14 +62,17 @@ def rebuild(store: SqliteStore, target: Path, progress: Progress | None = None) 
     return stats
 
 
-def rebuild_in_place(path: Path, progress: Progress | None = None) -> tuple[RecordStats, Path]:
-    """Rebuild the store at `path`; the old one is kept beside it as `.before-rebuild`."""
+def rebuild_in_place(
+    path: Path, progress: Progress | None = None, derivers: Sequence[Deriver] = ()
+) -> tuple[RecordStats, Path]:
+    """Rebuild the store at `path`; the old one is kept beside it as `.before-rebuild`.
+    What is derived from the history (`derivers`) is derived again as it replays."""
     store = SqliteStore(path, readonly=True)
     tmp = path.with_name(path.stem + ".rebuild" + path.suffix)
     for stale in store_files(tmp):
         stale.unlink(missing_ok=True)
     try:
-        stats = rebuild(store, tmp, progress)
+        stats = rebuild(store, tmp, progress, derivers)
     finally:
         store.close()
     fold_wal(path)

@@ -106,14 +106,17 @@ class Recorder:
             self._rederive(since, stats)
             self.h.mark_applied(since)
             self.h.recount_observations()
+            self._derive(since, stats)
             return
         marks: dict[int, tuple[int, int] | None] = {}
         again = [(decode(p), at) for p, at in self.h.journal_take_after(seq)]
         for o, at in again:
             self._record_one(o, at, marks, stats)
         self._count_rows(stats)
-        self.h.mark_applied(min(to_us(o.observed_at) for o, _ in again))
+        first = min(to_us(o.observed_at) for o, _ in again)
+        self.h.mark_applied(first)
         self.h.recount_observations()
+        self._derive(first, stats)
 
     def record(
         self,
@@ -137,6 +140,8 @@ class Recorder:
             self._record(observations, stats)
         except BaseException:
             self.merger.forget()
+            for d in self.store.derivers:
+                d.forget()
             raise
         return stats
 
@@ -162,6 +167,8 @@ class Recorder:
                 self.h.mark_applied(first)
                 self.h.count_observations(per_source)
             self._count_rows(stats)
+            if first is not None:
+                self._derive(first, stats)
             if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size // 2):
                 self._checkpoint(stats)
 
@@ -213,6 +220,14 @@ class Recorder:
         for row in self.h.journal_since(t):
             self._apply(decode(row.payload), row.observed_at, self.store.source_id(row.source))
         self._count_rows(stats)
+
+    def _derive(self, since: int, stats: RecordStats) -> None:
+        """Bring what is derived from the history (`store.derivers`) up to date from
+        `since`, in the batch's transaction, before a checkpoint may be taken."""
+        for d in self.store.derivers:
+            n = d(self.store, since)
+            stats.rows_written += n
+            self._since_checkpoint += n
 
     def _count_rows(self, stats: RecordStats) -> None:
         stats.rows_written += self.merger.rows_written

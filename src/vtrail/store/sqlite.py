@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 from urllib.request import pathname2url
 
 from vtrail.model import split_id
@@ -83,6 +84,19 @@ def default_path() -> Path:
     return Path(base) / "vtrail" / "vtrail.db"
 
 
+class Deriver(Protocol):
+    """What the recorder runs inside each batch's transaction to keep rows derived from
+    the history (membership, in `vtrail.triage.derive`) true to it."""
+
+    def __call__(self, store: SqliteStore, since: int) -> int:
+        """Derive again from `since` (the batch's earliest instant); rows opened."""
+        ...
+
+    def forget(self) -> None:
+        """The transaction was rolled back: drop whatever was kept of it."""
+        ...
+
+
 class SqliteStore:
     def __init__(self, path: str | Path, *, readonly: bool = False, cache_mib: int = 128) -> None:
         """`cache_mib` bounds SQLite's page cache: questions over long windows like it
@@ -128,6 +142,8 @@ class SqliteStore:
         #: Labels known to be in `label`: a collector repeats a VM's name in every
         #: event, and asking the index each time cost a statement per observation.
         self.labelled: set[tuple[int, str, str]] = set()
+        #: Set by whoever opens the store to record into it (the CLI, the API).
+        self.derivers: list[Deriver] = []
         self.checkpoints = CheckpointCache(self.conn)
         self.attrs = AttrCodec(self.conn)
         if not readonly:

@@ -73,6 +73,8 @@ class Fabric:
     def __init__(self) -> None:
         self.attrs: dict[str, Mapping[str, JSONValue]] = {}
         self.kind: dict[str, str] = {}
+        #: When each entity's version in force began: an end is matched to its begin by it.
+        self.since: dict[str, int] = {}
         self.out: dict[tuple[str, str], set[str]] = {}
         self.into: dict[tuple[str, str], set[str]] = {}
 
@@ -81,10 +83,13 @@ class Fabric:
     def begin_version(self, r: VersionRow) -> None:
         self.attrs[r.eid] = r.attrs
         self.kind[r.eid] = r.kind
+        self.since[r.eid] = r.valid_from
 
     def end_version(self, r: VersionRow) -> None:
-        if self.attrs.get(r.eid) is r.attrs:
-            del self.attrs[r.eid]
+        # By its start, not by identity: a walk that goes on from where an earlier one
+        # stopped reads the end of a version as a row of its own.
+        if self.since.get(r.eid) == r.valid_from:
+            del self.attrs[r.eid], self.since[r.eid]
 
     def begin_relation(self, r: RelationRow) -> None:
         self.out.setdefault((r.src, r.rel), set()).add(r.dst)

@@ -150,3 +150,51 @@ class TriageReader:
                 )
             )
         return sorted(found)
+
+    def changed_versions(
+        self, lo: int, hi: int, kinds: Collection[str] | None, ids: Collection[str] = ()
+    ) -> list[VersionRow]:
+        """Versions of `kinds` (None: of every kind) or `ids` that began or ended in
+        `(lo, hi]`, each once: a walk goes on from `lo` with these alone."""
+        sql = (
+            "SELECT e.eid, e.kind, v.valid_from, v.valid_to, v.attrs FROM version v "
+            "JOIN entity e ON e.id = v.entity WHERE v.{col} > :lo AND v.{col} <= :hi "
+            f"AND {_WHICH}"
+        )
+        args = self._args(kinds, ids, lo=lo, hi=hi)
+        began = self._versions(sql.format(col="valid_from"), args)
+        ended = self._versions(sql.format(col="valid_to") + " AND v.valid_from <= :lo", args)
+        return began + ended
+
+    def changed_relations(self, lo: int, hi: int, rels: Collection[str]) -> list[RelationRow]:
+        """Relations of these names that began or ended in `(lo, hi]`, each once."""
+        sql = (
+            "SELECT a.eid, r.rel, b.eid, r.valid_from, r.valid_to FROM relation r "
+            "JOIN entity a ON a.id = r.src JOIN entity b ON b.id = r.dst "
+            "WHERE r.{col} > :lo AND r.{col} <= :hi AND " + _RELS
+        )
+        args = {"lo": lo, "hi": hi, "rels": json.dumps(sorted(rels))}
+        rows = self.c.execute(sql.format(col="valid_from"), args).fetchall()
+        rows += self.c.execute(
+            sql.format(col="valid_to") + " AND r.valid_from <= :lo", args
+        ).fetchall()
+        with bulk():
+            return [RelationRow(*r) for r in rows]
+
+    def last_change(self) -> int | None:
+        """The latest instant anything began or ended at (index seeks)."""
+        found = [
+            r[0]
+            for table in ("version", "relation")
+            for col in ("valid_from", "valid_to")
+            for r in self.c.execute(f"SELECT max({col}) FROM {table}")
+            if r[0] is not None
+        ]
+        return max(found) if found else None
+
+    def has_kind(self, kinds: Collection[str]) -> bool:
+        """Whether any entity of these kinds was ever recorded."""
+        return any(
+            self.c.execute("SELECT 1 FROM entity WHERE kind = ? LIMIT 1", (k,)).fetchone()
+            for k in kinds
+        )

@@ -200,9 +200,7 @@ def compliance(console: Console, store: SqliteStore, story: Story, interval: flo
     )
     if not found:
         return
-    console.print(
-        "  Each violation runs from the recorded change that began it to the one that ended it:"
-    )
+    console.print("  Each runs from the recorded change that began it to the one that ended it:")
     for name, v in found:
         lasted = _lasted(v, story.ended)
         unseen = (

@@ -36,6 +36,12 @@ def test_without_root_it_says_so_and_tours_the_libvirt_part(
     assert "host     host:hv-a" in before.split("Where was web-1")[1]
     assert "host     host:hv-b" in after
     assert "What changed over the story" in out
+    # The fabric's policy is recorded first, then checked over the story: both breaks.
+    assert "the fabric's policy is in force: 5 services, 2 domains, 4 rules" in out
+    checked = " ".join(out.split("Did the fabric keep its policy")[1].split())
+    assert "db-apart for" in checked and "(db-1 and db-2 both on hv-c)" in checked
+    assert "batch-off-front for" in checked and "no poller would have seen it" in checked
+    assert "Inside db-apart's violation" in checked and "3 hold, 1 violated" in checked
     assert "ghost bridge" not in out  # no network part without root
     assert db.exists(), "a store named with --db is kept"
     assert _workdirs() == dirs_before, "the work directory is removed"

@@ -17,9 +17,12 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
+from vtrail.cli import policy as policy_cli
 from vtrail.cli.common import console, err_console, fail
 from vtrail.collectors.libraries import MissingLibrary, require
-from vtrail.store import store_files
+from vtrail.demo import POLICY
+from vtrail.store import SqliteStore, store_files
+from vtrail.triage.policy_at import Applied
 
 if TYPE_CHECKING:
     from vtrail.demo.session import DemoSession
@@ -60,6 +63,10 @@ def uninterruptible(message: str) -> Iterator[None]:
 def _intro(network: bool, ovs_why: str | None, seconds: float, db: Path) -> None:
     console.print("[bold]vtrail demo[/]: a small fabric that churns while vtrail records it.")
     console.print("  • three libvirt hosts (test driver): hv-a, hv-b, hv-c, with VMs across them")
+    console.print(
+        "  • a policy for them (services, diagnostic domains, placement rules), "
+        "which the story breaks twice"
+    )
     if network:
         console.print(
             "  • network namespaces as hosts, a switch namespace with two Linux bridges and "
@@ -119,7 +126,7 @@ def register(app: typer.Typer) -> None:
 
         code = 0
         with interrupts_become_keyboardinterrupt():
-            session = DemoSession(path, interval=interval)
+            session = DemoSession(path, interval=interval, prepare=_policy_in_force)
             try:
                 _run(session, seconds, path)
             except KeyboardInterrupt:
@@ -143,6 +150,20 @@ def register(app: typer.Typer) -> None:
         _epilogue(path, keep)
         if code:
             raise typer.Exit(code)
+
+
+def apply_policy(store: SqliteStore) -> Applied:
+    """Record the fabric's policy as `vtrail policy apply` does."""
+    return policy_cli.record(store, POLICY)
+
+
+def _policy_in_force(store: SqliteStore) -> None:
+    a = apply_policy(store)
+    console.print(
+        f"the fabric's policy is in force: {a.services} services, {a.domains} domains, "
+        f"{a.rules} rules"
+    )
+    console.print(f"  [dim]$ vtrail policy apply {POLICY}[/]", highlight=False, soft_wrap=True)
 
 
 def _run(session: DemoSession, seconds: float, path: Path) -> None:
@@ -175,7 +196,7 @@ def _run(session: DemoSession, seconds: float, path: Path) -> None:
             f"recorded {w.recorded:,} observations ({w.rows_written:,} rows, "
             f"{w.samples:,} counter readings) from {session.source_count} sources"
         )
-        tour(console, path, story, datetime.now(UTC))
+        tour(console, path, story, datetime.now(UTC), session.interval)
 
 
 def _epilogue(path: Path, keep: bool) -> None:
@@ -186,6 +207,7 @@ def _epilogue(path: Path, keep: bool) -> None:
         console.print(
             "  vtrail stats;  vtrail where web-1 --at '-2m';  vtrail ghosts --from '-10m'"
         )
+        console.print("  vtrail policy show;  vtrail check --from '-10m'")
         return
     console.print("Everything the demo made is gone. `vtrail demo --keep` keeps the store.")
 

@@ -1,8 +1,9 @@
 """The guided tour: questions about the story just recorded, answered from the store.
 
-Every answer comes from `vtrail.query` (state, path) over the store, never from the
-story's own notes; the notes only choose which questions to ask and, for the
-ghost bridge, what the burst really sent, so the reader can compare.
+Every answer comes from `vtrail.query` (state, path) and `vtrail.triage` (check)
+over the store, never from the story's own notes; the notes only choose which
+questions to ask and, for the ghost bridge, what the burst really sent, so the
+reader can compare.
 Each question shows the command that asks it, to try afterwards with --keep.
 """
 
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
+from vtrail.cli import check as check_cli
 from vtrail.cli import render
 from vtrail.cli.columns import Col, Row, instant, table
 from vtrail.demo.churn import Change, Story
@@ -24,6 +26,8 @@ from vtrail.query import path, state
 from vtrail.query.state import CounterTotal
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.timeexpr import iso
+from vtrail.triage import Violation, check
+from vtrail.triage.policy_at import NoPolicy, recorded_policy
 
 
 def _cmd(console: Console, text: str) -> None:
@@ -175,8 +179,49 @@ def route(console: Console, store: SqliteStore, story: Story) -> None:
     table(console, f"  the route {ns} chose for {dst}", cols, rows)
 
 
-def tour(console: Console, db: Path, story: Story, now: datetime) -> None:
-    """Print the whole tour; `db` must hold the recording of `story`."""
+def _lasted(v: Violation, end: datetime) -> float:
+    return ((v.t_to or end) - v.t_from).total_seconds()
+
+
+def compliance(console: Console, store: SqliteStore, story: Story, interval: float) -> None:
+    """The recorded policy checked over the story, then inside its longest violation."""
+    console.print(Rule("Did the fabric keep its policy during the story?"))
+    _cmd(console, f"check --from {iso(story.started)} --to {iso(story.ended)}")
+    try:
+        policy = recorded_policy(store, story.ended)
+    except NoPolicy as e:
+        console.print(Text(f"  {e}", style="red"))
+        return
+    answer = check(store, policy, "recorded", t_from=story.started, t_to=story.ended)
+    check_cli.table(answer)
+    found = sorted(
+        ((r.name, v) for r in answer.rules for v in r.violations),
+        key=lambda x: -_lasted(x[1], story.ended),
+    )
+    if not found:
+        return
+    console.print("  Each runs from the recorded change that began it to the one that ended it:")
+    for name, v in found:
+        lasted = _lasted(v, story.ended)
+        unseen = (
+            f", less than the {interval:g} s between two snapshots: no poller would have seen it"
+            if lasted < interval
+            else ""
+        )
+        # Text: a reason names VMs, and a name is no markup.
+        console.print(Text(f"  {name} for {lasted:.2f} s ({v.reason}){unseen}."))
+    name, longest = found[0]
+    mid = longest.t_from + ((longest.t_to or story.ended) - longest.t_from) / 2
+    console.print(
+        Rule(f"Inside {name}'s violation: which rules held at {instant(mid, date=False)}?")
+    )
+    _cmd(console, f"check --at {iso(mid)}")
+    check_cli.table(check(store, recorded_policy(store, mid), "recorded", at=mid))
+
+
+def tour(console: Console, db: Path, story: Story, now: datetime, interval: float) -> None:
+    """Print the whole tour; `db` must hold the recording of `story`, made with
+    snapshots every `interval` seconds."""
     store = SqliteStore(db, readonly=True)
     try:
         console.print()
@@ -186,5 +231,6 @@ def tour(console: Console, db: Path, story: Story, now: datetime) -> None:
         ghosts(console, store, story)
         window_diff(console, store, story)
         route(console, store, story)
+        compliance(console, store, story, interval)
     finally:
         store.close()

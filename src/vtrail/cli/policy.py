@@ -30,6 +30,7 @@ from vtrail.cli.common import (
 from vtrail.policy.diff import PolicyChange, changed_keys
 from vtrail.policy.load import PolicyError, load_policy
 from vtrail.recording.recorder import Recorder
+from vtrail.store import SqliteStore
 from vtrail.triage import policy_at
 from vtrail.triage.policy_at import Applied, PolicyAnswer, PolicyDiffAnswer
 
@@ -104,12 +105,18 @@ def apply(
         fail(f"no such file: {file}", 2)
     with open_store(db, readonly=False) as store:
         try:
-            policy = load_policy(file, policy_at.known_kinds(store))
+            done = record(store, file)
         except PolicyError as e:
             fail(str(e))
-        recorder = Recorder(store)
-        done = policy_at.apply(store, policy, datetime.now(UTC), lambda o: recorder.record([o]))
     emit(done, output, lambda a: _applied(a, str(file)))
+
+
+def record(store: SqliteStore, file: Path) -> Applied:
+    """Check the policy in `file` and record it as in force from now (`PolicyError` if it
+    has a fault): `apply`, and `vtrail demo` with its fabric's policy."""
+    policy = load_policy(file, policy_at.known_kinds(store))
+    recorder = Recorder(store)
+    return policy_at.apply(store, policy, datetime.now(UTC), lambda o: recorder.record([o]))
 
 
 @app.command()

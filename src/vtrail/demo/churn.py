@@ -8,6 +8,11 @@ has namespaces (root), the OVS step only when it has Open vSwitch.
 A migration between test-driver hosts is the same UUID arriving on one
 connection (define + start) before it leaves the other (destroy + undefine),
 the order of a live migration: the VM never stops existing.
+
+The story breaks two rules of the fabric's policy (`vtrail.demo.POLICY`):
+`db-1` joins its twin `db-2` on hv-c for a good part of the story (db-apart),
+and `batch-2` lives for half a snapshot interval on hv-a (batch-off-front),
+between two snapshots, so that only the events see it.
 """
 
 from __future__ import annotations
@@ -32,13 +37,16 @@ GHOST_PAYLOAD = 1400
 GHOST_PACKETS = 500
 FRAME = GHOST_PAYLOAD + 8 + 20 + 14
 
-#: VMs on each host when the story starts, and the one it creates.
+#: VMs on each host when the story starts, the one it creates, and the one that lives
+#: for an instant where the policy forbids it.
 INITIAL: dict[str, list[Vm]] = {
     "hv-a": [vm("web-1", 1), vm("web-2", 2)],
     "hv-b": [vm("db-1", 3)],
-    "hv-c": [vm("cache-1", 4), vm("batch-1", 5)],
+    "hv-c": [vm("cache-1", 4), vm("batch-1", 5), vm("db-2", 7)],
 }
 NEW_VM = vm("api-1", 6)
+STRAY_VM = vm("batch-2", 8)
+VMS = (*(v for vs in INITIAL.values() for v in vs), NEW_VM, STRAY_VM)
 
 
 def _now() -> datetime:
@@ -91,7 +99,11 @@ class Story:
 
 
 class Churn:
-    """Play the story on `fabric`, one step every `pace` seconds."""
+    """Play the story on `fabric`, one step every `pace` seconds.
+
+    `stray` is how long `STRAY_VM` lives; `snapshot` is called just before it is
+    born, to have every source take its snapshot then, so that it dies before the next.
+    """
 
     def __init__(
         self,
@@ -99,11 +111,16 @@ class Churn:
         pace: float,
         on_change: Callable[[Change], None] = lambda _c: None,
         stop: threading.Event | None = None,
+        *,
+        stray: float = 1.0,
+        snapshot: Callable[[], None] = lambda: None,
     ) -> None:
         self.f = fabric
         self.pace = pace
         self.on_change = on_change
         self.stop = stop or threading.Event()
+        self.stray = stray
+        self.snapshot = snapshot
         self.changes: list[Change] = []
         self.ghost: GhostTraffic | None = None
         self.where: dict[str, str] = {v.name: h for h, vms in INITIAL.items() for v in vms}
@@ -116,13 +133,15 @@ class Churn:
         ]
         if net:
             out += [self.ghost_appears, self.ghost_traffic_and_vanish]
+        # db-1 spends from its move to hv-c until its move back beside db-2: db-apart.
+        out += [self.stray_vm, lambda: self.migrate("db-1", "hv-c")]
         out += [lambda: self.stop_vm("cache-1")]
         if net:
             out += [self.replug, self.reroute]
         out += [lambda: self.destroy("batch-1")]
         if self.f.ovs_sock is not None:
             out += [self.ovs_join]
-        out += [lambda: self.migrate("db-1", "hv-c"), lambda: self.start_vm("cache-1")]
+        out += [lambda: self.migrate("db-1", "hv-b"), lambda: self.start_vm("cache-1")]
         return out
 
     def run(self) -> Story:
@@ -132,7 +151,7 @@ class Churn:
                 break
             step()
         self.stop.wait(self.pace)
-        vms = {v.name: v for vs in INITIAL.values() for v in vs} | {NEW_VM.name: NEW_VM}
+        vms = {v.name: v for v in VMS}
         return Story(started, _now(), tuple(self.changes), self.ghost, vms)
 
     def _record(self, c: Change) -> Change:
@@ -185,6 +204,14 @@ class Churn:
         dom.undefine()
         del self.where[name]
         self._record(Change(at, at, "destroy", vm_id(uuid), name, host, None))
+
+    def stray_vm(self) -> None:
+        """A batch job started on hv-a, which batch-off-front forbids, and destroyed
+        before the next snapshot: the events see it, a poller would not."""
+        self.snapshot()
+        self.create(STRAY_VM, "hv-a")
+        self.stop.wait(self.stray)
+        self.destroy(STRAY_VM.name)
 
     # -- the network (root) -----------------------------------------------------------------
 
@@ -261,7 +288,7 @@ class Churn:
 def _vm_of(dom: Any) -> Vm:
     """The demo's own description of a running domain (it made them all)."""
     name = str(dom.name())
-    for v in [*(x for vs in INITIAL.values() for x in vs), NEW_VM]:
+    for v in VMS:
         if v.name == name:
             return v
     raise LookupError(f"{name} is not one of the demo's VMs")

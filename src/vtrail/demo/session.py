@@ -2,7 +2,9 @@
 
 `DemoSession` is a context manager so that whatever happens (an error, a
 Ctrl-C) the recorder is stopped and everything the fabric made is removed.
-The fidelity test drives the same session as `vtrail demo`.
+The fidelity test drives the same session as `vtrail demo`. `prepare` writes
+into the store before recording starts (`vtrail demo` records the fabric's
+policy there), while it is still the store's only writer.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ class DemoSession:
         interval: float,
         network: bool | None = None,
         ovs: bool | None = None,
+        prepare: Callable[[SqliteStore], object] = lambda _store: None,
     ) -> None:
         self.db = db
         self.interval = interval
         self.network = network
         self.ovs = ovs
+        self.prepare = prepare
         self.fabric: fab.Fabric | None = None
         self.names: fab.Names | None = None
         self.store: SqliteStore | None = None
@@ -55,6 +59,7 @@ class DemoSession:
             self.fabric = fab.build(INITIAL, network=self.network, ovs=self.ovs)
             self.names = self.fabric.names
             self.store = SqliteStore(self.db, cache_mib=8)
+            self.prepare(self.store)
             self.runner = Runner(self.store, self.fabric.sources(), interval=self.interval)
             self.runner.start()
             self._await_sources()
@@ -89,12 +94,30 @@ class DemoSession:
     def play(self, seconds: float, on_change: Callable[[Change], None]) -> Story:
         """Run the story over about `seconds`, then let one more snapshot in."""
         assert self.fabric is not None and self.runner is not None
-        churn = Churn(self.fabric, 1.0, on_change, self.stop)
+        # The stray VM lives half an interval, just after a snapshot: never in one.
+        churn = Churn(
+            self.fabric, 1.0, on_change, self.stop, stray=self.interval / 2, snapshot=self.snapshot
+        )
         churn.pace = max(0.5, seconds / (len(churn.steps()) + 1))
         story = churn.run()
         self.runner.reconcile_now()
         self.runner.flush()
         return story
+
+    def snapshot(self, timeout: float = 5.0) -> None:
+        """Have every libvirt host take its snapshot now, and wait until each has: the
+        next is then a whole interval away."""
+        assert self.runner is not None
+        taken = {
+            s.uri: s.snapshots for s in self.runner.stats().sources if s.uri.startswith("libvirt")
+        }
+        self.runner.reconcile_now()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stop.is_set():
+            now = {s.uri: s.snapshots for s in self.runner.stats().sources}
+            if all(now.get(uri, 0) > n for uri, n in taken.items()):
+                return
+            time.sleep(0.02)
 
     def finish(self) -> RunnerStats:
         """Take the network down while still recording (its end is history), then stop."""

@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from typer.testing import CliRunner
 
 from api.story import APP, DB, WEB, record_story
 from api.story import at as minute
 from factory import at, ent, event, rel, snap
+from vtrail.cli.main import app
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service
 from vtrail.query.jsonable import to_jsonable
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
+from vtrail.timeexpr import iso
 from vtrail.triage import check
 from vtrail.triage.answer import Group
 
@@ -118,3 +123,19 @@ def test_a_window_leaves_them_out_and_the_json_names_them(store: SqliteStore) ->
     assert {"at", "from", "to", "policy", "rules"} <= set(answer)
     assert set(answer["rules"][0]) >= {"name", "holds", "violations", "members"}
     assert to_jsonable(window)["services"] is None
+
+
+def test_the_cli_shows_them_in_json_only(tmp_path: Path) -> None:
+    db = record_story(tmp_path / "story.db")
+    policy = Path(__file__).resolve().parents[1] / "api" / "story-policy.yaml"
+    argv = ["check", "--at", iso(minute(12)), "--policy", str(policy), "--db", str(db)]
+    done = CliRunner().invoke(app, [*argv, "-o", "json"])
+    assert done.exit_code == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert {g["name"]: g["members"] for g in answer["domains"]} == {
+        "rack-a": ["host:hv-a", DB],
+        "rack-b": sorted(["host:hv-b", WEB, APP]),
+    }
+    table = CliRunner().invoke(app, argv, env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "Rules at" in table.stdout
+    assert "host:hv-a" not in table.stdout and APP not in table.stdout

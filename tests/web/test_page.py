@@ -1,138 +1,33 @@
 """The page in a real browser (Debian's chromium, driven by chromedriver) over the demo story.
 
 The server runs in this process on a free loopback port; the browser clicks the
-time slider where a person would and reads the drawing back from Cytoscape.
-Screenshots go to a temporary folder; `VTRAIL_SCREENSHOTS=docs/img` refreshes the
-ones the docs show (or names any other folder).
+time slider where a person would and reads the drawing back from Cytoscape
+(web/chromium.py). The story has no policy recorded: the rules panel says so.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from api.story import DB, GHOST, MINUTES, T0, WEB, at, record_story
-from vtrail.api import Settings, create_app
+from web import chromium
+from web.chromium import By, load, needs_chromium, panel_text, serving, shot, wait
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-webdriver: Any = None
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-except ImportError:  # pragma: no cover - reported by the skip below
-    pass
-
-SKIP = None
-if webdriver is None:
-    SKIP = "selenium is not installed (pip install selenium)"
-elif not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    SKIP = "Debian's chromium and chromium-driver are not installed"
-pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
-
-SHOTS = Path(
-    os.environ.get("VTRAIL_SCREENSHOTS") or Path(tempfile.gettempdir()) / "vtrail-screenshots"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = record_story(tmp_path_factory.mktemp("story") / "vtrail.db")
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(Settings(db=db)), host="127.0.0.1", port=port, log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline:
-            pytest.fail("the server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="vtrail-chromium-")
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1600,960",
-        f"--user-data-dir={profile}",
-    ):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_script_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-def load(browser: Any, url: str) -> None:
-    browser.get("about:blank")  # a new hash alone would not reload the page
-    browser.get(url)
-    browser.execute_async_script(
-        "const done = arguments[arguments.length - 1];window.vtrail.ready.then(() => done(true));"
-    )
-
-
-def redraws(browser: Any) -> int:
-    return int(browser.execute_script("return window.vtrail.perf.redraws.length"))
+    with serving(record_story(tmp_path_factory.mktemp("story") / "vtrail.db")) as url:
+        yield url
 
 
 def slide_to(browser: Any, when: datetime) -> None:
-    """Click the slider track where `when` lies, as a person would, and wait for the redraw."""
-    slider = browser.find_element(By.ID, "slider")
-    width = slider.size["width"]
-    fraction = (when - T0).total_seconds() / (MINUTES * 60)
-    # The thumb (16 px) travels over the track minus its own width.
-    x = round(8 + fraction * (width - 16) - width / 2)
-    before = redraws(browser)
-    ActionChains(browser).move_to_element_with_offset(slider, x, 0).click().perform()
-    wait(lambda: redraws(browser) > before and not busy(browser), "a redraw after the click")
-
-
-def busy(browser: Any) -> bool:
-    return not browser.find_element(By.ID, "busy").get_attribute("hidden")
-
-
-def wait(predicate: Any, what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    chromium.slide_to(browser, when, T0, MINUTES)
 
 
 def box_of(browser: Any, eid: str) -> str | None:
@@ -160,12 +55,6 @@ def present(browser: Any, eid: str) -> bool:
             "return window.vtrail.graph.cy.getElementById(arguments[0]).length > 0", eid
         )
     )
-
-
-def shot(browser: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    time.sleep(1.4)  # let the focus animation and the search flash end
-    browser.save_screenshot(str(SHOTS / name))
 
 
 def slider_time(browser: Any) -> float:
@@ -232,11 +121,6 @@ def test_a_path_between_two_vms_is_highlighted(server: str, browser: Any) -> Non
     shot(browser, "page-path-broken.png")
 
 
-def panel_text(browser: Any) -> str:
-    # Read through JS: the panel is re-rendered as data arrives, which stales element handles.
-    return str(browser.execute_script("return document.getElementById('panel').innerText"))
-
-
 def search(browser: Any, text: str, expect: str) -> str:
     box = browser.find_element(By.ID, "search")
     box.clear()
@@ -264,3 +148,20 @@ def test_search_finds_by_ip_and_mac_and_shows_the_story(server: str, browser: An
     )
     search(browser, "web-1", WEB)
     shot(browser, "page-entity.png")
+
+
+def test_without_a_policy_the_rules_panel_says_so_in_one_line(server: str, browser: Any) -> None:
+    load(browser, f"{server}/#at={at(12).isoformat()}")
+    rules = browser.find_element(By.ID, "rules")
+    wait(lambda: rules.get_attribute("data-at") is not None, "the rules panel")
+    line = rules.find_element(By.CSS_SELECTOR, ".none")
+    assert line.text == "No policy was in force at this instant."
+    # One line high, and the API's whole line (how to record one) under the pointer.
+    assert line.size["height"] < 24
+    why = line.get_attribute("title")
+    assert why.startswith("no policy was in force at 2026-11-20T03:12:00")
+    assert "vtrail policy apply FILE" in why
+    browser.execute_async_script(
+        "const done = arguments[arguments.length - 1]; window.vtrail.state.band.then(done);"
+    )
+    assert browser.execute_script("return window.vtrail.bar.violations") == []

@@ -87,13 +87,59 @@ POLICY_SCHEMA: dict[str, Any] = {
     + "; ".join(POLICY_RULES)
     + ".",
 }
+_INSTANT = {"type": "string", "description": "ISO 8601 with its zone."}
+_OPEN = {"type": ["string", "null"], "description": "ISO 8601 with its zone, or null."}
+_IDS = {"type": "array", "items": {"$ref": "#/components/schemas/EntityId"}}
+_VIOLATION = _object(
+    ["from", "to", "members", "reason", "place", "in_force_at_start"],
+    **{"from": _INSTANT, "to": {**_OPEN, "description": "null while still open."}},
+    members=_IDS,
+    reason=_TEXT,
+    place={"type": ["string", "null"]},
+    in_force_at_start={"type": "boolean"},
+)
+_GROUPS = {
+    "type": ["array", "null"],
+    "description": "At an instant, who is in each one then (null over a window).",
+    "items": _object(["name", "members"], name=_NAME, members=_IDS),
+}
+#: The answer (docs/policy.md, "The answer"), as `vtrail check -o json` prints it.
+CHECK_SCHEMA: dict[str, Any] = _object(
+    ["at", "from", "to", "policy", "rules", "services", "domains"],
+    **{"at": _INSTANT, "from": _OPEN, "to": _OPEN},
+    policy=_TEXT,
+    rules={
+        "type": "array",
+        "items": _object(
+            ["name", "kind", "services", "holds", "members", "reason", "violations"],
+            name=_NAME,
+            kind={"type": "string", "enum": list(_SPECS)},
+            services={"type": "array", "items": _NAME},
+            holds={"type": "boolean"},
+            members=_IDS,
+            reason={"type": ["string", "null"]},
+            violations={"type": "array", "items": _VIOLATION},
+        ),
+    },
+    services=_GROUPS,
+    domains=_GROUPS,
+)
+_ANSWER_DOC: dict[str, Any] = {
+    "responses": {
+        "200": {
+            "description": "Each rule at the instant, or its violations over the window.",
+            "content": {"application/json": {"schema": CHECK_SCHEMA}},
+        }
+    }
+}
 _BODY_DOC: dict[str, Any] = {
+    **_ANSWER_DOC,
     "requestBody": {
         "required": True,
         "description": "The policy to check, as a policy file holds it: JSON here, or the "
         "file's YAML under any other content type.",
         "content": {"application/json": {"schema": POLICY_SCHEMA}},
-    }
+    },
 }
 
 
@@ -109,11 +155,16 @@ def _when(
     return None, when_required(t_from, "from"), instant(t_to, "to")
 
 
-@router.get("/check", summary="Whether each rule held at an instant, or when it was violated")
+@router.get(
+    "/check",
+    summary="Whether each rule held at an instant, or when it was violated",
+    openapi_extra=_ANSWER_DOC,
+)
 async def check(request: Request, at: At = None, t_from: From = None, t_to: To = None) -> Response:
     """Every rule of the policy in force: whether it holds at `at` (default now) and why
-    not, or, with `from` and `to`, the exact intervals it was violated, each with the
-    members that broke it. 404 when no policy was in force: `POST` checks a draft."""
+    not, and who is in each service and domain then; or, with `from` and `to`, the exact
+    intervals it was violated, each with the members that broke it. 404 when no policy
+    was in force: `POST` checks a draft."""
     a, lo, hi = _when(at, t_from, t_to)
     return await heavy(request, "check", None, a, lo, hi)
 

@@ -41,6 +41,16 @@ class RuleCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class Group:
+    """Who is in a service or a domain at the instant asked."""
+
+    name: str
+    #: Entity ids, sorted: a service's members; a domain's hosts, bridges and networks
+    #: and what ran or was plugged in there.
+    members: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class CheckAnswer:
     #: The instant `holds` is about: the one asked, or the window's end.
     at: datetime
@@ -50,6 +60,10 @@ class CheckAnswer:
     #: Where the policy came from: a file's path, `request body`, or `recorded`.
     policy: str
     rules: list[RuleCheck]
+    #: At an instant, each service and each domain with who is in it then, in the
+    #: policy's order; None over a window.
+    services: list[Group] | None = None
+    domains: list[Group] | None = None
 
 
 @dataclass(frozen=True, slots=True)

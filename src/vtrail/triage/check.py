@@ -10,6 +10,9 @@ touched by any change to the network its paths cross. A violation begins and
 ends at the recorded instant of the change that began or ended it, so one
 that lasted 30 s between two polls, or that a VM living 20 s caused, is found
 to the microsecond.
+
+At an instant, the answer also says who is in each service and each domain
+then, which the page colours the drawing by.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from typing import Any
 from vtrail.policy.model import Policy
 from vtrail.query.state import BadWindow, check_window
 from vtrail.store import SqliteStore
+from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.triage import RelationRow, TriageReader, VersionRow
 from vtrail.timeexpr import from_us, to_us
-from vtrail.triage.answer import CheckAnswer, RuleCheck, Violation
-from vtrail.triage.fabric import PLUGS, RUNS_ON, DomainIndex, Fabric
+from vtrail.triage.answer import CheckAnswer, Group, RuleCheck, Violation
+from vtrail.triage.fabric import PLUGS, RUNS_ON, DomainIndex, Fabric, Place
 from vtrail.triage.members import Matcher, scope
 from vtrail.triage.rules import EVALUATE, PER_MEMBER, SHOWN, Breach, Context, Hops
 
@@ -46,7 +50,7 @@ class _Open:
 
 
 class _Walk:
-    def __init__(self, store: SqliteStore, policy: Policy, lo: int) -> None:
+    def __init__(self, store: SqliteStore, policy: Policy, lo: int, instant: bool) -> None:
         self.store, self.policy = store, policy
         self.matcher = Matcher(policy)
         self.fabric = Fabric()
@@ -57,9 +61,10 @@ class _Walk:
             for s in r.services:
                 self.rules_of.setdefault(s, set()).add(r.name)
         self.hop_rules = {r.name for r in policy.rules.values() if r.kind == "max-hops"}
-        self.plugs = any(r.kind == "same-domain" for r in policy.rules.values()) and any(
-            d.bridges or d.networks for d in policy.domains.values()
-        )
+        # At an instant the answer says who is in each domain, which needs the plugs
+        # whenever a domain names bridges or networks; over a window only a rule does.
+        needed = instant or any(r.kind == "same-domain" for r in policy.rules.values())
+        self.plugs = needed and any(d.bridges or d.networks for d in policy.domains.values())
         self.cx = Context(
             self.fabric, DomainIndex(policy.domains), self.members, Hops(store), lo, self.plugs
         )
@@ -237,6 +242,34 @@ class _Walk:
             )
         return out
 
+    def groups(self, t: int) -> tuple[list[Group], list[Group]]:
+        """Each service's members and each domain's places and what is in them, at `t`
+        (the walk standing at `t`)."""
+        services = [Group(s, sorted(self.members[s])) for s in self.policy.services]
+        index, fabric = self.cx.domains, self.fabric
+        found: dict[str, set[str]] = {d: set() for d in self.policy.domains}
+        reader = GraphReader(self.store)
+        for kind, named in (
+            ("host", index.hosts),
+            ("bridge", index.bridges),
+            ("net", index.networks),
+        ):
+            if not any(named.values()):
+                continue
+            for eid in reader.with_prefix(f"{kind}:", t):
+                place = Place(
+                    eid if kind == "host" else None,
+                    frozenset((eid,)) if kind == "bridge" else _NONE,
+                    frozenset((eid,)) if kind == "net" else _NONE,
+                )
+                for d in index.of(place):
+                    found[d].add(eid)
+        rels = (RUNS_ON, "has_nic") if self.plugs else (RUNS_ON,)
+        for eid in {src for src, rel in fabric.out if rel in rels}:
+            for d in index.of(fabric.place(eid, self.plugs)):
+                found[d].add(eid)
+        return services, [Group(d, sorted(found[d])) for d in self.policy.domains]
+
 
 def _touch(touched: dict[str, set[str] | None], rules: set[str], member: str) -> None:
     for name in rules:
@@ -283,6 +316,9 @@ def check(
         check_window(t_from, t_to)
         lo, hi = to_us(t_from), to_us(t_to)
         end = t_to
-    walk = _Walk(store, policy, lo)
+    walk = _Walk(store, policy, lo, instant=at is not None)
     walk.run(lo, hi)
-    return CheckAnswer(end, t_from, t_to, source, walk.rules())
+    if at is None:
+        return CheckAnswer(end, t_from, t_to, source, walk.rules())
+    services, domains = walk.groups(lo)
+    return CheckAnswer(end, t_from, t_to, source, walk.rules(), services, domains)

@@ -1,12 +1,15 @@
-// The page: the fabric at T, a slider to move T, a panel for what is picked.
+// The page: the fabric at T, a slider to move T, a panel for what is picked, the rules
+// of the policy at T above it.
 //
-// State lives here and in the URL (`#at=…&sel=…&path=a,b`), so a view can be shared.
+// State lives here and in the URL (`#at=…&sel=…&path=a,b&colour=services`), so a view
+// can be shared.
 // Moving the slider coalesces: while one redraw is in flight, only the latest position
 // is kept and drawn next, so dragging never queues up stale frames.
 
 import { get, idPath, onTokenNeeded, setToken } from "./api.js";
 import { Graph } from "./graph.js";
 import * as panel from "./panel.js";
+import * as policy from "./policy.js";
 import { fmtTime, isoOf, TimeBar } from "./timebar.js";
 
 const $ = (id) => document.getElementById(id);
@@ -22,6 +25,9 @@ const state = {
   selected: null,
   path: null,
   pathAnswer: null,
+  check: null, // `/api/check` at T, or the error it answered
+  band: null, // the request of the slider's band, resolved once it is drawn
+  colourBy: "", // "", "services" or "domains"
 };
 
 const perf = { redraws: [], last: null };
@@ -62,10 +68,13 @@ async function redraw(started) {
   busy(true);
   try {
     const at = isoOf(state.t);
-    const [topo, path] = await Promise.all([
+    const drawing = Promise.all([
       get("/api/topology", { at }),
       state.path ? get("/api/path", { a: state.path.a, b: state.path.b, at }).catch((e) => e) : null,
     ]);
+    // Asked beside the drawing, shown once it is painted: the redraw's time is the drawing's.
+    const checking = get("/api/check", { at }).catch((e) => e);
+    const [topo, path] = await drawing;
     state.topo = topo;
     graph.apply(topo);
     if (path) showPath(path);
@@ -77,6 +86,7 @@ async function redraw(started) {
     writeUrl();
     if (state.selected) showEntity(state.selected, false);
     else if (!state.path) showOverview();
+    showRules(at, await checking);
   } catch (e) {
     toast(e.message, true);
   } finally {
@@ -113,11 +123,55 @@ async function setWindow(seconds) {
   bar.setGhosts(ghosts.map((g) => [Date.parse(g.first_seen), Date.parse(g.ended || g.last_seen)]));
   bar.set(state.t);
   graph.setGhosts(ghosts.map((g) => g.entity));
+  state.band = showBand(lo, hi);
+}
+
+// The violations over the window, as the slider's band. Not awaited: a long window's
+// check may take seconds, and the page is usable meanwhile.
+let bandToken = 0;
+async function showBand(lo, hi) {
+  const mine = ++bandToken;
+  let spans = [];
+  try {
+    spans = policy.spans(await get("/api/check", { from: isoOf(lo), to: isoOf(hi) }), hi);
+  } catch (e) {
+    if (e.status !== 404) toast(e.message, true); // 404: no policy in force, no band
+  }
+  if (mine === bandToken) bar.setViolations(spans);
 }
 
 function windowText() {
   return `${fmtTime(state.lo, true)} – ${fmtTime(state.hi, true)}`;
 }
+
+// -- the policy: rules at T, colours ---------------------------------------------------
+
+function showRules(at, found) {
+  state.check = found;
+  const error = found instanceof Error ? found : null;
+  const names = new Map((state.topo ? state.topo.nodes : []).map((n) => [n.id, n.label]));
+  policy.rules($("rules"), { at, answer: found, error, names });
+  showColours();
+}
+
+function showColours() {
+  const found = state.check;
+  const error = found instanceof Error ? found.message : null;
+  const { hues, legend } = policy.colouring(error ? null : found, state.colourBy);
+  graph.colour(hues);
+  policy.legend($("groups"), state.colourBy, legend, error && state.colourBy ? "no policy at this instant" : null);
+}
+
+$("colour-by").addEventListener("change", () => {
+  state.colourBy = $("colour-by").value;
+  showColours();
+  writeUrl();
+});
+
+$("rules").addEventListener("click", (ev) => {
+  const ent = ev.target.closest("[data-ent]");
+  if (ent) showEntity(ent.dataset.ent);
+});
 
 // -- the panel ------------------------------------------------------------------------
 
@@ -365,6 +419,7 @@ function writeUrl() {
   p.set("at", isoOf(state.t));
   if (state.selected) p.set("sel", state.selected);
   if (state.path) p.set("path", `${state.path.a},${state.path.b}`);
+  if (state.colourBy) p.set("colour", state.colourBy);
   history.replaceState(null, "", `#${p}`);
 }
 
@@ -403,6 +458,11 @@ async function start() {
   bar.set(state.t);
   const sel = url.get("sel");
   const path = url.get("path");
+  const colour = url.get("colour");
+  if (colour === "services" || colour === "domains") {
+    state.colourBy = colour;
+    $("colour-by").value = colour;
+  }
   if (path && path.includes(",")) {
     const [a, b] = path.split(",");
     state.path = { a, b };
@@ -414,9 +474,10 @@ async function start() {
   if (sel) await showEntity(sel, true);
 }
 
-// For tests and benchmarks: the graph, the state, and redraw timings.
+// For tests and benchmarks: the graph, the time bar, the state, and redraw timings.
 window.vtrail = {
   graph,
+  bar,
   state,
   perf,
   moveTo: (iso) => {

@@ -144,6 +144,12 @@ const STYLE = [
       "font-family": "ui-monospace, Menlo, monospace",
     },
   },
+  // Coloured by service or domain (policy.js): the group's tone outlines, its tint fills.
+  {
+    selector: "node[?tone]",
+    style: { "border-color": "data(tone)", "border-width": 3, "background-color": "data(tint)" },
+  },
+  { selector: "node[?tone][?box]", style: { "border-width": 4 } },
   {
     selector: "node.ghost",
     style: {
@@ -280,6 +286,7 @@ export class Graph {
       autoungrabify: true, // positions come from the layout; dragging would only mislead
     });
     this.ghosts = new Set();
+    this.hues = new Map();
     this.autoFit = true;
     for (const ev of ["wheel", "mousedown", "touchstart"]) {
       container.addEventListener(ev, () => (this.autoFit = false), { passive: true });
@@ -329,6 +336,7 @@ export class Graph {
           title,
           group: n.group || null,
           state: (n.attrs && n.attrs.state) || "running",
+          ...this.hueOf(n.id),
           w,
           h,
         },
@@ -389,6 +397,22 @@ export class Graph {
     }
   }
 
+  // Colour the nodes of `hues` (id -> {tone, tint}); every other node as its kind is.
+  colour(hues) {
+    this.hues = hues;
+    this.cy.batch(() => {
+      this.cy.nodes().forEach((n) => {
+        const want = this.hueOf(n.id());
+        if (n.data("tone") !== want.tone || n.data("tint") !== want.tint) n.data(want);
+      });
+    });
+  }
+
+  hueOf(id) {
+    const h = this.hues.get(id);
+    return h ? { tone: h.tone, tint: h.tint } : { tone: "", tint: "" };
+  }
+
   setGhosts(ids) {
     this.ghosts = new Set(ids);
     this.cy.batch(() => {
@@ -439,6 +463,8 @@ const DATA_KEYS = [
   "title",
   "group",
   "state",
+  "tone",
+  "tint",
   "w",
   "h",
 ];

@@ -1,6 +1,7 @@
 // The time slider: a range input over the visible window, with the changes drawn under
 // it as ticks (one bar per slice, height by the number of versions and relations that
-// began or ended in it) and ghost lifetimes as violet bands.
+// began or ended in it), ghost lifetimes as violet bands, and the policy's violations
+// as a red band just above the track.
 
 export function fmtTime(ms, withDate) {
   const d = new Date(ms);
@@ -12,6 +13,11 @@ export function isoOf(ms) {
   return new Date(ms).toISOString();
 }
 
+// Where the violations' band lies in the canvas: under the ticks, above the track.
+export const BAND_TOP = 23;
+export const BAND_HEIGHT = 5;
+const VIOLATION = "rgba(220, 38, 38, 0.45)";
+
 export class TimeBar {
   constructor({ slider, canvas, axis, onInput }) {
     this.slider = slider;
@@ -21,6 +27,7 @@ export class TimeBar {
     this.hi = 1;
     this.counts = [];
     this.ghosts = [];
+    this.violations = [];
     slider.addEventListener("input", () => onInput(this.value(), performance.now()));
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
@@ -38,6 +45,12 @@ export class TimeBar {
 
   setGhosts(spans) {
     this.ghosts = spans;
+    this.draw();
+  }
+
+  // [from, to] spans in ms, each a rule's violation; one still open ends at the window's end.
+  setViolations(spans) {
+    this.violations = spans;
     this.draw();
   }
 
@@ -90,6 +103,16 @@ export class TimeBar {
       const x1 = x(Math.min(b, this.hi));
       if (x1 >= x0) g.fillRect(x0, 1 + (i % 5) * 3, Math.max(2, x1 - x0), 2);
     });
+    // Violations: one red band, deeper where several overlap; a violation of a few
+    // seconds still gets a sliver, so that it can be found and dragged onto.
+    g.fillStyle = VIOLATION;
+    for (const [a, b] of this.violations) {
+      if (b < this.lo || a > this.hi) continue;
+      // Whole pixels: a sliver's antialiased edges would leave it fainter than the rest.
+      const x0 = Math.floor(x(Math.max(a, this.lo)));
+      const x1 = Math.ceil(x(Math.min(b, this.hi)));
+      g.fillRect(x0, BAND_TOP, Math.max(3, x1 - x0), BAND_HEIGHT);
+    }
     const n = this.counts.length;
     const max = Math.max(1, ...this.counts);
     g.fillStyle = "#475569";

@@ -27,11 +27,13 @@ from pathlib import Path
 
 from vtrail.model import EntityObs, Observation, RelationObs, RelKey
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service
+from vtrail.policy.record import to_observation
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.reads.triage import TriageReader
 from vtrail.timeexpr import from_us, to_us
 from vtrail.triage import CheckAnswer, check
+from vtrail.triage.derive import derivers
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = timedelta(hours=24)
@@ -141,14 +143,9 @@ def changes(rng: random.Random, vms: list[str], placement: list[int]) -> Iterato
         yield Observation(SOURCE, t, "event", entities, rels, (), (), gone)
 
 
-def populate(path: Path) -> None:
-    rng = random.Random(7)
-    vms = names()
-    rng.shuffle(vms)
-    store = SqliteStore(path)
-    rec = Recorder(store)
-    placement = [rng.randrange(HOSTS) for _ in range(VMS)]
-    first = Observation(
+def fleet(vms: list[str], placement: list[int]) -> Observation:
+    """The first snapshot: every host, every VM running where `placement` puts it."""
+    return Observation(
         SOURCE,
         T0,
         "snapshot",
@@ -156,8 +153,17 @@ def populate(path: Path) -> None:
         + tuple(vm_ent(n, vms[n], "running") for n in range(VMS)),
         tuple(runs(n, placement[n]) for n in range(VMS)),
     )
+
+
+def populate(path: Path) -> None:
+    rng = random.Random(7)
+    vms = names()
+    rng.shuffle(vms)
+    store = SqliteStore(path)
+    rec = Recorder(store)
+    placement = [rng.randrange(HOSTS) for _ in range(VMS)]
     start = time.perf_counter()
-    rec.record([first], validated=True)
+    rec.record([fleet(vms, placement)], validated=True)
     batch: list[Observation] = []
     for o in changes(rng, vms, placement):
         batch.append(o)
@@ -169,6 +175,35 @@ def populate(path: Path) -> None:
     took = time.perf_counter() - start
     print(f"  recorded {VMS:,} VMs on {HOSTS} hosts and {CHANGES:,} changes in {took:.0f}s")
     store.close()
+
+
+def derive_cost(workdir: Path, events: int = 20_000, batch: int = 100) -> None:
+    """Recording with membership derived beside recording without: the same fleet, the
+    policy recorded at T0, then `events` changes in batches of `batch`, as live
+    collectors hand them over (CPU seconds, so that other jobs blur it less)."""
+    print(f"recording {events:,} changes in batches of {batch} (events per CPU-second)")
+    rates = {}
+    for derive in (False, True):
+        rng = random.Random(7)
+        vms = names()
+        rng.shuffle(vms)
+        store = SqliteStore(workdir / f"derive-{derive}.db")
+        store.derivers = derivers() if derive else []
+        rec = Recorder(store)
+        placement = [rng.randrange(HOSTS) for _ in range(VMS)]
+        rec.record([fleet(vms, placement), to_observation(policy(), T0)], validated=True)
+        stream = changes(rng, vms, placement)
+        t = time.process_time()
+        for _ in range(events // batch):
+            rec.record([next(stream) for _ in range(batch)], validated=True)
+        rates[derive] = events / (time.process_time() - t)
+        n = store.conn.execute(
+            "SELECT count(*) FROM relation WHERE rel IN ('member_of', 'in_domain')"
+        ).fetchone()[0]
+        store.close()
+        label = "membership derived" if derive else "baseline, not derived"
+        print(f"  {label:<24} {rates[derive]:>8,.0f}   ({n:,} membership relations)")
+    print(f"  derived / baseline       {rates[True] / rates[False]:>8.2f}")
 
 
 def breaches_at(answer: CheckAnswer, t: datetime) -> set[tuple[str, tuple[str, ...]]]:
@@ -229,6 +264,7 @@ def bench(workdir: Path, naive_minutes: float) -> None:
     print(f"  walk     {walk_took:8.2f} s    (same window)")
     print(f"  the two agree at every change point: {'yes' if agree else 'NO'}")
     store.close()
+    derive_cost(workdir)
 
 
 def _change_points(store: SqliteStore, lo: datetime, hi: datetime) -> list[int]:

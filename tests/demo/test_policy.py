@@ -22,7 +22,7 @@ import vtrail
 from demo.fidelity import began, ended, rel_began, rel_ended
 from vtrail.cli.columns import instant
 from vtrail.cli.common import console
-from vtrail.cli.demo import apply_policy
+from vtrail.cli.demo import prepare_store
 from vtrail.cli.demo_tour import tour
 from vtrail.cli.main import app
 from vtrail.demo import POLICY, fabric
@@ -30,6 +30,7 @@ from vtrail.demo.churn import STRAY_VM, VMS, Change
 from vtrail.demo.session import DemoSession
 from vtrail.ids import host_id, vm_id
 from vtrail.policy.load import load_policy
+from vtrail.query import state
 from vtrail.store import SqliteStore
 from vtrail.store.journal import Journal
 from vtrail.timeexpr import to_us
@@ -84,7 +85,7 @@ def test_the_story_breaks_db_apart_for_a_while_and_batch_off_front_between_two_s
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "policy.db"
-    with DemoSession(db, interval=INTERVAL, prepare=apply_policy) as session:
+    with DemoSession(db, interval=INTERVAL, prepare=prepare_store) as session:
         assert session.fabric is not None and session.fabric.network
         story = session.play(24.0, lambda _c: None)
         session.finish()
@@ -134,6 +135,27 @@ def test_the_story_breaks_db_apart_for_a_while_and_batch_off_front_between_two_s
         assert any(t < to_us(stray.t_from) for t in snaps)
         assert any(t > to_us(stray.t_to) for t in snaps)
         assert not [t for t in snaps if to_us(stray.t_from) <= t <= to_us(stray.t_to)]
+
+        # Membership is in the record too: db-1 left `front` for `back` when it broke
+        # db-apart and came back when it ended; batch-2 was a member while it lived.
+        db1 = next(m for m in apart.members if names[m] == "db-1")
+        domains = [
+            (r.key.dst, r.valid_from, r.valid_to)
+            for r in state.history(store, db1, story.started, story.ended).relations
+            if r.key.rel == "in_domain" and r.valid_from >= story.started
+        ]
+        assert ("domain:back", apart.t_from, apart.t_to) in domains, domains
+        assert ("domain:front", apart.t_to, None) in domains, domains
+        [batch2] = stray.members
+        lived = state.history(store, batch2)
+        served = [
+            (r.key.dst, r.valid_from, r.valid_to)
+            for r in lived.relations
+            if r.key.rel == "member_of"
+        ]
+        born_at, died_at = lived.versions[0].valid_from, lived.versions[-1].valid_to
+        assert served == [("service:batch", born_at, died_at)], served
+        assert died_at is not None and born_at <= stray.t_from < stray.t_to <= died_at
     finally:
         store.close()
 

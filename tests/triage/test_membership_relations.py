@@ -111,8 +111,9 @@ def test_membership_is_recorded_from_the_policy_on_to_the_instant(tmp_path: Path
         rec.record([o])
     for eid, want in EXPECTED.items():
         assert spans(store, eid) == want, eid
-    # Before the policy nothing was a member; the hosts are in no service.
-    assert spans(store, "host:hv-a") == []
+    # A host is in the domains that name it, from the policy on, and in no service.
+    assert spans(store, "host:hv-a") == [("in_domain domain:rack-1", at(10), None)]
+    assert spans(store, "host:hv-c") == [("in_domain domain:rack-2", at(10), None)]
     shown = state.show(store, "vm:web-1", at(35))
     assert {(r.key.rel, r.key.dst, r.source) for r in shown.relations} >= {
         ("member_of", "service:web", "membership"),

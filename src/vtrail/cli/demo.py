@@ -22,6 +22,7 @@ from vtrail.cli.common import console, err_console, fail
 from vtrail.collectors.libraries import MissingLibrary, require
 from vtrail.demo import POLICY
 from vtrail.store import SqliteStore, store_files
+from vtrail.triage.derive import derivers
 from vtrail.triage.policy_at import Applied
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def register(app: typer.Typer) -> None:
 
         code = 0
         with interrupts_become_keyboardinterrupt():
-            session = DemoSession(path, interval=interval, prepare=_policy_in_force)
+            session = DemoSession(path, interval=interval, prepare=prepare_store)
             try:
                 _run(session, seconds, path)
             except KeyboardInterrupt:
@@ -157,7 +158,11 @@ def apply_policy(store: SqliteStore) -> Applied:
     return policy_cli.record(store, POLICY)
 
 
-def _policy_in_force(store: SqliteStore) -> None:
+def prepare_store(store: SqliteStore) -> None:
+    """What the demo does to its store before recording: derive membership, and put
+    the fabric's policy in force."""
+    # Recorded like any store `vtrail record` writes: membership is derived as it goes.
+    store.derivers = derivers()
     a = apply_policy(store)
     console.print(
         f"the fabric's policy is in force: {a.services} services, {a.domains} domains, "

@@ -25,7 +25,7 @@ from vtrail.store.derived import DerivedRelations, Edge
 from vtrail.store.reads.triage import RelationRow, TriageReader, VersionRow
 from vtrail.store.sqlite import Deriver
 from vtrail.timeexpr import from_us
-from vtrail.triage.fabric import PLUGS, RUNS_ON, DomainIndex, Fabric
+from vtrail.triage.fabric import PLUGS, RUNS_ON, DomainIndex, Fabric, Place
 from vtrail.triage.members import Matcher, scope
 from vtrail.triage.policy_at import policy_at
 
@@ -34,6 +34,13 @@ SOURCE = "membership"
 MEMBER_OF, IN_DOMAIN = "member_of", "in_domain"
 
 _END, _BEGIN = 0, 1
+_NO: frozenset[str] = frozenset()
+#: What a domain may name, as a place of its own.
+_PLACES = {
+    "host": lambda eid: Place(eid, _NO, _NO),
+    "bridge": lambda eid: Place(None, frozenset((eid,)), _NO),
+    "net": lambda eid: Place(None, _NO, frozenset((eid,))),
+}
 _NONE: frozenset[Edge] = frozenset()
 
 
@@ -53,16 +60,27 @@ class _State:
     #: Derived relations open, by entity: edge -> the instant it began.
     held: dict[str, dict[Edge, int]] = field(default_factory=dict)
 
-    def tracked(self, eid: str) -> bool:
-        kind = self.fabric.kind.get(eid)
-        return eid in self.ids or (kind is not None and (self.kinds is None or kind in self.kinds))
+    def fetched(self) -> set[str] | None:
+        """The kinds the walk reads: those services select, the places domains name,
+        and NICs when domains name bridges or networks."""
+        if self.kinds is None:
+            return None
+        return self.kinds | {"host"} | ({"nic", "bridge", "net"} if self.plugs else set())
 
     def wanted(self, eid: str) -> frozenset[Edge]:
         attrs = self.fabric.attrs.get(eid)
-        if attrs is None or not self.tracked(eid):
+        kind = self.fabric.kind.get(eid)
+        if attrs is None or kind is None:
             return _NONE
-        services = self.matcher.services_of(eid, self.fabric.kind[eid], attrs)
-        places = self.domains.of(self.fabric.place(eid, self.plugs))
+        if kind in _PLACES:
+            # A place is in the domains that name it.
+            place = _PLACES[kind](eid)
+        elif eid in self.ids or self.kinds is None or kind in self.kinds:
+            place = self.fabric.place(eid, self.plugs)
+        else:
+            return _NONE
+        services = self.matcher.services_of(eid, kind, attrs)
+        places = self.domains.of(place)
         return frozenset(
             [(eid, MEMBER_OF, service_id(s)) for s in services]
             + [(eid, IN_DOMAIN, domain_id(d)) for d in places]
@@ -115,8 +133,7 @@ def _load(store: SqliteStore, reader: TriageReader, t: int, open_now: dict[Edge,
         store, t, policy, kinds, ids, plugs, Fabric(), Matcher(policy), DomainIndex(policy.domains)
     )
     if policy.services or policy.domains:
-        fetch = set(kinds) | {"nic"} if plugs and kinds is not None else kinds
-        for v in reader.versions(t, t, fetch, ids)[0]:
+        for v in reader.versions(t, t, st.fetched(), ids)[0]:
             st.fabric.begin_version(v)
         for r in reader.relations(t, t, _rels(plugs))[0]:
             st.fabric.begin_relation(r)
@@ -154,9 +171,8 @@ def _walk(st: _State, reader: TriageReader, out: DerivedRelations, hi: int) -> N
         return
     events: list[tuple[int, int, int, VersionRow | RelationRow]] = []
     if st.policy.services or st.policy.domains:
-        fetch = set(st.kinds) | {"nic"} if st.plugs and st.kinds is not None else st.kinds
         rows: list[VersionRow | RelationRow] = [
-            *reader.changed_versions(lo, hi, fetch, st.ids),
+            *reader.changed_versions(lo, hi, st.fetched(), st.ids),
             *reader.changed_relations(lo, hi, _rels(st.plugs)),
         ]
         for seq, row in enumerate(rows):

@@ -193,6 +193,8 @@ const STYLE = [
     },
   },
   { selector: "edge[rel = 'runs_on']", style: { display: "none" } },
+  // Membership is shown by colour (by service, by domain), not by an edge to every member.
+  { selector: "edge[rel = 'member_of'], edge[rel = 'in_domain']", style: { display: "none" } },
   {
     selector: "edge[rel = 'peer']",
     style: {

@@ -23,6 +23,7 @@ from vtrail.policy.load import load_policy
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.triage import policy_at
+from vtrail.triage.derive import derivers
 from web import chromium
 from web.chromium import By, busy, load, needs_chromium, panel_text, redraws, serving, shot, wait
 
@@ -38,6 +39,8 @@ SECOND = timedelta(seconds=1)
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = record_story(tmp_path_factory.mktemp("policy") / "vtrail.db")
     store = SqliteStore(db)
+    # As `vtrail policy apply` and PUT /api/policy record it: membership derived from then on.
+    store.derivers = derivers()
     recorder = Recorder(store)
     policy_at.apply(store, load_policy(POLICY), at(1), lambda o: recorder.record([o]))
     store.close()
@@ -114,6 +117,24 @@ def test_a_member_in_the_rules_panel_selects_it(server: str, browser: Any) -> No
     assert browser.execute_script(
         "return window.vtrail.graph.cy.getElementById(arguments[0]).selected()", DB
     )
+
+
+
+def test_the_side_panel_lists_membership_as_relations(server: str, browser: Any) -> None:
+    load(browser, f"{server}/#at={at(25).isoformat()}")
+    settled(browser, at(25))
+    browser.find_element(
+        By.CSS_SELECTOR, f"#rules li[data-rule='web-near-db'] a.ent[data-ent='{WEB}']"
+    ).click()
+    wait(lambda: "member_of" in panel_text(browser), "web-1's membership in the side panel")
+    text = panel_text(browser)
+    assert "in_domain" in text
+    # Membership is shown by colour on the drawing, never as an edge to every member.
+    drawn, shown = browser.execute_script(
+        "const e = window.vtrail.graph.cy.edges('[rel = \"member_of\"]');"
+        "return [e.length, e.filter(':visible').length]"
+    )
+    assert drawn > 0 and shown == 0, (drawn, shown)
 
 
 _RED = """

@@ -129,19 +129,11 @@ class _Walk:
                 i += 1
                 if what == _VERSION:
                     assert isinstance(row, VersionRow)
-                    if phase == _END:
-                        fabric.end_version(row)
-                    else:
-                        fabric.begin_version(row)
+                    fabric.change_version(row, phase == _END)
                     changed.add(row.eid)
                 elif what == _RELATION:
                     assert isinstance(row, RelationRow)
-                    if phase == _END:
-                        moved.update(fabric.owners(row))
-                        fabric.end_relation(row)
-                    else:
-                        fabric.begin_relation(row)
-                        moved.update(fabric.owners(row))
+                    moved.update(fabric.change_relation(row, phase == _END))
                 else:
                     network = True
             # Each rule touched, with the members the changes touched in it (None: all).

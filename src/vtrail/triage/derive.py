@@ -190,16 +190,12 @@ def _walk(st: _State, reader: TriageReader, out: DerivedRelations, hi: int) -> N
             _, phase, _, row = events[i]
             i += 1
             if isinstance(row, VersionRow):
-                (fabric.end_version if phase == _END else fabric.begin_version)(row)
+                fabric.change_version(row, phase == _END)
                 touched.add(row.eid)
                 if row.kind == "nic":
                     touched.update(fabric.nic_owners(row.eid))
-            elif phase == _END:
-                touched.update(fabric.owners(row))
-                fabric.end_relation(row)
             else:
-                fabric.begin_relation(row)
-                touched.update(fabric.owners(row))
+                touched.update(fabric.change_relation(row, phase == _END))
         _reconcile(st, out, touched, t)
     st.cursor = hi
 

@@ -103,6 +103,19 @@ class Fabric:
                 if not found:
                     del index[(a, r.rel)]
 
+    def change_version(self, r: VersionRow, ending: bool) -> None:
+        (self.end_version if ending else self.begin_version)(r)
+
+    def change_relation(self, r: RelationRow, ending: bool) -> tuple[str, ...]:
+        """Apply `r` beginning or ending; the entities whose placement it may move,
+        read while the relation holds."""
+        if ending:
+            moved = tuple(self.owners(r))
+            self.end_relation(r)
+            return moved
+        self.begin_relation(r)
+        return tuple(self.owners(r))
+
     # -- reading ------------------------------------------------------------------
 
     def alive(self, eid: str) -> bool:

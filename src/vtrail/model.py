@@ -23,6 +23,7 @@ Attrs: TypeAlias = Mapping[str, JSONValue]
 canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 ObservationKind = Literal["snapshot", "event", "disconnect"]
+SampleType = Literal["counter", "gauge"]
 
 #: Relation names the store understands (DESIGN.md, "relation").
 RELATIONS: frozenset[str] = frozenset(
@@ -97,6 +98,9 @@ class SampleObs:
     metric: str
     value: int | float
     ts: datetime | None = None
+    #: A `counter` grows and its increase is what it counts (resets counted); a `gauge`
+    #: is a level read at `ts` (a probe's loss, an RTT), whose increase means nothing.
+    type: SampleType = "counter"
 
 
 @dataclass(frozen=True, slots=True)

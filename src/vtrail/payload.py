@@ -55,7 +55,13 @@ def decode(text: str) -> Observation:
             for r in d.get("relations", ())
         ),
         samples=tuple(
-            SampleObs(s["entity"], s["metric"], s["value"], at(s["ts"]) if "ts" in s else None)
+            SampleObs(
+                s["entity"],
+                s["metric"],
+                s["value"],
+                at(s["ts"]) if "ts" in s else None,
+                s.get("type", "counter"),
+            )
             for s in d.get("samples", ())
         ),
         gone=tuple(d.get("gone", ())),

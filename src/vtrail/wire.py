@@ -178,6 +178,9 @@ class SampleIn(_Strict):
     metric: Annotated[str, Field(min_length=1, max_length=METRIC_MAX, pattern=METRIC_PATTERN)]
     value: SampleValue
     ts: Annotated[Instant | None, Field(strict=False)] = None
+    type: Literal["counter", "gauge"] = Field(
+        "counter", description="a counter counts up (its increase is read); a gauge is a level"
+    )
 
 
 class ObservationIn(_Strict):
@@ -212,7 +215,7 @@ def _to_model(o: ObservationIn) -> Observation:
         kind=o.kind,
         entities=tuple(entities),
         relations=tuple(RelationObs(RelKey(r.src, r.rel, r.dst), r.attrs) for r in o.relations),
-        samples=tuple(SampleObs(s.entity, s.metric, s.value, s.ts) for s in o.samples),
+        samples=tuple(SampleObs(s.entity, s.metric, s.value, s.ts, s.type) for s in o.samples),
         gone=tuple(o.gone),
         gone_relations=tuple(RelKey(r.src, r.rel, r.dst) for r in o.gone_relations),
     )
@@ -330,6 +333,8 @@ def _sample(x: object) -> None:
         raise ValueError(f".value: {e}") from None
     if x.ts is not None:
         _located(".ts", _at, x.ts)
+    if x.type not in ("counter", "gauge"):
+        raise ValueError(f".type: {x.type!r} is neither 'counter' nor 'gauge'")
 
 
 def _at(value: object) -> None:
@@ -468,6 +473,7 @@ def to_dict(o: Observation) -> dict[str, Any]:
         d["samples"] = [
             {"entity": s.entity, "metric": s.metric, "value": s.value}
             | ({"ts": iso(s.ts)} if s.ts else {})
+            | ({"type": s.type} if s.type != "counter" else {})
             for s in o.samples
         ]
     if o.gone:

@@ -16,20 +16,37 @@ EXACT = "0010_exact_samples"
 
 
 def old_store(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A store at the schema before 0010, with the blocks the old writer made."""
-    with monkeypatch.context() as m:
-        m.setattr(sqlite_store, "MIGRATIONS", [x for x in MIGRATIONS if x.name != EXACT])
-        store = SqliteStore(path)
+    """A store at the schema before 0010, with the blocks the writer makes (written by
+    today's writer into a store of its own, then copied in the old columns)."""
+    fresh = SqliteStore(path.with_name("writer.db"))
     counter, gauge, wide = (
-        store.entity_id(x, create=True) for x in ("port:h/vnet0", "probe:a", "vm:busy")
+        fresh.entity_id(x, create=True) for x in ("port:h/vnet0", "probe:a", "vm:busy")
     )
-    w = s.SampleWriter(store)
-    with store.write():
+    w = s.SampleWriter(fresh)
+    with fresh.write():
         for k in range(2 * s.BLOCK + 17):
-            # A REAL column stored every value as a double, as the old writer did.
             w.add(counter, "tx_bytes", 10_000_000 * k, 1_500 * k + (k % 3))
             w.add(gauge, "rtt_ms", 10_000_000 * k, 0.25 + k / 8)
             w.add(wide, "cpu_time_ns", 10_000_000 * k, float(2**60 + 4096 * k))
+    cols = "entity, metric, t0, t1, n, v_first, v_last, increase, dt_last, data"
+    blocks = {
+        t: fresh.conn.execute(f"SELECT {cols} FROM {t} ORDER BY rowid").fetchall()
+        if t == "sample"
+        else fresh.conn.execute(f"SELECT {cols} FROM {t}").fetchall()
+        for t in ("sample", "sample_open")
+    }
+    fresh.close()
+    with monkeypatch.context() as m:
+        m.setattr(sqlite_store, "MIGRATIONS", [x for x in MIGRATIONS if x.name < EXACT])
+        store = SqliteStore(path)
+    for x in ("port:h/vnet0", "probe:a", "vm:busy"):
+        store.entity_id(x, create=True)
+    with store.write():
+        for table, rows in blocks.items():
+            # A REAL column stores every value as a double, as the old writer's did.
+            store.conn.executemany(
+                f"INSERT INTO {table} ({cols}) VALUES ({','.join('?' * 10)})", rows
+            )
     assert {r[0] for r in store.conn.execute("SELECT typeof(v_first) FROM sample")} == {"real"}
     store.close()
 

@@ -119,7 +119,6 @@ def test_a_member_in_the_rules_panel_selects_it(server: str, browser: Any) -> No
     )
 
 
-
 def test_the_side_panel_lists_membership_as_relations(server: str, browser: Any) -> None:
     load(browser, f"{server}/#at={at(25).isoformat()}")
     settled(browser, at(25))

@@ -56,14 +56,18 @@ def _counters_table(c: Counters) -> None:
     table = Table(
         title=esc(f"counters of {c.entity}"), title_justify="left", box=None, header_style="bold"
     )
-    for col in ("metric", "points", "since", "last reading"):
-        table.add_column(col, justify="left" if col in ("metric", "since") else "right")
+    # Two sources reading one metric (two probes' vantages) are two rows: say whose.
+    by_source = len({s.source for s in c.series}) > 1
+    cols = ("metric", "source", "points", "since", "last reading")
+    for col in cols if by_source else tuple(x for x in cols if x != "source"):
+        table.add_column(col, justify="left" if col in ("metric", "source", "since") else "right")
     for s in c.series:
         if not s.points:
             continue
         (t0, _), (_, last) = s.points[0], s.points[-1]
         value = f"{last:,}" if isinstance(last, int) else f"{last:,.2f}"
-        table.add_row(esc(s.metric), f"{len(s.points):,}", iso(t0), value)
+        who = (esc(s.source or "(before 0014)"),) if by_source else ()
+        table.add_row(esc(s.metric), *who, f"{len(s.points):,}", iso(t0), value)
     console.print(table)
 
 

@@ -302,8 +302,19 @@ def lifetime(g: Lifetime) -> None:
         Col("last reading", right=True),
         Col("readings", right=True),
     )
+    # A metric read by two sources (two probes' vantages) is two rows: say whose. A
+    # gauge's growth means nothing: its last reading says what it was.
+    metrics = [c.metric for c in g.counters]
     rows = [
-        Row((c.metric, _count(c.total), _count(c.last_value), str(c.count))) for c in g.counters
+        Row(
+            (
+                f"{c.metric} ({c.source})" if metrics.count(c.metric) > 1 else c.metric,
+                "(gauge)" if c.gauge else _count(c.total),
+                _count(c.last_value),
+                str(c.count),
+            )
+        )
+        for c in g.counters
     ]
     table(console, "counters over its life", cols, rows, empty="none recorded")
 

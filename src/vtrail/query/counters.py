@@ -17,6 +17,10 @@ MAX_POINTS = 2000
 @dataclass(frozen=True, slots=True)
 class Series:
     metric: str
+    #: The source that read it; None for readings recorded before sources were told apart.
+    source: str | None
+    #: A level (a probe's loss, an RTT) rather than a count.
+    gauge: bool
     #: `[time, value]` readings, evenly thinned to at most `MAX_POINTS`.
     points: list[tuple[datetime, int | float]]
 
@@ -40,11 +44,12 @@ def counters(
     lo = to_us(t_from) if t_from else None
     hi = to_us(t_to) if t_to else None
     out = []
-    for m in metrics(store, n):
-        points = series(store, n, m, lo, hi)
+    for k in metrics(store, n):
+        points = series(store, n, k.metric, lo, hi, k.source)
         step = max(1, -(-len(points) // MAX_POINTS))
         thinned = points[::step]
         if points and thinned[-1] != points[-1]:
             thinned.append(points[-1])
-        out.append(Series(m, [(from_us(t), v) for t, v in thinned]))
+        source = store.source_name(k.source) if k.source else None
+        out.append(Series(k.metric, source, k.gauge, [(from_us(t), v) for t, v in thinned]))
     return Counters(eid, out)

@@ -122,11 +122,26 @@ class CounterTotal:
     #: True when the entity was born while vtrail was recording and the total
     #: counts from zero at its birth (store/births.py), not from the first reading.
     from_birth: bool
+    #: The source that read it; None for readings recorded before sources were told apart.
+    source: str | None = None
+    #: A level (a probe's loss): `total` is only its growth, and means nothing.
+    gauge: bool = False
 
     @classmethod
-    def of(cls, s: SeriesTotal) -> CounterTotal:
+    def of(cls, s: SeriesTotal, source: str | None) -> CounterTotal:
         first_at, last_at = from_us(s.first_ts), from_us(s.last_ts)
-        return cls(s.metric, first_at, last_at, s.first, s.last, s.total, s.count, s.from_birth)
+        return cls(
+            s.metric,
+            first_at,
+            last_at,
+            s.first,
+            s.last,
+            s.total,
+            s.count,
+            s.from_birth,
+            source,
+            s.gauge,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +446,10 @@ def _lifetime(store: SqliteStore, r: StateReader, n: int) -> Lifetime:
         else None,
         lifetime_s=(end - first) / 1e6 if end is not None else None,
         attrs=last_attrs,
-        counters=[CounterTotal.of(c) for c in totals(store, n, birth(store, n))],
+        counters=[
+            CounterTotal.of(c, store.source_name(c.source) if c.source else None)
+            for c in totals(store, n, birth(store, n))
+        ],
         attached=r.relations(n),
     )
 

@@ -193,7 +193,7 @@ class Recorder:
         for s in o.samples:
             e = self.store.entity_id(s.entity, create=True)
             ts = to_us(s.ts) if s.ts else t
-            stats.samples += self.samples.add(e, s.metric, ts, s.value)
+            stats.samples += self.samples.add(e, s.metric, ts, s.value, src, s.type == "gauge")
         # Each source is in order by its own clock: one that lags behind the others
         # is not late, and its statements land in place without replaying anyone.
         mark = marks[src]

@@ -469,4 +469,39 @@ MIGRATIONS: list[Migration] = [
         DROP TABLE _nets;
         """,
     ),
+    Migration(
+        "0014_samples_by_source",
+        # A series is an entity's metric as one source reads it: two vantages probing
+        # one target, or two collectors reading one tap's counter, are series apart
+        # instead of one series whose readings alternate. Readings recorded before
+        # keep source 0 (not known). `gauge` marks a series of levels (a probe's loss)
+        # whose increase means nothing. `sample` only gains columns; its index and the
+        # small `sample_open` (one row per series) are rebuilt for the new key.
+        """
+        ALTER TABLE sample ADD COLUMN source INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sample ADD COLUMN gauge INTEGER NOT NULL DEFAULT 0;
+        DROP INDEX sample_series;
+        CREATE INDEX sample_series ON sample(entity, metric, source, t0);
+        CREATE TABLE sample_open_by_source (
+            entity   INTEGER NOT NULL,
+            metric   TEXT NOT NULL,
+            source   INTEGER NOT NULL,
+            gauge    INTEGER NOT NULL,
+            t0       INTEGER NOT NULL,
+            t1       INTEGER NOT NULL,
+            n        INTEGER NOT NULL,
+            v_first  NOT NULL,
+            v_last   NOT NULL,
+            increase NOT NULL,
+            dt_last  INTEGER NOT NULL,
+            data     BLOB NOT NULL,
+            PRIMARY KEY (entity, metric, source)
+        ) WITHOUT ROWID;
+        INSERT INTO sample_open_by_source
+            SELECT entity, metric, 0, 0, t0, t1, n, v_first, v_last, increase, dt_last, data
+            FROM sample_open;
+        DROP TABLE sample_open;
+        ALTER TABLE sample_open_by_source RENAME TO sample_open;
+        """,
+    ),
 ]

@@ -158,13 +158,18 @@ def as_num(v: int | float | str) -> Num:
     return int(v) if isinstance(v, str) else v
 
 
-_COLS = "entity, metric, t0, t1, n, v_first, v_last, increase, dt_last, data"
+_COLS = "entity, metric, source, gauge, t0, t1, n, v_first, v_last, increase, dt_last, data"
+_MARKS = ",".join("?" * 12)
+#: A series: its entity, metric and the source that read it (0: recorded before 0014).
+_SERIES = "entity = ? AND metric = ? AND source = ?"
 
 
 @dataclass(slots=True)
 class _Block:
     entity: int
     metric: str
+    source: int
+    gauge: bool
     t0: int
     t1: int
     n: int
@@ -176,11 +181,15 @@ class _Block:
     rowid: int | None  # None: the open block
 
     @classmethod
-    def of(cls, points: list[tuple[int, Num]], entity: int, metric: str) -> _Block:
+    def of(
+        cls, points: list[tuple[int, Num]], entity: int, metric: str, source: int, gauge: bool
+    ) -> _Block:
         dt = points[-1][0] - points[-2][0] if len(points) > 1 else 0
         return cls(
             entity,
             metric,
+            source,
+            gauge,
             points[0][0],
             points[-1][0],
             len(points),
@@ -194,13 +203,20 @@ class _Block:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...], rowid: int | None) -> _Block:
-        e, m, t0, t1, n, vf, vl, inc, dt, data = row
-        return cls(e, m, t0, t1, n, as_num(vf), as_num(vl), as_num(inc), dt, data, rowid)
+        e, m, src, g, t0, t1, n, vf, vl, inc, dt, data = row
+        return cls(
+            e, m, src, bool(g), t0, t1, n, as_num(vf), as_num(vl), as_num(inc), dt, data, rowid
+        )
+
+    def key(self) -> tuple[int, str, int]:
+        return (self.entity, self.metric, self.source)
 
     def row(self) -> tuple[int | str | float | bytes, ...]:
         return (
             self.entity,
             self.metric,
+            self.source,
+            int(self.gauge),
             self.t0,
             self.t1,
             self.n,
@@ -213,29 +229,33 @@ class _Block:
 
 
 class SampleWriter:
-    """Adds readings; the same reading twice is kept once, late ones go in their place."""
+    """Adds readings; the same reading twice is kept once, late ones go in their place.
+
+    A series is an entity's metric as one source reads it: two probes reading one
+    target's `probe.loss` from two vantages are two series, never interleaved."""
 
     def __init__(self, store: SqliteStore) -> None:
         self.c = store.conn
 
-    def _open(self, entity: int, metric: str) -> _Block | None:
-        row = self.c.execute(
-            f"SELECT {_COLS} FROM sample_open WHERE entity = ? AND metric = ?", (entity, metric)
-        ).fetchone()
+    def _open(self, key: tuple[int, str, int]) -> _Block | None:
+        row = self.c.execute(f"SELECT {_COLS} FROM sample_open WHERE {_SERIES}", key).fetchone()
         return _Block.from_row(row, None) if row else None
 
-    def add(self, entity: int, metric: str, ts: int, value: Num) -> bool:
+    def add(
+        self, entity: int, metric: str, ts: int, value: Num, source: int = 0, gauge: bool = False
+    ) -> bool:
         """Store one reading; False when it was already there."""
         value = _exact(value)
-        b = self._open(entity, metric)
+        key = (entity, metric, source)
+        b = self._open(key)
         if b is None:
-            if self._sealed_holding(entity, metric, ts) is None:
-                self._put_open(_Block.of([(ts, value)], entity, metric), new=True)
+            if self._sealed_holding(key, ts) is None:
+                self._put_open(_Block.of([(ts, value)], *key, gauge), new=True)
                 return True
         elif ts > b.t1:
             self._append(b, ts, value)
             return True
-        target = b if b is not None and ts >= b.t0 else self._sealed_holding(entity, metric, ts)
+        target = b if b is not None and ts >= b.t0 else self._sealed_holding(key, ts)
         if target is None:
             target = b
         assert target is not None
@@ -247,8 +267,8 @@ class SampleWriter:
         if b.n >= BLOCK or not _fits(mode, value):
             # A reading of the other type (a float after integers) starts a block of
             # its own rather than making this one re-encode every reading.
-            self.c.execute(f"INSERT INTO sample ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", b.row())
-            self._put_open(_Block.of([(ts, value)], b.entity, b.metric), new=False)
+            self.c.execute(f"INSERT INTO sample ({_COLS}) VALUES ({_MARKS})", b.row())
+            self._put_open(_Block.of([(ts, value)], *b.key(), b.gauge), new=False)
             return
         dt = ts - b.t1
         tail = bytearray()
@@ -258,29 +278,27 @@ class SampleWriter:
         # Only what an append changes: the first reading stays as its column holds it.
         self.c.execute(
             "UPDATE sample_open SET t1 = ?, n = ?, v_last = ?, increase = ?, dt_last = ?, "
-            "data = ? WHERE entity = ? AND metric = ?",
-            (ts, b.n + 1, _db(value), _db(increase), dt, b.data + tail, b.entity, b.metric),
+            f"data = ? WHERE {_SERIES}",
+            (ts, b.n + 1, _db(value), _db(increase), dt, b.data + tail, *b.key()),
         )
 
     def _put_open(self, b: _Block, *, new: bool) -> None:
         verb = "INSERT" if new else "INSERT OR REPLACE"
-        self.c.execute(f"{verb} INTO sample_open ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)", b.row())
+        self.c.execute(f"{verb} INTO sample_open ({_COLS}) VALUES ({_MARKS})", b.row())
 
-    def _sealed_holding(self, entity: int, metric: str, ts: int) -> _Block | None:
+    def _sealed_holding(self, key: tuple[int, str, int], ts: int) -> _Block | None:
         """The sealed block a reading at `ts` belongs in (the earliest one if before all)."""
         row = (
             self.c.execute(
-                f"SELECT {_COLS}, rowid FROM sample WHERE entity = ? AND metric = ? AND t0 <= ? "
+                f"SELECT {_COLS}, rowid FROM sample WHERE {_SERIES} AND t0 <= ? "
                 "ORDER BY t0 DESC LIMIT 1",
-                (entity, metric, ts),
+                (*key, ts),
             ).fetchone()
             or self.c.execute(
-                f"SELECT {_COLS}, rowid FROM sample WHERE entity = ? AND metric = ? "
-                "ORDER BY t0 LIMIT 1",
-                (entity, metric),
+                f"SELECT {_COLS}, rowid FROM sample WHERE {_SERIES} ORDER BY t0 LIMIT 1", key
             ).fetchone()
         )
-        return _Block.from_row(row[:10], row[10]) if row else None
+        return _Block.from_row(row[:12], row[12]) if row else None
 
     def _insert_into(self, b: _Block, ts: int, value: Num) -> bool:
         points = decode(b.t0, b.v_first, b.data)
@@ -288,14 +306,14 @@ class SampleWriter:
             return False
         points.append((ts, value))
         points.sort()
-        nb = _Block.of(points, b.entity, b.metric)
+        nb = _Block.of(points, *b.key(), b.gauge)
         if b.rowid is None:
             self._put_open(nb, new=False)
         else:
             self.c.execute(
                 "UPDATE sample SET t0 = ?, t1 = ?, n = ?, v_first = ?, v_last = ?, increase = ?, "
                 "dt_last = ?, data = ? WHERE rowid = ?",
-                (*nb.row()[2:], b.rowid),
+                (*nb.row()[4:], b.rowid),
             )
         return True
 

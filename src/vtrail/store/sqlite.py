@@ -244,10 +244,9 @@ class SqliteStore:
         self.tally.clear()
         try:
             yield self.conn
-            self.conn.executemany(
-                "UPDATE tally SET n = n + ? WHERE name = ?",
-                [(n, table) for table, n in self.tally.items() if n],
-            )
+            counted = [(n, table) for table, n in self.tally.items() if n]
+            if counted:
+                self.conn.executemany("UPDATE tally SET n = n + ? WHERE name = ?", counted)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")

@@ -13,6 +13,10 @@ from vtrail.store.sqlite import SqliteStore
 @dataclass(frozen=True, slots=True)
 class SeriesTotal:
     metric: str
+    #: The source that read it (0: recorded before series were told apart by source).
+    source: int
+    #: A series of levels (a probe's loss): `total` is its growth, which means nothing.
+    gauge: bool
     first_ts: int
     last_ts: int
     first: Num
@@ -30,13 +34,29 @@ _BLOCKS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SeriesKey:
+    """A series of an entity: its metric as one source read it."""
+
+    metric: str
+    source: int
+    gauge: bool
+
+
 def series(
-    store: SqliteStore, entity: int, metric: str, t_from: int | None = None, t_to: int | None = None
+    store: SqliteStore,
+    entity: int,
+    metric: str,
+    t_from: int | None = None,
+    t_to: int | None = None,
+    source: int | None = None,
 ) -> list[tuple[int, Num]]:
-    """Readings of one series, optionally within `[t_from, t_to]`."""
+    """Readings of one series, optionally within `[t_from, t_to]`; of the one `source`
+    read (None: the one source that read it; of several, their readings in time order)."""
     lo, hi = bounds(t_from, t_to)
-    sql = _BLOCKS.format(cols="t0, t1, v_first, data", m=" AND metric = :m", order="t0")
-    rows = store.conn.execute(sql, {"e": entity, "m": metric})
+    which = " AND metric = :m" + ("" if source is None else " AND source = :s")
+    sql = _BLOCKS.format(cols="t0, t1, v_first, data", m=which, order="t0")
+    rows = store.conn.execute(sql, {"e": entity, "m": metric, "s": source})
     return [
         p
         for t0, t1, v0, data in rows
@@ -46,9 +66,13 @@ def series(
     ]
 
 
-def metrics(store: SqliteStore, entity: int) -> list[str]:
-    rows = store.conn.execute(_BLOCKS.format(cols="metric", m="", order="metric"), {"e": entity})
-    return sorted({r[0] for r in rows})
+def metrics(store: SqliteStore, entity: int) -> list[SeriesKey]:
+    """Every series of an entity, by metric then source."""
+    sql = _BLOCKS.format(cols="metric, source, gauge", m="", order="metric, source")
+    return sorted(
+        {SeriesKey(m, s, bool(g)) for m, s, g in store.conn.execute(sql, {"e": entity})},
+        key=lambda k: (k.metric, k.source),
+    )
 
 
 def totals(store: SqliteStore, entity: int, born: int | None = None) -> list[SeriesTotal]:
@@ -60,17 +84,25 @@ def totals(store: SqliteStore, entity: int, born: int | None = None) -> list[Ser
     integer counters read at or after the birth; a gauge (a float) or a reading
     from before the recorded birth keeps the growth from its first reading.
     """
-    sql = _BLOCKS.format(cols="metric, t0, t1, n, v_first, v_last, increase", m="", order="1, 2")
+    sql = _BLOCKS.format(
+        cols="metric, source, gauge, t0, t1, n, v_first, v_last, increase", m="", order="1, 2, 4"
+    )
     rows = store.conn.execute(sql, {"e": entity}).fetchall()
     out: list[SeriesTotal] = []
-    by_metric: dict[str, list[tuple[int, int, int, Num, Num, Num]]] = {}
-    for metric, t0, t1, n, first, last, inc in rows:
-        by_metric.setdefault(metric, []).append(
+    by_series: dict[SeriesKey, list[tuple[int, int, int, Num, Num, Num]]] = {}
+    for metric, source, gauge, t0, t1, n, first, last, inc in rows:
+        by_series.setdefault(SeriesKey(metric, source, bool(gauge)), []).append(
             (t0, t1, n, as_num(first), as_num(last), as_num(inc))
         )
-    for metric, blocks in by_metric.items():
+    for key, blocks in by_series.items():
         t0, first = blocks[0][0], blocks[0][3]
-        from_birth = born is not None and t0 >= born and isinstance(first, int) and first >= 0
+        from_birth = (
+            born is not None
+            and not key.gauge
+            and t0 >= born
+            and isinstance(first, int)
+            and first >= 0
+        )
         total: Num = first if from_birth else 0
         prev_last: Num | None = None
         for _t0, _t1, _n, head, last, inc in blocks:
@@ -80,7 +112,9 @@ def totals(store: SqliteStore, entity: int, born: int | None = None) -> list[Ser
             prev_last = last
         out.append(
             SeriesTotal(
-                metric,
+                key.metric,
+                key.source,
+                key.gauge,
                 t0,
                 blocks[-1][1],
                 first,

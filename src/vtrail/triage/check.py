@@ -256,10 +256,19 @@ class _Walk:
                 )
                 for d in index.of(place):
                     found[d].add(eid)
-        rels = (RUNS_ON, "has_nic") if self.plugs else (RUNS_ON,)
-        for eid in {src for src, rel in fabric.out if rel in rels}:
-            for d in index.of(fabric.place(eid, self.plugs)):
-                found[d].add(eid)
+        if self.plugs:
+            for eid in {src for src, rel in fabric.out if rel in (RUNS_ON, "has_nic")}:
+                for d in index.of(fabric.place(eid, True)):
+                    found[d].add(eid)
+        else:
+            # Where only hosts place things, what runs on one host is in the same domains.
+            on: dict[str, list[str]] = {}
+            for (src, rel), hosts in fabric.out.items():
+                if rel == RUNS_ON and hosts:
+                    on.setdefault(min(hosts), []).append(src)
+            for host, there in on.items():
+                for d in index.of(Place(host, _NONE, _NONE)):
+                    found[d].update(there)
         return services, [Group(d, sorted(found[d])) for d in self.policy.domains]
 
 

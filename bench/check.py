@@ -29,7 +29,7 @@ from vtrail.model import EntityObs, Observation, RelationObs, RelKey
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service
 from vtrail.policy.record import to_observation
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import SqliteStore, store_files
 from vtrail.store.reads.triage import TriageReader
 from vtrail.timeexpr import from_us, to_us
 from vtrail.triage import CheckAnswer, check
@@ -187,7 +187,10 @@ def derive_cost(workdir: Path, events: int = 20_000, batch: int = 100) -> None:
         rng = random.Random(7)
         vms = names()
         rng.shuffle(vms)
-        store = SqliteStore(workdir / f"derive-{derive}.db")
+        path = workdir / f"derive-{derive}.db"
+        for stale in store_files(path):
+            stale.unlink(missing_ok=True)
+        store = SqliteStore(path)
         store.derivers = derivers() if derive else []
         rec = Recorder(store)
         placement = [rng.randrange(HOSTS) for _ in range(VMS)]

@@ -24,10 +24,24 @@ ALLOWED: dict[str, set[str]] = {
     "query": {"core", "store"},
     "policy": {"core"},
     "triage": {"core", "store", "query", "policy"},
+    "ipam": {"core", "store", "recording", "query", "policy"},
+    "assets": {"core", "store", "recording", "query"},
     "demo": {"core", "collectors", "recording", "store"},
     "web": set(),
-    "api": {"core", "store", "recording", "query", "policy", "triage", "web"},
-    "cli": {"core", "store", "collectors", "recording", "query", "policy", "triage", "demo", "api"},
+    "api": {"core", "store", "recording", "query", "policy", "triage", "ipam", "assets", "web"},
+    "cli": {
+        "core",
+        "store",
+        "collectors",
+        "recording",
+        "query",
+        "policy",
+        "triage",
+        "ipam",
+        "assets",
+        "demo",
+        "api",
+    },
 }
 
 

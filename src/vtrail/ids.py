@@ -9,7 +9,7 @@ that). The grammar (docs/observations.md, "Entity ids and address spaces"):
     router:<where>                 netns:<where>        (netns: is no entity, see below)
     ip:<address>@<space>           net:<cidr>@<space>   net:<name>@<host>
     service:<name>                 domain:<name>        rule:<name>
-    image:<name>@<version>
+    image:<name>@<version>         asset:<entity id>
 
 `<where>` is a network namespace: its name, or the hostname for a host's root
 namespace. An address or a routed prefix means one thing only inside an
@@ -62,6 +62,7 @@ KINDS = frozenset(
         "domain",
         "rule",
         "image",
+        "asset",
     }
 )
 #: Kinds whose key is `<where>/<ifname>`.
@@ -176,6 +177,13 @@ def image_id(name: str, version: str) -> str:
     return f"image:{name}@{version}"
 
 
+def asset_id(entity: str) -> str:
+    """What an inventory says of a VM or host (owner, cost centre, ...): an entity of its own,
+    so that a register listing a thing never keeps the thing itself alive in the record."""
+    split_id(entity)
+    return f"asset:{entity}"
+
+
 # -- parsers ---------------------------------------------------------------------
 
 
@@ -265,6 +273,13 @@ def parse_image(eid: str) -> tuple[str, str]:
     if not at or not name or not version:
         raise InvalidId(f"{eid!r} is not image:<name>@<version>")
     return name, version
+
+
+def parse_asset(eid: str) -> str:
+    """The id of the VM or host an `asset:` id describes."""
+    entity = _key(eid, "asset")
+    split_id(entity)
+    return entity
 
 
 def namespace_of(eid: str) -> str | None:

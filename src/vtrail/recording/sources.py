@@ -7,6 +7,8 @@
 | `netlink:NAME`                    | one namespace (the hostname: the root one)    |
 | `ovs+unix:/path/db.sock[@NAME]`   | one Open vSwitch database                     |
 | `file:PATH.jsonl`                 | a file of observations, followed as it grows  |
+| `inventory:PATH` (YAML or CSV)    | a register of owners and support (asset facts)|
+| `dmi[:DIR][@NAME]`                | this host's vendor, model, serial and BIOS    |
 
 Parsing happens here, at once, so that a typo or a missing client library
 (`MissingLibrary`, naming the extra to install) fails before recording starts;
@@ -20,8 +22,12 @@ import threading
 from collections.abc import Callable
 
 from vtrail.collectors.base import Collector, Emit
+from vtrail.collectors.dmi import DmiCollector
+from vtrail.collectors.dmi import parse_source_uri as parse_dmi_uri
 from vtrail.collectors.filetail import FileTail
 from vtrail.collectors.filetail import parse_source_uri as parse_file_uri
+from vtrail.collectors.inventory import InventoryCollector
+from vtrail.collectors.inventory import parse_source_uri as parse_inventory_uri
 from vtrail.collectors.libraries import require
 from vtrail.model import Observation
 from vtrail.recording.runner import (
@@ -34,7 +40,8 @@ from vtrail.recording.runner import (
 
 FORMS = (
     "libvirt+URI (e.g. libvirt+qemu:///system, libvirt+test:///default), "
-    "netlink, netlink:NAME, ovs+unix:/path/db.sock, file:PATH.jsonl"
+    "netlink, netlink:NAME, ovs+unix:/path/db.sock, file:PATH.jsonl, "
+    "inventory:PATH.yaml|csv, dmi[:DIR][@NAME]"
 )
 
 
@@ -54,6 +61,12 @@ def parse_source(uri: str) -> SourceSpec | SourceGroup:
             return ovs_source(uri)
         if uri.startswith("file:"):
             return file_source(uri)
+        if uri.startswith("inventory:"):
+            path = parse_inventory_uri(uri)
+            return SourceSpec(f"inventory:{path}", lambda _report: InventoryCollector(path))
+        if uri == "dmi" or uri.startswith(("dmi:", "dmi@")):
+            directory, host = parse_dmi_uri(uri)
+            return SourceSpec(uri, lambda _report: DmiCollector(directory, host))
     except ValueError as e:
         raise BadSource(str(e)) from None
     raise BadSource(f"unknown source {uri!r}; expected one of: {FORMS}")

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from vtrail.assetattrs import FIELDS, NAMESPACE
 from vtrail.collectors.libvirt.payload import NetworkPayload
 from vtrail.model import JSONValue
 
@@ -60,6 +61,9 @@ class DomainConfig:
     #: The text of each leaf element under `<metadata>`, by its path of local names
     #: (`<app:placement><app:zone>z1</app:zone></app:placement>` is `placement.zone`).
     metadata: tuple[tuple[str, str], ...] = ()
+    #: The asset facts of vtrail's own element (`vtrail.assetattrs.NAMESPACE`), by
+    #: attribute name (`asset.owner`); they are not repeated in `metadata`.
+    asset: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,7 @@ def _domain_config(root: ET.Element) -> DomainConfig:
         interfaces=tuple(_interfaces(root)),
         disks=tuple(_disks(root)),
         metadata=tuple(_metadata(root)),
+        asset=tuple(_asset(root)),
     )
 
 
@@ -154,13 +159,18 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
+_OURS = f"{{{NAMESPACE}}}"
+
+
 def _metadata(root: ET.Element) -> Iterable[tuple[str, str]]:
-    """Leaf elements' text under `<metadata>`, first of each path only, in document order."""
+    """Leaf elements' text under `<metadata>`, first of each path only, in document order;
+    vtrail's own element is read by `_asset`."""
     top = root.find("metadata")
     if top is None:
         return
     seen: set[str] = set()
-    stack = [(child, _local(child.tag)) for child in reversed(list(top))]
+    theirs = [child for child in top if not child.tag.startswith(_OURS)]
+    stack = [(child, _local(child.tag)) for child in reversed(theirs)]
     while stack and len(seen) < METADATA_MAX:
         el, path = stack.pop()
         children = list(el)
@@ -171,6 +181,21 @@ def _metadata(root: ET.Element) -> Iterable[tuple[str, str]]:
         if text and path not in seen and len(text) <= METADATA_TEXT_MAX:
             seen.add(path)
             yield path, text
+
+
+def _asset(root: ET.Element) -> Iterable[tuple[str, str]]:
+    """The known fields of vtrail's element (`<vtrail:asset><vtrail:owner>...`), first of
+    each; an element of the namespace vtrail does not define is left out."""
+    seen: set[str] = set()
+    for top in root.iterfind("metadata/*"):
+        if not top.tag.startswith(_OURS):
+            continue
+        for el in top:
+            attr = FIELDS.get(_local(el.tag)) if el.tag.startswith(_OURS) else None
+            text = (el.text or "").strip()
+            if attr and attr not in seen and text and len(text) <= METADATA_TEXT_MAX:
+                seen.add(attr)
+                yield attr, text
 
 
 def _interfaces(root: ET.Element) -> Iterable[Interface]:

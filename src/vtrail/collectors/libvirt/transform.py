@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from vtrail.assetattrs import IMAGE
 from vtrail.collectors.libvirt.enums import reason_word, state_word
 from vtrail.collectors.libvirt.parse import (
     Disk,
@@ -41,7 +42,7 @@ from vtrail.collectors.libvirt.payload import (
     HostPayload,
     StatsRecord,
 )
-from vtrail.ids import bridge_id, host_id, libvirt_net_id, nic_id, port_id, vm_id
+from vtrail.ids import bridge_id, host_id, image_id, libvirt_net_id, nic_id, port_id, vm_id
 from vtrail.model import (
     EntityObs,
     JSONValue,
@@ -180,6 +181,12 @@ def domain_facts(
             attrs["title"] = config.title
         # One attribute each, so that a policy selects by `metadata.<path>` equality.
         attrs |= {f"metadata.{path}": text for path, text in config.metadata}
+        attrs |= dict(config.asset)
+        name, at, version = str(attrs.get(IMAGE, "")).rpartition("@")
+        if at and name and version:
+            # Lineage: the image the VM came from, an edge while the VM is recorded. An
+            # image named without its version stays an attribute: it names no one image.
+            relations.append(_rel(vm, "uses_image", image_id(name, version)))
         for iface in config.interfaces:
             _nic(host, uuid, iface, active, bridges or {}, entities, relations)
     entities.insert(0, EntityObs(vm, "vm", attrs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from vtrail import __version__
+from vtrail.cli import assets as assets_cli
 from vtrail.cli import check as check_cmd
 from vtrail.cli import compact as compact_cmd
 from vtrail.cli import demo as demo_cmd
@@ -48,6 +49,7 @@ questions.register(app)
 graph_cli.register(app)
 policy_cli.register(app)
 check_cmd.register(app)
+assets_cli.register(app)
 explore.register(app)
 serve_cli.register(app)
 

@@ -9,7 +9,7 @@ VM it continues or that continues it (`continuity`).
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from vtrail.assetattrs import CLONED_FROM, IMAGE, OWNER
@@ -96,7 +96,11 @@ def asset(store: SqliteStore, text: str, at: datetime) -> AssetCard:
     own = _versions(store, r, eid)
     theirs = _versions(store, r, asset_id(eid))
     now_own, now_theirs = _at(own, t), _at(theirs, t)
-    fields = facts(now_own or (own[-1] if own else None), now_theirs or _last(theirs))
+    mine = now_own or _last(own)
+    # A thing not alive at `at` is shown as it last was; a live one as the register then
+    # says, which may be nothing.
+    register = now_theirs or (None if now_own else _last(theirs))
+    fields = _said_by(store, r, eid, mine, facts(mine, register))
     sup = support(fields, at)
     rels = r.relations(store.entity_id(eid)) if own else []
     life = r.first_last(store.entity_id(eid)) if own else None
@@ -125,6 +129,26 @@ def asset(store: SqliteStore, text: str, at: datetime) -> AssetCard:
         else Lineage([], None, None, None, None),
         hardware=hardware(now_own or (own[-1] if own else None)),
     )
+
+
+def _said_by(
+    store: SqliteStore, r: StateReader, eid: str, mine: Version | None, fields: dict[str, Fact]
+) -> dict[str, Fact]:
+    """Each of the thing's own facts under the source that said it: a version names only
+    the source whose change began it, and several sources may report one VM."""
+    if mine is None:
+        return fields
+    t = to_us(mine.valid_from)
+    said = r.statements(store.entity_id(eid), t, t + 1)
+    out = dict(fields)
+    for attr, name in NAMES.items():
+        fact = fields.get(name)
+        if fact is None or fact.source != mine.source:
+            continue
+        who = [s.source for s in said if s.attrs.get(attr) == fact.value]
+        if who and mine.source not in who:
+            out[name] = replace(fact, source=who[0])
+    return out
 
 
 def _entity(store: SqliteStore, text: str) -> str:

@@ -38,6 +38,7 @@ CLI_ONLY = {
     "demo": "builds a real fabric on this machine, as root",
     "tour": "replays the bundled day into a store of its own and asks it the questions",
     "policy apply": "a write (a policy file); over HTTP that is PUT /api/policy",
+    "inventory": "a write (an inventory file); over HTTP that is POST /api/observations",
 }
 
 #: Routes that are not questions, so the CLI has no command for them.
@@ -196,6 +197,8 @@ EXAMPLES: dict[str, list[str]] = {
     "policy show": ["--at", T25],
     "policy diff": ["--from", T2, "--to", T25],
     "check": ["--from", T2, "--to", T25, "--policy", str(STORY_POLICY)],
+    "assets": ["--at", T12],
+    "asset": [WEB, "--at", T12],
 }
 
 #: The keys an instant goes under, in every answer; each means an instant wherever it is.

@@ -153,7 +153,7 @@ def _said_by(
 
 def _entity(store: SqliteStore, text: str) -> str:
     """The VM or host `text` names; an inventory row alone is enough to name one."""
-    if text.startswith("asset:"):
+    if text.partition(":")[0] == "asset":
         text = parse_asset(text)
     try:
         eid = resolve_one(store, text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from factory import at, ent, rel, snap
+from factory import ent, rel, snap
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 

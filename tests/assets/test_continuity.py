@@ -77,7 +77,10 @@ def test_the_card_says_where_it_ran_its_renames_and_owner_changes(db: Path) -> N
         ("host:hv-a", iso(at(110)), iso(at(200))),
         ("host:hv-b", iso(at(200)), None),
     ]
-    assert [(r["before"], r["after"]) for r in c["renames"]] == [(None, "web-1"), ("web-1", "web-one")]
+    assert [(r["before"], r["after"]) for r in c["renames"]] == [
+        (None, "web-1"),
+        ("web-1", "web-one"),
+    ]
     assert [(o["before"], o["after"], o["at"]) for o in c["owner_changes"]] == [
         (None, "alice", iso(at(110))),
         ("alice", "bob", iso(at(200))),

@@ -50,7 +50,9 @@ def test_the_fields_the_machine_fills_in_are_read(tmp_path: Path) -> None:
 
 
 def test_the_host_card_shows_its_hardware(tmp_path: Path) -> None:
-    d = sysfs(tmp_path, sys_vendor="HPE", product_name="ProLiant DL360 Gen10", bios_date="01/02/2023")
+    d = sysfs(
+        tmp_path, sys_vendor="HPE", product_name="ProLiant DL360 Gen10", bios_date="01/02/2023"
+    )
     collector = DmiCollector(d, "hv-z")
     obs = collector.snapshot()
     assert obs.source == "dmi@hv-z" and [e.id for e in obs.entities] == ["host:hv-z"]

@@ -52,7 +52,9 @@ def test_an_inventory_gives_owner_cost_centre_purpose_and_support(db: Path, tmp_
     done = run("inventory", str(inv), "--db", str(db))
     assert done.exit_code == 0, done.output
     assert "recorded 2 assets" in done.stderr
-    listed = json.loads(run("assets", "--at", "2026-11-20T03:05:00Z", "--db", str(db), "-o", "json").stdout)
+    listed = json.loads(
+        run("assets", "--at", "2026-11-20T03:05:00Z", "--db", str(db), "-o", "json").stdout
+    )
     # The inventory is read now; at 03:05 nothing of it was said yet.
     assert all(a["owner"] != "carol" for a in listed["assets"])
     c = json.loads(run("asset", NEW, "--db", str(db), "-o", "json").stdout)
@@ -65,7 +67,11 @@ def test_an_inventory_gives_owner_cost_centre_purpose_and_support(db: Path, tmp_
     }
     assert c["facts"]["cost_centre"]["value"] == "4711"
     assert c["facts"]["purpose"]["source"] == f"inventory:{inv}"
-    assert c["support"] == {"status": "in-support", "end": "2031-06-30", "days_left": c["support"]["days_left"]}
+    assert c["support"] == {
+        "status": "in-support",
+        "end": "2031-06-30",
+        "days_left": c["support"]["days_left"],
+    }
     assert "disagreement" in c["flags"]
     host = json.loads(run("asset", "host:hv-a", "--db", str(db), "-o", "json").stdout)
     assert host["facts"]["owner"]["value"] == "infra"
@@ -84,7 +90,10 @@ def test_a_row_dropped_from_the_file_ends_its_facts(db: Path, tmp_path: Path) ->
         ("dave", "frank"),
     ]
     twin = json.loads(run("asset", TWIN, "--db", str(db), "-o", "json").stdout)
-    assert [(c["before"], c["after"]) for c in twin["owner_changes"]] == [(None, "erin"), ("erin", None)]
+    assert [(c["before"], c["after"]) for c in twin["owner_changes"]] == [
+        (None, "erin"),
+        ("erin", None),
+    ]
     assert "unowned" in twin["flags"]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import sys
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -31,7 +30,7 @@ from vtrail.cli.common import (
     when,
 )
 from vtrail.cli.render import _span as span
-from vtrail.collectors.inventory import PREFIX, InventoryError, observation, read_inventory
+from vtrail.collectors.inventory import PREFIX, InventoryError, now, observation, read_inventory
 from vtrail.recording.recorder import Recorder
 
 
@@ -203,5 +202,5 @@ def register(app: typer.Typer) -> None:
             fail(str(e))
         source = f"{PREFIX}{file.absolute()}"
         with open_store(db, readonly=False) as store:
-            Recorder(store).record([observation(rows, source, datetime.now(UTC))])
+            Recorder(store).record([observation(rows, source, now())])
         err_console.print(Text(f"recorded {len(rows)} assets from {source}"), soft_wrap=True)

@@ -177,6 +177,13 @@ def _text(value: object, column: str, where: str) -> str:
     return text
 
 
+def now() -> datetime:
+    """When a register is read, to the millisecond: what the page and most tools can name,
+    so that the instant it was read can be asked for and get its facts."""
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
 def observation(rows: Iterable[Row], source: str, at: datetime) -> Observation:
     """One snapshot of `source`: an `asset:` entity per row."""
     entities = tuple(
@@ -197,7 +204,7 @@ class InventoryCollector:
             rows = read_inventory(self.path)
         except InventoryError as e:
             raise SourceError(str(e)) from None
-        return observation(rows, self.source, datetime.now(UTC))
+        return observation(rows, self.source, now())
 
     def watch(self, emit: Emit, stop: threading.Event) -> None:
         """A file announces nothing: the runner's snapshots every interval read it again."""

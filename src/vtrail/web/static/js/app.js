@@ -8,6 +8,7 @@
 
 import { get, idPath, onTokenNeeded, setToken } from "./api.js";
 import { Graph } from "./graph.js";
+import * as assetCard from "./assetcard.js";
 import * as panel from "./panel.js";
 import * as policy from "./policy.js";
 import { fmtTime, isoOf, TimeBar } from "./timebar.js";
@@ -193,6 +194,7 @@ async function showEntity(id, focus = true) {
     if (mine !== entityToken) return;
     const ghost = state.ghosts.some((g) => g.entity === id);
     panel.entity($("panel"), { id: show.entity, at, show, history, counters, ghost, lo: state.lo, hi: state.hi });
+    assetCard.fill($("panel"), show.entity, at, () => mine === entityToken);
     if (focus && !graph.focus(show.entity)) toast(`${show.entity} is not in the fabric at this instant`);
     writeUrl();
   } catch (e) {

@@ -309,7 +309,9 @@ export class Graph {
   apply(topo) {
     const cy = this.cy;
     const groups = new Set(topo.nodes.map((n) => n.group).filter(Boolean));
-    const nodes = topo.nodes.slice();
+    // An inventory's facts are an entity of their own (asset:<id>), shown on the panel's
+    // asset card rather than as a node beside what it describes.
+    const nodes = topo.nodes.filter((n) => n.kind !== "asset");
     const known = new Set(nodes.map((n) => n.id));
     for (const g of groups) {
       if (!known.has(g)) nodes.push({ id: g, kind: "netns", label: g.split(":")[1], group: null });

@@ -9,7 +9,7 @@ export function esc(text) {
 
 const ms = (iso) => (iso ? Date.parse(iso) : null);
 
-function link(id, text) {
+export function link(id, text) {
   return `<a class="ent" data-ent="${esc(id)}" title="${esc(id)}">${esc(text || id)}</a>`;
 }
 
@@ -218,6 +218,7 @@ export function entity(el, { id, at, show, history, counters, ghost, lo, hi }) {
       <button data-act="to">Path to here</button>
       ${!v && first ? '<button data-act="jump">Go to its lifetime</button>' : ""}
     </div>
+    ${kind === "vm" || kind === "host" ? `<section class="asset" data-asset-card="${esc(id)}"></section>` : ""}
     <h3>Attributes ${v ? "at this instant" : "last recorded"}</h3>
     ${attrsTable(attrs)}
     ${rels ? `<h3>Attached at this instant</h3><ul class="rels">${rels}</ul>` : ""}

@@ -85,7 +85,18 @@ def test_the_card_says_where_it_ran_its_renames_and_owner_changes(db: Path) -> N
         (None, "alice", iso(at(110))),
         ("alice", "bob", iso(at(200))),
     ]
-    assert c["facts"]["owner"]["value"] == "bob"
+    # The rename and the new owner came with the move: hv-b's libvirt said them.
+    assert {r["source"] for r in c["renames"][1:] + c["owner_changes"][1:]} == {
+        "libvirt+test:///default@hv-b"
+    }
+    assert c["facts"]["owner"] == {
+        "value": "bob",
+        "source": "libvirt+test:///default@hv-b",
+        "disputed_by": None,
+        "disputed_value": None,
+    }
+    before = card(db, NEW, "--at", iso(at(150)) or "")
+    assert before["identity"]["name"] == "web-1" and before["facts"]["owner"]["value"] == "alice"
     assert c["identity"]["disks"] == [DISK]
     assert c["first_seen"] == iso(at(110)) and c["ended"] is None
 

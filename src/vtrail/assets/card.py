@@ -17,7 +17,7 @@ from vtrail.assets.continuity import Link, disk_sources, links
 from vtrail.assets.facts import NAMES, Fact, Support, facts, flags, hardware, support
 from vtrail.assets.listing import KINDS, name_of
 from vtrail.ids import asset_id, parse_asset, parse_nic
-from vtrail.model import Relation, Version, split_id
+from vtrail.model import Relation, Statement, Version, split_id
 from vtrail.query.names import resolve, resolve_one
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.reads.state import StateReader
@@ -100,7 +100,10 @@ def asset(store: SqliteStore, text: str, at: datetime) -> AssetCard:
     # A thing not alive at `at` is shown as it last was; a live one as the register then
     # says, which may be nothing.
     register = now_theirs or (None if now_own else _last(theirs))
-    fields = _said_by(store, r, eid, mine, facts(mine, register))
+    said = _Said(r.statements(store.entity_id(eid)) if own else [])
+    # Who said the facts of a thing no longer alive: whoever said them when it last was.
+    asked = to_us(mine.valid_from) if mine is not None and now_own is None else t
+    fields = said.facts(asked, mine, facts(mine, register))
     sup = support(fields, at)
     rels = r.relations(store.entity_id(eid)) if own else []
     life = r.first_last(store.entity_id(eid)) if own else None
@@ -110,7 +113,7 @@ def asset(store: SqliteStore, text: str, at: datetime) -> AssetCard:
         kind=kind,
         at=at,
         alive=now_own is not None,
-        identity=_identity(eid, own, rels),
+        identity=_identity(eid, own, mine, rels),
         facts=fields,
         support=sup,
         flags=flags(fields, sup, recorded=now_own is not None),
@@ -122,8 +125,8 @@ def asset(store: SqliteStore, text: str, at: datetime) -> AssetCard:
             for x in rels
             if x.key.rel == "runs_on" and x.key.src == eid
         ],
-        renames=_changes(own, [], "name"),
-        owner_changes=_changes(own, theirs, NAMES[OWNER]),
+        renames=_changes(said, own, [], "name"),
+        owner_changes=_changes(said, own, theirs, NAMES[OWNER]),
         lineage=_lineage(store, eid, fields, rels)
         if kind == "vm"
         else Lineage([], None, None, None, None),
@@ -131,24 +134,33 @@ def asset(store: SqliteStore, text: str, at: datetime) -> AssetCard:
     )
 
 
-def _said_by(
-    store: SqliteStore, r: StateReader, eid: str, mine: Version | None, fields: dict[str, Fact]
-) -> dict[str, Fact]:
-    """Each of the thing's own facts under the source that said it: a version names only
-    the source whose change began it, and several sources may report one VM."""
-    if mine is None:
-        return fields
-    t = to_us(mine.valid_from)
-    said = r.statements(store.entity_id(eid), t, t + 1)
-    out = dict(fields)
-    for attr, name in NAMES.items():
-        fact = fields.get(name)
-        if fact is None or fact.source != mine.source:
-            continue
-        who = [s.source for s in said if s.attrs.get(attr) == fact.value]
-        if who and mine.source not in who:
-            out[name] = replace(fact, source=who[0])
-    return out
+class _Said:
+    """Who said what of the thing: a version names only the source whose change began
+    it, and several sources may report one VM (a migration: both hosts' libvirt)."""
+
+    def __init__(self, statements: list[Statement]) -> None:
+        self.statements = statements
+
+    def who(self, t: int, attr: str, value: str, fallback: str) -> str:
+        said = [
+            s
+            for s in self.statements
+            if to_us(s.valid_from) <= t
+            and (s.valid_to is None or to_us(s.valid_to) > t)
+            and s.attrs.get(attr) == value
+        ]
+        if not said or fallback in {s.source for s in said}:
+            return fallback
+        return max(said, key=lambda s: s.valid_from).source
+
+    def facts(self, t: int, mine: Version | None, fields: dict[str, Fact]) -> dict[str, Fact]:
+        """`fields` with each of the thing's own facts under the source that said it."""
+        out = dict(fields)
+        for attr, name in NAMES.items():
+            fact = fields.get(name)
+            if mine is not None and fact is not None and fact.source == mine.source:
+                out[name] = replace(fact, source=self.who(t, attr, fact.value, fact.source))
+        return out
 
 
 def _entity(store: SqliteStore, text: str) -> str:
@@ -189,17 +201,17 @@ def _last(versions: list[Version]) -> Version | None:
     return versions[-1] if versions else None
 
 
-def _identity(eid: str, own: list[Version], rels: list[Relation]) -> Identity:
+def _identity(eid: str, own: list[Version], mine: Version | None, rels: list[Relation]) -> Identity:
     last = own[-1].attrs if own else {}
     uuid = last.get("uuid")
     macs = sorted(
         {parse_nic(x.key.dst)[1] for x in rels if x.key.rel == "has_nic" and x.key.src == eid}
     )
     disks = sorted(set().union(*(disk_sources(v.attrs) for v in own)) if own else set())
-    return Identity(uuid if isinstance(uuid, str) else None, name_of(_last(own)), macs, disks)
+    return Identity(uuid if isinstance(uuid, str) else None, name_of(mine), macs, disks)
 
 
-def _changes(own: list[Version], theirs: list[Version], name: str) -> list[FactChange]:
+def _changes(said: _Said, own: list[Version], theirs: list[Version], name: str) -> list[FactChange]:
     """Each instant the field's value changed, the thing's own word before the register's."""
     instants = sorted(
         {to_us(v.valid_from) for v in (*own, *theirs)}
@@ -210,9 +222,10 @@ def _changes(own: list[Version], theirs: list[Version], name: str) -> list[FactC
     for t in instants:
         a, b = _at(own, t), _at(theirs, t)
         if name == "name":
-            value, source = name_of(a), a.source if a else None
+            value = name_of(a)
+            source = said.who(t, "name", value, a.source) if a and value else None
         else:
-            fact = facts(a, b).get(name)
+            fact = said.facts(t, a, facts(a, b)).get(name)
             value, source = (fact.value, fact.source) if fact else (None, None)
         if value != before and (value is not None or out):
             ending = a or b

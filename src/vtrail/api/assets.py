@@ -22,12 +22,23 @@ At = Annotated[
 ]
 
 
-@router.get("/assets", summary="Every VM and host with its owner and support")
+_LISTED = {
+    "description": "The assets as JSON, or as CSV with `output=csv`.",
+    "content": {"application/json": {"schema": {"type": "object"}}, "text/csv": {
+        "schema": {"type": "string"}}},
+}  # fmt: skip
+
+
+@router.get(
+    "/assets",
+    summary="Every VM and host with its owner and support",
+    responses={200: _LISTED},
+)
 def assets_route(
     request: Request,
     at: At = None,
     owner: Annotated[
-        str | None, Query(max_length=1024, description="Only those this owner owns (case aside).")
+        str | None, Query(description="Only those this owner owns (case aside).")
     ] = None,
     flagged: Annotated[
         bool, Query(description="Only those without an owner, past support, or in doubt.")

@@ -57,6 +57,7 @@ _REFUSALS: dict[str, tuple[str, ...]] = {
     "/api/path": ("404", "409"),
     "/api/topology": ("404", "409"),
     "/api/check": ("404", "413"),
+    "/api/asset/{id}": ("404", "409"),
 }
 #: The writes (a writer's token, whatever the settings), with their refusals beyond 422 and 503.
 WRITES: dict[str, tuple[str, ...]] = {
@@ -64,7 +65,7 @@ WRITES: dict[str, tuple[str, ...]] = {
     "PUT /api/policy": ("403", "413"),
 }
 _TIME_PARAMS = {"at", "from", "to", "compare"}
-_TEXT_PARAMS = {"what", "space", "a", "b", "around", "q", "id"}
+_TEXT_PARAMS = {"what", "space", "a", "b", "around", "q", "id", "owner"}
 JSON = "application/json"
 
 

@@ -55,6 +55,8 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/api/timeline": ("GET", "/api/timeline", {}),
     "/api/counters/{id:path}": ("GET", f"/api/counters/{WEB_NIC}", {}),
     "/api/search": ("GET", "/api/search", {"q": "web"}),
+    "/api/assets": ("GET", "/api/assets", {"at": T12}),
+    "/api/asset/{id:path}": ("GET", f"/api/asset/{WEB}", {"at": T12}),
     "/api/observations": ("POST", "/api/observations", LATE),
     # The write; its read (GET /api/policy) is asked below, as the route's second method.
     "/api/policy": ("PUT", "/api/policy", {"text": "services: {web: {members: {kind: vm}}}"}),

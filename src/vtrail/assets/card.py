@@ -244,7 +244,10 @@ def _lineage(
     if image and not images:
         images.add(image.value)
     source = fields.get(NAMES[CLONED_FROM])
-    named = resolve(store, source.value) if source else []
+    try:
+        named = resolve(store, source.value) if source else []
+    except (LookupError, ValueError):
+        named = []  # free text that names nothing, or an address held in several spaces
     continuity = links(store)
     return Lineage(
         sorted(images),

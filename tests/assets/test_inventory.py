@@ -145,3 +145,19 @@ def test_the_record_source_reads_the_file_and_refuses_a_bad_one(tmp_path: Path) 
         InventoryCollector(inv).snapshot()
     with pytest.raises(BadSource, match="inventory:PATH"):
         parse_source("inventory:")
+
+
+def test_vtrail_record_follows_an_inventory_and_a_dmi_table(tmp_path: Path) -> None:
+    inv = tmp_path / "assets.yaml"
+    inv.write_text("- id: host:hv-z\n  owner: infra\n  support-end: 2030-01-01\n")
+    dmi = tmp_path / "dmi-id"
+    dmi.mkdir()
+    (dmi / "sys_vendor").write_text("Supermicro\n")
+    db = tmp_path / "vtrail.db"
+    done = run("record", "--source", f"inventory:{inv}", "--source", f"dmi:{dmi}@hv-z",
+               "--for", "1s", "--quiet", "--db", str(db))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    card = json.loads(run("asset", "host:hv-z", "--db", str(db), "-o", "json").stdout)
+    assert card["facts"]["owner"]["source"] == f"inventory:{inv}"
+    assert card["hardware"] == {"vendor": "Supermicro"} and card["alive"]
+    assert card["support"]["status"] == "in-support" and card["flags"] == []

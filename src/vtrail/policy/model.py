@@ -107,9 +107,9 @@ CHANGE_KINDS: dict[str, float] = {
     "moved": 1.0,  # a VM migrated, a NIC or port replugged
     "route": 1.0,  # a router's table changed
     "vanished": 0.9,
+    "ghost": 0.9,  # appeared and vanished inside the window
     "relation": 0.7,  # a relation began or ended, nothing moved
     "appeared": 0.6,
-    "ghost": 0.6,  # appeared and vanished inside the window
     "changed": 0.5,  # attributes changed
     "violation": 0.4,  # a rule of the policy began to be violated
     "policy": 0.3,  # the policy itself changed

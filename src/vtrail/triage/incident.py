@@ -22,6 +22,7 @@ from vtrail.policy.model import Policy, TriageSettings
 from vtrail.query.names import Ambiguous, resolve
 from vtrail.query.path import BadPath, PathComparison, compare
 from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store.reads.stats import StatsReader
 from vtrail.timeexpr import from_us, to_us
 from vtrail.triage.check import check
 from vtrail.triage.health import Measured, group_members, intervals, measure, parse_source
@@ -160,11 +161,14 @@ def _places(paths: list[IncidentPath], names: dict[str, str]) -> dict[str, str]:
     """Where each entity on a path lies: `hop 5 of web-1 → db-1` (the path before first)."""
     out: dict[str, str] = {}
     for p in paths:
+        for answer in (p.comparison.before, p.comparison.after):
+            for h in answer.hops:
+                names.setdefault(h.entity, f"{h.kind} {h.label}")
+    for p in paths:
         ends = f"{_label(p.a, names)} → {_label(p.b, names)}"
         for answer in (p.comparison.before, p.comparison.after):
             for i, h in enumerate(answer.hops, 1):
                 out.setdefault(h.entity, f"hop {i} of {ends}")
-                names.setdefault(h.entity, f"{h.kind} {h.label}")
     return out
 
 
@@ -227,6 +231,10 @@ def triage(
         members = entities
     lo = onset - int(span.total_seconds() * 1e6)
     before = healthy if healthy is not None else lo
+    # What the first look saw is where the record starts, not a change: the window
+    # of changes begins there at the earliest.
+    recorded = StatsReader(store).span()
+    lo_changes = max(lo, recorded[0]) if recorded else lo
     paths = []
     asked = list(pairs)
     for a in affected:
@@ -238,8 +246,8 @@ def triage(
         except (UnknownEntity, BadPath, Ambiguous):
             if pairs:
                 raise
-    changes, names = read_changes(store, lo, onset)
-    changes += _violations(store, policy, lo, onset)
+    changes, names = read_changes(store, lo_changes, onset)
+    changes += _violations(store, policy, lo_changes, onset)
     where = _places(paths, names)
     for m in members:
         where.setdefault(m, f"on {_label(m, names)}, affected")

@@ -61,6 +61,9 @@ class Change:
     others: tuple[str, ...] = ()
     #: The instant its time proximity is measured from: a ghost's is when it vanished.
     last: int = 0
+    #: A relation's ends it left and joined (a move: from and to).
+    left: tuple[str, ...] = ()
+    joined: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,13 +206,16 @@ def _relation_changes(rows: list[RelationRow], lo: int, hi: int) -> list[Change]
         src, rel, t = key
         new, old = sorted(began.get(key, ())), sorted(ended.get(key, ()))
         if rel in MOVING and new and old:
-            out.append(Change(src, t, "moved", _moved(src, rel, old, new), (*old, *new)))
+            what = _moved(src, rel, old, new)
+            out.append(Change(src, t, "moved", what, (*old, *new), 0, tuple(old), tuple(new)))
             continue
         kind = "route" if rel == "routes" else "relation"
         for dst in new:
-            out.append(Change(src, t, kind, _related(src, rel, dst, "began"), (dst,)))
+            what = _related(src, rel, dst, "began")
+            out.append(Change(src, t, kind, what, (dst,), 0, (), (dst,)))
         for dst in old:
-            out.append(Change(src, t, kind, _related(src, rel, dst, "ended"), (dst,)))
+            what = _related(src, rel, dst, "ended")
+            out.append(Change(src, t, kind, what, (dst,), 0, (dst,), ()))
     return out
 
 
@@ -305,6 +311,36 @@ class Ranking:
     total: int
 
 
+def _folded(changes: list[Change]) -> list[Change]:
+    """A relation that ended because its other end vanished at that instant, or began
+    because it appeared, is part of that end's change: a NIC's plug ends with the port
+    deleted, and a NIC replugged by a migration leaves the port that vanished with it.
+    A thing moved onto a new bridge is not the bridge's doing: it moved."""
+    # (entity, instant) -> the instant and kind of the change it belongs to.
+    gone: dict[tuple[str, int], tuple[int, str]] = {}
+    came: dict[tuple[str, int], tuple[int, str]] = {}
+    for c in changes:
+        if c.kind == "vanished":
+            gone[c.entity, c.t] = (c.t, c.kind)
+        elif c.kind == "appeared":
+            came[c.entity, c.t] = (c.t, c.kind)
+        elif c.kind == "ghost":
+            gone[c.entity, c.last] = came[c.entity, c.t] = (c.t, c.kind)
+    if not gone and not came:
+        return changes
+    out = []
+    for c in changes:
+        end = next((o for o in c.left if (o, c.t) in gone), None)
+        found = gone.get((end, c.t)) if end is not None else None
+        if found is None and c.kind == "relation":
+            end = next((o for o in c.joined if (o, c.t) in came), None)
+            found = came.get((end, c.t)) if end is not None else None
+        if end is not None and found is not None:
+            c = Change(end, found[0], found[1], c.what, (), c.last or c.t)
+        out.append(c)
+    return out
+
+
 def rank(
     changes: list[Change],
     names: dict[str, str],
@@ -321,7 +357,7 @@ def rank(
     `began` names the symptom (`loss began`)."""
     weights = dict(settings.kinds)
     grouped: dict[tuple[str, int], list[Change]] = {}
-    for c in changes:
+    for c in _folded(changes):
         grouped.setdefault((c.entity, c.t), []).append(c)
     scored: list[tuple[float, int, str, list[Change], int | None, ScoreParts]] = []
     for (entity, t), cs in grouped.items():

@@ -175,7 +175,12 @@ def record(path: Path, rng: random.Random, kind: str, fleet: int) -> Story:
     steps.append((t_culprit, lambda: culprit.append(_culprit(f, kind))))
     p = rng.randrange(8)
     far = f"port:far/p{p}"
-    steps.append((t_culprit, lambda: f.move(far, "port_of", "bridge:far/brA" if p % 2 == 0 else "bridge:far/brB")))
+    steps.append(
+        (
+            t_culprit,
+            lambda: f.move(far, "port_of", "bridge:far/brA" if p % 2 == 0 else "bridge:far/brB"),
+        )
+    )
     old = t_culprit - rng.uniform(300, 3000)
     steps.append((old, lambda: f.put(ent("bridge:sw/br0", name="br0", stp=True))))
     paused = t_culprit - rng.uniform(300, 3000)
@@ -197,7 +202,10 @@ def record(path: Path, rng: random.Random, kind: str, fleet: int) -> Story:
         else:
             state = "shutoff" if roll < 0.75 else "running"
             steps.append(
-                (rng.uniform(1, HOUR), lambda vm=vm, n=n, s=state: f.put(ent(vm, name=f"bg-{n}", state=s)))
+                (
+                    rng.uniform(1, HOUR),
+                    lambda vm=vm, n=n, s=state: f.put(ent(vm, name=f"bg-{n}", state=s)),
+                )
             )
     steps.sort(key=lambda s: s[0])
     store = SqliteStore(path)

@@ -13,7 +13,7 @@ from vtrail.policy.model import TriageSettings
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.timeexpr import to_us
-from vtrail.triage.suspects import MAX_HOPS, rank, read_changes, score
+from vtrail.triage.suspects import MAX_HOPS, gather, rank, score
 
 DEFAULT = TriageSettings()
 
@@ -93,12 +93,12 @@ def _store(tmp_path: Path) -> SqliteStore:
 def test_the_change_on_the_path_just_before_the_onset_ranks_first(tmp_path: Path) -> None:
     store = _store(tmp_path)
     onset = to_us(at(610))
-    changes, names = read_changes(store, to_us(at(0)), onset)
+    # The path crossed the port and the first bridge; the rest is far from it.
+    hops = {"port:sw/p1": 0, "bridge:sw/br0": 0, "bridge:sw/br1": 1}
+    changes, names, total = gather(store, DEFAULT, to_us(at(0)), onset, hops, 10)
     kinds = {(c.entity, c.kind) for c in changes}
     assert ("port:sw/p1", "moved") in kinds and ("vm:other", "moved") in kinds
     assert ("bridge:far/tmp", "ghost") in kinds and ("bridge:sw/br0", "changed") in kinds
-    # The path crossed the port and the first bridge; the rest is far from it.
-    hops = {"port:sw/p1": 0, "bridge:sw/br0": 0, "bridge:sw/br1": 1}
     where = {"port:sw/p1": "hop 2 of a → b", "bridge:sw/br0": "hop 3 of a → b"}.get
     ranked = rank(changes, names, DEFAULT, onset, hops, where, "loss began", 10)
     first = ranked.suspects[0]
@@ -114,12 +114,27 @@ def test_the_change_on_the_path_just_before_the_onset_ranks_first(tmp_path: Path
     assert ghost.kind == "ghost" and ghost.hops is None
     assert ghost.reason.startswith("bridge tmp lived 50 s and vanished (a ghost)")
     assert ranked.total == len({(c.entity, c.t) for c in changes})
+    # Versions begun or ended (br0 twice, brx twice, the ghost twice) and relations moved.
+    assert total == 6 + 4
+
+
+def test_far_changes_too_old_to_rank_are_not_read(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    onset = to_us(at(610))
+    hops = {"port:sw/p1": 0, "bridge:sw/br0": 0}
+    changes, _, total = gather(store, DEFAULT, to_us(at(0)), onset, hops, 1)
+    entities = {c.entity for c in changes}
+    # The last minute's far changes are read; the ghost, five minutes older, could not
+    # outrank the port that moved on the path 10 s before the onset.
+    assert {"port:sw/p1", "bridge:far/brx", "vm:other"} <= entities
+    assert "bridge:far/tmp" not in entities
+    assert total == 10
 
 
 def test_the_changes_of_one_thing_at_one_instant_are_one_suspect(tmp_path: Path) -> None:
     store = _store(tmp_path)
     onset = to_us(at(610))
-    changes, names = read_changes(store, to_us(at(500)), onset)
+    changes, names, _ = gather(store, DEFAULT, to_us(at(500)), onset, {}, 100)
     ranked = rank(changes, names, DEFAULT, onset, {}, lambda _e: None, "loss began", 100)
     keys = [(s.entity, s.at) for s in ranked.suspects]
     assert len(keys) == len(set(keys))

@@ -52,7 +52,7 @@ def table(a: TriageAnswer, names: dict[str, str]) -> None:
         console.print(Text(line), soft_wrap=True)
     rows = [Row([f"{s.score:.3f}", s.kind, s.at, s.reason], [s.entity]) for s in a.suspects]
     cols = [Col("score", right=True), Col("kind"), Col("at"), Col("why", spill=True)]
-    title = f"Suspects: {len(a.suspects)} of {a.suspects_total} changes, best first"
+    title = f"Suspects: {len(a.suspects)} of {a.changes} changes, best first"
     columns.table(console, title, cols, rows, empty="nothing changed in the window")
 
 

@@ -19,20 +19,33 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from vtrail.policy.model import Policy, TriageSettings
+from vtrail.query.graph import label
 from vtrail.query.names import Ambiguous, resolve
 from vtrail.query.path import BadPath, PathComparison, compare
 from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.stats import StatsReader
 from vtrail.timeexpr import from_us, to_us
+from vtrail.triage.changes import Change, fixed
 from vtrail.triage.check import check
-from vtrail.triage.health import Measured, group_members, intervals, measure, parse_source
+from vtrail.triage.health import (
+    LOOKBACK,
+    Measured,
+    group_members,
+    intervals,
+    measure,
+    parse_source,
+)
+from vtrail.triage.members import Matcher
 from vtrail.triage.policy_at import policy_at, recorded_policy
-from vtrail.triage.suspects import Change, Suspect, distances, fixed, rank, read_changes
+from vtrail.triage.suspects import Suspect, distances, gather, rank
 
 #: Paths traced at most: each is two walks of the fabric.
 MAX_PATHS = 4
 #: Suspects listed when the question does not say.
 LIMIT = 20
+#: Rule violations are looked for this many half-lives before the onset.
+VIOLATIONS = 10
 
 
 class BadTriage(ValueError):
@@ -84,8 +97,8 @@ class TriageAnswer:
     members: list[str]
     paths: list[IncidentPath]
     suspects: list[Suspect]
-    #: How many suspects there were before the list was cut to its limit.
-    suspects_total: int
+    #: How many changes the window held (versions and relations that began or ended).
+    changes: int
     weights: TriageSettings
 
 
@@ -217,7 +230,8 @@ def triage(
     if span <= timedelta(0):
         raise BadTriage(f"the window must be longer than 0 s, not {span}")
     hi = to_us(at)
-    entities, pairs = _targets(store, policy, what, at - span, at)
+    # The members of the last hour before T (of the window, if shorter): the incident's.
+    entities, pairs = _targets(store, policy, what, at - min(span, LOOKBACK), at)
     found = measure(store, policy, entities, hi - int(span.total_seconds() * 1e6), hi)
     affected = _incident(found, hi - int(span.total_seconds() * 1e6), hi)
     if affected:
@@ -246,13 +260,18 @@ def triage(
         except (UnknownEntity, BadPath, Ambiguous):
             if pairs:
                 raise
-    changes, names = read_changes(store, lo_changes, onset)
-    changes += _violations(store, policy, lo_changes, onset)
+    names = {
+        n.eid: f"{n.kind} {label(n.eid, n.kind, n.attrs)}"
+        for n in GraphReader(store).nodes(members, onset).values()
+    }
     where = _places(paths, names)
     for m in members:
         where.setdefault(m, f"on {_label(m, names)}, affected")
-    seeds = set(members) | set(where)
-    hops = distances(store, seeds, dict.fromkeys((before, onset)))
+    hops = distances(store, set(members) | set(where), dict.fromkeys((before, onset)))
+    changes, read, total = gather(store, settings, lo_changes, onset, hops, limit)
+    names = {**read, **names}
+    adjacent = {e for e, h in hops.items() if h <= 1}
+    changes += _violations(store, policy, adjacent, lo_changes, onset)
     ranking = rank(changes, names, settings, onset, hops, where.get, began, limit)
     return TriageAnswer(
         at,
@@ -266,16 +285,31 @@ def triage(
         members,
         paths,
         ranking.suspects,
-        ranking.total,
+        total,
         settings,
     )
 
 
-def _violations(store: SqliteStore, policy: Policy, lo: int, hi: int) -> list[Change]:
-    """A rule violation that began in the window is a change of its own."""
+def _violations(
+    store: SqliteStore, policy: Policy, near: set[str], lo: int, hi: int
+) -> list[Change]:
+    """A rule violation that began in the window is a change of its own. Only the rules
+    of the services of what is on the affected paths or next to them (`near`), and only
+    from `VIOLATIONS` half-lives before the onset: an older one's time part is nothing,
+    and the change that began it is a suspect of its own."""
+    lo = max(lo, hi - int(VIOLATIONS * policy.triage.half_life * 1e6))
     if not policy.rules or hi <= lo:
         return []
-    found = check(store, policy, "recorded", t_from=from_us(lo), t_to=from_us(hi))
+    matcher = Matcher(policy)
+    services: set[str] = set()
+    for n in GraphReader(store).nodes(near, hi).values():
+        services |= matcher.services_of(n.eid, n.kind, n.attrs)
+    rules = {k: r for k, r in policy.rules.items() if services & set(r.services)}
+    if not rules:
+        return []
+    named = {s for r in rules.values() for s in r.services}
+    some = Policy({s: policy.services[s] for s in named}, policy.domains, rules, policy.triage)
+    found = check(store, some, "recorded", t_from=from_us(lo), t_to=from_us(hi))
     out = []
     for r in found.rules:
         for v in r.violations:
@@ -284,11 +318,7 @@ def _violations(store: SqliteStore, policy: Policy, lo: int, hi: int) -> list[Ch
             line = f"rule {r.name} began to be violated: {v.reason}"
             out.append(
                 Change(
-                    f"rule:{r.name}",
-                    to_us(v.t_from),
-                    "violation",
-                    fixed(line),
-                    tuple(v.members),
+                    f"rule:{r.name}", to_us(v.t_from), "violation", fixed(line), tuple(v.members)
                 )
             )
     return out

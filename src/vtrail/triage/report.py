@@ -45,7 +45,7 @@ def to_markdown(a: TriageAnswer) -> str:
         "",
         f"- **Onset:** {iso(a.onset)} ({a.onset_reason})",
         f"- **Last healthy:** {iso(a.last_healthy)}",
-        f"- **Changes ranked:** {a.suspects_total}, from {iso(a.t_from)} to {iso(a.t_to)}",
+        f"- **Changes ranked:** {a.changes}, from {iso(a.t_from)} to {iso(a.t_to)}",
         "",
         "### Symptom",
         "",

@@ -28,9 +28,9 @@ from vtrail.triage.check import check
 from vtrail.triage.members import UnknownService, membership
 
 LOSS, RTT, OK = "probe.loss", "probe.rtt_ms", "probe.ok"
-RTT_MIN, RTT_MAX, JITTER = "probe.rtt_min_ms", "probe.rtt_max_ms", "probe.jitter_ms"
-#: The metrics a health answer reads: what decides a round, and what it shows of it.
-READ = (LOSS, RTT, OK, JITTER)
+#: The metrics a health answer reads: what decides a round. A probe's other gauges
+#: (`probe.rtt_min_ms`, `probe.rtt_max_ms`, `probe.jitter_ms`) are `vtrail counters`'.
+READ = (LOSS, RTT, OK)
 #: How far before an instant `health --at` looks for the start of what is open then.
 LOOKBACK = timedelta(hours=1)
 
@@ -90,7 +90,6 @@ class SeriesHealth:
     last_round: datetime | None
     loss: float | None
     rtt_ms: float | None
-    jitter_ms: float | None
     #: The largest loss and the median RTT over the window (at an instant: over the
     #: hour before it).
     loss_max: float | None
@@ -127,7 +126,6 @@ class Round:
     loss: float | None = None
     rtt: float | None = None
     ok: float | None = None
-    jitter: float | None = None
 
 
 def parse_source(source: str) -> tuple[str, str | None]:
@@ -140,14 +138,11 @@ def parse_source(source: str) -> tuple[str, str | None]:
 
 def rounds(points: dict[str, list[tuple[int, Num]]]) -> list[Round]:
     """The rounds of one series: its metrics' readings, joined by instant."""
-    by_t: dict[int, Round] = {}
-    for metric, field in ((LOSS, "loss"), (RTT, "rtt"), (OK, "ok"), (JITTER, "jitter")):
-        for t, v in points.get(metric, ()):
-            r = by_t.get(t)
-            if r is None:
-                r = by_t[t] = Round(t)
-            setattr(r, field, float(v))
-    return [by_t[t] for t in sorted(by_t)]
+    loss, rtt, ok = (dict(points.get(m, ())) for m in (LOSS, RTT, OK))
+    return [
+        Round(t, loss.get(t), rtt.get(t), ok.get(t))
+        for t in sorted(loss.keys() | rtt.keys() | ok.keys())
+    ]
 
 
 def judge(found: list[Round], d: Degraded) -> list[str | None]:
@@ -250,7 +245,6 @@ def _series_health(m: Measured, lo: int, hi: int) -> SeriesHealth:
         last_round=from_us(last.t) if last else None,
         loss=last.loss if last else None,
         rtt_ms=last.rtt if last else None,
-        jitter_ms=last.jitter if last else None,
         loss_max=max(losses) if losses else None,
         rtt_median_ms=_median([r.rtt for r in shown if r.rtt is not None]),
         rounds=len(shown),
@@ -323,8 +317,7 @@ def health(
 def _open_at(h: SeriesHealth) -> SeriesHealth:
     still = [i for i in h.intervals if i.t_to is None]
     return SeriesHealth(
-        h.source, h.probe, h.vantage, h.last_round, h.loss, h.rtt_ms, h.jitter_ms,
-        h.loss_max, h.rtt_median_ms, h.rounds, h.degraded, still,
+        h.source, h.probe, h.vantage, h.last_round, h.loss, h.rtt_ms, h.loss_max, h.rtt_median_ms, h.rounds, h.degraded, still,
     )  # fmt: skip
 
 

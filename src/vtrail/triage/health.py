@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from vtrail.policy.model import Policy
@@ -316,9 +316,7 @@ def health(
 
 def _open_at(h: SeriesHealth) -> SeriesHealth:
     still = [i for i in h.intervals if i.t_to is None]
-    return SeriesHealth(
-        h.source, h.probe, h.vantage, h.last_round, h.loss, h.rtt_ms, h.loss_max, h.rtt_median_ms, h.rounds, h.degraded, still,
-    )  # fmt: skip
+    return replace(h, intervals=still)
 
 
 __all__ = [

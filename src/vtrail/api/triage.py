@@ -16,6 +16,9 @@ router = APIRouter(prefix="/api", tags=["triage"], dependencies=[Depends(require
 
 #: The most suspects one answer lists (the CLI's `--limit` has the same bound).
 MAX_LIMIT = 1000
+#: A window over HTTP: a whole number of seconds, minutes, hours or days (the CLI also
+#: reads the other forms of a duration: `1h30m`, `90 minutes`).
+WINDOW = "^[1-9][0-9]{0,3}(s|m|h|d)$"
 
 
 @router.get("/triage", summary="What broke it: symptom, paths, ranked suspects")
@@ -24,16 +27,19 @@ def triage_route(
     what: Annotated[
         list[str],
         Query(
+            min_length=1,
+            max_length=2,
             description="A service or domain (once), or two endpoints (twice: a VM, NIC, "
-            "MAC, IP or namespace each)."
+            "MAC, IP or namespace each).",
         ),
     ],
     at: At = None,
     window: Annotated[
         str | None,
         Query(
+            pattern=WINDOW,
             description="How far before the onset changes are suspects (1h, 30m); "
-            "default: the policy's triage.window, else 1h."
+            "default: the policy's triage.window, else 1h.",
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Suspects listed.")] = LIMIT,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from vtrail.ids import rule_id
 from vtrail.policy.model import Policy, TriageSettings
 from vtrail.query.graph import label
 from vtrail.query.names import Ambiguous, resolve
@@ -317,8 +318,6 @@ def _violations(
                 continue
             line = f"rule {r.name} began to be violated: {v.reason}"
             out.append(
-                Change(
-                    f"rule:{r.name}", to_us(v.t_from), "violation", fixed(line), tuple(v.members)
-                )
+                Change(rule_id(r.name), to_us(v.t_from), "violation", fixed(line), tuple(v.members))
             )
     return out

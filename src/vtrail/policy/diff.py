@@ -7,12 +7,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from vtrail.policy.document import domain_document, rule_document, service_document
+from vtrail.policy.document import (
+    domain_document,
+    rule_document,
+    service_document,
+    triage_document,
+)
 from vtrail.policy.model import Policy
 
 T = TypeVar("T")
 
-Part = Literal["service", "domain", "rule"]
+Part = Literal["service", "domain", "rule", "triage"]
 Change = Literal["added", "removed", "changed"]
 
 
@@ -45,11 +50,13 @@ def _part(
 
 
 def changes(old: Policy, new: Policy) -> list[PolicyChange]:
-    """Every service, domain and rule that differs, in that order, each by name."""
+    """Every service, domain and rule that differs, in that order, each by name; then the
+    `triage:` section (named `ranking`) when it differs."""
     return [
         *_part("service", old.services, new.services, service_document),
         *_part("domain", old.domains, new.domains, domain_document),
         *_part("rule", old.rules, new.rules, rule_document),
+        *_part("triage", {"ranking": old.triage}, {"ranking": new.triage}, triage_document),
     ]
 
 

@@ -101,8 +101,48 @@ class Rule:
     description: str | None = None
 
 
+#: The kinds of change `vtrail triage` ranks (docs/triage.md), each with how likely a
+#: change of that kind is to break traffic: its default weight.
+CHANGE_KINDS: dict[str, float] = {
+    "moved": 1.0,  # a VM migrated, a NIC or port replugged
+    "route": 1.0,  # a router's table changed
+    "vanished": 0.9,
+    "ghost": 0.9,  # appeared and vanished inside the window
+    "relation": 0.7,  # a relation began or ended, nothing moved
+    "appeared": 0.6,
+    "changed": 0.5,  # attributes changed
+    "violation": 0.4,  # a rule of the policy began to be violated
+    "policy": 0.3,  # the policy itself changed
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TriageSettings:
+    """How `vtrail triage` ranks suspects (docs/triage.md): a suspect's score is the
+    weighted mean of its time proximity, its closeness to the affected paths and its
+    kind's weight. `kinds` is kept sorted by name, one entry per kind."""
+
+    time: float = 0.4
+    distance: float = 0.4
+    kind: float = 0.2
+    kinds: tuple[tuple[str, float], ...] = tuple(sorted(CHANGE_KINDS.items()))
+    #: Seconds before the onset in which changes are suspects.
+    window: float = 3600.0
+    #: Seconds over which time proximity halves.
+    half_life: float = 60.0
+
+    def __post_init__(self) -> None:
+        canonical = tuple(sorted({**CHANGE_KINDS, **dict(self.kinds)}.items()))
+        if canonical != self.kinds:
+            object.__setattr__(self, "kinds", canonical)
+
+    def kind_weight(self, kind: str) -> float:
+        return dict(self.kinds).get(kind, 0.0)
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     services: dict[str, Service] = field(default_factory=dict)
     domains: dict[str, Domain] = field(default_factory=dict)
     rules: dict[str, Rule] = field(default_factory=dict)
+    triage: TriageSettings = field(default_factory=TriageSettings)

@@ -51,6 +51,7 @@ from vtrail.policy.places import (
     read_optional_text,
     read_text,
 )
+from vtrail.policy.probes import read_probes
 
 __all__ = ["METADATA", "PolicyError", "load_policy", "parse_policy"]
 
@@ -59,7 +60,7 @@ HOPS_MAX = 64
 #: libvirt metadata reaches a selector as attributes under this prefix.
 METADATA = "metadata."
 
-_TOP = ("services", "domains", "rules")
+_TOP = ("services", "domains", "rules", "probes")
 _SERVICE = ("members", "owner", "description")
 _SELECTOR = ("kind", "name", "attrs", "metadata", "ids")
 _DOMAIN = ("hosts", "bridges", "networks", "description")
@@ -353,7 +354,8 @@ def _policy(doc: object, kinds: Collection[str]) -> Policy:
                     .bad(f"the rule name {rule.name!r} is taken by rules[{first}]")
                 )
             rules[rule.name] = rule
-    return Policy(services, domains, rules)
+    probes = read_probes(top.get("probes"), At("").key(top, "probes"), services, domains)
+    return Policy(services, domains, rules, probes)
 
 
 def parse_policy(text: str, where: str = "policy", kinds: Collection[str] = KINDS) -> Policy:

@@ -67,10 +67,7 @@ class ProbeCollector:
 
     def _check(self) -> None:
         if not self._ns.alive():
-            raise NamespaceGone(
-                f"vantage network namespace {self.spec.netns!r} is gone: probing waits "
-                "for it to come back"
-            )
+            raise NamespaceGone(_gone(self.spec))
 
     def snapshot(self) -> Observation:
         """A probe holds no entities: an empty look, once its vantage is there."""
@@ -151,11 +148,17 @@ class ProbeCollector:
         return Observation(self.source, at, "event", samples=tuple(out))
 
 
+def _gone(spec: ProbeSpec) -> str:
+    return f"vantage network namespace {spec.netns!r} is gone: probing waits for it to come back"
+
+
 def open_probe(
     spec: ProbeSpec, targets: Targets, *, hostname: str | None = None, netns_dir: str | None = None
 ) -> ProbeCollector:
     """Open the probe's vantage, or `SourceError` saying why it cannot be (yet)."""
     try:
         return ProbeCollector(spec, targets, hostname=hostname, netns_dir=netns_dir)
+    except NamespaceGone:
+        raise NamespaceGone(_gone(spec)) from None
     except OSError as e:
         raise SourceError(f"probe {spec.name}: {e}") from None

@@ -119,8 +119,11 @@ class ProbeCollector:
         except Exception as e:
             raise SourceError(f"probe {self.spec.name}: cannot find its targets: {e}") from e
         gate = asyncio.Semaphore(CONCURRENT_CONNECTIONS)
+        # Starts spread over one spacing: a thousand targets are no burst of a thousand.
+        stagger = self.spec.spacing / len(targets) if targets else 0.0
 
-        async def one(t: Target) -> list[Outcome]:
+        async def one(i: int, t: Target) -> list[Outcome]:
+            await asyncio.sleep(i * stagger)
             if pinger is not None:
                 return await pinger.ping(t.address, self.spec)
             async with gate:
@@ -129,7 +132,7 @@ class ProbeCollector:
                 assert client is not None
                 return await measure.get(client, t.address, self.spec)
 
-        outcomes = await asyncio.gather(*(one(t) for t in targets))
+        outcomes = await asyncio.gather(*(one(i, t) for i, t in enumerate(targets)))
         return list(zip(targets, outcomes, strict=True))
 
     def _round(

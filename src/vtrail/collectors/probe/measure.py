@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ipaddress
 import random
+import socket
 import time
 from typing import Any
 
@@ -24,7 +25,16 @@ from icmplib.exceptions import ICMPLibError
 
 from vtrail.collectors.probe.rounds import Outcome, ProbeSpec
 
+#: Where one packet's RTT in ms (or None, lost) is given.
+Answer = asyncio.Future[float | None]
+
 _ECHO_REPLY = {4: 0, 6: 129}
+#: ping's 56 bytes, the same in every packet: icmplib would draw random ones, at a
+#: cost per packet above that of sending it.
+PAYLOAD = bytes(range(56))
+#: Bytes of replies a raw socket may hold unread (root may set more than rmem_max).
+RECEIVE_BUFFER = 8 << 20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 #: Destination unreachable and time exceeded: the packet is lost, said at once.
 _ERRORS = {4: (3, 11), 6: (1, 3)}
 
@@ -36,13 +46,19 @@ class Pinger:
         self._id = random.randrange(1, 0xFFFF)
         self._seq = 0
         self._socks: dict[int, Any] = {}
-        self._waiting: dict[tuple[int, int], asyncio.Future[float | None]] = {}
+        self._waiting: dict[tuple[int, int], tuple[Answer, Any]] = {}
 
     def _socket(self, family: int) -> Any:
         sock = self._socks.get(family)
         if sock is None:
             sock = ICMPv6Socket() if family == 6 else ICMPv4Socket()
             sock.sock.setblocking(False)
+            # A thousand targets answer within a millisecond or two: the default
+            # buffer holds a few hundred replies, and drops the rest as loss.
+            try:
+                sock.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+            except OSError:
+                sock.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             asyncio.get_running_loop().add_reader(sock.sock.fileno(), self._readable, family)
             self._socks[family] = sock
         return sock
@@ -60,41 +76,49 @@ class Pinger:
             if reply is None or reply.id != self._id:
                 continue
             if reply.type == _ECHO_REPLY[family]:
-                answer: float | None = now
+                lost = False
             elif reply.type in _ERRORS[family]:
-                answer = None
+                lost = True
             else:
                 continue
-            waiting = self._waiting.pop((family, reply.sequence), None)
-            if waiting is not None and not waiting.done():
-                waiting.set_result(answer)
+            found = self._waiting.pop((family, reply.sequence), None)
+            if found is not None and not found[0].done():
+                answer, request = found
+                answer.set_result(None if lost else (now - request.time) * 1000)
 
-    async def _one(self, address: str, family: int, delay: float, timeout: float) -> Outcome:
-        await asyncio.sleep(delay)
+    def _send(self, address: str, family: int, answer: Answer, timeout: float) -> None:
         self._seq = (self._seq + 1) & 0xFFFF
         key = (family, self._seq)
-        waiting: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
-        self._waiting[key] = waiting
-        request = ICMPRequest(address, self._id, self._seq)
+        request = ICMPRequest(address, self._id, self._seq, payload=PAYLOAD)
+        self._waiting[key] = (answer, request)
         try:
             self._socket(family).send(request)
-            answered = await asyncio.wait_for(waiting, timeout)
-        except (ICMPLibError, TimeoutError):
-            return None
-        finally:
+        except ICMPLibError:
             self._waiting.pop(key, None)
-        return None if answered is None else (answered - request.time) * 1000
+            answer.set_result(None)
+            return
+        asyncio.get_running_loop().call_later(timeout, self._expire, key, answer)
+
+    def _expire(self, key: tuple[int, int], answer: Answer) -> None:
+        if not answer.done():
+            answer.set_result(None)
+            if (found := self._waiting.get(key)) is not None and found[0] is answer:
+                del self._waiting[key]
 
     async def ping(self, address: str, spec: ProbeSpec) -> list[Outcome]:
+        """`count` echo requests `spacing` apart; each one's RTT in ms, or None.
+
+        Timers and futures rather than a task per packet: a thousand targets make
+        five thousand packets a round, and a task each would cost more than the
+        packets do."""
+        loop = asyncio.get_running_loop()
         family = ipaddress.ip_address(address).version
-        return list(
-            await asyncio.gather(
-                *(
-                    self._one(address, family, i * spec.spacing, spec.timeout)
-                    for i in range(spec.count)
-                )
-            )
-        )
+        answers: list[Answer] = []
+        for i in range(spec.count):
+            answer: Answer = loop.create_future()
+            loop.call_later(i * spec.spacing, self._send, address, family, answer, spec.timeout)
+            answers.append(answer)
+        return list(await asyncio.gather(*answers))
 
     def close(self) -> None:
         for sock in self._socks.values():

@@ -15,14 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from collectors.netlink.netlink_lab import Lab
 from collectors.probe.probe_lab import TARGET_IP, join
+from vtrail.cli.main import app
 from vtrail.cli.record import PolicyProbes
 from vtrail.collectors.base import Emit
 from vtrail.model import EntityObs, Observation, RelationObs, RelKey
 from vtrail.policy.load import parse_policy
 from vtrail.policy.record import to_observation
+from vtrail.recording.recorder import Recorder
 from vtrail.recording.runner import Runner, SourceSpec
 from vtrail.recording.sources import probe_source
 from vtrail.store import SqliteStore, UnknownEntity
@@ -212,3 +215,31 @@ def test_a_vantage_that_disappears_disconnects_without_false_loss_and_comes_back
     until(lambda: any(t > back for t, _v in readings(store, VM, "probe.loss")))
     assert {v for _t, v in readings(store, VM, "probe.loss")} == {0.0}
     until(lambda: getattr(status(), "connected", False) is True)
+
+
+def test_vtrail_record_runs_the_policys_probes_by_default(tmp_path: Path, lab: Lab) -> None:
+    vantage, target = lab.ns("v"), lab.ns("t")
+    join(lab, vantage, target)
+    db = tmp_path / "cli.db"
+    store = SqliteStore(db)
+    store.derivers = derivers()
+    Recorder(store).record([placed(TARGET_IP, "hv-a"), policy(vantage)])
+    store.close()
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("")
+    base = ["record", "-q", "--source", f"file:{empty}", "--db", str(db)]
+    done = CliRunner().invoke(app, [*base, "--for", "3s", "--no-probes"])
+    assert done.exit_code == 0, done.output
+    assert readings(store, VM, "probe.loss") == []  # (it reads its own way: store.path)
+    done = CliRunner().invoke(app, [*base, "--for", "3s"])
+    assert done.exit_code == 0, done.output
+    s = SqliteStore(db, readonly=True)
+    found = readings(s, VM, "probe.loss")
+    assert found and {v for _t, v in found} == {0.0}
+    assert journal(s, f"probe:p@netns:{vantage}")[0] == "disconnect"
+    s.close()
+
+
+def test_record_help_says_probes_run() -> None:
+    shown = CliRunner().invoke(app, ["record", "--help"], env={"COLUMNS": "200"})
+    assert "--no-probes" in shown.output and "probes of the policy in force" in shown.output

@@ -4,17 +4,21 @@ diff) read back the same."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner, Result
 
+from vtrail.cli.main import app
 from vtrail.ids import KINDS
 from vtrail.policy.diff import changed_keys, changes
 from vtrail.policy.document import to_yaml
 from vtrail.policy.load import PolicyError, parse_policy
-from vtrail.policy.model import Degraded, Policy, Probe, ProbeTo, Selector, Service, Vantage
+from vtrail.policy.model import Degraded, Domain, Policy, Probe, ProbeTo, Selector, Service, Vantage
 from vtrail.policy.record import from_attrs, to_observation
 from vtrail.timeexpr import parse_time
 
@@ -174,8 +178,6 @@ def probes(draw: st.DrawFn) -> Probe:
 
 
 def _with(ps: list[Probe]) -> Policy:
-    from vtrail.policy.model import Domain
-
     return Policy(
         {"web": Service("web", Selector("vm", "web-*"))},
         {"rack-1": Domain("rack-1", ("hv-a",))},
@@ -232,3 +234,31 @@ def test_a_changed_probe_is_diffed_key_by_key() -> None:
     }
     (changed,) = [c for c in changes(old, new) if c.change == "changed"]
     assert changed_keys(changed) == [("count", 5, 3)]
+
+
+# -- through the CLI, on a real store -------------------------------------------------------
+
+
+def test_probes_are_applied_shown_and_diffed_by_the_cli(tmp_path: Path) -> None:
+    db = tmp_path / "v.db"
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, [*args, "--db", str(db)], env={"COLUMNS": "200"})
+
+    first, second = tmp_path / "p1.yaml", tmp_path / "p2.yaml"
+    first.write_text(PROBES)
+    second.write_text(PROBES.replace("count: 5}", "count: 3}"))
+    applied = run("policy", "apply", str(first), "-o", "json")
+    assert applied.exit_code == 0, applied.output
+    t1 = json.loads(applied.stdout)["at"]
+    added = {(c["part"], c["name"]) for c in json.loads(applied.stdout)["changes"]}
+    assert ("probe", "web-to-db") in added and ("probe", "raw") in added
+    shown = run("policy", "show", "--at", t1)
+    assert shown.exit_code == 0, shown.output
+    assert parse(shown.stdout) == parse(PROBES)
+    assert "probes:" in shown.stdout and "baseline: 10m" in shown.stdout
+    again = run("policy", "apply", str(second))
+    assert again.exit_code == 0, again.output
+    diff = run("policy", "diff", "--from", t1)
+    assert diff.exit_code == 0, diff.output
+    assert "web-to-db" in diff.stdout and "count: 5 → 3" in diff.stdout

@@ -141,11 +141,13 @@ async def _connect(address: str, port: int, timeout: float) -> Outcome:
 
 async def connect(address: str, spec: ProbeSpec) -> list[Outcome]:
     """`count` TCP connections, `spacing` apart: the time each took to be accepted."""
-    assert spec.port is not None
+    port = spec.port
+    if port is None:
+        raise ValueError(f"probe {spec.name}: a tcp probe needs a port")
 
     async def one(i: int) -> Outcome:
         await asyncio.sleep(i * spec.spacing)
-        return await _connect(address, spec.port or 0, spec.timeout)
+        return await _connect(address, port, spec.timeout)
 
     return list(await asyncio.gather(*(one(i) for i in range(spec.count))))
 

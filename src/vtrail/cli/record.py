@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.live import Live
@@ -31,6 +31,8 @@ from vtrail.store import SqliteStore, StoreError, default_path
 from vtrail.timeexpr import TimeParseError, parse_duration
 from vtrail.triage.policy_at import policy_at
 from vtrail.triage.probe_targets import probe_targets
+
+T = TypeVar("T")
 
 #: The longest --interval or --for taken.
 _SECONDS_MAX = 365 * 86400
@@ -200,31 +202,28 @@ class ChangeLog:
 
 class PolicyProbes:
     """The probes of the policy in force, read from the store at each look, for the
-    probe source (which cannot read a policy itself). Each thread that asks reads
-    through a read-only connection of its own: the recorder's is the writer's."""
+    probe source (which cannot read a policy itself). It reads through a read-only
+    connection of its own, one thread at a time: the recorder's is the writer's."""
 
     def __init__(self, path: Path, hostname: str | None = None) -> None:
         self.path = path
         self.hostname = hostname or socket.gethostname()
-        self._local = threading.local()
-        self._opened: list[SqliteStore] = []
         self._lock = threading.Lock()
+        self._reader: SqliteStore | None = None
         self._current: dict[str, Probe] = {}
 
-    def _store(self) -> SqliteStore:
-        store: SqliteStore | None = getattr(self._local, "store", None)
-        if store is None:
-            store = self._local.store = SqliteStore(self.path, readonly=True, cache_mib=8)
-            with self._lock:
-                self._opened.append(store)
-        return store
+    def _read(self, question: Callable[[SqliteStore], T]) -> T:
+        with self._lock:
+            if self._reader is None:
+                self._reader = SqliteStore(self.path, readonly=True, cache_mib=8)
+            return question(self._reader)
 
     def in_force(self) -> dict[str, Probe]:
         """The probes this machine runs: a probe from another host is that host's. None
         before the store exists."""
         if not Path(self.path).exists():
             return {}
-        probes = policy_at(self._store(), datetime.now(UTC)).probes
+        probes = self._read(lambda store: policy_at(store, datetime.now(UTC))).probes
         return {
             n: p
             for n, p in probes.items()
@@ -242,15 +241,16 @@ class PolicyProbes:
             if p is None:
                 return []
             space = p.vantage.name if p.vantage is not None else self.hostname
-            return [Target(e, a) for e, a in probe_targets(self._store(), p, instant, space)]
+            found = self._read(lambda store: probe_targets(store, p, instant, space))
+            return [Target(e, a) for e, a in found]
 
         return at
 
     def close(self) -> None:
         with self._lock:
-            for store in self._opened:
-                store.close()
-            self._opened.clear()
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
 
 def spec(p: Probe) -> ProbeSpec:

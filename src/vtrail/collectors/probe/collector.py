@@ -62,8 +62,6 @@ class ProbeCollector:
             if netns_dir is None
             else open_netns(spec.netns, netns_dir=netns_dir)
         )
-        #: The number of rounds measured and emitted, and dropped (vantage gone).
-        self.rounds = 0
 
     def _check(self) -> None:
         if not self._ns.alive():
@@ -96,7 +94,6 @@ class ProbeCollector:
                 self._check()
                 if found is not None and not stop.is_set():
                     emit(found)
-                    self.rounds += 1
                 next_round += self.spec.every
                 now = time.monotonic()
                 next_round = max(next_round, now)

@@ -129,7 +129,7 @@ def _vantage(value: object, at: At) -> Vantage:
     kind = _one_of(m, _FROM, at, "from")
     name = read_text(m[kind], at.key(m, kind))
     if kind == "host":
-        if name.startswith("host:"):
+        if name.partition(":")[0] == "host":  # written as its id
             name = parse_named(name, "host")
         try:
             split_id(host_id(name))

@@ -201,7 +201,7 @@ def probe_source(
                 listed = probes()
             except Exception as e:
                 # Kept running as they were: a failed look is no change of policy.
-                log.warning("probe: cannot read the probes in force: %s", e)
+                log.warning("cannot read the probes in force: %s", e)
                 stop.wait(every)
                 continue
             now = {source_name(spec, here): (spec, t) for spec, t in listed}

@@ -109,3 +109,13 @@ def test_a_vantage_that_disappears_ends_the_watch_and_drops_the_round(
     assert "vantage network namespace" in str(failed) and "is gone" in str(failed)
     with pytest.raises(SourceError, match="is gone: probing waits for it to come back"):
         open_probe(spec("icmp", vantage), to((DB, TARGET_IP)))
+
+
+def test_icmpv6_is_measured_on_its_own_socket(lab: Lab, pair: tuple[str, str]) -> None:
+    vantage, target = pair
+    lab.ip(vantage, "addr add fd77::1/64 dev pv nodad")
+    lab.ip(target, "addr add fd77::2/64 dev pt nodad")
+    both = to((DB, TARGET_IP), ("vm:db-6", "fd77::2"), ("vm:none", "fd77::3"))
+    (o,), _ = rounds(open_probe(spec("icmp", vantage), both, hostname="hv-a"))
+    assert figures(o, DB)["probe.loss"] == figures(o, "vm:db-6")["probe.loss"] == 0.0
+    assert figures(o, "vm:none") == {"probe.loss": 1.0, "probe.ok": 0.0}

@@ -53,6 +53,7 @@ from vtrail.policy.places import (
     read_optional_text,
     read_text,
 )
+from vtrail.policy.probes import read_probes
 from vtrail.timeexpr import TimeParseError, parse_duration
 
 __all__ = ["METADATA", "PolicyError", "load_policy", "parse_policy"]
@@ -62,7 +63,7 @@ HOPS_MAX = 64
 #: libvirt metadata reaches a selector as attributes under this prefix.
 METADATA = "metadata."
 
-_TOP = ("services", "domains", "rules", "triage")
+_TOP = ("services", "domains", "rules", "probes", "triage")
 _SERVICE = ("members", "owner", "description")
 _SELECTOR = ("kind", "name", "attrs", "metadata", "ids")
 _DOMAIN = ("hosts", "bridges", "networks", "description")
@@ -419,8 +420,9 @@ def _policy(doc: object, kinds: Collection[str]) -> Policy:
                     .bad(f"the rule name {rule.name!r} is taken by rules[{first}]")
                 )
             rules[rule.name] = rule
+    probes = read_probes(top.get("probes"), At("").key(top, "probes"), services, domains)
     triage = _triage(top.get("triage"), At("").key(top, "triage"))
-    return Policy(services, domains, rules, triage)
+    return Policy(services, domains, rules, probes=probes, triage=triage)
 
 
 def parse_policy(text: str, where: str = "policy", kinds: Collection[str] = KINDS) -> Policy:

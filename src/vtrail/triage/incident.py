@@ -309,7 +309,9 @@ def _violations(
     if not rules:
         return []
     named = {s for r in rules.values() for s in r.services}
-    some = Policy({s: policy.services[s] for s in named}, policy.domains, rules, policy.triage)
+    some = Policy(
+        {s: policy.services[s] for s in named}, policy.domains, rules, triage=policy.triage
+    )
     found = check(store, some, "recorded", t_from=from_us(lo), t_to=from_us(hi))
     out = []
     for r in found.rules:

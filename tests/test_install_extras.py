@@ -22,7 +22,7 @@ from vtrail.collectors.libraries import MissingLibrary, require
 
 SRC = Path(vtrail.__file__).resolve().parents[1]
 ROOT = Path(__file__).resolve().parents[1]
-ALL = ("libvirt", "pyroute2", "ovs")
+ALL = ("libvirt", "pyroute2", "ovs", "icmplib", "httpx2")
 
 ABSENT = """
 import sys
@@ -93,6 +93,11 @@ def test_the_cli_and_the_api_import_without_any_source_library() -> None:
             "ovs",
             "error: the ovs source needs ovs: pip install 'vtrail[ovs]'\n",
         ),
+        (
+            "probe",
+            "icmplib",
+            "error: the probe source needs icmplib: pip install 'vtrail[probe]'\n",
+        ),
     ],
 )
 def test_a_source_without_its_library_fails_in_one_line(
@@ -145,9 +150,10 @@ def test_every_source_library_is_an_extra_with_a_lower_bound() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     for lib in libraries.LIBRARIES.values():
-        assert extras[lib.extra] == [f"{lib.package}>={extras[lib.extra][0].split('>=')[1]}"]
+        pinned = [d for d in extras[lib.extra] if d.split(">=")[0] == lib.package]
+        assert len(pinned) == 1 and pinned[0].split(">=")[1], lib
         assert not any(d.startswith(lib.package) for d in project["dependencies"])
-    assert extras["all"] == ["vtrail[libvirt,netlink,ovs]"]
+    assert extras["all"] == ["vtrail[libvirt,netlink,ovs,probe]"]
 
 
 def test_every_package_data_pattern_matches_a_file() -> None:

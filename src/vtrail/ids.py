@@ -9,6 +9,7 @@ that). The grammar (docs/observations.md, "Entity ids and address spaces"):
     router:<where>                 netns:<where>        (netns: is no entity, see below)
     ip:<address>@<space>           net:<cidr>@<space>   net:<name>@<host>
     service:<name>                 domain:<name>        rule:<name>
+    probe:<name>
     image:<name>@<version>         asset:<entity id>
 
 `<where>` is a network namespace: its name, or the hostname for a host's root
@@ -61,6 +62,7 @@ KINDS = frozenset(
         "service",
         "domain",
         "rule",
+        "probe",
         "image",
         "asset",
     }
@@ -171,6 +173,11 @@ def domain_id(name: str) -> str:
 def rule_id(name: str) -> str:
     """A placement rule of the policy (docs/policy.md)."""
     return f"rule:{name}"
+
+
+def probe_id(name: str) -> str:
+    """A probe of the policy (docs/policy.md, "Probes")."""
+    return f"probe:{name}"
 
 
 def image_id(name: str, version: str) -> str:

@@ -62,6 +62,9 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/api/policy": ("PUT", "/api/policy", {"text": "services: {web: {members: {kind: vm}}}"}),
     "/api/policy/diff": ("GET", "/api/policy/diff", {"from": iso(at(2)), "to": T12}),
     "/api/check": ("POST", "/api/check", DRAFT),
+    # After the PUT above: the service `web` is in force from now on.
+    "/api/health": ("GET", "/api/health", {"what": "web"}),
+    "/api/triage": ("GET", "/api/triage", {"what": ["web-1", "db-1"], "at": T12}),
     "/api/openapi.json": ("GET", "/api/openapi.json", {}),
     "/api/docs": ("GET", "/api/docs", {}),
     "/metrics": ("GET", "/metrics", {}),

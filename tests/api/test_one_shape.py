@@ -22,7 +22,8 @@ from starlette.routing import Mount
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.testing import CliRunner
 
-from api.story import GHOST, WEB, at, record_story
+from api.story import GHOST, WEB, at
+from triage.probe_story import record_probe_story
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli_app
 
@@ -64,7 +65,8 @@ PRINTS = {"table", "yaml", "json"}
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_story(tmp_path_factory.mktemp("shape") / "vtrail.db")
+    # With the story's policy and a probe, which `health` and `triage` read.
+    return record_probe_story(tmp_path_factory.mktemp("shape") / "vtrail.db")
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +199,8 @@ EXAMPLES: dict[str, list[str]] = {
     "policy show": ["--at", T25],
     "policy diff": ["--from", T2, "--to", T25],
     "check": ["--from", T2, "--to", T25, "--policy", str(STORY_POLICY)],
+    "health": ["db", "--from", T2, "--to", T25],
+    "triage": ["web-1", "db-1", "--at", T25, "--window", "30m"],
     "assets": ["--at", T12],
     "asset": [WEB, "--at", T12],
 }
@@ -205,6 +209,7 @@ EXAMPLES: dict[str, list[str]] = {
 INSTANTS = {
     "at", "from", "to", "first", "last", "since", "first_seen", "last_seen", "ended",
     "first_at", "last_at", "last_observed", "journal_kept_from", "reporting_since",
+    "onset", "last_healthy", "last_round",
 }  # fmt: skip
 #: Lists of instants (`points` are `[instant, value]` pairs).
 INSTANT_LISTS = {"vanished_between"}

@@ -20,7 +20,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
 from vtrail import __version__
-from vtrail.api import assets, check, graph, ingest, openapi, page, policy, questions
+from vtrail.api import (
+    assets,
+    check,
+    graph,
+    health,
+    ingest,
+    openapi,
+    page,
+    policy,
+    questions,
+    triage,
+)
 from vtrail.api.deps import (
     READ_THREADS,
     Settings,
@@ -125,6 +136,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(questions.router)
     app.include_router(graph.router)
     app.include_router(check.router)
+    app.include_router(health.router)
+    app.include_router(triage.router)
     app.include_router(ingest.router)
     app.include_router(policy.router)
     app.include_router(assets.router)

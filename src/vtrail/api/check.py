@@ -18,6 +18,7 @@ from vtrail.api.deps import heavy, instant, require_read, when_required
 from vtrail.api.heavy import Now
 from vtrail.api.ingest import read_body
 from vtrail.api.questions import At, From, To
+from vtrail.policy.model import CHANGE_KINDS
 
 router = APIRouter(prefix="/api", tags=["triage"], dependencies=[Depends(require_read)])
 
@@ -59,6 +60,23 @@ _RULE = {
     **_object(["name"], name=_NAME, description=_TEXT, **_SPECS),
     "oneOf": [{"required": [kind]} for kind in _SPECS],
 }
+_WEIGHT = {"type": "number", "minimum": 0, "maximum": 1}
+_DURATION = {
+    "anyOf": [{"type": "number"}, {"type": "string"}],
+    "description": "Seconds, or a duration such as 90s, 30m, 1h (docs/triage.md).",
+}
+_TRIAGE = _object(
+    [],
+    weights=_object(
+        [],
+        time=_WEIGHT,
+        distance=_WEIGHT,
+        kind=_WEIGHT,
+        kinds=_object([], **dict.fromkeys(CHANGE_KINDS, _WEIGHT)),
+    ),
+    window=_DURATION,
+    **{"half-life": _DURATION},
+)
 #: A policy file's shape (docs/policy.md), in its JSON form; YAML bodies take the same.
 POLICY_RULES = [
     "every service a rule names is one of `services`",
@@ -81,6 +99,7 @@ POLICY_SCHEMA: dict[str, Any] = {
             ),
         },
         rules={"type": ["array", "null"], "items": _RULE},
+        triage={**_TRIAGE, "type": ["object", "null"]},
     ),
     "x-vtrail-rules": POLICY_RULES,
     "description": "A policy (docs/policy.md). Besides the schema: "

@@ -11,12 +11,16 @@ from vtrail.query.state import BadWindow, UnknownKind
 from vtrail.store import StoreError, UnknownEntity
 from vtrail.store.journal import BodiesDropped
 from vtrail.timeexpr import TimeParseError
+from vtrail.triage.health import UnknownGroup
+from vtrail.triage.incident import BadTriage
 from vtrail.triage.policy_at import NoPolicy
 from vtrail.wire import ObservationError
 
 STATUS: list[tuple[type[Exception], int]] = [
     (UnknownEntity, 404),
     (NoPolicy, 404),
+    (UnknownGroup, 404),
+    (BadTriage, 422),
     (Ambiguous, 409),
     (BadWindow, 422),
     (UnknownKind, 422),

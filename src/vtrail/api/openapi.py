@@ -57,6 +57,8 @@ _REFUSALS: dict[str, tuple[str, ...]] = {
     "/api/path": ("404", "409"),
     "/api/topology": ("404", "409"),
     "/api/check": ("404", "413"),
+    "/api/health": ("404",),
+    "/api/triage": ("404", "409"),
     "/api/asset/{id}": ("404", "409"),
 }
 #: The writes (a writer's token, whatever the settings), with their refusals beyond 422 and 503.
@@ -139,13 +141,12 @@ def _parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
             "description": f"{schema.get('description', 'An instant')} {TIME_HELP}",
         }
     if name in _TEXT_PARAMS:
-        return {
-            **described,
-            "type": "string",
-            "minLength": 1,
-            "maxLength": TEXT_MAX,
-            "pattern": TEXT,
-        }
+        text = {"type": "string", "minLength": 1, "maxLength": TEXT_MAX, "pattern": TEXT}
+        if schema.get("type") == "array":
+            # A name given once or more (`what` twice: triage's two endpoints).
+            bounds = {k: v for k, v in schema.items() if k in ("minItems", "maxItems")}
+            return {**described, "type": "array", "items": text, **bounds}
+        return {**described, **text}
     if name == "kind":
         return {**described, "type": "string"}
     return schema

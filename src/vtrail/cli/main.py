@@ -11,10 +11,12 @@ from vtrail.cli import compact as compact_cmd
 from vtrail.cli import demo as demo_cmd
 from vtrail.cli import explore, questions, tour
 from vtrail.cli import graph as graph_cli
+from vtrail.cli import health as health_cmd
 from vtrail.cli import ingest as ingest_cmd
 from vtrail.cli import policy as policy_cli
 from vtrail.cli import record as record_cmd
 from vtrail.cli import serve as serve_cli
+from vtrail.cli import triage as triage_cmd
 
 app = typer.Typer(
     name="vtrail",
@@ -49,6 +51,8 @@ questions.register(app)
 graph_cli.register(app)
 policy_cli.register(app)
 check_cmd.register(app)
+health_cmd.register(app)
+triage_cmd.register(app)
 assets_cli.register(app)
 explore.register(app)
 serve_cli.register(app)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.live import Live
@@ -20,9 +22,17 @@ from rich.text import Text
 
 from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
 from vtrail.collectors.libraries import MissingLibrary
+from vtrail.collectors.probe.rounds import ProbeSpec, Target, Targets
+from vtrail.policy.model import Probe
+from vtrail.policy.probes import SPACING
 from vtrail.recording.runner import Runner, RunnerStats, SourceStatus
-from vtrail.recording.sources import FORMS, BadSource, parse_sources
+from vtrail.recording.sources import FORMS, PROBE, BadSource, parse_sources
+from vtrail.store import SqliteStore, StoreError, default_path
 from vtrail.timeexpr import TimeParseError, parse_duration
+from vtrail.triage.policy_at import policy_at
+from vtrail.triage.probe_targets import probe_targets
+
+T = TypeVar("T")
 
 #: The longest --interval or --for taken.
 _SECONDS_MAX = 365 * 86400
@@ -190,6 +200,68 @@ class ChangeLog:
                 err_console.print(esc(line), highlight=False, soft_wrap=True)
 
 
+class PolicyProbes:
+    """The probes of the policy in force, read from the store at each look, for the
+    probe source (which cannot read a policy itself). It reads through a read-only
+    connection of its own, one thread at a time: the recorder's is the writer's."""
+
+    def __init__(self, path: Path, hostname: str | None = None) -> None:
+        self.path = path
+        self.hostname = hostname or socket.gethostname()
+        self._lock = threading.Lock()
+        self._reader: SqliteStore | None = None
+        self._current: dict[str, Probe] = {}
+
+    def _read(self, question: Callable[[SqliteStore], T]) -> T:
+        with self._lock:
+            if self._reader is None:
+                self._reader = SqliteStore(self.path, readonly=True, cache_mib=8)
+            return question(self._reader)
+
+    def in_force(self) -> dict[str, Probe]:
+        """The probes this machine runs: a probe from another host is that host's. None
+        before the store exists."""
+        if not Path(self.path).exists():
+            return {}
+        probes = self._read(lambda store: policy_at(store, datetime.now(UTC))).probes
+        return {
+            n: p
+            for n, p in probes.items()
+            if p.vantage is None or p.vantage.kind == "netns" or p.vantage.name == self.hostname
+        }
+
+    def __call__(self) -> list[tuple[ProbeSpec, Targets]]:
+        self._current = self.in_force()
+        return [(spec(p), self._targets(p.name)) for p in self._current.values()]
+
+    def _targets(self, name: str) -> Targets:
+        def at(instant: datetime) -> list[Target]:
+            # The probe as last read: a `to` changed in the policy is followed.
+            p = self._current.get(name)
+            if p is None:
+                return []
+            space = p.vantage.name if p.vantage is not None else self.hostname
+            found = self._read(lambda store: probe_targets(store, p, instant, space))
+            return [Target(e, a) for e, a in found]
+
+        return at
+
+    def close(self) -> None:
+        with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+
+def spec(p: Probe) -> ProbeSpec:
+    """A policy's probe as the prober takes it: plain values."""
+    netns = p.vantage.name if p.vantage is not None and p.vantage.kind == "netns" else None
+    return ProbeSpec(
+        p.name, p.kind, netns, p.every.total_seconds(), p.count, p.timeout.total_seconds(),
+        p.port, p.path, SPACING.total_seconds(),
+    )  # fmt: skip
+
+
 def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Record")
     def record(
@@ -206,15 +278,37 @@ def register(app: typer.Typer) -> None:
                 "--for", help="Stop after this long (e.g. 30s, 2h); default: until stopped."
             ),
         ] = None,
+        no_probes: Annotated[
+            bool,
+            typer.Option(
+                "--no-probes",
+                help="Do not run the probes of the policy in force (run by default when it "
+                "has some; --source probe runs them alone).",
+            ),
+        ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live status.")] = False,
         db: DbOption = None,
     ) -> None:
-        """Record live sources until stopped (Ctrl-C or SIGTERM flush and exit cleanly)."""
+        """Record live sources until stopped (Ctrl-C or SIGTERM flush and exit cleanly).
+
+        The probes of the policy in force (`vtrail policy apply`) run too, as a source
+        of their own (`--source probe`), when it has some: each probe measures its
+        service, domain or addresses from its vantage namespace, round after round,
+        and a policy applied while recording is followed."""
+        probes = PolicyProbes(db or default_path())
+        asked = list(source)
         try:
-            specs = parse_sources(source)
+            if not no_probes and PROBE not in asked and probes.in_force():
+                asked.append(PROBE)
+        except StoreError as e:
+            fail(str(e))
+        try:
+            specs = parse_sources(asked, probes)
         except BadSource as e:
+            probes.close()
             fail(str(e), 2)
         except MissingLibrary as e:
+            probes.close()
             fail(str(e))
         every = _seconds(interval, "--interval")
         deadline = time.monotonic() + _seconds(duration, "--for") if duration else None
@@ -241,6 +335,7 @@ def register(app: typer.Typer) -> None:
                 finally:
                     err_console.print("stopping: flushing what was observed …")
                     st = runner.stop()
+                    probes.close()
             w = st.writer
             n = len(seen | {x.uri for x in st.sources})
             err_console.print(

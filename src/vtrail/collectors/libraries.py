@@ -24,6 +24,9 @@ LIBRARIES = {
     "libvirt": Library("libvirt", "libvirt-python", "libvirt"),
     "netlink": Library("pyroute2", "pyroute2", "netlink"),
     "ovs": Library("ovs", "ovs", "ovs"),
+    # `--source probe`: ICMP and HTTP (TCP is asyncio's own).
+    "probe": Library("icmplib", "icmplib", "probe"),
+    "probe-http": Library("httpx2", "httpx2", "probe"),
 }
 
 

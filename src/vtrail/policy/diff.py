@@ -1,4 +1,4 @@
-"""What changed from one policy to another: services, domains and rules added,
+"""What changed from one policy to another: services, domains, rules and probes added,
 removed or changed, each with its file form before and after."""
 
 from __future__ import annotations
@@ -7,18 +7,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from vtrail.policy.document import domain_document, rule_document, service_document
+from vtrail.policy.document import (
+    domain_document,
+    rule_document,
+    service_document,
+    triage_document,
+)
 from vtrail.policy.model import Policy
+from vtrail.policy.probes import probe_document
 
 T = TypeVar("T")
 
-Part = Literal["service", "domain", "rule"]
+Part = Literal["service", "domain", "rule", "probe", "triage"]
 Change = Literal["added", "removed", "changed"]
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyChange:
-    #: What changed: a service, a domain or a rule.
+    #: What changed: a service, a domain, a rule or a probe.
     part: Part
     name: str
     change: Change
@@ -45,11 +51,14 @@ def _part(
 
 
 def changes(old: Policy, new: Policy) -> list[PolicyChange]:
-    """Every service, domain and rule that differs, in that order, each by name."""
+    """Every service, domain, rule and probe that differs, in that order, each by name;
+    then the `triage:` section (named `ranking`) when it differs."""
     return [
         *_part("service", old.services, new.services, service_document),
         *_part("domain", old.domains, new.domains, domain_document),
         *_part("rule", old.rules, new.rules, rule_document),
+        *_part("probe", old.probes, new.probes, probe_document),
+        *_part("triage", {"ranking": old.triage}, {"ranking": new.triage}, triage_document),
     ]
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from vtrail.policy.load import METADATA
-from vtrail.policy.model import Domain, Policy, Rule, Selector, Service
+from vtrail.policy.model import Domain, Policy, Rule, Selector, Service, TriageSettings
+from vtrail.policy.probes import probe_document
 
 
 def selector_document(s: Selector) -> dict[str, Any]:
@@ -70,13 +71,29 @@ def rule_document(r: Rule) -> dict[str, Any]:
     return doc
 
 
-def to_document(p: Policy) -> dict[str, Any]:
-    """The policy as the file writes it: services and domains by name, rules in a list."""
+def triage_document(t: TriageSettings) -> dict[str, Any]:
+    """The `triage:` section; durations in seconds."""
     return {
+        "weights": {"time": t.time, "distance": t.distance, "kind": t.kind, "kinds": dict(t.kinds)},
+        "window": t.window,
+        "half-life": t.half_life,
+    }
+
+
+def to_document(p: Policy) -> dict[str, Any]:
+    """The policy as the file writes it: services and domains by name, rules and probes
+    in lists (probes only when there are some), and the `triage:` section when it is not
+    the defaults."""
+    doc: dict[str, Any] = {
         "services": {n: service_document(s) for n, s in sorted(p.services.items())},
         "domains": {n: domain_document(d) for n, d in sorted(p.domains.items())},
         "rules": [rule_document(r) for _, r in sorted(p.rules.items())],
     }
+    if p.probes:
+        doc["probes"] = [probe_document(x) for _, x in sorted(p.probes.items())]
+    if p.triage != TriageSettings():
+        doc["triage"] = triage_document(p.triage)
+    return doc
 
 
 def to_yaml(p: Policy) -> str:

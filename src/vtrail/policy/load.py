@@ -27,6 +27,7 @@ from vtrail.ids import (
 from vtrail.limits import value_problem
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.model import (
+    CHANGE_KINDS,
     RULE_KINDS,
     Domain,
     Policy,
@@ -35,6 +36,7 @@ from vtrail.policy.model import (
     Scalar,
     Selector,
     Service,
+    TriageSettings,
 )
 from vtrail.policy.places import (
     At,
@@ -51,6 +53,8 @@ from vtrail.policy.places import (
     read_optional_text,
     read_text,
 )
+from vtrail.policy.probes import read_probes
+from vtrail.timeexpr import TimeParseError, parse_duration
 
 __all__ = ["METADATA", "PolicyError", "load_policy", "parse_policy"]
 
@@ -59,13 +63,17 @@ HOPS_MAX = 64
 #: libvirt metadata reaches a selector as attributes under this prefix.
 METADATA = "metadata."
 
-_TOP = ("services", "domains", "rules")
+_TOP = ("services", "domains", "rules", "probes", "triage")
 _SERVICE = ("members", "owner", "description")
 _SELECTOR = ("kind", "name", "attrs", "metadata", "ids")
 _DOMAIN = ("hosts", "bridges", "networks", "description")
 _RULE = ("name", "description", *RULE_KINDS)
 _HOST_RULE = ("service", "hosts")
 _MAX_HOPS = ("from", "to", "hops")
+_TRIAGE = ("weights", "window", "half-life")
+_WEIGHTS = ("time", "distance", "kind", "kinds")
+#: The longest window triage looks back over: a week of changes is already a haystack.
+TRIAGE_WINDOW_MAX = 7 * 86400.0
 
 
 # -- typed reads -------------------------------------------------------------------------
@@ -323,6 +331,65 @@ def _rule(value: object, at: At, services: Collection[str], domains: int) -> Rul
     )
 
 
+def _weight(value: object, at: At) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise at.bad(f"expected a number from 0 to 1, got {described(value)}")
+    if not 0 <= value <= 1:
+        raise at.bad(f"{value} is out of range: from 0 to 1")
+    return float(value)
+
+
+def _seconds(value: object, at: At, lo: float, hi: float) -> float:
+    """A duration: seconds as a number, or text such as `90s`, `10m`, `1h`."""
+    if isinstance(value, str):
+        try:
+            found = parse_duration(value).total_seconds()
+        except TimeParseError as e:
+            raise at.bad(str(e)) from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        found = float(value)
+    else:
+        raise at.bad(f"expected a duration (seconds, or text such as 1h), got {described(value)}")
+    if not lo <= found <= hi:
+        raise at.bad(f"{value} is out of range: from {lo:g} s to {hi:g} s")
+    return found
+
+
+def _triage(value: object, at: At) -> TriageSettings:
+    """The `triage:` section: how suspects are ranked (docs/triage.md)."""
+    if value is None:
+        return TriageSettings()
+    m = read_mapping(value, at, _TRIAGE, "a mapping (weights, window, half-life)")
+    out = TriageSettings()
+    w: Mapping[Any, Any] = {}
+    if m.get("weights") is not None:
+        w = read_mapping(m["weights"], at.key(m, "weights"), _WEIGHTS, "a mapping of weights")
+    here = at.key(m, "weights")
+    parts = {k: _weight(w[k], here.key(w, k)) for k in ("time", "distance", "kind") if k in w}
+    if (
+        parts
+        and sum({"time": out.time, "distance": out.distance, "kind": out.kind, **parts}.values())
+        == 0
+    ):
+        raise here.bad("the weights time, distance and kind are all 0: nothing would rank")
+    kinds: dict[str, float] = {}
+    if w.get("kinds") is not None:
+        listed = read_mapping(w["kinds"], here.key(w, "kinds"), CHANGE_KINDS, "a mapping of kinds")
+        kinds = {k: _weight(v, here.key(w, "kinds").key(listed, k)) for k, v in listed.items()}
+    return TriageSettings(
+        time=parts.get("time", out.time),
+        distance=parts.get("distance", out.distance),
+        kind=parts.get("kind", out.kind),
+        kinds=tuple(kinds.items()),
+        window=_seconds(m["window"], at.key(m, "window"), 1, TRIAGE_WINDOW_MAX)
+        if "window" in m
+        else out.window,
+        half_life=_seconds(m["half-life"], at.key(m, "half-life"), 0.001, TRIAGE_WINDOW_MAX)
+        if "half-life" in m
+        else out.half_life,
+    )
+
+
 def _policy(doc: object, kinds: Collection[str]) -> Policy:
     if doc is None:
         raise Bad("", "the file is empty: a policy has services, domains and rules", None)
@@ -353,7 +420,9 @@ def _policy(doc: object, kinds: Collection[str]) -> Policy:
                     .bad(f"the rule name {rule.name!r} is taken by rules[{first}]")
                 )
             rules[rule.name] = rule
-    return Policy(services, domains, rules)
+    probes = read_probes(top.get("probes"), At("").key(top, "probes"), services, domains)
+    triage = _triage(top.get("triage"), At("").key(top, "triage"))
+    return Policy(services, domains, rules, probes=probes, triage=triage)
 
 
 def parse_policy(text: str, where: str = "policy", kinds: Collection[str] = KINDS) -> Policy:

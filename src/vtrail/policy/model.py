@@ -7,12 +7,15 @@ A policy names groups and constrains where their members run:
 - a *domain* is a set of hosts, bridges and networks; something is in it at T
   when where it ran (or was plugged in) at T is;
 - a *rule* constrains one or two services, and holds or is violated at each
-  instant.
+  instant;
+- a *probe* measures a service, a domain, entities or addresses from a vantage
+  point (a network namespace, or a host's own), round after round.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 #: Every rule kind, as the file spells it.
@@ -101,8 +104,106 @@ class Rule:
     description: str | None = None
 
 
+#: The kinds of change `vtrail triage` ranks (docs/triage.md), each with how likely a
+#: change of that kind is to break traffic: its default weight.
+CHANGE_KINDS: dict[str, float] = {
+    "moved": 1.0,  # a VM migrated, a NIC or port replugged
+    "route": 1.0,  # a router's table changed
+    "vanished": 0.9,
+    "ghost": 0.9,  # appeared and vanished inside the window
+    "relation": 0.7,  # a relation began or ended, nothing moved
+    "appeared": 0.6,
+    "changed": 0.5,  # attributes changed
+    "violation": 0.4,  # a rule of the policy began to be violated
+    "policy": 0.3,  # the policy itself changed
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TriageSettings:
+    """How `vtrail triage` ranks suspects (docs/triage.md): a suspect's score is the
+    weighted mean of its time proximity, its closeness to the affected paths and its
+    kind's weight. `kinds` is kept sorted by name, one entry per kind."""
+
+    time: float = 0.4
+    distance: float = 0.4
+    kind: float = 0.2
+    kinds: tuple[tuple[str, float], ...] = tuple(sorted(CHANGE_KINDS.items()))
+    #: Seconds before the onset in which changes are suspects.
+    window: float = 3600.0
+    #: Seconds over which time proximity halves.
+    half_life: float = 60.0
+
+    def __post_init__(self) -> None:
+        canonical = tuple(sorted({**CHANGE_KINDS, **dict(self.kinds)}.items()))
+        if canonical != self.kinds:
+            object.__setattr__(self, "kinds", canonical)
+
+    def kind_weight(self, kind: str) -> float:
+        return dict(self.kinds).get(kind, 0.0)
+
+
+# -- probes ---------------------------------------------------------------------------
+
+#: How a probe measures, as the file spells it.
+ProbeKind = Literal["icmp", "tcp", "http"]
+PROBE_KINDS: tuple[str, ...] = ("icmp", "tcp", "http")
+#: Where a probe runs from: a network namespace, or a host's own (root) namespace.
+VantageKind = Literal["netns", "host"]
+#: What a probe's `to` names: one service, one domain, entity ids, or addresses.
+TargetKind = Literal["service", "domain", "ids", "addresses"]
+TARGET_KINDS: tuple[str, ...] = ("service", "domain", "ids", "addresses")
+
+
+@dataclass(frozen=True, slots=True)
+class Vantage:
+    kind: VantageKind
+    #: The namespace's name, or the host's name (as in `host:<name>`).
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTo:
+    kind: TargetKind
+    #: The service's or domain's name alone, or the ids, or the addresses.
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Degraded:
+    """When one round of a probe counts as degraded: more loss than `loss` (a ratio), or
+    an average RTT above `rtt` times the median of the probe's own rounds over the
+    `baseline` before it."""
+
+    loss: float = 0.2
+    rtt: float = 3.0
+    baseline: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    name: str
+    to: ProbeTo
+    kind: ProbeKind = "icmp"
+    #: None: the host the recorder runs on, its own namespace.
+    vantage: Vantage | None = None
+    every: timedelta = timedelta(seconds=10)
+    #: Packets (icmp) or connections (tcp, http) a round.
+    count: int = 5
+    #: tcp and http only (http defaults to 80).
+    port: int | None = None
+    #: http only.
+    path: str | None = None
+    #: How long one packet or connection may take before it counts as lost.
+    timeout: timedelta = timedelta(seconds=1)
+    degraded: Degraded = field(default_factory=Degraded)
+    description: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     services: dict[str, Service] = field(default_factory=dict)
     domains: dict[str, Domain] = field(default_factory=dict)
     rules: dict[str, Rule] = field(default_factory=dict)
+    probes: dict[str, Probe] = field(default_factory=dict)
+    triage: TriageSettings = field(default_factory=TriageSettings)

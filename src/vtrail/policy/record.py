@@ -8,29 +8,49 @@ versions of its entities live at T. The entities:
 - `service:<name>`: `owner`, `description`, `members` (the selector: `kind`,
   `name`, `attrs` as an object, `ids`);
 - `domain:<name>`: `hosts`, `bridges`, `networks`, `description`;
-- `rule:<name>`: `kind`, `services`, `hosts`, `hops`, `description`.
+- `rule:<name>`: `kind`, `services`, `hosts`, `hops`, `description`;
+- `probe:<name>`: the probe in the file's form (`from`, `to`, `kind`, `every`, ...,
+  `degraded`), every value said.
+- `triage:ranking`, only when the file's `triage:` section differs from the
+  defaults: `time`, `distance`, `kind`, `kinds` (an object), `window` and
+  `half_life` in seconds.
 
-Each also has `name`. An attribute with no value (no owner, no hosts) is left
+Each but the last also has `name`. An attribute with no value (no owner, no hosts) is left
 out. `from_attrs(to_observation(p).entities)` is `p`, exactly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
-from vtrail.ids import domain_id, parse_named, rule_id, service_id
+from vtrail.ids import domain_id, parse_named, probe_id, rule_id, service_id
 from vtrail.model import Attrs, EntityObs, InvalidId, JSONValue, Observation, Version, split_id
 from vtrail.policy.load import PolicyError
-from vtrail.policy.model import RULE_KINDS, Domain, Policy, Rule, RuleKind, Selector, Service
+from vtrail.policy.model import (
+    RULE_KINDS,
+    Domain,
+    Policy,
+    Probe,
+    Rule,
+    RuleKind,
+    Selector,
+    Service,
+    TriageSettings,
+)
+from vtrail.policy.places import At, Bad
+from vtrail.policy.probes import probe_document, read_probe
 
 #: The source every policy is recorded from.
 SOURCE = "policy"
 #: The kinds of the policy's entities.
-KINDS = ("service", "domain", "rule")
+KINDS = ("service", "domain", "rule", "probe", "triage")
+#: The one entity of the `triage:` section.
+TRIAGE_ID = "triage:ranking"
 #: What their ids start with.
-PREFIXES = (service_id(""), domain_id(""), rule_id(""))
+PREFIXES = (service_id(""), domain_id(""), rule_id(""), probe_id(""), "triage:")
 
 
 def _some(**attrs: JSONValue) -> dict[str, JSONValue]:
@@ -66,6 +86,21 @@ def _entities(p: Policy) -> Iterable[EntityObs]:
             description=r.description,
         )
         yield EntityObs(rule_id(name), "rule", attrs)
+    for name, probe in sorted(p.probes.items()):
+        yield EntityObs(probe_id(name), "probe", probe_document(probe))
+    if p.triage != TriageSettings():
+        yield EntityObs(TRIAGE_ID, "triage", _triage_attrs(p.triage))
+
+
+def _triage_attrs(t: TriageSettings) -> dict[str, JSONValue]:
+    return {
+        "time": t.time,
+        "distance": t.distance,
+        "kind": t.kind,
+        "kinds": dict(t.kinds),
+        "window": t.window,
+        "half_life": t.half_life,
+    }
 
 
 def to_observation(policy: Policy, at: datetime) -> Observation:
@@ -97,6 +132,12 @@ class _Recorded:
             raise self.bad(key, "a list of text")
         return tuple(cast(list[str], v))
 
+    def number(self, key: str) -> float:
+        v = self.attrs.get(key)
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            raise self.bad(key, "a number")
+        return float(v)
+
     def mapping(self, key: str) -> dict[str, Any]:
         v = self.attrs.get(key, {})
         if not isinstance(v, dict):
@@ -110,6 +151,15 @@ def _selector_from(r: _Recorded) -> Selector:
     return Selector(m.text("kind"), m.text("name"), tuple(attrs.items()), m.texts("ids"))
 
 
+def _probe_from(eid: str, attrs: Attrs) -> Probe:
+    """Read back with the file's own reader: it was checked whole when it was applied
+    (its services and domains then existed), so only its form is checked again."""
+    try:
+        return read_probe(dict(attrs), At(eid))
+    except Bad as e:
+        raise PolicyError(f"{eid} as recorded is no policy's: {e.place}: {e.reason}") from None
+
+
 def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
     """The policy whose entities (id and attributes) these are; others' are ignored."""
     p = Policy()
@@ -120,11 +170,16 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
             continue
         if kind not in KINDS:
             continue
-        name = parse_named(eid, kind)
         r = _Recorded(eid, attrs)
+        if kind == "triage":
+            p = replace(p, triage=_triage_from(r))
+            continue
+        name = parse_named(eid, kind)
         if kind == "service":
             owner, description = r.text("owner"), r.text("description")
             p.services[name] = Service(name, _selector_from(r), owner, description)
+        elif kind == "probe":
+            p.probes[name] = _probe_from(eid, attrs)
         elif kind == "domain":
             p.domains[name] = Domain(
                 name, r.texts("hosts"), r.texts("bridges"), r.texts("networks"),
@@ -142,6 +197,20 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
                 r.text("description"),
             )  # fmt: skip
     return p
+
+
+def _triage_from(r: _Recorded) -> TriageSettings:
+    kinds = r.mapping("kinds")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in kinds.values()):
+        raise r.bad("kinds", "an object of numbers")
+    return TriageSettings(
+        r.number("time"),
+        r.number("distance"),
+        r.number("kind"),
+        tuple((str(k), float(v)) for k, v in kinds.items()),
+        r.number("window"),
+        r.number("half_life"),
+    )
 
 
 def from_versions(versions: Iterable[Version]) -> Policy:

@@ -7,6 +7,7 @@
 | `netlink:NAME`                    | one namespace (the hostname: the root one)    |
 | `ovs+unix:/path/db.sock[@NAME]`   | one Open vSwitch database                     |
 | `file:PATH.jsonl`                 | a file of observations, followed as it grows  |
+| `probe`                           | the probes of the policy in force, as it changes |
 | `inventory:PATH` (YAML or CSV)    | a register of owners and support (asset facts)|
 | `dmi[:DIR][@NAME]`                | this host's vendor, model, serial and BIOS    |
 
@@ -18,8 +19,10 @@ retried like one that goes down later.
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from vtrail.collectors.base import Collector, Emit
 from vtrail.collectors.dmi import DmiCollector
@@ -29,6 +32,7 @@ from vtrail.collectors.filetail import parse_source_uri as parse_file_uri
 from vtrail.collectors.inventory import InventoryCollector
 from vtrail.collectors.inventory import parse_source_uri as parse_inventory_uri
 from vtrail.collectors.libraries import require
+from vtrail.collectors.probe.rounds import ProbeSpec, Targets, source_name
 from vtrail.model import Observation
 from vtrail.recording.runner import (
     AddMember,
@@ -38,21 +42,34 @@ from vtrail.recording.runner import (
     SourceSpec,
 )
 
+log = logging.getLogger(__name__)
+
 FORMS = (
     "libvirt+URI (e.g. libvirt+qemu:///system, libvirt+test:///default), "
-    "netlink, netlink:NAME, ovs+unix:/path/db.sock, file:PATH.jsonl, "
+    "netlink, netlink:NAME, ovs+unix:/path/db.sock, file:PATH.jsonl, probe, "
     "inventory:PATH.yaml|csv, dmi[:DIR][@NAME]"
 )
+#: The `--source` that runs the policy's probes; the caller gives it the probes.
+PROBE = "probe"
+#: Every probe in force: its spec and what it measures at each round.
+ProbeSet = Callable[[], Sequence[tuple[ProbeSpec, Targets]]]
 
 
 class BadSource(ValueError):
     """A `--source` that cannot be understood; the message says how to write it."""
 
 
-def parse_source(uri: str) -> SourceSpec | SourceGroup:
-    """Check `uri` and return what opens it; `BadSource` if it is not understood."""
+def parse_source(uri: str, probes: ProbeSet | None = None) -> SourceSpec | SourceGroup:
+    """Check `uri` and return what opens it; `BadSource` if it is not understood.
+
+    `probes` says which probes are in force (the policy's, which this layer cannot
+    read): without it, `probe` is refused."""
     uri = uri.strip()
     try:
+        if uri == PROBE:
+            if probes is None:
+                raise BadSource("the probe source runs the probes of a policy: none was given")
+            return probe_source(probes)
         if uri.startswith("libvirt+"):
             return libvirt_source(uri)
         if uri == "netlink" or uri.startswith("netlink:"):
@@ -72,11 +89,13 @@ def parse_source(uri: str) -> SourceSpec | SourceGroup:
     raise BadSource(f"unknown source {uri!r}; expected one of: {FORMS}")
 
 
-def parse_sources(uris: list[str]) -> list[SourceSpec | SourceGroup]:
+def parse_sources(
+    uris: list[str], probes: ProbeSet | None = None
+) -> list[SourceSpec | SourceGroup]:
     """Every `--source`; the same one twice is recorded once."""
     seen: dict[str, SourceSpec | SourceGroup] = {}
     for uri in uris:
-        spec = parse_source(uri)
+        spec = parse_source(uri, probes)
         seen.setdefault(spec.uri, spec)
     return list(seen.values())
 
@@ -161,3 +180,51 @@ class _Borrowed:
 
     def close(self) -> None:
         """Nothing to do: the fleet closes its collectors when it retires them."""
+
+
+def probe_source(
+    probes: ProbeSet,
+    *,
+    every: float = 10.0,
+    hostname: str | None = None,
+    netns_dir: str | None = None,
+) -> SourceGroup:
+    """Each probe in force a source of its own (`probe:NAME@netns:NS`), looked for again
+    every `every` seconds: a probe added to the policy starts, one removed or changed
+    stops (and a changed one starts again as it now is)."""
+    require("probe")
+    require("probe-http")
+    require("netlink")
+    from vtrail.collectors.probe.collector import open_probe
+
+    here = hostname or socket.gethostname()
+
+    def opener(spec: ProbeSpec, targets: Targets) -> Callable[[Report], Collector]:
+        def opened(_report: Report) -> Collector:
+            if netns_dir is None:
+                return open_probe(spec, targets, hostname=here)
+            return open_probe(spec, targets, hostname=here, netns_dir=netns_dir)
+
+        return opened
+
+    def follow(stop: threading.Event, add: AddMember, remove: RemoveMember) -> None:
+        running: dict[str, ProbeSpec] = {}
+        while not stop.is_set():
+            try:
+                listed = probes()
+            except Exception as e:
+                # Kept running as they were: a failed look is no change of policy.
+                log.warning("cannot read the probes in force: %s", e)
+                stop.wait(every)
+                continue
+            now = {source_name(spec, here): (spec, t) for spec, t in listed}
+            for name in [n for n in running if n not in now or now[n][0] != running[n]]:
+                remove(name, None)
+                del running[name]
+            for name, (spec, targets) in now.items():
+                if name not in running:
+                    add(SourceSpec(name, opener(spec, targets)))
+                    running[name] = spec
+            stop.wait(every)
+
+    return SourceGroup(PROBE, follow, lambda: None)

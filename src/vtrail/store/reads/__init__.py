@@ -9,6 +9,8 @@
 - `stats`: what the store holds (counts, span, kinds, sources);
 - `triage`: what a policy is checked on: versions and placement relations at a
   window's start and those begun in it, and the instants the network changed;
+- `probes`: the `probe.*` series of some entities over a window (health);
+- `changes`: a window's changes near some entities, and how many it held (triage);
 - `rows`: what they share: the live set's SQL, the time bounds, batch decoding.
 
 Times are integer microseconds here; `vtrail.query` speaks datetimes.

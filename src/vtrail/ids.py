@@ -180,6 +180,26 @@ def probe_id(name: str) -> str:
     return f"probe:{name}"
 
 
+def probe_source(name: str, vantage: str) -> str:
+    """The source a probe's results come from: the probe, and the vantage (`netns:<ns>`,
+    `host:<name>`) it ran from, so that two vantages measuring one target are two series."""
+    return f"{probe_id(name)}@{vantage}"
+
+
+def parse_probe_source(source: str) -> tuple[str, str] | None:
+    """(probe, vantage) of a probe's source (`probe:web-to-db@netns:h-web`); None for
+    any other source (an outside monitor's)."""
+    if not source.startswith("probe:") or "@" not in source:
+        return None
+    name, _, vantage = source[len("probe:") :].partition("@")
+    return (name, vantage) if name and vantage else None
+
+
+def triage_settings_id() -> str:
+    """The one entity of the policy's `triage:` section."""
+    return "triage:ranking"
+
+
 def image_id(name: str, version: str) -> str:
     return f"image:{name}@{version}"
 

@@ -253,12 +253,14 @@ def test_probes_are_applied_shown_and_diffed_by_the_cli(tmp_path: Path) -> None:
     t1 = json.loads(applied.stdout)["at"]
     added = {(c["part"], c["name"]) for c in json.loads(applied.stdout)["changes"]}
     assert ("probe", "web-to-db") in added and ("probe", "raw") in added
+    assert json.loads(applied.stdout)["probes"] == 6
     shown = run("policy", "show", "--at", t1)
     assert shown.exit_code == 0, shown.output
     assert parse(shown.stdout) == parse(PROBES)
     assert "probes:" in shown.stdout and "baseline: 10m" in shown.stdout
     again = run("policy", "apply", str(second))
     assert again.exit_code == 0, again.output
+    assert "6 probes" in " ".join(again.stdout.split())
     diff = run("policy", "diff", "--from", t1)
     assert diff.exit_code == 0, diff.output
     assert "web-to-db" in diff.stdout and "count: 5 → 3" in diff.stdout

@@ -253,3 +253,24 @@ def test_an_impossible_time_or_window_is_refused(db: Path, client: TestClient) -
     assert got.status_code == 422 and got.json()["detail"].startswith("window: ")
     got = client.get("/api/triage", params={"what": "db", "at": "2026-11-20T99:00Z"})
     assert got.status_code == 422
+
+
+def test_a_probes_degraded_settings_judge_its_own_series_only() -> None:
+    from vtrail.policy.model import Degraded as Settings
+    from vtrail.policy.model import Policy, Probe, ProbeTo
+    from vtrail.triage.health import DEFAULT_DEGRADED, degraded_for
+
+    strict = Probe(
+        "web-to-db",
+        ProbeTo("service", ("db",)),
+        degraded=Settings(loss=0.5, rtt=2.0, baseline=timedelta(minutes=5)),
+    )
+    policy = Policy(probes={"web-to-db": strict})
+    mine = degraded_for(policy, "probe:web-to-db@netns:h-web")
+    assert (mine.loss, mine.rtt_factor, mine.baseline) == (0.5, 2.0, timedelta(minutes=5))
+    # Another probe's results, or an outside monitor's, keep the defaults.
+    assert degraded_for(policy, "probe:other@netns:h-web") == DEFAULT_DEGRADED
+    assert degraded_for(policy, "blackbox@mon-1") == DEFAULT_DEGRADED
+    rounds = [Round(int(m * 60e6), loss=0.4) for m in range(3)]
+    assert judge(rounds, DEFAULT_DEGRADED) == ["loss 0.4 > 0.2"] * 3
+    assert judge(rounds, mine) == [None] * 3

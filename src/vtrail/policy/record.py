@@ -26,7 +26,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
-from vtrail.ids import domain_id, parse_named, probe_id, rule_id, service_id
+from vtrail.ids import (
+    domain_id,
+    parse_named,
+    probe_id,
+    rule_id,
+    service_id,
+    triage_settings_id,
+)
 from vtrail.model import Attrs, EntityObs, InvalidId, JSONValue, Observation, Version, split_id
 from vtrail.policy.load import PolicyError
 from vtrail.policy.model import (
@@ -48,7 +55,7 @@ SOURCE = "policy"
 #: The kinds of the policy's entities.
 KINDS = ("service", "domain", "rule", "probe", "triage")
 #: The one entity of the `triage:` section.
-TRIAGE_ID = "triage:ranking"
+TRIAGE_ID = triage_settings_id()
 #: What their ids start with.
 PREFIXES = (service_id(""), domain_id(""), rule_id(""), probe_id(""), "triage:")
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from vtrail.ids import parse_probe_source
 from vtrail.policy.model import Policy
 from vtrail.query.state import BadWindow, check_window
 from vtrail.store import SqliteStore
@@ -51,10 +52,15 @@ DEFAULT_DEGRADED = Degraded()
 
 
 def degraded_for(policy: Policy, source: str) -> Degraded:
-    """The thresholds for the series `source` read: the one place they come from, so that
-    a probe's `degraded:` settings in the policy land here."""
-    del policy, source
-    return DEFAULT_DEGRADED
+    """The thresholds for the series `source` read: its probe's `degraded:` settings
+    when a probe of the policy wrote it, the defaults for any other (an outside
+    monitor's results)."""
+    found = parse_probe_source(source)
+    probe = policy.probes.get(found[0]) if found is not None else None
+    if probe is None:
+        return DEFAULT_DEGRADED
+    d = probe.degraded
+    return replace(DEFAULT_DEGRADED, loss=d.loss, rtt_factor=d.rtt, baseline=d.baseline)
 
 
 class UnknownGroup(LookupError):
@@ -130,10 +136,8 @@ class Round:
 
 def parse_source(source: str) -> tuple[str, str | None]:
     """(probe, vantage) of `probe:<name>@<vantage>`; any other source is its own probe."""
-    if source.startswith("probe:") and "@" in source:
-        name, _, vantage = source.removeprefix("probe:").partition("@")
-        return name, vantage or None
-    return source, None
+    found = parse_probe_source(source)
+    return found if found is not None else (source, None)
 
 
 def rounds(points: dict[str, list[tuple[int, Num]]]) -> list[Round]:

@@ -51,6 +51,7 @@ class Applied:
     domains: int
     rules: int
     changes: list[PolicyChange]
+    probes: int = 0
 
 
 def policy_at(store: SqliteStore, at: datetime) -> Policy:
@@ -68,7 +69,7 @@ class NoPolicy(LookupError):
 def recorded_policy(store: SqliteStore, at: datetime) -> Policy:
     """The policy in force at `at`, refused when none was (`vtrail policy apply`)."""
     found = policy_at(store, at)
-    if not (found.services or found.domains or found.rules):
+    if not (found.services or found.domains or found.rules or found.probes):
         raise NoPolicy(
             f"no policy was in force at {iso(at)}: record one with `vtrail policy apply FILE` "
             "(PUT /api/policy), or check a file that was never applied (--policy FILE, "
@@ -99,5 +100,10 @@ def apply(
     before = policy_at(store, at)
     record(to_observation(policy, at))
     return Applied(
-        at, len(policy.services), len(policy.domains), len(policy.rules), changes(before, policy)
+        at,
+        len(policy.services),
+        len(policy.domains),
+        len(policy.rules),
+        changes(before, policy),
+        len(policy.probes),
     )

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from vtrail.ids import host_id, netns_id, probe_id
+from vtrail.ids import host_id, netns_id, probe_source
 from vtrail.model import SampleObs
 
 #: A round's outcome for one packet or connection: its RTT in ms, or None when lost.
@@ -62,8 +62,7 @@ Targets = Callable[[datetime], Sequence[Target]]
 def source_name(spec: ProbeSpec, hostname: str) -> str:
     """`probe:<name>@netns:<ns>`, or `probe:<name>@host:<hostname>`: the probe and where
     it ran from, so that two vantages measuring one target are two series."""
-    where = netns_id(spec.netns) if spec.netns else host_id(hostname)
-    return f"{probe_id(spec.name)}@{where}"
+    return probe_source(spec.name, netns_id(spec.netns) if spec.netns else host_id(hostname))
 
 
 @dataclass(frozen=True, slots=True)

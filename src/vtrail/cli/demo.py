@@ -79,6 +79,10 @@ def _intro(network: bool, ovs_why: str | None, seconds: float, db: Path) -> None
             "veth ports, a router namespace forwarding between them"
         )
         console.print(
+            "  • a probe pinging from one namespace to another every 2 s, and an incident: "
+            "a replug that cuts its path, among decoys"
+        )
+        console.print(
             "  • an Open vSwitch bridge (private ovsdb-server + vswitchd, userspace datapath)"
             if ovs_why is None
             else f"  • no Open vSwitch bridge: {ovs_why}"
@@ -248,6 +252,7 @@ def _epilogue(path: Path, keep: bool) -> None:
             "  vtrail stats;  vtrail where web-1 --at '-2m';  vtrail ghosts --from '-10m'"
         )
         console.print("  vtrail policy show;  vtrail check --from '-10m'")
+        console.print("  vtrail health files --from '-10m'")
         return
     console.print("Everything the demo made is gone. `vtrail demo --keep` keeps the store.")
 

@@ -37,7 +37,7 @@ def test_without_root_it_says_so_and_tours_the_libvirt_part(
     assert "host     host:hv-b" in after
     assert "What changed over the story" in out
     # The fabric's policy is recorded first, then checked over the story: both breaks.
-    assert "the fabric's policy is in force: 5 services, 2 domains, 4 rules" in out
+    assert "the fabric's policy is in force: 6 services, 2 domains, 4 rules\n" in out
     checked = " ".join(out.split("Did the fabric keep its policy")[1].split())
     assert "db-apart for" in checked and "(db-1 and db-2 both on hv-c)" in checked
     assert "batch-off-front for" in checked and "no poller would have seen it" in checked

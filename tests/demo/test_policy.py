@@ -63,7 +63,7 @@ def test_the_shipped_policy_loads_and_names_the_fabric(tmp_path: Path) -> None:
         app, ["policy", "apply", str(POLICY), "--db", str(tmp_path / "p.db")]
     )
     assert result.exit_code == 0, result.output
-    assert "5 services, 2 domains, 4 rules" in " ".join(result.output.split())
+    assert "6 services, 2 domains, 4 rules, 1 probe" in " ".join(result.output.split())
 
 
 def _instants(store: SqliteStore, c: Change, host: str) -> set[datetime]:

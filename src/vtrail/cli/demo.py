@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -17,15 +18,19 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from vtrail.cli import policy as policy_cli
 from vtrail.cli.common import console, err_console, fail
 from vtrail.collectors.libraries import MissingLibrary, require
 from vtrail.demo import POLICY
+from vtrail.policy.load import load_policy
+from vtrail.policy.model import Policy, Vantage
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore, store_files
+from vtrail.triage import policy_at
 from vtrail.triage.derive import derivers
 from vtrail.triage.policy_at import Applied
 
 if TYPE_CHECKING:
+    from vtrail.demo.fabric import Fabric
     from vtrail.demo.session import DemoSession
 
 QUICK_SECONDS = 30.0
@@ -72,6 +77,10 @@ def _intro(network: bool, ovs_why: str | None, seconds: float, db: Path) -> None
         console.print(
             "  • network namespaces as hosts, a switch namespace with two Linux bridges and "
             "veth ports, a router namespace forwarding between them"
+        )
+        console.print(
+            "  • a probe pinging from one namespace to another every 2 s, and an incident: "
+            "a replug that cuts its path, among decoys"
         )
         console.print(
             "  • an Open vSwitch bridge (private ovsdb-server + vswitchd, userspace datapath)"
@@ -126,8 +135,12 @@ def register(app: typer.Typer) -> None:
         interval = 2.0 if seconds <= 60 else 5.0
 
         code = 0
+        # The policy's probes run as `vtrail record` runs them: read from the store.
+        from vtrail.cli.record import PolicyProbes
+
+        probes = PolicyProbes(path)
         with interrupts_become_keyboardinterrupt():
-            session = DemoSession(path, interval=interval, prepare=prepare_store)
+            session = DemoSession(path, interval=interval, prepare=prepare_store, probes=probes)
             try:
                 _run(session, seconds, path)
             except KeyboardInterrupt:
@@ -142,6 +155,7 @@ def register(app: typer.Typer) -> None:
             finally:
                 with uninterruptible("cleaning up, please wait …"):
                     session.close()
+                    probes.close()
                     if not keep:
                         _remove_store(path)
         for p in session.problems:
@@ -153,22 +167,47 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(code)
 
 
-def apply_policy(store: SqliteStore) -> Applied:
+def fabric_policy(fabric: Fabric) -> Policy:
+    """The shipped policy for this run of the fabric: a probe's vantage `{netns: h1}` is
+    this run's h1 namespace (`vtXXXX-h1`). Without namespaces (not root) it has no probes:
+    there is nowhere to run them from."""
+    policy = load_policy(POLICY)
+    if not fabric.network:
+        return replace(policy, probes={})
+    probes = {
+        name: replace(p, vantage=Vantage("netns", fabric.names.ns(p.vantage.name)))
+        if p.vantage is not None and p.vantage.kind == "netns"
+        else p
+        for name, p in policy.probes.items()
+    }
+    return replace(policy, probes=probes)
+
+
+def apply_policy(store: SqliteStore, fabric: Fabric) -> Applied:
     """Record the fabric's policy as `vtrail policy apply` does."""
-    return policy_cli.record(store, POLICY)
+    recorder = Recorder(store)
+    return policy_at.apply(
+        store, fabric_policy(fabric), datetime.now(UTC), lambda o: recorder.record([o])
+    )
 
 
-def prepare_store(store: SqliteStore) -> None:
+def prepare_store(store: SqliteStore, fabric: Fabric) -> None:
     """What the demo does to its store before recording: derive membership, and put
     the fabric's policy in force."""
     # Recorded like any store `vtrail record` writes: membership is derived as it goes.
     store.derivers = derivers()
-    a = apply_policy(store)
+    a = apply_policy(store, fabric)
+    probes = f", {a.probes} probe{'s' if a.probes > 1 else ''}" if a.probes else ""
     console.print(
         f"the fabric's policy is in force: {a.services} services, {a.domains} domains, "
-        f"{a.rules} rules"
+        f"{a.rules} rules{probes}"
     )
     console.print(f"  [dim]$ vtrail policy apply {POLICY}[/]", highlight=False, soft_wrap=True)
+    if a.probes:
+        console.print(
+            f"  [dim](its probes' vantage h1 is this run's {fabric.names.ns('h1')})[/]",
+            highlight=False,
+        )
 
 
 def _run(session: DemoSession, seconds: float, path: Path) -> None:
@@ -213,6 +252,7 @@ def _epilogue(path: Path, keep: bool) -> None:
             "  vtrail stats;  vtrail where web-1 --at '-2m';  vtrail ghosts --from '-10m'"
         )
         console.print("  vtrail policy show;  vtrail check --from '-10m'")
+        console.print("  vtrail health files --from '-10m'")
         return
     console.print("Everything the demo made is gone. `vtrail demo --keep` keeps the store.")
 

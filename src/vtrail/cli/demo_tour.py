@@ -19,7 +19,9 @@ from rich.text import Text
 
 from vtrail.cli import check as check_cli
 from vtrail.cli import render
+from vtrail.cli import triage as triage_cli
 from vtrail.cli.columns import Col, Row, instant, table
+from vtrail.cli.common import vm_names
 from vtrail.demo.churn import Change, Story
 from vtrail.ids import namespace_of, router_id, vm_id
 from vtrail.query import path, state
@@ -27,6 +29,7 @@ from vtrail.query.state import CounterTotal
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.timeexpr import iso
 from vtrail.triage import Violation, check
+from vtrail.triage.incident import triage
 from vtrail.triage.policy_at import NoPolicy, recorded_policy
 
 
@@ -219,6 +222,67 @@ def compliance(console: Console, store: SqliteStore, story: Story, interval: flo
     check_cli.table(check(store, recorded_policy(store, mid), "recorded", at=mid))
 
 
+#: The service the demo's probe measures, whose path the incident breaks.
+PROBED = "files"
+
+
+def inside_the_loss(story: Story) -> datetime | None:
+    """An instant inside the incident's loss: halfway from the replug to the repair."""
+    plugs = [c for c in story.changes if c.action == "replug"]
+    if len(plugs) < 2:
+        return None
+    broke, mended = plugs[0], plugs[1]
+    return broke.done + (mended.at - broke.done) / 2
+
+
+def suspects_window(story: Story) -> timedelta:
+    """How far before the onset the tour looks for suspects: back to the story's start
+    at most. What the fabric's first snapshots saw is where its record starts, but the
+    policy was recorded before them, so without this they would be changes too."""
+    broke = next(c for c in story.changes if c.action == "replug")
+    return timedelta(seconds=int((broke.at - story.started).total_seconds()))
+
+
+def _short(eid: str | None) -> str:
+    """`bridge:vt3fa9-sw/vtbr0` → `vtbr0`: the names the story uses."""
+    return eid.rsplit("/", 1)[-1] if eid else "nothing"
+
+
+def incident(console: Console, store: SqliteStore, story: Story) -> None:
+    """`vtrail triage` inside the loss, as the CLI prints it, then what it says."""
+    at = inside_the_loss(story)
+    if at is None:
+        return
+    window = suspects_window(story)
+    console.print(Rule(f"The {PROBED} service lost its packets: what broke it?"))
+    _cmd(console, f"triage {PROBED} --at {iso(at)} --window {window.total_seconds():.0f}s")
+    try:
+        found = triage(store, [PROBED], at, window)
+    except (NoPolicy, ValueError) as e:
+        console.print(Text(f"  {e}", style="red"))
+        return
+    triage_cli.table(found, vm_names(store, found, found.onset))
+    broke = next(c for c in story.changes if c.action == "replug")
+    lag = (found.onset - broke.at).total_seconds()
+    console.print(
+        Text(f"  Loss began at {instant(found.onset, date=False)}, {lag:.1f} s after "
+             f"{broke.label} was replugged from {_short(broke.before)} to {_short(broke.after)}.")
+    )  # fmt: skip
+    differing = next((p for p in found.paths if p.first_difference is not None), None)
+    if differing is not None:
+        onset = (
+            f"at the onset it broke at {_short(differing.broken_at)}"
+            if differing.differs_at_onset is None
+            else f"{_short(differing.differs_at_onset)} at the onset"
+        )
+        console.print(
+            Text(f"  The path differs from hop {differing.first_difference}: "
+                 f"{_short(differing.differs_before)} before, {onset}.")
+        )  # fmt: skip
+    if found.suspects:
+        console.print(Text(f"  First suspect: {found.suspects[0].reason}", style="bold"))
+
+
 def tour(console: Console, db: Path, story: Story, now: datetime, interval: float) -> None:
     """Print the whole tour; `db` must hold the recording of `story`, made with
     snapshots every `interval` seconds."""
@@ -232,5 +296,6 @@ def tour(console: Console, db: Path, story: Story, now: datetime, interval: floa
         window_diff(console, store, story)
         route(console, store, story)
         compliance(console, store, story, interval)
+        incident(console, store, story)
     finally:
         store.close()

@@ -9,6 +9,13 @@ A migration between test-driver hosts is the same UUID arriving on one
 connection (define + start) before it leaves the other (destroy + undefine),
 the order of a live migration: the VM never stops existing.
 
+As root, the story has an incident: h2's port is replugged into the wrong
+bridge (`incident`), which cuts the path of the probes from h1 to h2 (the
+`files` service of the policy), and put back a few steps later (`repair`).
+Decoys surround it: a route changed in the same instant on the router, away
+from that path; a migration of a VM (db-1) and a VM that lives for an
+instant (batch-2) just before it.
+
 The story breaks two rules of the fabric's policy (`vtrail.demo.POLICY`):
 `db-1` joins its twin `db-2` on hv-c for a good part of the story (db-apart),
 and `batch-2` lives for half a snapshot interval on hv-a (batch-off-front),
@@ -134,13 +141,17 @@ class Churn:
         if net:
             out += [self.ghost_appears, self.ghost_traffic_and_vanish]
         # db-1 spends from its move to hv-c until its move back beside db-2: db-apart.
-        out += [self.stray_vm, lambda: self.migrate("db-1", "hv-c")]
-        out += [lambda: self.stop_vm("cache-1")]
+        # The incident's decoys come just before it: a migration of a VM the path does not
+        # cross, a ghost VM elsewhere, and a route changed in the same instant as the replug.
+        out += [lambda: self.stop_vm("cache-1"), lambda: self.migrate("db-1", "hv-c")]
+        out += [self.stray_vm]
         if net:
-            out += [self.replug, self.reroute]
+            out += [self.incident]
         out += [lambda: self.destroy("batch-1")]
         if self.f.ovs_sock is not None:
             out += [self.ovs_join]
+        if net:
+            out += [self.repair]
         out += [lambda: self.migrate("db-1", "hv-b"), lambda: self.start_vm("cache-1")]
         return out
 
@@ -250,14 +261,24 @@ class Churn:
             (sent + received) * FRAME,
         )
 
-    def replug(self) -> None:
+    def incident(self) -> None:
+        """The route far from h1 → h2 changes, and at once h2's port goes to the wrong
+        bridge: h1's probes of the `files` service lose everything until `repair`."""
+        self.reroute()
+        self.replug()
+
+    def repair(self) -> None:
+        """h2's port back in vtbr0: the path h1 → h2 is whole again."""
+        self.replug("vtbr1", "vtbr0")
+
+    def replug(self, src: str = "vtbr0", dst: str = "vtbr1") -> None:
         n = self.f.names
         at = _now()
-        self.f.ip(n.sw, "link", "set", "vtp-h2", "master", "vtbr1")
+        self.f.ip(n.sw, "link", "set", "vtp-h2", "master", dst)
         self._record(
             Change(
                 at, at, "replug", port_id(n.sw, "vtp-h2"), "vtp-h2",
-                bridge_id(n.sw, "vtbr0"), bridge_id(n.sw, "vtbr1"),
+                bridge_id(n.sw, src), bridge_id(n.sw, dst),
             )
         )  # fmt: skip
 

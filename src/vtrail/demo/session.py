@@ -4,7 +4,10 @@
 Ctrl-C) the recorder is stopped and everything the fabric made is removed.
 The fidelity test drives the same session as `vtrail demo`. `prepare` writes
 into the store before recording starts (`vtrail demo` records the fabric's
-policy there), while it is still the store's only writer.
+policy there, its probes' vantages named for this run's namespaces), while it
+is still the store's only writer. `probes`, when given, says which probes are
+in force: they run as the `probe` source of the recording, as `vtrail record`
+runs a policy's probes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 
 from vtrail.demo import fabric as fab
 from vtrail.demo.churn import INITIAL, Change, Churn, Story
-from vtrail.recording.runner import Runner, RunnerStats
+from vtrail.recording.runner import Runner, RunnerStats, SourceGroup, SourceSpec
+from vtrail.recording.sources import ProbeSet, probe_source
 from vtrail.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -34,13 +38,17 @@ class DemoSession:
         interval: float,
         network: bool | None = None,
         ovs: bool | None = None,
-        prepare: Callable[[SqliteStore], object] = lambda _store: None,
+        prepare: Callable[[SqliteStore, fab.Fabric], object] = lambda _store, _fabric: None,
+        probes: ProbeSet | None = None,
     ) -> None:
         self.db = db
         self.interval = interval
         self.network = network
         self.ovs = ovs
         self.prepare = prepare
+        self.probes = probes
+        #: How many probes ran from the start.
+        self.probe_count = 0
         self.fabric: fab.Fabric | None = None
         self.names: fab.Names | None = None
         self.store: SqliteStore | None = None
@@ -59,8 +67,8 @@ class DemoSession:
             self.fabric = fab.build(INITIAL, network=self.network, ovs=self.ovs)
             self.names = self.fabric.names
             self.store = SqliteStore(self.db, cache_mib=8)
-            self.prepare(self.store)
-            self.runner = Runner(self.store, self.fabric.sources(), interval=self.interval)
+            self.prepare(self.store, self.fabric)
+            self.runner = Runner(self.store, self._sources(), interval=self.interval)
             self.runner.start()
             self._await_sources()
         except BaseException:
@@ -71,10 +79,24 @@ class DemoSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _sources(self) -> list[SourceSpec | SourceGroup]:
+        assert self.fabric is not None
+        out = self.fabric.sources()
+        if self.probes is not None and self.fabric.network:
+            self.probe_count = len(self.probes())
+            if self.probe_count:
+                out.append(probe_source(self.probes, every=self.interval))
+        return out
+
     def expected_sources(self) -> int:
         f = self.fabric
         assert f is not None
-        return len(f.hosts) + len(f.namespaces) + (1 if f.ovs_sock is not None else 0)
+        return (
+            len(f.hosts)
+            + len(f.namespaces)
+            + (1 if f.ovs_sock is not None else 0)
+            + self.probe_count
+        )
 
     def _await_sources(self) -> None:
         """Start the story only once every source has taken its first snapshot."""

@@ -115,14 +115,18 @@ class Merger:
             self.materialize(k, t)
         self.claims.rollback(t, source=src)
         for k in keys:
-            # A row that ran on past `t` is open again; its statement then was the
-            # version in force just before `t` (history before `t` stands).
+            # A row that ran on past `t` is open again; its statement from `t` on is
+            # the version in force just before `t` (history before `t` stands). A lone
+            # row keeps no attrs, its statement being the versions, which may have
+            # changed between its start and `t`: it stays as it was up to `t`, and
+            # what it still says from `t` on is a row of its own.
             row = self.claims.open_one(k, src)
             if row is not None and row.attrs is None:
                 table, vkey = self._table(k)
                 prev = table.before(vkey, t)
                 if prev is not None and (prev.valid_to is None or prev.valid_to >= t):
-                    self.claims.open(k, src, row.since, row.first, prev.attrs)
+                    self.claims.close(k, row, t)
+                    self.claims.open(k, src, t, row.first, prev.attrs)
         self._replay_from = t
         self._touched = set(keys)
 

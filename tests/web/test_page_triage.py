@@ -16,7 +16,17 @@ import pytest
 
 from api.story import DB, WEB, at
 from triage.probe_story import CULPRIT, SOURCE, record_probe_story
-from web.chromium import By, busy, load, needs_chromium, panel_text, serving, shot, wait
+from web.chromium import (
+    By,
+    busy,
+    load,
+    needs_chromium,
+    panel_text,
+    redraws,
+    serving,
+    shot,
+    wait,
+)
 
 pytestmark = needs_chromium
 
@@ -54,6 +64,11 @@ def view(browser: Any) -> dict[str, Any]:
           broken: q('.t-hops td.broken a.ent').map((a) => a.dataset.ent),
           probes: q('.probe').map((p) => p.dataset.source),
           loss: q('.probe .pchart[data-metric="probe.loss"] circle').map((c) => Number(c.dataset.v)),
+          // Where the dots of each loss landed on the screen: [loss, top, width].
+          dots: q('.probe .pchart[data-metric="probe.loss"] circle').map((c) => {
+            const r = c.getBoundingClientRect();
+            return [Number(c.dataset.v), r.top, r.width];
+          }),
           rtt: q('.probe .pchart[data-metric="probe.rtt_ms"] circle').length,
         };
         """
@@ -84,11 +99,20 @@ def test_triage_of_a_service_names_the_replug_and_leads_to_it(server: str, brows
     ask(browser, "db")
     calm = view(browser)
     assert calm["key"] == f"db@{iso_ms(5)}"
-    assert "No probe was degraded" in calm["onset"] and "03:05:00" in calm["onset"]
+    assert calm["onset"] == (
+        "No probe was degraded in the 1 h before: the onset is the instant asked, 03:05:00."
+    )
     assert calm["first"] == [] and CULPRIT not in calm["suspects"][:1]
     assert calm["loss"] and not any(calm["loss"])
 
-    load(browser, f"{server}/#at={iso_ms(25)}")
+    # The slider to minute 25, as a drag leaves it, and the same question again.
+    before = redraws(browser)
+    browser.execute_script(
+        "const s = document.getElementById('slider'); s.value = String(arguments[0]);"
+        "s.dispatchEvent(new Event('input', { bubbles: true }));",
+        int(at(25).timestamp() * 1000),
+    )
+    wait(lambda: redraws(browser) > before and not busy(browser), "a redraw at minute 25")
     ask(browser, "db")
     seen = view(browser)
     assert seen["key"] == f"db@{iso_ms(25)}"
@@ -103,15 +127,19 @@ def test_triage_of_a_service_names_the_replug_and_leads_to_it(server: str, brows
     assert seen["probes"] == [SOURCE]
     assert len(seen["loss"]) == ROUNDS and seen["loss"].count(1) == LOST
     assert seen["rtt"] == ROUNDS - LOST
+    lost = [top for v, top, width in seen["dots"] if v == 1 and width > 0]
+    kept = [top for v, top, width in seen["dots"] if v == 0 and width > 0]
+    assert len(lost) == LOST and len(kept) == ROUNDS - LOST and max(lost) < min(kept)
     assert f"triage=db%40{iso_ms(25).replace(':', '%3A')}" in browser.current_url
 
     # The first suspect: the slider goes to its instant, and it is picked there.
     browser.find_element(By.CSS_SELECTOR, "#triage-out .suspects li").click()
     wait(
-        lambda: browser.execute_script("return window.vtrail.bar.value()")
-        == at(20).timestamp() * 1000
-        and not busy(browser)
-        and "vnet1" in panel_text(browser),
+        lambda: (
+            browser.execute_script("return window.vtrail.bar.value()") == at(20).timestamp() * 1000
+            and not busy(browser)
+            and "vnet1" in panel_text(browser)
+        ),
         "the slider at the replug and the port picked",
     )
     assert browser.execute_script(
@@ -120,7 +148,13 @@ def test_triage_of_a_service_names_the_replug_and_leads_to_it(server: str, brows
     assert browser.find_element(By.ID, "clock-time").text.startswith("2026-11-20 03:20:00")
     # The answer stays the one asked at minute 25.
     assert view(browser)["key"] == f"db@{iso_ms(25)}"
-    shot(browser, "page-triage.png")
+    # Tall enough for the paths, the suspects and the charts together.
+    browser.set_window_size(1600, 1500)
+    try:
+        browser.execute_script("document.getElementById('triage-out').scrollTop = 0")
+        shot(browser, "page-triage.png")
+    finally:
+        browser.set_window_size(1600, 960)
 
 
 def test_the_url_keeps_the_question(server: str, browser: Any) -> None:
@@ -162,7 +196,10 @@ def test_what_cannot_be_answered_is_said_in_one_line(server: str, browser: Any) 
     )
     assert "\n" not in seen["error"]
     ask(browser, "web-1", "nothere")
-    assert view(browser)["error"] == "nothing recorded matches 'nothere' (a VM, NIC, MAC, IP or namespace)"
+    assert (
+        view(browser)["error"]
+        == "nothing recorded matches 'nothere' (a VM, NIC, MAC, IP or namespace)"
+    )
     # web has no probe: the onset is the instant asked, and its member has no series.
     ask(browser, "web")
     seen = view(browser)

@@ -48,14 +48,12 @@ const triage = new Triage($("triage"), {
   entity: (id) => showEntity(id),
   trace: (a, b) => tracePath(a, b),
   // A suspect: the slider to its instant, then it is picked there.
-  suspect: async (id, ms) => {
+  suspect: (id, ms) => {
     state.selected = id;
     bar.set(ms);
-    await moveTo(bar.value());
-    await showEntity(id);
+    return moveTo(bar.value()).then(() => showEntity(id));
   },
   changed: () => {
-    document.querySelector("main").classList.toggle("triaging", triage.isOpen());
     graph.cy.resize();
     writeUrl();
   },

@@ -1,7 +1,7 @@
 // The triage view: "what broke it?" for a service or domain, or between two entities,
-// at the slider's instant, from `/api/triage` (docs/triage.md). It shows the onset, the
-// paths at the onset and before with the first differing hop marked, the ranked
-// suspects, and the affected members' probe series as small charts.
+// at the slider's instant, from `/api/triage` (docs/triage.md). It shows the symptom (the
+// onset, the affected members' probe series as small charts), the paths at the onset
+// and before with the first differing hop marked, and the ranked suspects.
 //
 // The answer stays pinned to the instant asked while the slider moves (clicking a
 // suspect moves it to the suspect's instant: re-asking there would answer about
@@ -28,7 +28,8 @@ function link(id, text) {
 
 function ago(seconds) {
   const s = Math.round(seconds);
-  return s < 90 ? `${s} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
+  if (s < 90) return `${s} s`;
+  return s < 3600 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1).replace(/\.0$/, "")} h`;
 }
 
 // The question as the URL keeps it, and back.
@@ -78,7 +79,7 @@ export class Triage {
       $("triage-b").value = "";
     }
     this.root.hidden = false;
-    $("triage-open").classList.add("on");
+    this.layout(true);
     this.offerGroups();
     this.app.changed();
     $("triage-a").focus();
@@ -88,8 +89,14 @@ export class Triage {
     this.root.hidden = true;
     this.asked = null;
     this.token++;
-    $("triage-open").classList.remove("on");
+    this.layout(false);
     this.app.changed();
+  }
+
+  // The view is a column of its own beside the side panel while open.
+  layout(open) {
+    this.root.parentElement.classList.toggle("triaging", open);
+    $("triage-open").classList.toggle("on", open);
   }
 
   // The question in the URL, or null when the view is closed or has not asked.
@@ -178,9 +185,9 @@ export class Triage {
       : '<p class="none">No change in the window before the onset.</p>';
     return `<h2 class="asked">${asked}</h2>${banner}
       ${affected ? `<ul class="affected">${affected}</ul>` : ""}
+      <h3>Probes</h3><div class="t-probes"><p class="muted">Reading the probe series…</p></div>
       <h3>Paths at the onset and before</h3>${paths}
-      <h3>Suspects <span class="muted">· ${t.suspects.length} of ${t.changes} changes, best first</span></h3>${suspects}
-      <h3>Probes</h3><div class="t-probes"><p class="muted">Reading the probe series…</p></div>`;
+      <h3>Suspects <span class="muted">· ${t.suspects.length} of ${t.changes} changes, best first</span></h3>${suspects}`;
   }
 
   path(p, names) {

@@ -165,6 +165,22 @@ def test_the_url_keeps_the_question(server: str, browser: Any) -> None:
     assert seen["suspects"][0] == CULPRIT
     assert seen["first"] == [[4, "bridge:hv-b/br-web", "bridge:hv-b/br-iso"]]
     assert browser.find_element(By.ID, "triage-b").get_attribute("value") == "db-1"
+    # web-1's port on hv-a, gone when it left at minute 10: picked at its last second.
+    gone = "port:hv-a/vnet0"
+    browser.find_element(By.CSS_SELECTOR, f"#triage-out .suspects li[data-ent='{gone}']").click()
+    wait(
+        lambda: (
+            browser.execute_script(
+                "return window.vtrail.graph.cy.getElementById(arguments[0]).selected()", gone
+            )
+            and not busy(browser)
+        ),
+        "the port that vanished, picked",
+    )
+    assert (
+        browser.execute_script("return window.vtrail.bar.value()")
+        == at(10).timestamp() * 1000 - 1000
+    )
     browser.find_element(By.ID, "triage-close").click()
     wait(lambda: "triage=" not in browser.current_url, "the question out of the URL")
 

@@ -221,7 +221,7 @@ export class Triage {
     const parts = Object.entries(s.parts)
       .map(([k, v]) => `<span class="part" title="${esc(k)} ${v}"><i style="width:${Math.round(v * 100)}%"></i></span>${esc(k)} ${v.toFixed(2)}`)
       .join(" ");
-    return `<li data-ent="${esc(s.entity)}" data-at="${esc(s.at)}" title="Go to ${fmtTime(ms(s.at))} and select ${esc(s.entity)}">
+    return `<li data-ent="${esc(s.entity)}" data-at="${esc(s.at)}" data-kind="${esc(s.kind)}" title="Go to ${fmtTime(ms(s.at))} and select ${esc(s.entity)}">
       <div class="s1"><span class="rank">${i + 1}</span><b class="score">${s.score.toFixed(2)}</b><span class="chip ${esc(s.kind)}">${esc(s.kind)}</span>
         <span class="sname">${esc(names.get(s.entity) || short(s.entity))}</span><time>${fmtTime(ms(s.at))}</time></div>
       <div class="reason">${esc(s.reason)}</div><div class="parts">${parts}</div></li>`;
@@ -260,6 +260,7 @@ export class Triage {
     if (!s) return;
     for (const li of this.out.querySelectorAll(".suspects li.picked")) li.classList.remove("picked");
     s.classList.add("picked");
-    this.app.suspect(s.dataset.ent, ms(s.dataset.at));
+    // What vanished is gone at its instant: it is picked at the last second it was there.
+    this.app.suspect(s.dataset.ent, ms(s.dataset.at) - (s.dataset.kind === "vanished" ? 1000 : 0));
   }
 }

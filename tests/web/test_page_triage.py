@@ -183,6 +183,13 @@ def test_the_url_keeps_the_question(server: str, browser: Any) -> None:
     )
     browser.find_element(By.ID, "triage-close").click()
     wait(lambda: "triage=" not in browser.current_url, "the question out of the URL")
+    assert view(browser)["key"] is None and view(browser)["suspects"] == []
+    # A link whose question is not one: said in one line, nothing asked.
+    load(browser, f"{server}/#at={iso_ms(20)}&triage=db")
+    assert view(browser)["open"] and view(browser)["key"] is None
+    assert browser.find_element(By.ID, "triage-hint").text == (
+        "The link's triage=db is not a question: WHAT or A,B, then @ and an instant."
+    )
 
 
 def test_two_entities_from_the_drawing(server: str, browser: Any) -> None:

@@ -89,6 +89,9 @@ export class Triage {
     this.root.hidden = true;
     this.asked = null;
     this.token++;
+    this.out.innerHTML = "";
+    delete this.out.dataset.key;
+    delete this.out.dataset.state;
     this.layout(false);
     this.app.changed();
   }
@@ -106,8 +109,8 @@ export class Triage {
 
   restore(text) {
     const q = decode(text);
-    if (!q) return;
     this.open();
+    if (!q) return void this.say(`The link's triage=${text} is not a question: WHAT or A,B, then @ and an instant.`);
     return this.ask(q.what, q.at);
   }
 

@@ -23,7 +23,10 @@ export function setToken(token) {
 export async function get(path, params = {}) {
   const url = new URL(path, window.location.origin);
   for (const [k, v] of Object.entries(params)) {
-    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+    // A list is the parameter repeated (`what=A&what=B`).
+    for (const one of Array.isArray(v) ? v : [v]) {
+      if (one !== undefined && one !== null && one !== "") url.searchParams.append(k, one);
+    }
   }
   for (let attempt = 0; attempt < 3; attempt++) {
     const headers = { Accept: "application/json" };

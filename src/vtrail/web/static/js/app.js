@@ -1,8 +1,8 @@
 // The page: the fabric at T, a slider to move T, a panel for what is picked, the rules
 // of the policy at T above it.
 //
-// State lives here and in the URL (`#at=…&sel=…&path=a,b&colour=services`), so a view
-// can be shared.
+// State lives here and in the URL (`#at=…&sel=…&path=a,b&colour=services&triage=db@T`),
+// so a view can be shared. The triage view is its own module (triage.js).
 // Moving the slider coalesces: while one redraw is in flight, only the latest position
 // is kept and drawn next, so dragging never queues up stale frames.
 
@@ -12,6 +12,7 @@ import * as assetCard from "./assetcard.js";
 import * as panel from "./panel.js";
 import * as policy from "./policy.js";
 import { fmtTime, isoOf, TimeBar } from "./timebar.js";
+import { Triage } from "./triage.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -38,6 +39,25 @@ const bar = new TimeBar({
   canvas: $("ticks"),
   axis: $("axis"),
   onInput: (ms, started) => moveTo(ms, started),
+});
+
+const triage = new Triage($("triage"), {
+  instant: () => state.t,
+  selected: () => state.selected,
+  check: () => state.check,
+  names: () => (state.topo ? state.topo.nodes : []).map((n) => [n.id, n.label]),
+  entity: (id) => showEntity(id),
+  trace: (a, b) => tracePath(a, b),
+  // A suspect: the slider to its instant, then it is picked there.
+  suspect: (id, ms) => {
+    state.selected = id;
+    bar.set(ms);
+    return moveTo(bar.value()).then(() => showEntity(id));
+  },
+  changed: () => {
+    graph.cy.resize();
+    writeUrl();
+  },
 });
 
 // -- redraws ----------------------------------------------------------------------
@@ -254,6 +274,7 @@ $("panel").addEventListener("click", (ev) => {
   if (!act || !state.selected) return;
   if (act.dataset.act === "from") $("path-a").value = state.selected;
   if (act.dataset.act === "to") $("path-b").value = state.selected;
+  if (act.dataset.act === "triage") return void triage.open(state.selected);
   if (act.dataset.act === "jump") {
     get(`/api/lifetime/${idPath(state.selected)}`).then((l) => {
       const end = l.ended ? Date.parse(l.ended) : state.last;
@@ -422,6 +443,7 @@ function writeUrl() {
   if (state.selected) p.set("sel", state.selected);
   if (state.path) p.set("path", `${state.path.a},${state.path.b}`);
   if (state.colourBy) p.set("colour", state.colourBy);
+  if (triage.param()) p.set("triage", triage.param());
   history.replaceState(null, "", `#${p}`);
 }
 
@@ -474,6 +496,7 @@ async function start() {
   }
   await moveTo(state.t);
   if (sel) await showEntity(sel, true);
+  if (url.get("triage")) await triage.restore(url.get("triage"));
 }
 
 // For tests and benchmarks: the graph, the time bar, the state, and redraw timings.
@@ -481,6 +504,7 @@ window.vtrail = {
   graph,
   bar,
   state,
+  triage,
   perf,
   moveTo: (iso) => {
     bar.set(Date.parse(iso));

@@ -216,6 +216,7 @@ export function entity(el, { id, at, show, history, counters, ghost, lo, hi }) {
     <div class="actions">
       <button data-act="from">Path from here</button>
       <button data-act="to">Path to here</button>
+      <button data-act="triage">Triage from here</button>
       ${!v && first ? '<button data-act="jump">Go to its lifetime</button>' : ""}
     </div>
     ${kind === "vm" || kind === "host" ? `<section class="asset" data-asset-card="${esc(id)}"></section>` : ""}

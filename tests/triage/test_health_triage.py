@@ -164,6 +164,8 @@ def test_triage_between_two_endpoints_reads_their_probes(db: Path) -> None:
     assert answer["onset"] == iso(at(FIRST_BAD)) and answer["targets"] == ["web-1", "db-1"]
     assert answer["from"] == iso(at(FIRST_BAD) - timedelta(minutes=30))
     assert answer["suspects"][0]["entity"] == CULPRIT
+    # The probe's vantage (web-1) and the pair asked trace one path: said once.
+    assert len(answer["paths"]) == 1
 
 
 def test_without_probes_the_onset_is_the_instant_asked(tmp_path: Path) -> None:

@@ -171,6 +171,13 @@ def _trace(store: SqliteStore, a: str, b: str, before: datetime, onset: datetime
     )
 
 
+def _hops(p: IncidentPath) -> tuple[list[str], list[str]]:
+    return (
+        [h.entity for h in p.comparison.before.hops],
+        [h.entity for h in p.comparison.after.hops],
+    )
+
+
 def _places(paths: list[IncidentPath], names: dict[str, str]) -> dict[str, str]:
     """Where each entity on a path lies: `hop 5 of web-1 → db-1` (the path before first)."""
     out: dict[str, str] = {}
@@ -250,17 +257,22 @@ def triage(
     # of changes begins there at the earliest.
     recorded = StatsReader(store).span()
     lo_changes = max(lo, recorded[0]) if recorded else lo
-    paths = []
+    paths: list[IncidentPath] = []
     asked = list(pairs)
     for a in affected:
         if a.vantage is not None and (a.vantage, a.entity) not in asked:
             asked.append((a.vantage, a.entity))
     for a_end, b_end in asked[:MAX_PATHS]:
         try:
-            paths.append(_trace(store, a_end, b_end, from_us(before), from_us(onset)))
+            path = _trace(store, a_end, b_end, from_us(before), from_us(onset))
         except (UnknownEntity, BadPath, Ambiguous):
             if pairs:
                 raise
+            continue
+        # A probe's vantage named otherwise than the pair asked (`web-1`, `vm:…`)
+        # traces the same hops: one path, said once.
+        if not any(_hops(q) == _hops(path) for q in paths):
+            paths.append(path)
     names = {
         n.eid: f"{n.kind} {label(n.eid, n.kind, n.attrs)}"
         for n in GraphReader(store).nodes(members, onset).values()

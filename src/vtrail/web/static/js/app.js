@@ -11,6 +11,7 @@ import { Graph } from "./graph.js";
 import * as assetCard from "./assetcard.js";
 import * as panel from "./panel.js";
 import * as policy from "./policy.js";
+import { searchBox } from "./search.js";
 import { fmtTime, isoOf, TimeBar } from "./timebar.js";
 import { Triage } from "./triage.js";
 
@@ -300,62 +301,10 @@ graph.cy.on("tap", (ev) => {
 
 // -- search ---------------------------------------------------------------------------
 
-let searchTimer = null;
-let hits = [];
-let active = 0;
-const results = $("search-results");
-
-function renderHits() {
-  if (!hits.length) {
-    results.innerHTML = '<li class="none">No match</li>';
-  } else {
-    results.innerHTML = hits
-      .map((h, i) => `<li data-id="${panel.esc(h.id)}" class="${i === active ? "active" : ""}">
-        <span class="chip ${panel.esc(h.kind)}">${panel.esc(h.kind)}</span>
-        <b>${panel.esc(h.name || h.id.slice(h.id.indexOf(":") + 1))}</b><span class="sid">${panel.esc(h.id)}</span></li>`)
-      .join("");
-  }
-  results.hidden = false;
-}
-
-$("search").addEventListener("input", () => {
-  clearTimeout(searchTimer);
-  const q = $("search").value.trim();
-  if (!q) {
-    results.hidden = true;
-    return;
-  }
-  searchTimer = setTimeout(async () => {
-    try {
-      hits = (await get("/api/search", { q, limit: 12 })).hits;
-      active = 0;
-      renderHits();
-    } catch (e) {
-      toast(e.message, true);
-    }
-  }, 120);
-});
-$("search").addEventListener("keydown", (ev) => {
-  if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
-    active = Math.max(0, Math.min(hits.length - 1, active + (ev.key === "ArrowDown" ? 1 : -1)));
-    renderHits();
-    ev.preventDefault();
-  } else if (ev.key === "Enter") {
-    ev.preventDefault();
-    if (hits[active]) pick(hits[active].id);
-  } else if (ev.key === "Escape") {
-    results.hidden = true;
-    $("search").blur();
-  }
-});
-results.addEventListener("mousedown", (ev) => {
-  const li = ev.target.closest("li[data-id]");
-  if (li) pick(li.dataset.id);
-});
-$("search").addEventListener("blur", () => setTimeout(() => (results.hidden = true), 150));
+searchBox($("search"), $("search-results"), { pick, failed: (e) => toast(e.message, true) });
 
 function pick(id) {
-  results.hidden = true;
+  $("search-results").hidden = true;
   $("search").value = "";
   showEntity(id, true);
 }

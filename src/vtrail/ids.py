@@ -9,7 +9,7 @@ that). The grammar (docs/observations.md, "Entity ids and address spaces"):
     router:<where>                 netns:<where>        (netns: is no entity, see below)
     ip:<address>@<space>           net:<cidr>@<space>   net:<name>@<host>
     service:<name>                 domain:<name>        rule:<name>
-    image:<name>@<version>
+    image:<name>@<version>         pool:<name>          mac:<mac>
 
 `<where>` is a network namespace: its name, or the hostname for a host's root
 namespace. An address or a routed prefix means one thing only inside an
@@ -62,6 +62,8 @@ KINDS = frozenset(
         "domain",
         "rule",
         "image",
+        "pool",
+        "mac",
     }
 )
 #: Kinds whose key is `<where>/<ifname>`.
@@ -176,6 +178,17 @@ def image_id(name: str, version: str) -> str:
     return f"image:{name}@{version}"
 
 
+def pool_id(name: str) -> str:
+    """An address or MAC pool of the policy (docs/ipam.md)."""
+    return f"pool:{name}"
+
+
+def mac_id(mac: str) -> str:
+    """A MAC address as a thing of its own: what a MAC pool allocates and a DHCP lease is
+    leased to. Lower case, as libvirt prints it."""
+    return f"mac:{mac.lower()}"
+
+
 # -- parsers ---------------------------------------------------------------------
 
 
@@ -257,6 +270,11 @@ def parse_nic(eid: str) -> tuple[str, str]:
 def parse_named(eid: str, kind: str) -> str:
     """The name of a `service:`, `domain:`, `rule:` or `host:` id (its whole key)."""
     return _key(eid, kind)
+
+
+def parse_mac(eid: str) -> str:
+    """The MAC of a `mac:` id."""
+    return _key(eid, "mac")
 
 
 def parse_image(eid: str) -> tuple[str, str]:

@@ -122,7 +122,7 @@ BAD = [
     pytest.param(
         "domains:", "domain:",
         "policy.yaml:5: domain: unknown key 'domain' (did you mean 'domains'? "
-        "allowed: domains, rules, services)",
+        "allowed: domains, pools, rules, services)",
         id="unknown key at the top",
     ),
     pytest.param(

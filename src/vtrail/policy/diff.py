@@ -9,10 +9,11 @@ from typing import Any, Literal, TypeVar
 
 from vtrail.policy.document import domain_document, rule_document, service_document
 from vtrail.policy.model import Policy
+from vtrail.policy.pools import pool_document
 
 T = TypeVar("T")
 
-Part = Literal["service", "domain", "rule"]
+Part = Literal["service", "domain", "rule", "pool"]
 Change = Literal["added", "removed", "changed"]
 
 
@@ -50,6 +51,7 @@ def changes(old: Policy, new: Policy) -> list[PolicyChange]:
         *_part("service", old.services, new.services, service_document),
         *_part("domain", old.domains, new.domains, domain_document),
         *_part("rule", old.rules, new.rules, rule_document),
+        *_part("pool", old.pools, new.pools, pool_document),
     ]
 
 

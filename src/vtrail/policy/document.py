@@ -12,6 +12,7 @@ import yaml
 
 from vtrail.policy.load import METADATA
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service
+from vtrail.policy.pools import pool_document
 
 
 def selector_document(s: Selector) -> dict[str, Any]:
@@ -72,11 +73,14 @@ def rule_document(r: Rule) -> dict[str, Any]:
 
 def to_document(p: Policy) -> dict[str, Any]:
     """The policy as the file writes it: services and domains by name, rules in a list."""
-    return {
+    doc: dict[str, Any] = {
         "services": {n: service_document(s) for n, s in sorted(p.services.items())},
         "domains": {n: domain_document(d) for n, d in sorted(p.domains.items())},
         "rules": [rule_document(r) for _, r in sorted(p.rules.items())],
     }
+    if p.pools:
+        doc["pools"] = {n: pool_document(x) for n, x in sorted(p.pools.items())}
+    return doc
 
 
 def to_yaml(p: Policy) -> str:

@@ -51,6 +51,7 @@ from vtrail.policy.places import (
     read_optional_text,
     read_text,
 )
+from vtrail.policy.pools import read_pools
 
 __all__ = ["METADATA", "PolicyError", "load_policy", "parse_policy"]
 
@@ -59,7 +60,7 @@ HOPS_MAX = 64
 #: libvirt metadata reaches a selector as attributes under this prefix.
 METADATA = "metadata."
 
-_TOP = ("services", "domains", "rules")
+_TOP = ("services", "domains", "rules", "pools")
 _SERVICE = ("members", "owner", "description")
 _SELECTOR = ("kind", "name", "attrs", "metadata", "ids")
 _DOMAIN = ("hosts", "bridges", "networks", "description")
@@ -353,7 +354,8 @@ def _policy(doc: object, kinds: Collection[str]) -> Policy:
                     .bad(f"the rule name {rule.name!r} is taken by rules[{first}]")
                 )
             rules[rule.name] = rule
-    return Policy(services, domains, rules)
+    pools = read_pools(top.get("pools"), At("").key(top, "pools"))
+    return Policy(services, domains, rules, pools=pools)
 
 
 def parse_policy(text: str, where: str = "policy", kinds: Collection[str] = KINDS) -> Policy:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from vtrail.policy.pools import Pool
+
 #: Every rule kind, as the file spells it.
 RuleKind = Literal[
     "same-domain",  # every member of the service in one domain
@@ -106,3 +108,5 @@ class Policy:
     services: dict[str, Service] = field(default_factory=dict)
     domains: dict[str, Domain] = field(default_factory=dict)
     rules: dict[str, Rule] = field(default_factory=dict)
+    #: Address and MAC pools (policy/pools.py, docs/ipam.md).
+    pools: dict[str, Pool] = field(default_factory=dict)

@@ -8,7 +8,9 @@ versions of its entities live at T. The entities:
 - `service:<name>`: `owner`, `description`, `members` (the selector: `kind`,
   `name`, `attrs` as an object, `ids`);
 - `domain:<name>`: `hosts`, `bridges`, `networks`, `description`;
-- `rule:<name>`: `kind`, `services`, `hosts`, `hops`, `description`.
+- `rule:<name>`: `kind`, `services`, `hosts`, `hops`, `description`;
+- `pool:<name>`: the pool in the file's form (`prefix` or `range`, `space`, ...,
+  or `mac-prefix`).
 
 Each also has `name`. An attribute with no value (no owner, no hosts) is left
 out. `from_attrs(to_observation(p).entities)` is `p`, exactly.
@@ -20,17 +22,19 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from vtrail.ids import domain_id, parse_named, rule_id, service_id
+from vtrail.ids import domain_id, parse_named, pool_id, rule_id, service_id
 from vtrail.model import Attrs, EntityObs, InvalidId, JSONValue, Observation, Version, split_id
 from vtrail.policy.load import PolicyError
 from vtrail.policy.model import RULE_KINDS, Domain, Policy, Rule, RuleKind, Selector, Service
+from vtrail.policy.places import At, Bad
+from vtrail.policy.pools import Pool, pool_document, read_pool
 
 #: The source every policy is recorded from.
 SOURCE = "policy"
 #: The kinds of the policy's entities.
-KINDS = ("service", "domain", "rule")
+KINDS = ("service", "domain", "rule", "pool")
 #: What their ids start with.
-PREFIXES = (service_id(""), domain_id(""), rule_id(""))
+PREFIXES = (service_id(""), domain_id(""), rule_id(""), pool_id(""))
 
 
 def _some(**attrs: JSONValue) -> dict[str, JSONValue]:
@@ -66,6 +70,8 @@ def _entities(p: Policy) -> Iterable[EntityObs]:
             description=r.description,
         )
         yield EntityObs(rule_id(name), "rule", attrs)
+    for name, pool in sorted(p.pools.items()):
+        yield EntityObs(pool_id(name), "pool", {"name": name, **pool_document(pool)})
 
 
 def to_observation(policy: Policy, at: datetime) -> Observation:
@@ -110,6 +116,15 @@ def _selector_from(r: _Recorded) -> Selector:
     return Selector(m.text("kind"), m.text("name"), tuple(attrs.items()), m.texts("ids"))
 
 
+def _pool_from(eid: str, name: str, attrs: Attrs) -> Pool:
+    """Read back with the file's own reader: the section was checked whole when it was
+    applied, so only each pool's form is checked again."""
+    try:
+        return read_pool(name, {k: v for k, v in attrs.items() if k != "name"}, At(eid))
+    except Bad as e:
+        raise PolicyError(f"{eid} as recorded is no policy's: {e.place}: {e.reason}") from None
+
+
 def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
     """The policy whose entities (id and attributes) these are; others' are ignored."""
     p = Policy()
@@ -122,7 +137,9 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
             continue
         name = parse_named(eid, kind)
         r = _Recorded(eid, attrs)
-        if kind == "service":
+        if kind == "pool":
+            p.pools[name] = _pool_from(eid, name, attrs)
+        elif kind == "service":
             owner, description = r.text("owner"), r.text("description")
             p.services[name] = Service(name, _selector_from(r), owner, description)
         elif kind == "domain":

@@ -212,7 +212,7 @@ def read_pool(name: str, value: object, at: At) -> Pool:
             if addr.version != version or not lo <= int(addr) <= hi:
                 raise where.item(m["reserved"], i).bad(f"{addr} is outside the pool")
         reserved = tuple(str(x) for x in found)
-    observed = ()
+    observed: tuple[str, ...] = ()
     if "observed-in" in m:
         observed = read_list(m["observed-in"], at.key(m, "observed-in"), "space globs", _glob)
     space = _space(m["space"], at.key(m, "space")) if "space" in m else DEFAULT_SPACE

@@ -1,0 +1,151 @@
+"""The pools in force at an instant, and what is in one: its members as integers, the
+text every id of a member starts with, and an address or MAC typed by a user read
+into one line of refusal when it is none.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+from datetime import datetime
+
+from vtrail.ids import ip_id, mac_id, parse_ip, parse_mac, pool_id
+from vtrail.model import InvalidId, split_id
+from vtrail.policy.pools import Pool
+from vtrail.policy.record import from_attrs
+from vtrail.store import SqliteStore
+from vtrail.store.reads.graph import GraphReader
+from vtrail.timeexpr import iso, to_us
+
+_MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$", re.IGNORECASE)
+
+
+class IpamError(ValueError):
+    """A request that cannot be answered or done, said in one line; nothing was changed."""
+
+
+def pools_at(store: SqliteStore, at: datetime) -> dict[str, Pool]:
+    """The pools of the policy in force at `at` (docs/ipam.md)."""
+    r = GraphReader(store)
+    t = to_us(at)
+    ids = r.with_prefix(pool_id(""), t)
+    return from_attrs((n.eid, n.attrs) for n in r.nodes(ids, t).values()).pools
+
+
+def pool_named(store: SqliteStore, name: str, at: datetime) -> Pool:
+    pools = pools_at(store, at)
+    found = pools.get(name)
+    if found is None:
+        known = ", ".join(sorted(pools)) or "none: define some under pools: in the policy"
+        raise IpamError(f"unknown pool {name!r} at {iso(at)} (pools: {known})")
+    return found
+
+
+# -- members as integers -------------------------------------------------------------------
+
+
+def mac_text(n: int) -> str:
+    return ":".join(f"{b:02x}" for b in n.to_bytes(6, "big"))
+
+
+def member_text(pool: Pool, n: int) -> str:
+    """Member `n` of `pool` as it is written: an address, or a MAC."""
+    if pool.kind == "mac":
+        return mac_text(n)
+    return str(ipaddress.ip_address(n) if pool.family == 4 else ipaddress.IPv6Address(n))
+
+
+def member_id(pool: Pool, text: str) -> str:
+    """The id an allocation of `text` from `pool` is recorded under."""
+    if pool.kind == "mac":
+        return mac_id(text)
+    return ip_id(text, pool.space)
+
+
+def member_value(pool: Pool, eid: str) -> int | None:
+    """The integer of the member an `ip:` or `mac:` id names, when it is of `pool`'s
+    family and inside it (reserved ones included); None otherwise."""
+    try:
+        kind = split_id(eid)[0]
+        if pool.kind == "mac":
+            if kind != "mac":
+                return None
+            n = int(parse_mac(eid).replace(":", ""), 16)
+        else:
+            if kind != "ip":
+                return None
+            a = parse_ip(eid).address
+            if a.version != pool.family:
+                return None
+            n = int(a)
+    except (InvalidId, ValueError):
+        return None
+    lo, hi = pool.bounds()
+    return n if lo <= n <= hi else None
+
+
+def reserved(pool: Pool) -> frozenset[int]:
+    return frozenset(int(ipaddress.ip_address(a)) for a in pool.reserved)
+
+
+def observed_space(pool: Pool, space: str | None) -> bool:
+    """Whether use observed in `space` counts for `pool` (`observed-in`, every space when
+    it says none)."""
+    if not pool.observed_in:
+        return True
+    return space is not None and any(fnmatch.fnmatchcase(space, g) for g in pool.observed_in)
+
+
+def id_prefix(pool: Pool) -> str:
+    """Text every id of a member of `pool` starts with (in any space), as long as it can
+    be: the store reads the ids in a range of its index, then keeps those inside."""
+    if pool.kind == "mac":
+        assert pool.mac_prefix is not None
+        return mac_id(pool.mac_prefix)
+    lo, hi = pool.bounds()
+    if pool.family == 4:
+        a, b = str(ipaddress.IPv4Address(lo)).split("."), str(ipaddress.IPv4Address(hi)).split(".")
+        same = []
+        for x, y in zip(a, b, strict=True):
+            if x != y:
+                break
+            same.append(x)
+        return "ip:" + "".join(f"{x}." for x in same)
+    # Leading hextets that are not zero are written as they are; a `::` may only stand
+    # for zeros, so no shorter form of an address inside can skip them.
+    ha = ipaddress.IPv6Address(lo).exploded.split(":")
+    hb = ipaddress.IPv6Address(hi).exploded.split(":")
+    same = []
+    for x, y in zip(ha, hb, strict=True):
+        if x != y or int(x, 16) == 0:
+            break
+        same.append(format(int(x, 16), "x"))
+    return "ip:" + "".join(f"{x}:" for x in same)
+
+
+# -- what a user typed ---------------------------------------------------------------------
+
+
+def read_target(text: str) -> tuple[str, str | None]:
+    """`(what, space)` of an address (`10.0.3.7`, `10.0.3.7@lab`) or a MAC typed by a
+    user: `what` written canonically (an address compressed, a MAC lower case with
+    colons). `IpamError` when it is neither."""
+    t = text.strip()
+    if _MAC.match(t):
+        return t.lower().replace("-", ":"), None
+    local, at, space = t.partition("@")
+    try:
+        address = ipaddress.ip_address(local)
+    except ValueError:
+        raise IpamError(
+            f"{text!r} is neither an IP address (10.0.3.7, 10.0.3.7@SPACE, 2001:db8::7) "
+            "nor a MAC (52:54:00:12:34:56)"
+        ) from None
+    if at and not space:
+        raise IpamError(f"{text!r} names no space after '@'")
+    return str(address), space or None
+
+
+def is_mac(what: str) -> bool:
+    return _MAC.match(what) is not None

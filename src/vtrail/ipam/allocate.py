@@ -115,7 +115,7 @@ def _pick(pool: Pool, held: set[int], count: int) -> list[int]:
             out.append(n)
         n += 1
     if len(out) < count:
-        free = pool.size() - len(held - reserved(pool)) if pool.kind == "ip" else len(out)
+        free = pool.size() - len(held - reserved(pool))
         raise IpamError(
             f"pool {pool.name} has {max(free, 0)} free, not {count}: nothing was allocated"
         )

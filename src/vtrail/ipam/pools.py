@@ -8,11 +8,13 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from vtrail.ids import ip_id, mac_id, parse_ip, parse_mac, pool_id
 from vtrail.model import InvalidId, split_id
-from vtrail.policy.pools import Pool
+from vtrail.policy.pools import Pool, pool_document
 from vtrail.policy.record import from_attrs
 from vtrail.store import SqliteStore
 from vtrail.store.reads.graph import GraphReader
@@ -86,7 +88,8 @@ def member_value(pool: Pool, eid: str) -> int | None:
 
 
 def reserved(pool: Pool) -> frozenset[int]:
-    return frozenset(int(ipaddress.ip_address(a)) for a in pool.reserved)
+    """What is never allocated from `pool` (`Pool.unusable`); nothing in a MAC pool."""
+    return pool.unusable() if pool.kind == "ip" else frozenset()
 
 
 def observed_space(pool: Pool, space: str | None) -> bool:
@@ -149,3 +152,22 @@ def read_target(text: str) -> tuple[str, str | None]:
 
 def is_mac(what: str) -> bool:
     return _MAC.match(what) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolsAnswer:
+    """The pools in force at `at`, each in the policy file's form with its name."""
+
+    at: datetime
+    pools: list[dict[str, Any]]
+
+
+def pools_answer(store: SqliteStore, at: datetime) -> PoolsAnswer:
+    found = pools_at(store, at)
+    return PoolsAnswer(
+        at,
+        [
+            {"name": n, "kind": p.kind, "size": p.size(), **pool_document(p)}
+            for n, p in sorted(found.items())
+        ],
+    )

@@ -96,9 +96,22 @@ class Pool:
         text = self.prefix if self.prefix is not None else self.range[0]  # type: ignore[index]
         return 6 if ":" in text else 4
 
+    def unusable(self) -> frozenset[int]:
+        """Members never allocated: the reserved ones, and a prefix's network address and
+        (IPv4) broadcast address, but in a /31, /32, /127 or /128, which have no others."""
+        out = {int(ipaddress.ip_address(a)) for a in self.reserved}
+        if self.prefix is not None:
+            net = ipaddress.ip_network(self.prefix)
+            if net.max_prefixlen - net.prefixlen >= 2:
+                out.add(int(net.network_address))
+                if net.version == 4:
+                    out.add(int(net.broadcast_address))
+        return frozenset(out)
+
     def size(self) -> int:
+        """Members that may be allocated."""
         lo, hi = self.bounds()
-        return hi - lo + 1 - len(self.reserved)
+        return hi - lo + 1 - len(self.unusable())
 
 
 def _address(value: object, at: At) -> IPAddr:
@@ -152,6 +165,11 @@ def _mac_prefix(value: object, at: At) -> str:
     if not _MAC_PREFIX.match(text):
         raise at.bad(
             f"{quoted(value)} is not a MAC prefix: one to five octets in hex, such as 02:00:00"
+        )
+    if int(text[:2], 16) & 1:
+        raise at.bad(
+            f"{quoted(value)} is a multicast prefix: a NIC's MAC has the lowest bit of its "
+            "first octet clear (02:…, or a vendor's OUI)"
         )
     return text
 

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
 from vtrail import __version__
-from vtrail.api import check, graph, ingest, openapi, page, policy, questions
+from vtrail.api import check, graph, ingest, ipam, openapi, page, policy, questions
 from vtrail.api.deps import (
     READ_THREADS,
     Settings,
@@ -127,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(check.router)
     app.include_router(ingest.router)
     app.include_router(policy.router)
+    app.include_router(ipam.router)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])
     def metrics() -> Response:

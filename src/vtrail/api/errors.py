@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vtrail.ipam.pools import IpamError
 from vtrail.model import InvalidId
 from vtrail.policy.load import PolicyError
 from vtrail.query.graph import BadGraphQuery
@@ -23,6 +24,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (BadPath, 422),
     (BadGraphQuery, 422),
     (PolicyError, 422),
+    (IpamError, 422),
     (TimeParseError, 422),
     (ObservationError, 422),
     (InvalidId, 422),

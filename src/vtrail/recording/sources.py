@@ -7,6 +7,7 @@
 | `netlink:NAME`                    | one namespace (the hostname: the root one)    |
 | `ovs+unix:/path/db.sock[@NAME]`   | one Open vSwitch database                     |
 | `file:PATH.jsonl`                 | a file of observations, followed as it grows  |
+| `leases:PATH[?space=NAME]`        | a dnsmasq lease file or a Kea memfile CSV     |
 
 Parsing happens here, at once, so that a typo or a missing client library
 (`MissingLibrary`, naming the extra to install) fails before recording starts;
@@ -34,7 +35,7 @@ from vtrail.recording.runner import (
 
 FORMS = (
     "libvirt+URI (e.g. libvirt+qemu:///system, libvirt+test:///default), "
-    "netlink, netlink:NAME, ovs+unix:/path/db.sock, file:PATH.jsonl"
+    "netlink, netlink:NAME, ovs+unix:/path/db.sock, file:PATH.jsonl, leases:PATH"
 )
 
 
@@ -54,6 +55,8 @@ def parse_source(uri: str) -> SourceSpec | SourceGroup:
             return ovs_source(uri)
         if uri.startswith("file:"):
             return file_source(uri)
+        if uri.startswith("leases:"):
+            return lease_source(uri)
     except ValueError as e:
         raise BadSource(str(e)) from None
     raise BadSource(f"unknown source {uri!r}; expected one of: {FORMS}")
@@ -103,6 +106,19 @@ def file_source(uri: str) -> SourceSpec:
         return holder[0]
 
     return SourceSpec(f"file:{path}", opener, reconcile=False, parsed=True)
+
+
+def lease_source(uri: str) -> SourceSpec:
+    from vtrail.collectors.leases import LeaseFile, parse_source_uri
+
+    path, space = parse_source_uri(uri)
+
+    def opener(_report: Report) -> Collector:
+        found = LeaseFile(path, space)
+        found.check()
+        return found
+
+    return SourceSpec(f"leases:{path}", opener)
 
 
 def netlink_source(uri: str, *, netns_dir: str | None = None) -> SourceGroup:

@@ -36,8 +36,15 @@ def holds(recorder: Recorder, source: str, holder: str, address: str, space: str
     iid = ip_id(address, space)
     rel = RelKey(holder, "has_address", iid)
     recorder.record(
-        [Observation(source, t0, "event", (EntityObs(iid, "ip", {"address": address}),),
-                     (RelationObs(rel),))]  # fmt: skip
+        [
+            Observation(
+                source,
+                t0,
+                "event",
+                (EntityObs(iid, "ip", {"address": address}),),
+                (RelationObs(rel),),
+            )
+        ]
     )
     if t1 is not None:
         recorder.record([Observation(source, t1, "event", gone_relations=(rel,))])
@@ -59,7 +66,13 @@ def allocated(recorder: Recorder, pool: str, address: str, space: str, holder: s
     """The event `vtrail ipam allocate` records, put at `t0` (it records at its own now)."""
     iid = ip_id(address, space)
     recorder.record(
-        [Observation("ipam", t0, "event",
-                     (EntityObs(iid, "ip", {"address": address, "pool": pool}),),
-                     (RelationObs(RelKey(iid, "allocated_to", holder), {"pool": pool}),))]  # fmt: skip
+        [
+            Observation(
+                "ipam",
+                t0,
+                "event",
+                (EntityObs(iid, "ip", {"address": address, "pool": pool}),),
+                (RelationObs(RelKey(iid, "allocated_to", holder), {"pool": pool}),),
+            )
+        ]
     )

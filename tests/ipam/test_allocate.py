@@ -20,7 +20,9 @@ from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
 
-def addresses(store: SqliteStore, recorder: Recorder, pool: str, n: int = 1, to: str = "vm:a") -> list[str]:
+def addresses(
+    store: SqliteStore, recorder: Recorder, pool: str, n: int = 1, to: str = "vm:a"
+) -> list[str]:
     return [a.address for a in allocate(store, recorder, pool, to, n).allocated]
 
 
@@ -120,8 +122,12 @@ def test_four_processes_allocating_at_once_never_share_an_address(db_path: Path)
     store.close()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(db_path), "25", f"vm:p{i}"],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(db_path), "25", f"vm:p{i}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for i in range(4)
     ]
     everything = []

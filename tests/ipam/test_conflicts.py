@@ -43,19 +43,43 @@ def test_every_kind_over_a_window(store: SqliteStore, recorder: Recorder) -> Non
     story(recorder)
     found = conflicts(store, t_from=ago(20), t_to=NOW).conflicts
     (dup,) = kinds(found, "duplicate-address")
-    assert (dup.address, dup.space, dup.entities) == ("10.0.3.20", "blue", ["port:blue/eth0", "port:blue/eth1"])
+    assert (dup.address, dup.space, dup.entities) == (
+        "10.0.3.20",
+        "blue",
+        ["port:blue/eth0", "port:blue/eth1"],
+    )
     assert (dup.t_from, dup.t_to) == (ago(3, -1), ago(2, 2))
     (mac,) = kinds(found, "duplicate-mac")
-    assert (mac.address, mac.entities, mac.t_from, mac.t_to) == ("52:54:00:aa:00:01", [A, B], ago(4), ago(3))
+    assert (mac.address, mac.entities, mac.t_from, mac.t_to) == (
+        "52:54:00:aa:00:01",
+        [A, B],
+        ago(4),
+        ago(3),
+    )
     # 10.0.3.20 was used, never allocated, from the first holder's start to the last's end.
     (unalloc,) = kinds(found, "unallocated")
-    assert (unalloc.address, unalloc.pool, unalloc.t_from, unalloc.t_to) == ("10.0.3.20", "lab", ago(3), ago(2))
+    assert (unalloc.address, unalloc.pool, unalloc.t_from, unalloc.t_to) == (
+        "10.0.3.20",
+        "lab",
+        ago(3),
+        ago(2),
+    )
     (stale,) = kinds(found, "stale-allocation")
-    assert (stale.address, stale.entities, stale.t_from, stale.t_to) == ("10.0.3.30", ["vm:idle"], ago(8), None)
+    assert (stale.address, stale.entities, stale.t_from, stale.t_to) == (
+        "10.0.3.30",
+        ["vm:idle"],
+        ago(8),
+        None,
+    )
     outside = kinds(found, "mac-outside-pools")
     assert {(c.entities[0], c.t_from) for c in outside} == {(A, ago(5)), (B, ago(4))}
     (far,) = kinds(found, "outside-pool")
-    assert (far.address, far.pool, far.entities, far.t_from) == ("10.0.4.5", "lab", ["vm:far"], ago(1))
+    assert (far.address, far.pool, far.entities, far.t_from) == (
+        "10.0.4.5",
+        "lab",
+        ["vm:far"],
+        ago(1),
+    )
 
 
 def test_at_an_instant_only_what_held_then(store: SqliteStore, recorder: Recorder) -> None:
@@ -69,15 +93,20 @@ def test_at_an_instant_only_what_held_then(store: SqliteStore, recorder: Recorde
     assert conflicts(store, at=ago(9)).conflicts == []
 
 
-def test_the_cli_answers_the_issues_shape(store: SqliteStore, recorder: Recorder, db_path: object) -> None:
+def test_the_cli_answers_the_issues_shape(
+    store: SqliteStore, recorder: Recorder, db_path: object
+) -> None:
     story(recorder)
     done = CliRunner().invoke(
-        app, ["ipam", "conflicts", "--from", "-20d", "--to", "now", "--db", str(db_path), "-o", "json"]
+        app,
+        ["ipam", "conflicts", "--from", "-20d", "--to", "now", "--db", str(db_path), "-o", "json"],
     )
     assert done.exit_code == 0, done.output
     items = json.loads(done.stdout)["conflicts"]
     assert {i["kind"] for i in items} == {"duplicate-address", "duplicate-mac", "unallocated",
                                           "stale-allocation", "mac-outside-pools", "outside-pool"}  # fmt: skip
     assert all({"kind", "address", "entities", "from", "to"} <= i.keys() for i in items)
-    bad = CliRunner().invoke(app, ["ipam", "conflicts", "--from", "now", "--to", "-1d", "--db", str(db_path)])
+    bad = CliRunner().invoke(
+        app, ["ipam", "conflicts", "--from", "now", "--to", "-1d", "--db", str(db_path)]
+    )
     assert bad.exit_code == 1 and "ends" in bad.output and len(bad.output.strip().splitlines()) == 1

@@ -39,7 +39,7 @@ def sh(*args: str) -> None:
 @pytest.fixture
 def wire() -> Iterator[None]:
     for ns in (SERVER, CLIENT):
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
         sh("ip", "netns", "add", ns)
     try:
         sh("ip", "link", "add", "dh-s", "netns", SERVER, "type", "veth",
@@ -52,7 +52,7 @@ def wire() -> Iterator[None]:
         yield
     finally:
         for ns in (SERVER, CLIENT):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
 #: What udhcpc runs on each state: the address put on the interface, so that a release
@@ -80,18 +80,41 @@ def test_a_real_dnsmasq_lease_is_recorded_with_its_client_and_its_end(
     script.write_text(SCRIPT)
     script.chmod(0o755)
     dnsmasq = subprocess.Popen(
-        ["ip", "netns", "exec", SERVER, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
-         "--port=0", "--interface=dh-s", "--bind-interfaces", "--dhcp-authoritative",
-         "--dhcp-range=10.77.0.50,10.77.0.60,1h", f"--dhcp-leasefile={leases}",
-         f"--pid-file={tmp_path / 'dnsmasq.pid'}"],  # fmt: skip
+        [
+            "ip",
+            "netns",
+            "exec",
+            SERVER,
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--interface=dh-s",
+            "--bind-interfaces",
+            "--dhcp-authoritative",
+            "--dhcp-range=10.77.0.50,10.77.0.60,1h",
+            f"--dhcp-leasefile={leases}",
+            f"--pid-file={tmp_path / 'dnsmasq.pid'}",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     record = subprocess.Popen(
-        [sys.executable, "-c", "from vtrail.cli.main import main; main()", "record",
-         "-s", f"leases:{leases}?space=dhcp-lab", "--for", "12s", "--interval", "1s",
-         "--db", str(db)],  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from vtrail.cli.main import main; main()",
+            "record",
+            "-s",
+            f"leases:{leases}?space=dhcp-lab",
+            "--for",
+            "12s",
+            "--interval",
+            "1s",
+            "--db",
+            str(db),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -25,7 +25,7 @@ from typing import Literal
 
 from vtrail.ids import parse_ip, parse_mac, parse_nic
 from vtrail.ipam.intervals import Span, intersect, join, overlaps, subtract
-from vtrail.ipam.pools import member_value, observed_space, pools_at, reserved
+from vtrail.ipam.pools import address_key, member_value, observed_space, pools_at, reserved
 from vtrail.model import InvalidId
 from vtrail.policy.pools import Pool
 from vtrail.query.state import check_window
@@ -124,6 +124,14 @@ def _ip(eid: str) -> tuple[str, str | None] | None:
     return str(a.address), a.space
 
 
+def _text(eid: str) -> str:
+    """The address or MAC an `ip:` or `mac:` id names, as it is written."""
+    if eid.startswith("ip:"):
+        parsed = _ip(eid)
+        return parsed[0] if parsed is not None else eid
+    return parse_mac(eid)
+
+
 def conflicts(
     store: SqliteStore,
     *,
@@ -168,32 +176,27 @@ def conflicts(
     users: dict[str, dict[int, set[str]]] = {p.name: defaultdict(set) for p in ip_pools}
     for source in (observed, leased):
         for (ip, holder), spans in source.items():
-            parsed = _ip(ip)
-            if parsed is None:
+            key = address_key(ip)
+            if key is None:
                 continue
             for p in ip_pools:
                 n = member_value(p, ip)
-                if n is not None and observed_space(p, parsed[1]):
+                if n is not None and observed_space(p, key[2]):
                     use[p.name][n].extend(spans)
                     users[p.name][n].add(holder)
     allocated: dict[str, dict[int, list[Span]]] = {p.name: defaultdict(list) for p in ip_pools}
     for (eid, holder), (spans, pool_name) in _allocations(allocs).items():
         pool = pools.get(pool_name) if pool_name is not None else None
-        if eid.startswith("ip:"):
-            parsed = _ip(eid)
-            if parsed is None:
-                continue
-            what, space = parsed
-        else:
-            what, space = parse_mac(eid), None
+        key = address_key(eid)
+        space = key[2] if key is not None else None
         n = member_value(pool, eid) if pool is not None else None
         inside = pool is not None and n is not None and (pool.kind == "mac" or space == pool.space)
         for span in spans:
             if not inside:
-                found.add("outside-pool", what, [holder], span, space, pool_name)
+                found.add("outside-pool", _text(eid), [holder], span, space, pool_name)
             elif pool is not None and n is not None and pool.kind == "ip":
                 allocated[pool.name][n].append(span)
-                _stale(found, pool, what, holder, span, join(use[pool.name].get(n, [])), lo)
+                _stale(found, pool, eid, holder, span, join(use[pool.name].get(n, [])), lo)
     for p in ip_pools:
         skip = reserved(p)
         for n, spans in use[p.name].items():
@@ -219,7 +222,7 @@ def _allocations(allocs: list[Edge]) -> dict[tuple[str, str], tuple[list[Span], 
     return {k: (join(v), pool[k]) for k, v in spans.items()}
 
 
-def _stale(found: _Found, p: Pool, what: str, holder: str, span: Span, used: list[Span],
+def _stale(found: _Found, p: Pool, eid: str, holder: str, span: Span, used: list[Span],
            lo: int) -> None:  # fmt: skip
     """The parts of an allocation `p.stale_days` after it was last seen in use."""
     n = p.stale_days * _DAY
@@ -228,7 +231,7 @@ def _stale(found: _Found, p: Pool, what: str, holder: str, span: Span, used: lis
         # A gap that began before what was read began at least at the horizon.
         start = max(g0, horizon) + n if g0 < horizon else g0 + n
         if g1 is None or start < g1:
-            found.add("stale-allocation", what, [holder], (start, g1), p.space, p.name)
+            found.add("stale-allocation", _text(eid), [holder], (start, g1), p.space, p.name)
 
 
 def _macs(found: _Found, plugs: list[Edge], mac_pools: list[Pool]) -> None:

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from vtrail.ids import ip_id, mac_id, parse_ip, parse_mac, pool_id
@@ -65,28 +66,53 @@ def member_id(pool: Pool, text: str) -> str:
     return ip_id(text, pool.space)
 
 
+@lru_cache(maxsize=1 << 18)
+def address_key(eid: str) -> tuple[int, int, str | None] | None:
+    """`(family, address as an integer, space)` of an `ip:` id, None for any other id.
+    The scans read it of every edge: a dotted quad is read without `ipaddress`, and
+    each id once."""
+    if not eid.startswith("ip:"):
+        return None
+    local, at, space = eid[3:].partition("@")
+    parts = local.split(".")
+    if at and len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
+        a, b, c, d = (int(p) for p in parts)
+        if max(a, b, c, d) <= 255:
+            return 4, a << 24 | b << 16 | c << 8 | d, space
+    try:
+        parsed = parse_ip(eid)
+    except InvalidId:
+        return None
+    return parsed.address.version, int(parsed.address), parsed.space
+
+
+@lru_cache(maxsize=256)
+def shape(pool: Pool) -> tuple[int, int, int]:
+    """`(family, first, last)` of a pool, read once (family 0: a MAC pool)."""
+    lo, hi = pool.bounds()
+    return pool.family, lo, hi
+
+
 def member_value(pool: Pool, eid: str) -> int | None:
     """The integer of the member an `ip:` or `mac:` id names, when it is of `pool`'s
     family and inside it (reserved ones included); None otherwise."""
-    try:
-        kind = split_id(eid)[0]
-        if pool.kind == "mac":
-            if kind != "mac":
+    family, lo, hi = shape(pool)
+    if family == 0:
+        try:
+            if split_id(eid)[0] != "mac":
                 return None
             n = int(parse_mac(eid).replace(":", ""), 16)
-        else:
-            if kind != "ip":
-                return None
-            a = parse_ip(eid).address
-            if a.version != pool.family:
-                return None
-            n = int(a)
-    except (InvalidId, ValueError):
-        return None
-    lo, hi = pool.bounds()
+        except (InvalidId, ValueError):
+            return None
+    else:
+        key = address_key(eid)
+        if key is None or key[0] != family:
+            return None
+        n = key[1]
     return n if lo <= n <= hi else None
 
 
+@lru_cache(maxsize=256)
 def reserved(pool: Pool) -> frozenset[int]:
     """What is never allocated from `pool` (`Pool.unusable`); nothing in a MAC pool."""
     return pool.unusable() if pool.kind == "ip" else frozenset()

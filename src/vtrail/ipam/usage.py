@@ -15,9 +15,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from vtrail.ids import parse_nic, space_of
+from vtrail.ids import parse_nic
 from vtrail.ipam.intervals import Span, join
-from vtrail.ipam.pools import IpamError, member_value, observed_space, pools_at, reserved
+from vtrail.ipam.pools import (
+    IpamError,
+    address_key,
+    member_value,
+    observed_space,
+    pools_at,
+    reserved,
+)
 from vtrail.model import InvalidId
 from vtrail.policy.pools import Pool
 from vtrail.query.state import check_window
@@ -109,16 +116,16 @@ def usage(
         used: dict[int, list[Span]] = defaultdict(list)
         for e in allocs:
             n = member_value(p, e.src)
-            if n is not None and (p.kind == "mac" or space_of(e.src) == p.space):
+            if n is not None and (p.kind == "mac" or _space(e.src) == p.space):
                 alloc[n].append((e.valid_from, e.valid_to))
         if p.kind == "ip":
             for e in observed:
                 n = member_value(p, e.dst)
-                if n is not None and observed_space(p, space_of(e.dst)):
+                if n is not None and observed_space(p, _space(e.dst)):
                     used[n].append((e.valid_from, e.valid_to))
             for e in leased:
                 n = member_value(p, e.src)
-                if n is not None and observed_space(p, space_of(e.src)):
+                if n is not None and observed_space(p, _space(e.src)):
                     used[n].append((e.valid_from, e.valid_to))
         else:
             _mac_use(p, plugs, leased, used)
@@ -147,3 +154,8 @@ def _mac_use(p: Pool, plugs: list[Edge], leased: list[Edge], used: dict[int, lis
         n2 = member_value(p, e.dst)
         if n2 is not None:
             used[n2].append((e.valid_from, e.valid_to))
+
+
+def _space(eid: str) -> str | None:
+    key = address_key(eid)
+    return key[2] if key is not None else None

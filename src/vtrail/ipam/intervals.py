@@ -22,6 +22,10 @@ def _back(e: int) -> int | None:
 def join(spans: Iterable[Span]) -> list[Span]:
     """Touching and overlapping spans as one, in order (versions of one edge that only
     changed attributes are one holding)."""
+    if not isinstance(spans, list):
+        spans = list(spans)
+    if len(spans) == 1:
+        return spans
     out: list[tuple[int, int]] = []
     for s, e in sorted((s, _end(e)) for s, e in spans):
         if out and s <= out[-1][1]:

@@ -74,11 +74,14 @@ def address_key(eid: str) -> tuple[int, int, str | None] | None:
     if not eid.startswith("ip:"):
         return None
     local, at, space = eid[3:].partition("@")
-    parts = local.split(".")
-    if at and len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
-        a, b, c, d = (int(p) for p in parts)
-        if max(a, b, c, d) <= 255:
-            return 4, a << 24 | b << 16 | c << 8 | d, space
+    if at and ":" not in local and "/" not in local:
+        try:
+            a, b, c, d = map(int, local.split("."))
+        except ValueError:
+            pass
+        else:
+            if 0 <= a <= 255 and 0 <= b <= 255 and 0 <= c <= 255 and 0 <= d <= 255:
+                return 4, a << 24 | b << 16 | c << 8 | d, space
     try:
         parsed = parse_ip(eid)
     except InvalidId:

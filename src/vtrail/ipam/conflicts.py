@@ -17,7 +17,6 @@ the window counts for staleness as far back as the longest `stale-days`.
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +24,14 @@ from typing import Literal
 
 from vtrail.ids import parse_ip, parse_mac, parse_nic
 from vtrail.ipam.intervals import Span, intersect, join, overlaps, subtract
-from vtrail.ipam.pools import address_key, member_value, observed_space, pools_at, reserved
+from vtrail.ipam.pools import (
+    address_key,
+    member_value,
+    observed_space,
+    pools_at,
+    reserved,
+    shape,
+)
 from vtrail.model import InvalidId
 from vtrail.policy.pools import Pool
 from vtrail.query.state import check_window
@@ -158,7 +164,7 @@ def conflicts(
     # Uses read from the horizon on, for staleness; the window's own are filtered by `add`.
     observed = _spans(r.edges_by_rel(("has_address",), horizon, hi), "dst")
     leased = _spans(r.edges_by_rel(("leased_to",), horizon, hi), "src")
-    allocs = r.edges_by_rel(("allocated_to",), lo, hi)
+    allocs = r.allocations(lo, hi)
 
     by_address: dict[str, dict[str, list[Span]]] = defaultdict(dict)
     for (ip, holder), spans in observed.items():
@@ -174,14 +180,15 @@ def conflicts(
     # Use of each pool's addresses, by address integer, in the spaces the pool counts.
     use: dict[str, dict[int, list[Span]]] = {p.name: defaultdict(list) for p in ip_pools}
     users: dict[str, dict[int, set[str]]] = {p.name: defaultdict(set) for p in ip_pools}
+    shapes = [(p, *shape(p)) for p in ip_pools]
     for source in (observed, leased):
         for (ip, holder), spans in source.items():
             key = address_key(ip)
             if key is None:
                 continue
-            for p in ip_pools:
-                n = member_value(p, ip)
-                if n is not None and observed_space(p, key[2]):
+            family, n, space = key
+            for p, pf, plo, phi in shapes:
+                if family == pf and plo <= n <= phi and observed_space(p, space):
                     use[p.name][n].extend(spans)
                     users[p.name][n].add(holder)
     allocated: dict[str, dict[int, list[Span]]] = {p.name: defaultdict(list) for p in ip_pools}
@@ -189,14 +196,16 @@ def conflicts(
         pool = pools.get(pool_name) if pool_name is not None else None
         key = address_key(eid)
         space = key[2] if key is not None else None
-        n = member_value(pool, eid) if pool is not None else None
-        inside = pool is not None and n is not None and (pool.kind == "mac" or space == pool.space)
+        member = member_value(pool, eid) if pool is not None else None
+        inside = (
+            pool is not None and member is not None and (pool.kind == "mac" or space == pool.space)
+        )
         for span in spans:
             if not inside:
                 found.add("outside-pool", _text(eid), [holder], span, space, pool_name)
-            elif pool is not None and n is not None and pool.kind == "ip":
-                allocated[pool.name][n].append(span)
-                _stale(found, pool, eid, holder, span, join(use[pool.name].get(n, [])), lo)
+            elif pool is not None and member is not None and pool.kind == "ip":
+                allocated[pool.name][member].append(span)
+                _stale(found, pool, eid, holder, span, join(use[pool.name].get(member, [])), lo)
     for p in ip_pools:
         skip = reserved(p)
         for n, spans in use[p.name].items():
@@ -209,16 +218,16 @@ def conflicts(
     return ConflictsAnswer(at, t_from, t_to, found.out)
 
 
-def _allocations(allocs: list[Edge]) -> dict[tuple[str, str], tuple[list[Span], str | None]]:
+def _allocations(
+    allocs: list[tuple[str, str, int, int | None, str | None]],
+) -> dict[tuple[str, str], tuple[list[Span], str | None]]:
     """Joined spans and pool of each (member id, holder) allocation."""
     spans: dict[tuple[str, str], list[Span]] = defaultdict(list)
     pool: dict[tuple[str, str], str | None] = {}
-    for e in allocs:
-        key = (e.src, e.dst)
-        spans[key].append((e.valid_from, e.valid_to))
-        if key not in pool:
-            found = json.loads(e.attrs).get("pool")
-            pool[key] = found if isinstance(found, str) else None
+    for src, dst, vf, vt, name in allocs:
+        key = (src, dst)
+        spans[key].append((vf, vt))
+        pool.setdefault(key, name)
     return {k: (join(v), pool[k]) for k, v in spans.items()}
 
 

@@ -54,6 +54,8 @@ def intersect(a: list[Span], b: list[Span]) -> list[Span]:
 
 def subtract(a: list[Span], b: list[Span]) -> list[Span]:
     """Where `a` holds and `b` does not (each list joined)."""
+    if not b:
+        return a
     out: list[tuple[int, int]] = []
     for s, e in a:
         cur, end = s, _end(e)

@@ -325,6 +325,12 @@ def parse_vm(eid: str) -> str | None:
     return key if kind == "vm" else None
 
 
+def ip_text_prefix(text: str = "") -> str:
+    """What every `ip:` id whose address is written starting with `text` starts with, in
+    any space: a range of the ids' index holds every address of a pool."""
+    return f"ip:{text}"
+
+
 def address_prefixes(address: IPAddr) -> tuple[str, str]:
     """What every `ip:` id of `address` starts with, but `bare_ip_id`'s: `ip:<address>@`
     and, from before address spaces, `ip:<address>/` (a prefix length in the id)."""

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from vtrail.ids import ip_id, mac_id, space_of
+from vtrail.ids import address_prefixes, ip_id, mac_id, space_of
 from vtrail.ipam.pools import (
     IpamError,
     id_prefix,
@@ -193,7 +193,7 @@ def release(store: SqliteStore, recorder: Recorder, text: str) -> ReleaseAnswer:
         elif space is not None:
             ids = r.ids_equal([ip_id(what, space)])
         else:
-            ids = r.ids_with_prefix([f"ip:{what}@"])
+            ids = r.ids_with_prefix(address_prefixes(ipaddress.ip_address(what))[:1])
         live = [
             e
             for e in r.edges_of([n for n, _ in ids], t, t + 1, out=("allocated_to",), into=())

@@ -32,7 +32,7 @@ from vtrail.ipam.pools import (
     reserved,
     shape,
 )
-from vtrail.model import InvalidId
+from vtrail.model import InvalidId, split_id
 from vtrail.policy.pools import Pool
 from vtrail.query.state import check_window
 from vtrail.store import SqliteStore
@@ -132,7 +132,7 @@ def _ip(eid: str) -> tuple[str, str | None] | None:
 
 def _text(eid: str) -> str:
     """The address or MAC an `ip:` or `mac:` id names, as it is written."""
-    if eid.startswith("ip:"):
+    if split_id(eid)[0] == "ip":
         parsed = _ip(eid)
         return parsed[0] if parsed is not None else eid
     return parse_mac(eid)

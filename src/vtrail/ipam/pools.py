@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from vtrail.ids import ip_id, mac_id, parse_ip, parse_mac, pool_id
+from vtrail.ids import ip_id, ip_text_prefix, mac_id, parse_ip, parse_mac, pool_id
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.pools import Pool, pool_document
 from vtrail.policy.record import from_attrs
@@ -71,9 +71,10 @@ def address_key(eid: str) -> tuple[int, int, str | None] | None:
     """`(family, address as an integer, space)` of an `ip:` id, None for any other id.
     The scans read it of every edge: a dotted quad is read without `ipaddress`, and
     each id once."""
-    if not eid.startswith("ip:"):
+    head = ip_text_prefix()
+    if not eid.startswith(head):
         return None
-    local, at, space = eid[3:].partition("@")
+    local, at, space = eid[len(head) :].partition("@")
     if at and ":" not in local and "/" not in local:
         try:
             a, b, c, d = map(int, local.split("."))
@@ -143,7 +144,7 @@ def id_prefix(pool: Pool) -> str:
             if x != y:
                 break
             same.append(x)
-        return "ip:" + "".join(f"{x}." for x in same)
+        return ip_text_prefix("".join(f"{x}." for x in same))
     # Leading hextets that are not zero are written as they are; a `::` may only stand
     # for zeros, so no shorter form of an address inside can skip them.
     ha = ipaddress.IPv6Address(lo).exploded.split(":")
@@ -153,7 +154,7 @@ def id_prefix(pool: Pool) -> str:
         if x != y or int(x, 16) == 0:
             break
         same.append(format(int(x, 16), "x"))
-    return "ip:" + "".join(f"{x}:" for x in same)
+    return ip_text_prefix("".join(f"{x}:" for x in same))
 
 
 # -- what a user typed ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from vtrail.ids import address_prefixes, bare_ip_id, ip_id, mac_id, space_of
+from vtrail.ids import address_prefixes, bare_ip_id, ip_id, ip_text_prefix, mac_id, space_of
 from vtrail.ipam.intervals import Span, join
 from vtrail.ipam.pools import is_mac, read_target
 from vtrail.query.state import check_window
@@ -95,7 +95,7 @@ def holders_of(edges: Iterable[Edge], asked: set[str], lo: int, hi: int) -> list
     for key, found in spans.items():
         e = last[key]
         mine, other = (e.src, e.dst) if e.src in asked else (e.dst, e.src)
-        space = space_of(mine) if mine.startswith("ip:") else None
+        space = space_of(mine) if mine.startswith(ip_text_prefix()) else None
         for s, t in join(found):
             if s < hi and (t is None or t > lo):
                 out.append(

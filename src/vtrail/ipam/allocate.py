@@ -14,8 +14,11 @@ states the member's entity (`ip:<address>@<space>` or `mac:<mac>`, with its
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -83,6 +86,22 @@ def holder(store: SqliteStore, text: str) -> str:
     except InvalidId:
         pass
     return resolve_one(store, t)
+
+
+@contextmanager
+def one_at_a_time(store: SqliteStore) -> Iterator[None]:
+    """Allocators queue on a lock of their own beside the store, which the kernel hands
+    to the next one the moment it is free. Queued on SQLite's busy handler instead, a
+    waiting allocation sleeps in steps of up to 100 ms: under contention that sleep,
+    not the allocation, was the time it took. The transaction still makes it safe
+    against any other writer (a recorder); this only orders the allocators."""
+    path = store.path.with_name(store.path.name + ".ipam-lock")
+    with path.open("a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def taken(store: SqliteStore, pool: Pool, t: int) -> set[int]:
@@ -153,7 +172,7 @@ def allocate(
     (nothing recorded) when the pool is unknown or has too few free."""
     if not 1 <= count <= COUNT_MAX:
         raise IpamError(f"--count {count} is out of range: from 1 to {COUNT_MAX}")
-    with store.write():
+    with one_at_a_time(store), store.write():
         now = datetime.now(UTC)
         t = to_us(now)
         pool = pool_named(store, pool_name, now)
@@ -184,7 +203,7 @@ def release(store: SqliteStore, recorder: Recorder, text: str) -> ReleaseAnswer:
     """End the allocation of an address (in every space, or the one after `@`) or a MAC;
     `IpamError` (nothing recorded) when it is not allocated now."""
     what, space = read_target(text)
-    with store.write():
+    with one_at_a_time(store), store.write():
         now = datetime.now(UTC)
         t = to_us(now)
         r = IpamReader(store)

@@ -127,7 +127,7 @@ def test_the_api_allocates_for_writers_and_answers_as_the_cli(
     assert [a["address"] for a in done.json()["allocated"]] == ["10.0.3.2", "10.0.3.3"]
     unknown = c.post("/api/ipam/allocate", params={**params, "pool": "nope"},
                      headers={"Authorization": f"Bearer {tok['writer']}"})  # fmt: skip
-    assert unknown.status_code == 422 and unknown.json()["detail"].startswith("unknown pool 'nope'")
+    assert unknown.status_code == 404 and unknown.json()["detail"].startswith("unknown pool 'nope'")
     api = c.get("/api/ipam/who/10.0.3.2").json()
     cli = CliRunner().invoke(app, ["ipam", "who", "10.0.3.2", "--db", str(db), "-o", "json"])
     assert json.loads(cli.stdout) == api
@@ -135,4 +135,7 @@ def test_the_api_allocates_for_writers_and_answers_as_the_cli(
     released = c.post("/api/ipam/release", params={"address": "10.0.3.2"},
                       headers={"Authorization": f"Bearer {tok['writer']}"})  # fmt: skip
     assert released.status_code == 200 and released.json()["released"][0]["entity"] == "vm:api"
-    assert c.get("/api/ipam/who/nonsense").status_code == 422
+    assert c.get("/api/ipam/who/nonsense").status_code == 404
+    full = c.post("/api/ipam/allocate", params={**params, "count": 4096},
+                  headers={"Authorization": f"Bearer {tok['writer']}"})  # fmt: skip
+    assert full.status_code == 409 and "nothing was allocated" in full.json()["detail"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vtrail.ipam.pools import IpamError
+from vtrail.ipam.pools import IpamConflict, IpamError, IpamNotFound
 from vtrail.model import InvalidId
 from vtrail.policy.load import PolicyError
 from vtrail.query.graph import BadGraphQuery
@@ -17,6 +17,8 @@ from vtrail.wire import ObservationError
 
 STATUS: list[tuple[type[Exception], int]] = [
     (UnknownEntity, 404),
+    (IpamNotFound, 404),
+    (IpamConflict, 409),
     (NoPolicy, 404),
     (Ambiguous, 409),
     (BadWindow, 422),

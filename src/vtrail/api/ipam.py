@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
@@ -22,15 +22,17 @@ from vtrail.api.deps import (
 from vtrail.api.questions import At, From, To
 from vtrail.ipam.allocate import AllocateAnswer, ReleaseAnswer, allocate, release
 from vtrail.ipam.conflicts import conflicts
-from vtrail.ipam.export import FORMATS, export
+from vtrail.ipam.export import export
 from vtrail.ipam.pools import pools_answer
 from vtrail.ipam.usage import usage
 from vtrail.ipam.who import who
 
+ExportFormat = Literal["dnsmasq", "hosts", "csv"]
+
 router = APIRouter(prefix="/api/ipam", tags=["ipam"])
 
 Address = Annotated[str, Path(description="An address (ADDRESS or ADDRESS@SPACE) or a MAC.")]
-PoolName = Annotated[str | None, Query(description="One pool (default: every one).")]
+PoolName = Annotated[str | None, Query(description="One pool (default: every one).", min_length=1)]
 
 
 def _instant_or_window(at: str | None, t_from: str | None, t_to: str | None) -> None:
@@ -101,13 +103,11 @@ def usage_over(
 )
 def export_of(
     request: Request,
-    fmt: Annotated[str, Query(alias="format", description=f"One of {', '.join(FORMATS)}.")],
+    fmt: Annotated[ExportFormat, Query(alias="format", description="The file's format.")],
     at: At = None,
     pool: PoolName = None,
 ) -> Response:
     """The allocations live at `at`, each line and the file as `text`."""
-    if fmt not in FORMATS:
-        raise HTTPException(422, f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
     return answer(export(reader(request), fmt, when_required(at, "at"), pool))
 
 

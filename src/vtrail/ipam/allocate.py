@@ -24,7 +24,9 @@ from datetime import UTC, datetime
 
 from vtrail.ids import address_prefixes, ip_id, mac_id, space_of
 from vtrail.ipam.pools import (
+    IpamConflict,
     IpamError,
+    IpamNotFound,
     id_prefix,
     is_mac,
     mac_text,
@@ -135,7 +137,7 @@ def _pick(pool: Pool, held: set[int], count: int) -> list[int]:
         n += 1
     if len(out) < count:
         free = pool.size() - len(held - reserved(pool))
-        raise IpamError(
+        raise IpamConflict(
             f"pool {pool.name} has {max(free, 0)} free, not {count}: nothing was allocated"
         )
     return out
@@ -151,7 +153,7 @@ def _derived(store: SqliteStore, pool: Pool, entity: str, t: int, held: set[int]
         if e.valid_to is None and json.loads(e.attrs).get("pool") == pool.from_ip:
             addresses.append(ipaddress.ip_address(split_id(e.src)[1].split("@", 1)[0]))
     if not addresses:
-        raise IpamError(
+        raise IpamConflict(
             f"pool {pool.name} derives MACs from pool {pool.from_ip}, which allocated nothing "
             f"to {entity}: allocate an address to it first"
         )
@@ -160,7 +162,7 @@ def _derived(store: SqliteStore, pool: Pool, entity: str, t: int, held: set[int]
     for a in sorted(addresses, key=int):
         n = lo | int(a)
         if n in held:
-            raise IpamError(f"{mac_text(n)} (from {a}) is already taken: nothing was allocated")
+            raise IpamConflict(f"{mac_text(n)} (from {a}) is already taken: nothing was allocated")
         out.append(n)
     return out
 
@@ -219,7 +221,7 @@ def release(store: SqliteStore, recorder: Recorder, text: str) -> ReleaseAnswer:
             if e.valid_to is None and e.source == SOURCE
         ]
         if not live:
-            raise IpamError(
+            raise IpamNotFound(
                 f"{text.strip()} is not allocated at {now.isoformat()}: nothing to release"
             )
         gone = tuple(sorted({e.src for e in live}))

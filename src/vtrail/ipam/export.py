@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Literal
 
 from vtrail.ids import parse_ip, parse_mac, parse_nic
-from vtrail.ipam.pools import IpamError, pools_at
+from vtrail.ipam.pools import IpamError, IpamNotFound, pools_at
 from vtrail.model import InvalidId, split_id
 from vtrail.query.names import names_at
 from vtrail.store import SqliteStore
@@ -52,7 +52,7 @@ def lines(store: SqliteStore, at: datetime, pool: str | None = None) -> list[Lin
     """The allocations of addresses live at `at` (of one pool, or every one)."""
     t = to_us(at)
     if pool is not None and pool not in pools_at(store, at):
-        raise IpamError(f"unknown pool {pool!r} at {iso(at)}")
+        raise IpamNotFound(f"unknown pool {pool!r} at {iso(at)}")
     r = IpamReader(store)
     live = [
         e

@@ -28,6 +28,16 @@ class IpamError(ValueError):
     """A request that cannot be answered or done, said in one line; nothing was changed."""
 
 
+class IpamNotFound(IpamError):
+    """What was asked of is not there: an unknown pool, an address not allocated, text
+    that names no address or MAC (the API's 404)."""
+
+
+class IpamConflict(IpamError):
+    """The pool cannot give what was asked now: too few free, a derived MAC taken or
+    without its address (the API's 409)."""
+
+
 def pools_at(store: SqliteStore, at: datetime) -> dict[str, Pool]:
     """The pools of the policy in force at `at` (docs/ipam.md)."""
     r = GraphReader(store)
@@ -41,7 +51,7 @@ def pool_named(store: SqliteStore, name: str, at: datetime) -> Pool:
     found = pools.get(name)
     if found is None:
         known = ", ".join(sorted(pools)) or "none: define some under pools: in the policy"
-        raise IpamError(f"unknown pool {name!r} at {iso(at)} (pools: {known})")
+        raise IpamNotFound(f"unknown pool {name!r} at {iso(at)} (pools: {known})")
     return found
 
 
@@ -171,12 +181,12 @@ def read_target(text: str) -> tuple[str, str | None]:
     try:
         address = ipaddress.ip_address(local)
     except ValueError:
-        raise IpamError(
+        raise IpamNotFound(
             f"{text!r} is neither an IP address (10.0.3.7, 10.0.3.7@SPACE, 2001:db8::7) "
             "nor a MAC (52:54:00:12:34:56)"
         ) from None
     if at and not space:
-        raise IpamError(f"{text!r} names no space after '@'")
+        raise IpamNotFound(f"{text!r} names no space after '@'")
     return str(address), space or None
 
 

@@ -19,6 +19,7 @@ from vtrail.ids import parse_nic
 from vtrail.ipam.intervals import Span, join
 from vtrail.ipam.pools import (
     IpamError,
+    IpamNotFound,
     address_key,
     member_value,
     observed_space,
@@ -99,7 +100,7 @@ def usage(
     if pool is not None:
         if pool not in pools:
             known = ", ".join(sorted(pools)) or "none"
-            raise IpamError(f"unknown pool {pool!r} at {t_to.isoformat()} (pools: {known})")
+            raise IpamNotFound(f"unknown pool {pool!r} at {t_to.isoformat()} (pools: {known})")
         chosen = [pools[pool]]
     else:
         chosen = [pools[n] for n in sorted(pools)]

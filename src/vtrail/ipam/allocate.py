@@ -22,11 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from vtrail.ids import address_prefixes, ip_id, mac_id, space_of
+from vtrail.ids import address_prefixes, ip_id, mac_id
 from vtrail.ipam.pools import (
     IpamConflict,
     IpamError,
     IpamNotFound,
+    address_key,
     id_prefix,
     is_mac,
     mac_text,
@@ -37,6 +38,7 @@ from vtrail.ipam.pools import (
     pool_named,
     read_target,
     reserved,
+    shape,
 )
 from vtrail.model import EntityObs, InvalidId, JSONValue, Observation, RelationObs, RelKey, split_id
 from vtrail.policy.pools import Pool
@@ -110,11 +112,18 @@ def taken(store: SqliteStore, pool: Pool, t: int) -> set[int]:
     """The members of `pool` held at `t` (see the module doc), reserved ones included."""
     r = IpamReader(store)
     out = set(reserved(pool)) if pool.kind == "ip" else set()
+    family, lo, hi = shape(pool)
     for eid, rel in r.taken(id_prefix(pool), t):
-        n = member_value(pool, eid)
-        if n is None:
-            continue
-        space = space_of(eid) if pool.kind == "ip" else None
+        if family:
+            key = address_key(eid)
+            if key is None or key[0] != family or not lo <= key[1] <= hi:
+                continue
+            n, space = key[1], key[2]
+        else:
+            found = member_value(pool, eid)
+            if found is None:
+                continue
+            n, space = found, None
         if rel == "allocated_to":
             if pool.kind == "mac" or space == pool.space:
                 out.add(n)

@@ -11,6 +11,7 @@ packages=(
   openvswitch-switch                        # the OVS collector (ovsdb-server)
   graphviz                                  # `vtrail topology -o dot` renders
   chromium chromium-driver                  # browser tests of the page
+  dnsmasq-base dnsmasq-utils busybox        # the lease source's tests: DHCP server and client
 )
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi

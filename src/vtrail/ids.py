@@ -11,6 +11,7 @@ that). The grammar (docs/observations.md, "Entity ids and address spaces"):
     service:<name>                 domain:<name>        rule:<name>
     probe:<name>
     image:<name>@<version>         asset:<entity id>
+    pool:<name>                    mac:<mac>
 
 `<where>` is a network namespace: its name, or the hostname for a host's root
 namespace. An address or a routed prefix means one thing only inside an
@@ -65,6 +66,8 @@ KINDS = frozenset(
         "probe",
         "image",
         "asset",
+        "pool",
+        "mac",
     }
 )
 #: Kinds whose key is `<where>/<ifname>`.
@@ -211,6 +214,17 @@ def asset_id(entity: str) -> str:
     return f"asset:{entity}"
 
 
+def pool_id(name: str) -> str:
+    """An address or MAC pool of the policy (docs/ipam.md)."""
+    return f"pool:{name}"
+
+
+def mac_id(mac: str) -> str:
+    """A MAC address as a thing of its own: what a MAC pool allocates and a DHCP lease is
+    leased to. Lower case, as libvirt prints it."""
+    return f"mac:{mac.lower()}"
+
+
 # -- parsers ---------------------------------------------------------------------
 
 
@@ -294,6 +308,11 @@ def parse_named(eid: str, kind: str) -> str:
     return _key(eid, kind)
 
 
+def parse_mac(eid: str) -> str:
+    """The MAC of a `mac:` id."""
+    return _key(eid, "mac")
+
+
 def parse_image(eid: str) -> tuple[str, str]:
     """`(name, version)` of an `image:` id; the version is after the last `@`."""
     name, at, version = _key(eid, "image").rpartition("@")
@@ -347,6 +366,12 @@ def parse_vm(eid: str) -> str | None:
     """The uuid of a `vm:` id; None for any other id."""
     kind, key = split_id(eid)
     return key if kind == "vm" else None
+
+
+def ip_text_prefix(text: str = "") -> str:
+    """What every `ip:` id whose address is written starting with `text` starts with, in
+    any space: a range of the ids' index holds every address of a pool."""
+    return f"ip:{text}"
 
 
 def address_prefixes(address: IPAddr) -> tuple[str, str]:

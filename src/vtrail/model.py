@@ -38,6 +38,8 @@ RELATIONS: frozenset[str] = frozenset(
         "uses_image",
         "member_of",
         "in_domain",
+        "allocated_to",
+        "leased_to",
     }
 )
 

@@ -59,8 +59,20 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/api/asset/{id:path}": ("GET", f"/api/asset/{WEB}", {"at": T12}),
     "/api/observations": ("POST", "/api/observations", LATE),
     # The write; its read (GET /api/policy) is asked below, as the route's second method.
-    "/api/policy": ("PUT", "/api/policy", {"text": "services: {web: {members: {kind: vm}}}"}),
+    "/api/policy": (
+        "PUT",
+        "/api/policy",
+        {"text": "services: {web: {members: {kind: vm}}}\npools: {lab: {prefix: 10.9.0.0/24}}"},
+    ),
     "/api/policy/diff": ("GET", "/api/policy/diff", {"from": iso(at(2)), "to": T12}),
+    # Allocated from the pool the PUT above applied, then released.
+    "/api/ipam/allocate": ("POST", "/api/ipam/allocate?pool=lab&for=vm:x", {}),
+    "/api/ipam/release": ("POST", "/api/ipam/release?address=10.9.0.1", {}),
+    "/api/ipam/pools": ("GET", "/api/ipam/pools", {}),
+    "/api/ipam/who/{address}": ("GET", "/api/ipam/who/10.9.0.1", {}),
+    "/api/ipam/conflicts": ("GET", "/api/ipam/conflicts", {}),
+    "/api/ipam/usage": ("GET", "/api/ipam/usage", {"from": iso(at(2))}),
+    "/api/ipam/export": ("GET", "/api/ipam/export", {"format": "hosts"}),
     "/api/check": ("POST", "/api/check", DRAFT),
     # After the PUT above: the service `web` is in force from now on.
     "/api/health": ("GET", "/api/health", {"what": "web"}),

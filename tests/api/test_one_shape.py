@@ -40,12 +40,16 @@ CLI_ONLY = {
     "tour": "replays the bundled day into a store of its own and asks it the questions",
     "policy apply": "a write (a policy file); over HTTP that is PUT /api/policy",
     "inventory": "a write (an inventory file); over HTTP that is POST /api/observations",
+    "ipam allocate": "a write; over HTTP that is POST /api/ipam/allocate",
+    "ipam release": "a write; over HTTP that is POST /api/ipam/release",
 }
 
 #: Routes that are not questions, so the CLI has no command for them.
 API_ONLY = {
     "POST /api/observations": "a write: the CLI records with `ingest` and `record`",
     "PUT /api/policy": "a write: the CLI applies a policy file with `policy apply`",
+    "POST /api/ipam/allocate": "a write: the CLI allocates with `ipam allocate`",
+    "POST /api/ipam/release": "a write: the CLI releases with `ipam release`",
     "GET /metrics": "Prometheus' scrape of the server's own counters",
     "GET /": "the page, which asks the questions over HTTP",
     "GET /api/openapi.json": "the document this test walks",
@@ -203,6 +207,11 @@ EXAMPLES: dict[str, list[str]] = {
     "triage": ["web-1", "db-1", "--at", T25, "--window", "30m"],
     "assets": ["--at", T12],
     "asset": [WEB, "--at", T12],
+    "ipam pools": ["--at", T25],
+    "ipam who": ["10.0.1.10", "--from", T2, "--to", T25],
+    "ipam conflicts": ["--from", T2, "--to", T25],
+    "ipam usage": ["--from", T2, "--to", T25, "--points", "3"],
+    "ipam export": ["--format", "csv", "--at", T25],
 }
 
 #: The keys an instant goes under, in every answer; each means an instant wherever it is.

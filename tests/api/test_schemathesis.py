@@ -90,7 +90,7 @@ def _listed_once(o: Any) -> bool:
 
 _WINDOWS = (
     "/api/history/", "/api/diff", "/api/ghosts", "/api/timeline", "/api/counters/",
-    "/api/policy/diff", "/api/check", "/api/health",
+    "/api/policy/diff", "/api/check", "/api/health", "/api/ipam/who/", "/api/ipam/conflicts", "/api/ipam/usage",
 )  # fmt: skip
 _reader = SqliteStore(_DB, readonly=True)
 _SPAN = StatsReader(_reader).span()
@@ -101,10 +101,15 @@ def _window(path: str, query: Any) -> Any:
     """A window of valid times that does not end after it starts is made one that does."""
     if not isinstance(query, dict) or not path.startswith(_WINDOWS):
         return query
-    if path in ("/api/check", "/api/health") and ("from" in query or "to" in query):
-        # A check (a health) is at an instant or over a window, and a window has a start.
+    if path.startswith(("/api/check", "/api/health", "/api/ipam/conflicts")) and (
+        "from" in query or "to" in query
+    ):
+        # A check (a health, a conflicts) is at an instant or over a window, and a window has a start.
         query.pop("at", None)
         query.setdefault("from", "1000-01-01")
+    if path.startswith("/api/ipam/who/") and ("from" in query or "to" in query):
+        query.pop("at", None)  # at an instant, or over a window
+
     given = {k: query.get(k) for k in ("from", "to")}
     if any(v is not None and not (isinstance(v, str) and is_time(v)) for v in given.values()):
         return query

@@ -26,6 +26,7 @@ from vtrail.api import (
     graph,
     health,
     ingest,
+    ipam,
     openapi,
     page,
     policy,
@@ -141,6 +142,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(policy.router)
     app.include_router(assets.router)
+    app.include_router(ipam.router)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])
     def metrics() -> Response:

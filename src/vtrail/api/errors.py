@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vtrail.ipam.pools import IpamConflict, IpamError, IpamNotFound
 from vtrail.model import InvalidId
 from vtrail.policy.load import PolicyError
 from vtrail.query.graph import BadGraphQuery
@@ -18,6 +19,8 @@ from vtrail.wire import ObservationError
 
 STATUS: list[tuple[type[Exception], int]] = [
     (UnknownEntity, 404),
+    (IpamNotFound, 404),
+    (IpamConflict, 409),
     (NoPolicy, 404),
     (UnknownGroup, 404),
     (BadTriage, 422),
@@ -27,6 +30,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (BadPath, 422),
     (BadGraphQuery, 422),
     (PolicyError, 422),
+    (IpamError, 422),
     (TimeParseError, 422),
     (ObservationError, 422),
     (InvalidId, 422),

@@ -60,11 +60,16 @@ _REFUSALS: dict[str, tuple[str, ...]] = {
     "/api/health": ("404",),
     "/api/triage": ("404", "409"),
     "/api/asset/{id}": ("404", "409"),
+    "/api/ipam/who/{address}": ("404",),
+    "/api/ipam/usage": ("404",),
+    "/api/ipam/export": ("404",),
 }
 #: The writes (a writer's token, whatever the settings), with their refusals beyond 422 and 503.
 WRITES: dict[str, tuple[str, ...]] = {
     "POST /api/observations": ("403", "409", "413"),
     "PUT /api/policy": ("403", "413"),
+    "POST /api/ipam/allocate": ("403", "404", "409"),
+    "POST /api/ipam/release": ("403", "404"),
 }
 _TIME_PARAMS = {"at", "from", "to", "compare"}
 _TEXT_PARAMS = {"what", "space", "a", "b", "around", "q", "id", "owner"}

@@ -13,6 +13,7 @@ from vtrail.cli import explore, questions, tour
 from vtrail.cli import graph as graph_cli
 from vtrail.cli import health as health_cmd
 from vtrail.cli import ingest as ingest_cmd
+from vtrail.cli import ipam as ipam_cli
 from vtrail.cli import policy as policy_cli
 from vtrail.cli import record as record_cmd
 from vtrail.cli import serve as serve_cli
@@ -50,6 +51,7 @@ demo_cmd.register(app)
 questions.register(app)
 graph_cli.register(app)
 policy_cli.register(app)
+ipam_cli.register(app)
 check_cmd.register(app)
 health_cmd.register(app)
 triage_cmd.register(app)

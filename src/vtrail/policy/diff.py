@@ -14,11 +14,12 @@ from vtrail.policy.document import (
     triage_document,
 )
 from vtrail.policy.model import Policy
+from vtrail.policy.pools import pool_document
 from vtrail.policy.probes import probe_document
 
 T = TypeVar("T")
 
-Part = Literal["service", "domain", "rule", "probe", "triage"]
+Part = Literal["service", "domain", "rule", "pool", "probe", "triage"]
 Change = Literal["added", "removed", "changed"]
 
 
@@ -57,6 +58,7 @@ def changes(old: Policy, new: Policy) -> list[PolicyChange]:
         *_part("service", old.services, new.services, service_document),
         *_part("domain", old.domains, new.domains, domain_document),
         *_part("rule", old.rules, new.rules, rule_document),
+        *_part("pool", old.pools, new.pools, pool_document),
         *_part("probe", old.probes, new.probes, probe_document),
         *_part("triage", {"ranking": old.triage}, {"ranking": new.triage}, triage_document),
     ]

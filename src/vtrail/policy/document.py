@@ -12,6 +12,7 @@ import yaml
 
 from vtrail.policy.load import METADATA
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service, TriageSettings
+from vtrail.policy.pools import pool_document
 from vtrail.policy.probes import probe_document
 
 
@@ -81,14 +82,16 @@ def triage_document(t: TriageSettings) -> dict[str, Any]:
 
 
 def to_document(p: Policy) -> dict[str, Any]:
-    """The policy as the file writes it: services and domains by name, rules and probes
-    in lists (probes only when there are some), and the `triage:` section when it is not
-    the defaults."""
+    """The policy as the file writes it: services, domains and pools by name, rules and
+    probes in lists (pools and probes only when there are some), and the `triage:`
+    section when it is not the defaults."""
     doc: dict[str, Any] = {
         "services": {n: service_document(s) for n, s in sorted(p.services.items())},
         "domains": {n: domain_document(d) for n, d in sorted(p.domains.items())},
         "rules": [rule_document(r) for _, r in sorted(p.rules.items())],
     }
+    if p.pools:
+        doc["pools"] = {n: pool_document(x) for n, x in sorted(p.pools.items())}
     if p.probes:
         doc["probes"] = [probe_document(x) for _, x in sorted(p.probes.items())]
     if p.triage != TriageSettings():

@@ -53,6 +53,7 @@ from vtrail.policy.places import (
     read_optional_text,
     read_text,
 )
+from vtrail.policy.pools import read_pools
 from vtrail.policy.probes import read_probes
 from vtrail.timeexpr import TimeParseError, parse_duration
 
@@ -63,7 +64,7 @@ HOPS_MAX = 64
 #: libvirt metadata reaches a selector as attributes under this prefix.
 METADATA = "metadata."
 
-_TOP = ("services", "domains", "rules", "probes", "triage")
+_TOP = ("services", "domains", "rules", "pools", "probes", "triage")
 _SERVICE = ("members", "owner", "description")
 _SELECTOR = ("kind", "name", "attrs", "metadata", "ids")
 _DOMAIN = ("hosts", "bridges", "networks", "description")
@@ -420,9 +421,10 @@ def _policy(doc: object, kinds: Collection[str]) -> Policy:
                     .bad(f"the rule name {rule.name!r} is taken by rules[{first}]")
                 )
             rules[rule.name] = rule
+    pools = read_pools(top.get("pools"), At("").key(top, "pools"))
     probes = read_probes(top.get("probes"), At("").key(top, "probes"), services, domains)
     triage = _triage(top.get("triage"), At("").key(top, "triage"))
-    return Policy(services, domains, rules, probes=probes, triage=triage)
+    return Policy(services, domains, rules, pools=pools, probes=probes, triage=triage)
 
 
 def parse_policy(text: str, where: str = "policy", kinds: Collection[str] = KINDS) -> Policy:

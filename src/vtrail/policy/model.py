@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from vtrail.policy.pools import Pool
+
 #: Every rule kind, as the file spells it.
 RuleKind = Literal[
     "same-domain",  # every member of the service in one domain
@@ -207,3 +209,5 @@ class Policy:
     rules: dict[str, Rule] = field(default_factory=dict)
     probes: dict[str, Probe] = field(default_factory=dict)
     triage: TriageSettings = field(default_factory=TriageSettings)
+    #: Address and MAC pools (policy/pools.py, docs/ipam.md).
+    pools: dict[str, Pool] = field(default_factory=dict)

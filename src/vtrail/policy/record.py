@@ -9,6 +9,8 @@ versions of its entities live at T. The entities:
   `name`, `attrs` as an object, `ids`);
 - `domain:<name>`: `hosts`, `bridges`, `networks`, `description`;
 - `rule:<name>`: `kind`, `services`, `hosts`, `hops`, `description`;
+- `pool:<name>`: the pool in the file's form (`prefix` or `range`, `space`, ...,
+  or `mac-prefix`).
 - `probe:<name>`: the probe in the file's form (`from`, `to`, `kind`, `every`, ...,
   `degraded`), every value said.
 - `triage:ranking`, only when the file's `triage:` section differs from the
@@ -29,6 +31,7 @@ from typing import Any, cast
 from vtrail.ids import (
     domain_id,
     parse_named,
+    pool_id,
     probe_id,
     rule_id,
     service_id,
@@ -48,16 +51,17 @@ from vtrail.policy.model import (
     TriageSettings,
 )
 from vtrail.policy.places import At, Bad
+from vtrail.policy.pools import Pool, pool_document, read_pool
 from vtrail.policy.probes import probe_document, read_probe
 
 #: The source every policy is recorded from.
 SOURCE = "policy"
 #: The kinds of the policy's entities.
-KINDS = ("service", "domain", "rule", "probe", "triage")
+KINDS = ("service", "domain", "rule", "pool", "probe", "triage")
 #: The one entity of the `triage:` section.
 TRIAGE_ID = triage_settings_id()
 #: What their ids start with.
-PREFIXES = (service_id(""), domain_id(""), rule_id(""), probe_id(""), "triage:")
+PREFIXES = (service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""), "triage:")
 
 
 def _some(**attrs: JSONValue) -> dict[str, JSONValue]:
@@ -95,6 +99,8 @@ def _entities(p: Policy) -> Iterable[EntityObs]:
         yield EntityObs(rule_id(name), "rule", attrs)
     for name, probe in sorted(p.probes.items()):
         yield EntityObs(probe_id(name), "probe", probe_document(probe))
+    for name, pool in sorted(p.pools.items()):
+        yield EntityObs(pool_id(name), "pool", {"name": name, **pool_document(pool)})
     if p.triage != TriageSettings():
         yield EntityObs(TRIAGE_ID, "triage", _triage_attrs(p.triage))
 
@@ -167,6 +173,15 @@ def _probe_from(eid: str, attrs: Attrs) -> Probe:
         raise PolicyError(f"{eid} as recorded is no policy's: {e.place}: {e.reason}") from None
 
 
+def _pool_from(eid: str, name: str, attrs: Attrs) -> Pool:
+    """Read back with the file's own reader: the section was checked whole when it was
+    applied, so only each pool's form is checked again."""
+    try:
+        return read_pool(name, {k: v for k, v in attrs.items() if k != "name"}, At(eid))
+    except Bad as e:
+        raise PolicyError(f"{eid} as recorded is no policy's: {e.place}: {e.reason}") from None
+
+
 def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
     """The policy whose entities (id and attributes) these are; others' are ignored."""
     p = Policy()
@@ -182,7 +197,9 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
             p = replace(p, triage=_triage_from(r))
             continue
         name = parse_named(eid, kind)
-        if kind == "service":
+        if kind == "pool":
+            p.pools[name] = _pool_from(eid, name, attrs)
+        elif kind == "service":
             owner, description = r.text("owner"), r.text("description")
             p.services[name] = Service(name, _selector_from(r), owner, description)
         elif kind == "probe":

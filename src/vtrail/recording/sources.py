@@ -10,6 +10,7 @@
 | `probe`                           | the probes of the policy in force, as it changes |
 | `inventory:PATH` (YAML or CSV)    | a register of owners and support (asset facts)|
 | `dmi[:DIR][@NAME]`                | this host's vendor, model, serial and BIOS    |
+| `leases:PATH[?space=NAME]`        | a dnsmasq lease file or a Kea memfile CSV     |
 
 Parsing happens here, at once, so that a typo or a missing client library
 (`MissingLibrary`, naming the extra to install) fails before recording starts;
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 FORMS = (
     "libvirt+URI (e.g. libvirt+qemu:///system, libvirt+test:///default), "
     "netlink, netlink:NAME, ovs+unix:/path/db.sock, file:PATH.jsonl, probe, "
-    "inventory:PATH.yaml|csv, dmi[:DIR][@NAME]"
+    "inventory:PATH.yaml|csv, dmi[:DIR][@NAME], leases:PATH"
 )
 #: The `--source` that runs the policy's probes; the caller gives it the probes.
 PROBE = "probe"
@@ -84,6 +85,8 @@ def parse_source(uri: str, probes: ProbeSet | None = None) -> SourceSpec | Sourc
         if uri == "dmi" or uri.startswith(("dmi:", "dmi@")):
             directory, host = parse_dmi_uri(uri)
             return SourceSpec(uri, lambda _report: DmiCollector(directory, host))
+        if uri.startswith("leases:"):
+            return lease_source(uri)
     except ValueError as e:
         raise BadSource(str(e)) from None
     raise BadSource(f"unknown source {uri!r}; expected one of: {FORMS}")
@@ -135,6 +138,19 @@ def file_source(uri: str) -> SourceSpec:
         return holder[0]
 
     return SourceSpec(f"file:{path}", opener, reconcile=False, parsed=True)
+
+
+def lease_source(uri: str) -> SourceSpec:
+    from vtrail.collectors.leases import LeaseFile, parse_source_uri
+
+    path, space = parse_source_uri(uri)
+
+    def opener(_report: Report) -> Collector:
+        found = LeaseFile(path, space)
+        found.check()
+        return found
+
+    return SourceSpec(f"leases:{path}", opener)
 
 
 def netlink_source(uri: str, *, netns_dir: str | None = None) -> SourceGroup:

@@ -1,0 +1,248 @@
+"""Allocating the next free address or MAC of a pool to a holder, and releasing it.
+
+A member is free when nothing holds it at the instant of the allocation: no live
+allocation in the pool's space, no interface observed holding it (`has_address`,
+in a space the pool's `observed-in` counts), no DHCP lease, no NIC with that MAC.
+The pick and its record happen in one `BEGIN IMMEDIATE` transaction (the store's
+`write()`, which the recorder's own joins), so two processes allocating at once
+are served one after the other and never get the same member.
+
+An allocation is history like anything else: an event of the source `ipam` that
+states the member's entity (`ip:<address>@<space>` or `mac:<mac>`, with its
+`pool`) and an `allocated_to` relation to the holder; a release ends both.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from vtrail.ids import address_prefixes, ip_id, mac_id
+from vtrail.ipam.pools import (
+    IpamConflict,
+    IpamError,
+    IpamNotFound,
+    address_key,
+    id_prefix,
+    is_mac,
+    mac_text,
+    member_id,
+    member_text,
+    member_value,
+    observed_space,
+    pool_named,
+    read_target,
+    reserved,
+    shape,
+)
+from vtrail.model import EntityObs, InvalidId, JSONValue, Observation, RelationObs, RelKey, split_id
+from vtrail.policy.pools import Pool
+from vtrail.query.names import resolve_one
+from vtrail.recording.recorder import Recorder
+from vtrail.store import SqliteStore
+from vtrail.store.reads.ipam import IpamReader
+from vtrail.timeexpr import to_us
+
+#: The source every allocation and release is recorded from.
+SOURCE = "ipam"
+#: The most members one request allocates.
+COUNT_MAX = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    pool: str
+    #: The address or MAC, as it is written.
+    address: str
+    #: The id it is recorded under (`ip:<address>@<space>`, `mac:<mac>`).
+    id: str
+    #: Who holds it.
+    entity: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllocateAnswer:
+    at: datetime
+    pool: str
+    entity: str
+    allocated: list[Allocation]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAnswer:
+    at: datetime
+    released: list[Allocation]
+
+
+def holder(store: SqliteStore, text: str) -> str:
+    """The entity an allocation is for: an id as it is (it may not be recorded yet: an
+    address is often allocated before its VM exists), or a name, MAC or address that
+    names one recorded entity."""
+    t = text.strip()
+    try:
+        split_id(t)
+        return t
+    except InvalidId:
+        pass
+    return resolve_one(store, t)
+
+
+@contextmanager
+def one_at_a_time(store: SqliteStore) -> Iterator[None]:
+    """Allocators queue on a lock of their own beside the store, which the kernel hands
+    to the next one the moment it is free. Queued on SQLite's busy handler instead, a
+    waiting allocation sleeps in steps of up to 100 ms: under contention that sleep,
+    not the allocation, was the time it took. The transaction still makes it safe
+    against any other writer (a recorder); this only orders the allocators."""
+    path = store.path.with_name(store.path.name + ".ipam-lock")
+    with path.open("a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def taken(store: SqliteStore, pool: Pool, t: int) -> set[int]:
+    """The members of `pool` held at `t` (see the module doc), reserved ones included."""
+    r = IpamReader(store)
+    out = set(reserved(pool)) if pool.kind == "ip" else set()
+    family, lo, hi = shape(pool)
+    for eid, rel in r.taken(id_prefix(pool), t):
+        if family:
+            key = address_key(eid)
+            if key is None or key[0] != family or not lo <= key[1] <= hi:
+                continue
+            n, space = key[1], key[2]
+        else:
+            found = member_value(pool, eid)
+            if found is None:
+                continue
+            n, space = found, None
+        if rel == "allocated_to":
+            if pool.kind == "mac" or space == pool.space:
+                out.add(n)
+        elif pool.kind == "mac" or observed_space(pool, space):
+            out.add(n)
+    if pool.kind == "mac":
+        assert pool.mac_prefix is not None
+        for mac in r.nic_macs(pool.mac_prefix, t):
+            out.add(int(mac.replace(":", ""), 16))
+    return out
+
+
+def _pick(pool: Pool, held: set[int], count: int) -> list[int]:
+    lo, hi = pool.bounds()
+    out: list[int] = []
+    n = lo
+    while n <= hi and len(out) < count:
+        if n not in held:
+            out.append(n)
+        n += 1
+    if len(out) < count:
+        free = pool.size() - len(held - reserved(pool))
+        raise IpamConflict(
+            f"pool {pool.name} has {max(free, 0)} free, not {count}: nothing was allocated"
+        )
+    return out
+
+
+def _derived(store: SqliteStore, pool: Pool, entity: str, t: int, held: set[int]) -> list[int]:
+    """OpenNebula's MACs: the prefix, then the four octets of each IPv4 address the
+    holder was allocated from the pool `from-ip` at `t`."""
+    r = IpamReader(store)
+    ids = r.ids_equal([entity])
+    addresses = []
+    for e in r.edges_of([n for n, _ in ids], t, t + 1, out=(), into=("allocated_to",)):
+        if e.valid_to is None and json.loads(e.attrs).get("pool") == pool.from_ip:
+            addresses.append(ipaddress.ip_address(split_id(e.src)[1].split("@", 1)[0]))
+    if not addresses:
+        raise IpamConflict(
+            f"pool {pool.name} derives MACs from pool {pool.from_ip}, which allocated nothing "
+            f"to {entity}: allocate an address to it first"
+        )
+    lo, _ = pool.bounds()
+    out = []
+    for a in sorted(addresses, key=int):
+        n = lo | int(a)
+        if n in held:
+            raise IpamConflict(f"{mac_text(n)} (from {a}) is already taken: nothing was allocated")
+        out.append(n)
+    return out
+
+
+def allocate(
+    store: SqliteStore, recorder: Recorder, pool_name: str, entity: str, count: int = 1
+) -> AllocateAnswer:
+    """Allocate `count` free members of the pool to `entity` and record it; `IpamError`
+    (nothing recorded) when the pool is unknown or has too few free."""
+    if not 1 <= count <= COUNT_MAX:
+        raise IpamError(f"--count {count} is out of range: from 1 to {COUNT_MAX}")
+    with one_at_a_time(store), store.write():
+        now = datetime.now(UTC)
+        t = to_us(now)
+        pool = pool_named(store, pool_name, now)
+        who = holder(store, entity)
+        held = taken(store, pool, t)
+        picked = (
+            _derived(store, pool, who, t, held)
+            if pool.from_ip is not None
+            else _pick(pool, held, count)
+        )
+        found = [
+            Allocation(pool.name, member_text(pool, n), member_id(pool, member_text(pool, n)), who)
+            for n in picked
+        ]
+        entities = []
+        for a in found:
+            attrs: dict[str, JSONValue] = {"pool": pool.name}
+            attrs |= {"mac": a.address} if pool.kind == "mac" else {"address": a.address}
+            entities.append(EntityObs(a.id, split_id(a.id)[0], attrs))
+        relations = tuple(
+            RelationObs(RelKey(a.id, "allocated_to", who), {"pool": pool.name}) for a in found
+        )
+        recorder.record([Observation(SOURCE, now, "event", tuple(entities), relations)])
+    return AllocateAnswer(now, pool.name, who, found)
+
+
+def release(store: SqliteStore, recorder: Recorder, text: str) -> ReleaseAnswer:
+    """End the allocation of an address (in every space, or the one after `@`) or a MAC;
+    `IpamError` (nothing recorded) when it is not allocated now."""
+    what, space = read_target(text)
+    with one_at_a_time(store), store.write():
+        now = datetime.now(UTC)
+        t = to_us(now)
+        r = IpamReader(store)
+        if is_mac(what):
+            ids = r.ids_equal([mac_id(what)])
+        elif space is not None:
+            ids = r.ids_equal([ip_id(what, space)])
+        else:
+            ids = r.ids_with_prefix(address_prefixes(ipaddress.ip_address(what))[:1])
+        live = [
+            e
+            for e in r.edges_of([n for n, _ in ids], t, t + 1, out=("allocated_to",), into=())
+            if e.valid_to is None and e.source == SOURCE
+        ]
+        if not live:
+            raise IpamNotFound(
+                f"{text.strip()} is not allocated at {now.isoformat()}: nothing to release"
+            )
+        gone = tuple(sorted({e.src for e in live}))
+        gone_rel = tuple(RelKey(e.src, e.rel, e.dst) for e in live)
+        recorder.record([Observation(SOURCE, now, "event", gone=gone, gone_relations=gone_rel)])
+    released = [
+        Allocation(
+            str(json.loads(e.attrs).get("pool", "")),
+            what,
+            e.src,
+            e.dst,
+        )
+        for e in live
+    ]
+    return ReleaseAnswer(now, released)

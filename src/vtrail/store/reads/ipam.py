@@ -1,0 +1,193 @@
+"""The IPAM questions' SQL: who held an address or a MAC, what is taken in a pool, and
+the edges the conflict scans read over a window.
+
+Addresses are entities (`ip:<address>@<space>`), so an address's holders are found
+by a range on the unique index of `entity.eid` (every space's id of one address
+begins `ip:<address>@`), then each edge by the relation key (`allocated_to`,
+`leased_to`: the address is the source) or by `relation_dst` (`has_address`: the
+holder is the source). A window is `[lo, hi)` in microseconds; an edge is in it when
+it began before `hi` and had not ended by `lo`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from vtrail.store.sqlite import SqliteStore
+
+
+class Edge(NamedTuple):
+    """One version of a relation: `(src, rel, dst)` from `valid_from` to `valid_to`
+    (microseconds; None: still so), with its attributes' JSON text and its source."""
+
+    src: str
+    rel: str
+    dst: str
+    valid_from: int
+    valid_to: int | None
+    attrs: str
+    source: str
+
+
+class Life(NamedTuple):
+    """One version of an entity: `eid` from `valid_from` to `valid_to`, and its source."""
+
+    eid: str
+    valid_from: int
+    valid_to: int | None
+    source: str
+
+
+_OVERLAP = "r.valid_from < :hi AND (r.valid_to IS NULL OR r.valid_to > :lo)"
+_EDGE = "a.eid, r.rel, b.eid, r.valid_from, r.valid_to, r.attrs, s.name"
+_JOIN = (
+    "JOIN entity a ON a.id = r.src JOIN entity b ON b.id = r.dst JOIN source s ON s.id = r.source"
+)
+
+
+def _after(prefix: str) -> str:
+    """The first text after every text that starts with `prefix`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class IpamReader:
+    def __init__(self, store: SqliteStore) -> None:
+        self.c = store.conn
+
+    def ids_with_prefix(self, prefixes: Iterable[str]) -> list[tuple[int, str]]:
+        """(row id, id) of every entity ever recorded whose id starts with one of these."""
+        out: list[tuple[int, str]] = []
+        for p in prefixes:
+            rows = self.c.execute(
+                "SELECT id, eid FROM entity WHERE eid >= ? AND eid < ?", (p, _after(p))
+            )
+            out.extend((int(a), str(b)) for a, b in rows)
+        return out
+
+    def ids_equal(self, eids: Iterable[str]) -> list[tuple[int, str]]:
+        out: list[tuple[int, str]] = []
+        for eid in eids:
+            row = self.c.execute("SELECT id FROM entity WHERE eid = ?", (eid,)).fetchone()
+            if row is not None:
+                out.append((int(row[0]), eid))
+        return out
+
+    def edges_of(
+        self, ids: Sequence[int], lo: int, hi: int, *, out: Sequence[str], into: Sequence[str]
+    ) -> list[Edge]:
+        """The edges in the window leaving these entities by the relations `out`, and
+        reaching them by the relations `into`."""
+        found: list[Edge] = []
+        for n in ids:
+            for rel in out:
+                found.extend(
+                    Edge(*r)
+                    for r in self.c.execute(
+                        f"SELECT {_EDGE} FROM relation r {_JOIN} "
+                        f"WHERE r.src = :e AND r.rel = :rel AND {_OVERLAP}",
+                        {"e": n, "rel": rel, "lo": lo, "hi": hi},
+                    )
+                )
+            for rel in into:
+                found.extend(
+                    Edge(*r)
+                    for r in self.c.execute(
+                        f"SELECT {_EDGE} FROM relation r {_JOIN} "
+                        f"WHERE r.dst = :e AND r.rel = :rel AND {_OVERLAP}",
+                        {"e": n, "rel": rel, "lo": lo, "hi": hi},
+                    )
+                )
+        return found
+
+    def taken(self, prefix: str, at: int) -> list[tuple[str, str]]:
+        """(address id, relation) of every `ip:`/`mac:` id starting with `prefix` that an
+        edge holds at `at`: allocated, leased (an address leased, a MAC leased to), or
+        observed on an interface."""
+        rows = self.c.execute(
+            "SELECT e.eid, r.rel FROM entity e JOIN relation r ON r.src = e.id "
+            "AND r.rel IN ('allocated_to', 'leased_to') "
+            "WHERE e.eid >= :lo AND e.eid < :hi AND r.valid_from <= :t "
+            "AND (r.valid_to IS NULL OR r.valid_to > :t) "
+            "UNION ALL SELECT e.eid, r.rel FROM entity e JOIN relation r ON r.dst = e.id "
+            "AND r.rel IN ('has_address', 'leased_to') "
+            "WHERE e.eid >= :lo AND e.eid < :hi AND r.valid_from <= :t "
+            "AND (r.valid_to IS NULL OR r.valid_to > :t)",
+            {"lo": prefix, "hi": _after(prefix), "t": at},
+        )
+        return [(str(a), str(b)) for a, b in rows]
+
+    def edges_by_rel(self, rels: Sequence[str], lo: int, hi: int) -> list[Edge]:
+        """Every edge of these relations in the window: what the conflict scans read."""
+        found: list[Edge] = []
+        for rel in rels:
+            found.extend(
+                Edge(*r)
+                for r in self.c.execute(
+                    f"SELECT {_EDGE} FROM relation r {_JOIN} WHERE r.rel = :rel AND {_OVERLAP}",
+                    {"rel": rel, "lo": lo, "hi": hi},
+                )
+            )
+        return found
+
+    def allocations(self, lo: int, hi: int) -> list[tuple[str, str, int, int | None, str | None]]:
+        """(member id, holder, valid_from, valid_to, pool) of every `allocated_to` edge in
+        the window: the pool read by SQLite, not by a JSON parse per row."""
+        rows = self.c.execute(
+            "SELECT a.eid, b.eid, r.valid_from, r.valid_to, json_extract(r.attrs, '$.pool') "
+            "FROM relation r JOIN entity a ON a.id = r.src JOIN entity b ON b.id = r.dst "
+            f"WHERE r.rel = 'allocated_to' AND {_OVERLAP}",
+            {"lo": lo, "hi": hi},
+        )
+        return [
+            (str(a), str(b), int(f), t, None if p is None else str(p)) for a, b, f, t, p in rows
+        ]
+
+    def nic_plugs(self, lo: int, hi: int) -> list[Edge]:
+        """Every `plugged_into` edge of a NIC in the window: when each NIC was live on
+        the fabric (libvirt plugs a NIC only while its domain runs)."""
+        return [
+            Edge(*r)
+            for r in self.c.execute(
+                f"SELECT {_EDGE} FROM relation r {_JOIN} WHERE r.rel = 'plugged_into' "
+                f"AND a.kind = 'nic' AND {_OVERLAP}",
+                {"lo": lo, "hi": hi},
+            )
+        ]
+
+    def nics_with_mac(self, mac: str) -> list[tuple[int, str]]:
+        """Every NIC whose id ends in `/<mac>`, by the index of migration 0011."""
+        rows = self.c.execute(
+            "SELECT id, eid FROM entity WHERE kind = 'nic' AND lower(substr(eid, -18)) = ?",
+            ("/" + mac.lower(),),
+        )
+        return [(int(a), str(b)) for a, b in rows]
+
+    def nic_macs(self, mac_prefix: str, at: int) -> list[str]:
+        """The MACs of the NICs defined at `at` whose MAC starts with `mac_prefix`, by the
+        index of migration 0011 on the MAC that ends a NIC's id."""
+        lo = "/" + mac_prefix.lower()
+        rows = self.c.execute(
+            "SELECT substr(e.eid, -17) FROM entity e JOIN version v ON v.entity = e.id "
+            "WHERE e.kind = 'nic' AND lower(substr(e.eid, -18)) >= :lo "
+            "AND lower(substr(e.eid, -18)) < :hi AND v.valid_from <= :t "
+            "AND (v.valid_to IS NULL OR v.valid_to > :t)",
+            {"lo": lo, "hi": _after(lo), "t": at},
+        )
+        return [str(r[0]).lower() for r in rows]
+
+    def lives(self, ids: Sequence[int], lo: int, hi: int) -> list[Life]:
+        """The versions of these entities in the window."""
+        found: list[Life] = []
+        for n in ids:
+            found.extend(
+                Life(*r)
+                for r in self.c.execute(
+                    "SELECT e.eid, v.valid_from, v.valid_to, s.name FROM version v "
+                    "JOIN entity e ON e.id = v.entity JOIN source s ON s.id = v.source "
+                    "WHERE v.entity = :e "
+                    "AND v.valid_from < :hi AND (v.valid_to IS NULL OR v.valid_to > :lo)",
+                    {"e": n, "lo": lo, "hi": hi},
+                )
+            )
+        return found

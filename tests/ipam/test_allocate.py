@@ -1,0 +1,147 @@
+"""Allocation: the next free member, free only when nothing holds or uses it; release;
+refusals that change nothing; and four processes allocating at once never sharing."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ipam.fabric import ago, apply_pools, holds, plugged
+from vtrail.ipam.allocate import allocate, release
+from vtrail.ipam.pools import IpamError
+from vtrail.ipam.who import who
+from vtrail.recording.recorder import Recorder
+from vtrail.store import SqliteStore
+
+
+def addresses(
+    store: SqliteStore, recorder: Recorder, pool: str, n: int = 1, to: str = "vm:a"
+) -> list[str]:
+    return [a.address for a in allocate(store, recorder, pool, to, n).allocated]
+
+
+def test_the_next_free_skips_what_is_held_reserved_or_observed(
+    store: SqliteStore, recorder: Recorder
+) -> None:
+    apply_pools(recorder)
+    # 10.0.3.2 is on an interface of a namespace, never allocated: it is taken all the same.
+    holds(recorder, "netlink:blue", "port:blue/eth0", "10.0.3.2", "blue", ago(1), None)
+    assert addresses(store, recorder, "lab", 2) == ["10.0.3.3", "10.0.3.4"]
+    assert addresses(store, recorder, "lab") == ["10.0.3.5"]
+
+
+def test_an_address_used_once_but_no_more_is_free_again(
+    store: SqliteStore, recorder: Recorder
+) -> None:
+    apply_pools(recorder)
+    holds(recorder, "netlink:blue", "port:blue/eth0", "10.0.3.2", "blue", ago(2), ago(1))
+    assert addresses(store, recorder, "lab") == ["10.0.3.2"]
+
+
+def test_ipv6_and_macs(store: SqliteStore, recorder: Recorder) -> None:
+    apply_pools(recorder)
+    # The subnet-router anycast address (the prefix's first) is never handed out.
+    assert addresses(store, recorder, "lab6", 2) == ["2001:db8:3::1", "2001:db8:3::2"]
+    plugged(recorder, "nic:aaaa/02:00:00:00:00:00", "bridge:hv-a/br0", ago(1), None)
+    assert addresses(store, recorder, "macs") == ["02:00:00:00:00:01"]
+
+
+def test_a_derived_mac_carries_the_holders_ipv4_address(
+    store: SqliteStore, recorder: Recorder
+) -> None:
+    apply_pools(recorder)
+    assert addresses(store, recorder, "lab", to="vm:web") == ["10.0.3.2"]
+    assert addresses(store, recorder, "one", to="vm:web") == ["02:00:0a:00:03:02"]
+    with pytest.raises(IpamError, match="allocated nothing to vm:db: allocate an address"):
+        allocate(store, recorder, "one", "vm:db")
+
+
+def test_release_frees_it_and_keeps_its_history(store: SqliteStore, recorder: Recorder) -> None:
+    apply_pools(recorder)
+    addresses(store, recorder, "lab", to="vm:a")
+    released = release(store, recorder, "10.0.3.2")
+    assert [(x.id, x.entity) for x in released.released] == [("ip:10.0.3.2@lab", "vm:a")]
+    assert addresses(store, recorder, "lab", to="vm:b") == ["10.0.3.2"]
+    held = who(store, "10.0.3.2").holders
+    assert [(h.entity, h.how, h.t_to is None) for h in held] == [
+        ("vm:a", "allocated", False),
+        ("vm:b", "allocated", True),
+    ]
+
+
+def _journal(store: SqliteStore) -> int:
+    return int(store.conn.execute("SELECT count(*) FROM jnl.journal").fetchone()[0])
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda s, r: allocate(s, r, "nope", "vm:a"), "unknown pool 'nope' at "),
+        (lambda s, r: allocate(s, r, "lab", "vm:a", 0), "--count 0 is out of range"),
+        (lambda s, r: allocate(s, r, "lab", "vm:a", 254), "pool lab has 253 free, not 254"),
+        (lambda s, r: release(s, r, "10.0.3.9"), "10.0.3.9 is not allocated at "),
+        (lambda s, r: release(s, r, "10.0.3.999"), "'10.0.3.999' is neither an IP address"),
+    ],
+)
+def test_bad_requests_say_why_in_one_line_and_change_nothing(
+    store: SqliteStore, recorder: Recorder, call: object, says: str
+) -> None:
+    apply_pools(recorder)
+    before = _journal(store)
+    with pytest.raises(IpamError) as e:
+        call(store, recorder)  # type: ignore[operator]
+    assert says in str(e.value) and "\n" not in str(e.value)
+    assert _journal(store) == before
+
+
+#: One process's allocations, one at a time, printed as JSON: what runs four times at once.
+WORKER = """
+import json, sys
+from vtrail.ipam.allocate import allocate
+from vtrail.recording.recorder import Recorder
+from vtrail.store import SqliteStore
+store = SqliteStore(sys.argv[1])
+store.conn.execute("PRAGMA busy_timeout = 60000")
+recorder = Recorder(store)
+got = []
+for _ in range(int(sys.argv[2])):
+    got += [a.address for a in allocate(store, recorder, "lab", sys.argv[3]).allocated]
+print(json.dumps(got))
+"""
+
+
+def test_four_processes_allocating_at_once_never_share_an_address(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    apply_pools(Recorder(store))
+    store.close()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(db_path), "25", f"vm:p{i}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(4)
+    ]
+    everything = []
+    for w in workers:
+        out, err = w.communicate(timeout=120)
+        assert w.returncode == 0, err.decode()
+        everything += json.loads(out)
+    assert len(everything) == 100
+    assert len(set(everything)) == 100, "two processes got the same address"
+    # And the record agrees: 100 live allocations, each of one holder.
+    c = sqlite3.connect(db_path)
+    live = c.execute(
+        "SELECT count(DISTINCT src), count(*) FROM relation WHERE rel = 'allocated_to' "
+        "AND valid_to IS NULL"
+    ).fetchone()
+    c.close()
+    assert live == (100, 100)

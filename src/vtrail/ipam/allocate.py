@@ -86,10 +86,9 @@ def holder(store: SqliteStore, text: str) -> str:
     t = text.strip()
     try:
         split_id(t)
-        return t
     except InvalidId:
-        pass
-    return resolve_one(store, t)
+        return resolve_one(store, t)
+    return t
 
 
 @contextmanager

@@ -76,6 +76,17 @@ def member_id(pool: Pool, text: str) -> str:
     return ip_id(text, pool.space)
 
 
+def _dotted_quad(text: str) -> int | None:
+    """`a.b.c.d` as an integer, None for anything else (IPv6, a prefix, a name)."""
+    parts = text.split(".")
+    if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts):
+        return None
+    a, b, c, d = map(int, parts)
+    if max(a, b, c, d) > 255:
+        return None
+    return a << 24 | b << 16 | c << 8 | d
+
+
 @lru_cache(maxsize=1 << 18)
 def address_key(eid: str) -> tuple[int, int, str | None] | None:
     """`(family, address as an integer, space)` of an `ip:` id, None for any other id.
@@ -85,14 +96,9 @@ def address_key(eid: str) -> tuple[int, int, str | None] | None:
     if not eid.startswith(head):
         return None
     local, at, space = eid[len(head) :].partition("@")
-    if at and ":" not in local and "/" not in local:
-        try:
-            a, b, c, d = map(int, local.split("."))
-        except ValueError:
-            pass
-        else:
-            if 0 <= a <= 255 and 0 <= b <= 255 and 0 <= c <= 255 and 0 <= d <= 255:
-                return 4, a << 24 | b << 16 | c << 8 | d, space
+    quad = _dotted_quad(local) if at else None
+    if quad is not None:
+        return 4, quad, space
     try:
         parsed = parse_ip(eid)
     except InvalidId:

@@ -48,6 +48,7 @@ from vtrail.policy.places import (
     known_names,
     quoted,
     read_count,
+    read_entity_id,
     read_list,
     read_mapping,
     read_optional_text,
@@ -137,16 +138,6 @@ def _scalar(value: object, at: At) -> Scalar:
     return value
 
 
-def _entity_id(value: object, at: At) -> str:
-    if not isinstance(value, str):
-        raise at.bad(f"expected an entity id, got {described(value)}")
-    try:
-        split_id(value)
-    except InvalidId as e:
-        raise at.bad(str(e)) from None
-    return value
-
-
 def _selector(value: object, at: At, kinds: Collection[str]) -> Selector:
     m = read_mapping(value, at, _SELECTOR, "a selector (a mapping)")
     kind = None
@@ -175,7 +166,7 @@ def _selector(value: object, at: At, kinds: Collection[str]) -> Selector:
             attrs[METADATA + k] = _scalar(v, where)
     ids: tuple[str, ...] = ()
     if "ids" in m:
-        ids = read_list(m["ids"], at.key(m, "ids"), "entity ids", _entity_id)
+        ids = read_list(m["ids"], at.key(m, "ids"), "entity ids", read_entity_id)
         for i, eid in enumerate(ids):
             if kind is not None and split_id(eid)[0] != kind:
                 raise at.key(m, "ids").item(m["ids"], i).bad(f"{eid} is not a {kind}")

@@ -9,6 +9,7 @@ refusal says where it is.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from typing import Any, TypeVar
 
 import yaml
 
+from vtrail.ids import IPAddr
 from vtrail.limits import value_problem
+from vtrail.model import InvalidId, split_id
 
 T = TypeVar("T")
 
@@ -172,6 +175,26 @@ def read_text(value: object, at: At) -> str:
     if (bad := value_problem({"": value})) is not None:
         raise at.bad(bad[1])
     return value
+
+
+def read_entity_id(value: object, at: At) -> str:
+    """An entity id of the `kind:key` form, as the policy's `ids` lists write them."""
+    if not isinstance(value, str):
+        raise at.bad(f"expected an entity id, got {described(value)}")
+    text = read_text(value, at)
+    try:
+        split_id(text)
+    except InvalidId as e:
+        raise at.bad(str(e)) from None
+    return text
+
+
+def read_address(value: object, at: At) -> IPAddr:
+    text = read_text(value, at)
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise at.bad(f"{quoted(text)} is not an IP address") from None
 
 
 def read_optional_text(m: Mapping[str, Any], key: str, at: At) -> str | None:

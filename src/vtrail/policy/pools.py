@@ -32,6 +32,7 @@ from vtrail.policy.places import (
     is_name,
     known_names,
     quoted,
+    read_address,
     read_count,
     read_list,
     read_mapping,
@@ -114,14 +115,6 @@ class Pool:
         return hi - lo + 1 - len(self.unusable())
 
 
-def _address(value: object, at: At) -> IPAddr:
-    text = read_text(value, at)
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        raise at.bad(f"{quoted(text)} is not an IP address") from None
-
-
 def _prefix(value: object, at: At) -> IPNet:
     text = read_text(value, at)
     try:
@@ -138,7 +131,7 @@ def _range(value: object, at: At) -> tuple[IPAddr, IPAddr]:
     first, dash, last = text.partition("-")
     if not dash:
         raise at.bad(f"{quoted(text)} is not a range: write FIRST-LAST (10.0.3.10-10.0.3.200)")
-    a, b = _address(first.strip(), at), _address(last.strip(), at)
+    a, b = read_address(first.strip(), at), read_address(last.strip(), at)
     if a.version != b.version:
         raise at.bad(f"{quoted(text)} mixes IPv{a.version} and IPv{b.version}")
     if int(b) < int(a):
@@ -225,7 +218,7 @@ def read_pool(name: str, value: object, at: At) -> Pool:
     reserved: tuple[str, ...] = ()
     if "reserved" in m:
         where = at.key(m, "reserved")
-        found = read_list(m["reserved"], where, "addresses", _address)
+        found = read_list(m["reserved"], where, "addresses", read_address)
         for i, addr in enumerate(found):
             if addr.version != version or not lo <= int(addr) <= hi:
                 raise where.item(m["reserved"], i).bad(f"{addr} is outside the pool")

@@ -15,7 +15,6 @@ to: unknown service 'dbb' ...`). The format is docs/policy.md's.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Collection, Mapping
 from datetime import timedelta
 from typing import Any, cast
@@ -39,7 +38,9 @@ from vtrail.policy.places import (
     is_name,
     known_names,
     quoted,
+    read_address,
     read_count,
+    read_entity_id,
     read_list,
     read_mapping,
     read_optional_text,
@@ -143,21 +144,8 @@ def _vantage(value: object, at: At) -> Vantage:
     return Vantage(cast(VantageKind, kind), name)
 
 
-def _entity_id(value: object, at: At) -> str:
-    text = read_text(value, at)
-    try:
-        split_id(text)
-    except InvalidId as e:
-        raise at.bad(str(e)) from None
-    return text
-
-
 def _address(value: object, at: At) -> str:
-    text = read_text(value, at)
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise at.bad(f"{quoted(text)} is not an IP address") from None
+    return str(read_address(value, at))
 
 
 def _to(
@@ -184,7 +172,7 @@ def _to(
         return named(kind, m[kind], where, services)
     if kind == "domain":
         return named(kind, m[kind], where, domains)
-    read = _entity_id if kind == "ids" else _address
+    read = read_entity_id if kind == "ids" else _address
     names = read_list(m[kind], where, "entity ids" if kind == "ids" else "addresses", read)
     if not names:
         raise where.bad(f"{kind} names at least one")

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from collectors.netlink.netlink_lab import SKIP_REASON, Lab
+from collectors.netlink.netlink_lab import Lab
 from collectors.probe.probe_lab import join
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    if SKIP_REASON is not None:
-        pytest.skip(SKIP_REASON)
-    made = Lab()
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 @pytest.fixture

@@ -153,7 +153,7 @@ def test_every_source_library_is_an_extra_with_a_lower_bound() -> None:
         pinned = [d for d in extras[lib.extra] if d.split(">=")[0] == lib.package]
         assert len(pinned) == 1 and pinned[0].split(">=")[1], lib
         assert not any(d.startswith(lib.package) for d in project["dependencies"])
-    assert extras["all"] == ["vtrail[libvirt,netlink,ovs,probe]"]
+    assert extras["all"] == ["vtrail[libvirt,netlink,ovs,probe,push]"]
 
 
 def test_every_package_data_pattern_matches_a_file() -> None:

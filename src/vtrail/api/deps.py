@@ -85,7 +85,8 @@ class Stores:
     def writer(self) -> SqliteStore:
         with self._guard:
             if self._writer is None:
-                self._writer = SqliteStore(self.path)
+                # Durable: a batch acknowledged to a pushing collector is gone from its spool.
+                self._writer = SqliteStore(self.path, durable=True)
                 self._writer.derivers = derivers()
                 self._recorder = Recorder(self._writer)
             return self._writer

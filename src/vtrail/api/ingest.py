@@ -1,4 +1,12 @@
-"""`POST /api/observations`: the JSONL observation format, recorded all or nothing."""
+"""`POST /api/observations`: the JSONL observation format, recorded all or nothing.
+
+A collector that pushes (`vtrail record --push`) names each batch with an
+`Idempotency-Key`, `STREAM:SEQ`: the number commits in the batch's own
+transaction (store/pushed.py), so a batch sent again after its reply was lost
+is acknowledged again and recorded once. The reply comes after the commit, on
+a connection that syncs the WAL at each commit (`Stores`, `durable=True`): an
+acknowledged batch survives a crash of the server and a power loss.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +14,15 @@ import asyncio
 import json
 import time
 from collections import Counter
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 
 from vtrail.api.deps import Settings, Stores, json_response, require_write, stores
 from vtrail.api.metrics import Metrics
 from vtrail.model import Observation
 from vtrail.recording.recorder import RecordStats
+from vtrail.store import pushed
 from vtrail.wire import ObservationError, loads, parse_lines, parse_observation, undecodable
 
 router = APIRouter(prefix="/api", tags=["recording"])
@@ -106,9 +115,27 @@ def parse_body(body: bytes) -> list[Observation]:
     return found
 
 
-def _record(s: Stores, observations: list[Observation]) -> RecordStats:
+#: `STREAM:SEQ`: a collector's stream (what `vtrail record --push` keeps in its spool)
+#: and its batch's number there, counted from 1 and rising.
+KEY_PATTERN = r"^[A-Za-z0-9._@-]{1,128}:[1-9][0-9]{0,17}$"
+#: The header saying that a batch was committed before and is not recorded again.
+REPLAYED = "Idempotency-Replayed"
+
+
+def _record(
+    s: Stores, observations: list[Observation], key: tuple[str, int] | None
+) -> RecordStats | None:
+    """The batch recorded; None when `key` says it was committed already."""
     with s.write_lock:
-        return s.recorder().record(observations, validated=True)
+        if key is None:
+            return s.recorder().record(observations, validated=True)
+        store = s.writer()
+        with store.write():
+            if pushed.committed(store, *key):
+                return None
+            stats = s.recorder().record(observations, validated=True)
+            pushed.remember(store, *key, len(observations))
+        return stats
 
 
 @router.post(
@@ -117,7 +144,18 @@ def _record(s: Stores, observations: list[Observation]) -> RecordStats:
     dependencies=[Depends(require_write)],
     openapi_extra=_BODY_DOC,
 )
-async def observations(request: Request) -> Response:
+async def observations(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=KEY_PATTERN,
+            description="`STREAM:SEQ`: a batch sent again under a key already committed "
+            "is answered as before, with `Idempotency-Replayed: true`, and not recorded again.",
+        ),
+    ] = None,
+) -> Response:
     """Record a batch of observations in one transaction: a malformed line (422, with its
     line number), an oversized body (413) or any failure leaves the store unchanged."""
     settings: Settings = request.app.state.settings
@@ -130,7 +168,25 @@ async def observations(request: Request) -> Response:
         raise HTTPException(422, str(e)) from None
     start = time.perf_counter()
     s = stores(request)
-    stats = await asyncio.get_running_loop().run_in_executor(s.writes, _record, s, found)
+    key = None
+    if idempotency_key is not None:
+        stream, _, seq = idempotency_key.rpartition(":")
+        key = (stream, int(seq))
+    stats = await asyncio.get_running_loop().run_in_executor(s.writes, _record, s, found, key)
+    if stats is None:
+        # Committed before, its reply lost: every observation of it is a duplicate.
+        resp = json_response(
+            {
+                "observations": 0,
+                "duplicates": len(found),
+                "rows_written": 0,
+                "samples": 0,
+                "late_arrivals": 0,
+                "sources": sorted({o.source for o in found}),
+            }
+        )
+        resp.headers[REPLAYED] = "true"
+        return resp
     metrics.recorded(stats, time.perf_counter() - start, Counter(o.source for o in found))
     return json_response(
         {

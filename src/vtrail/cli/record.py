@@ -21,12 +21,15 @@ from rich.table import Table
 from rich.text import Text
 
 from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
+from vtrail.cli.push import SPOOL_MAX, check_push, push_writer, spool_line
 from vtrail.collectors.libraries import MissingLibrary
 from vtrail.collectors.probe.rounds import ProbeSpec, Target, Targets
 from vtrail.policy.model import Probe
 from vtrail.policy.probes import SPACING
+from vtrail.recording.push import PushStats
 from vtrail.recording.runner import Runner, RunnerStats, SourceStatus
 from vtrail.recording.sources import FORMS, PROBE, BadSource, parse_sources
+from vtrail.recording.spool import default_spool
 from vtrail.store import SqliteStore, StoreError, default_path
 from vtrail.timeexpr import TimeParseError, parse_duration
 from vtrail.triage.policy_at import policy_at
@@ -88,6 +91,7 @@ def status_table(stats: RunnerStats, rates: dict[str, float]) -> Table:
         caption=(
             f"{w.recorded:,} observations recorded · {w.rows_written:,} rows · "
             f"{w.samples:,} samples · queue {w.queued} · latency {mean_ms:.0f} ms mean"
+            + spool_line(w)
             + (f" · [red]writer: {esc(w.error)}[/]" if w.error else "")
             + "  —  Ctrl-C stops and flushes"
         ),
@@ -287,6 +291,42 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live status.")] = False,
+        push: Annotated[
+            str | None,
+            typer.Option(
+                "--push",
+                metavar="URL",
+                help="Send to the `vtrail serve` at URL instead of a local store.",
+            ),
+        ] = None,
+        token: Annotated[
+            str | None,
+            typer.Option(
+                "--token",
+                envvar="VTRAIL_TOKEN",
+                help="With --push: a writer token of that server (default: $VTRAIL_TOKEN).",
+                show_default=False,
+            ),
+        ] = None,
+        spool: Annotated[
+            Path | None,
+            typer.Option(
+                "--spool",
+                metavar="DIR",
+                help="With --push: where batches wait for the server "
+                "(default: ~/.local/state/vtrail/spool).",
+                show_default=False,
+            ),
+        ] = None,
+        spool_max: Annotated[
+            int,
+            typer.Option(
+                "--spool-max",
+                min=1,
+                metavar="BYTES",
+                help="With --push: the spool's bound; when full, the sources wait.",
+            ),
+        ] = SPOOL_MAX,
         db: DbOption = None,
     ) -> None:
         """Record live sources until stopped (Ctrl-C or SIGTERM flush and exit cleanly).
@@ -294,11 +334,19 @@ def register(app: typer.Typer) -> None:
         The probes of the policy in force (`vtrail policy apply`) run too, as a source
         of their own (`--source probe`), when it has some: each probe measures its
         service, domain or addresses from its vantage namespace, round after round,
-        and a policy applied while recording is followed."""
-        probes = PolicyProbes(db or default_path())
+        and a policy applied while recording is followed.
+
+        With --push, what the sources see is sent to a central `vtrail serve`
+        (docs/scale.md), through a spool on disk that keeps it while the server is
+        away; the probes of a policy are not run (the policy is the server's)."""
         asked = list(source)
+        if push is not None:
+            if PROBE in asked:
+                fail("--source probe cannot be pushed: the policy it follows is the server's", 2)
+            check_push(push, token)
+        probes = PolicyProbes(db or default_path())
         try:
-            if not no_probes and PROBE not in asked and probes.in_force():
+            if push is None and not no_probes and PROBE not in asked and probes.in_force():
                 asked.append(PROBE)
         except StoreError as e:
             fail(str(e))
@@ -312,40 +360,58 @@ def register(app: typer.Typer) -> None:
             fail(str(e))
         every = _seconds(interval, "--interval")
         deadline = time.monotonic() + _seconds(duration, "--for") if duration else None
-        stop = threading.Event()
-        seen: set[str] = set()
+        if push is not None:
+            assert token is not None
+            writer = push_writer(push, token, spool or default_spool(), spool_max)
+            st, seen = _run(Runner(writer, specs, interval=every), deadline, quiet, probes)
+            err_console.print(esc(summary(st, seen, push)), highlight=False, soft_wrap=True)
+            return
         # A recorder runs for weeks: a small page cache keeps its memory flat.
         with open_store(db, readonly=False, cache_mib=8) as store:
-            runner = Runner(store, specs, interval=every)
-            rates = Rates()
-            with stop_on_signals(stop):
-                runner.start()
-                try:
-                    if quiet:
-                        seen = run_until(runner, stop, deadline, lambda _s: None)
-                    elif err_console.is_terminal:
-                        with Live(console=err_console, auto_refresh=False, transient=False) as live:
+            st, seen = _run(Runner(store, specs, interval=every), deadline, quiet, probes)
+        err_console.print(esc(summary(st, seen, store.path)), highlight=False, soft_wrap=True)
 
-                            def show(st: RunnerStats) -> None:
-                                live.update(status_table(st, rates.update(st)), refresh=True)
 
-                            seen = run_until(runner, stop, deadline, show)
-                    else:
-                        seen = run_until(runner, stop, deadline, ChangeLog())
-                finally:
-                    err_console.print("stopping: flushing what was observed …")
-                    st = runner.stop()
-                    probes.close()
-            w = st.writer
-            n = len(seen | {x.uri for x in st.sources})
-            err_console.print(
-                esc(
-                    f"recorded {w.recorded:,} observations from {n} "
-                    f"source{'s' if n != 1 else ''} in {_clock(st.uptime_s)} "
-                    f"({w.rows_written:,} rows, {w.samples:,} samples"
-                    + (f", {w.dropped:,} refused: {w.error}" if w.dropped else "")
-                    + f") into {store.path}"
-                ),
-                highlight=False,
-                soft_wrap=True,
-            )
+def _run(
+    runner: Runner, deadline: float | None, quiet: bool, probes: PolicyProbes
+) -> tuple[RunnerStats, set[str]]:
+    """Run until stopped or `deadline`, showing the status; the last stats and every
+    source seen."""
+    stop = threading.Event()
+    seen: set[str] = set()
+    rates = Rates()
+    with stop_on_signals(stop):
+        runner.start()
+        try:
+            if quiet:
+                seen = run_until(runner, stop, deadline, lambda _s: None)
+            elif err_console.is_terminal:
+                with Live(console=err_console, auto_refresh=False, transient=False) as live:
+
+                    def show(st: RunnerStats) -> None:
+                        live.update(status_table(st, rates.update(st)), refresh=True)
+
+                    seen = run_until(runner, stop, deadline, show)
+            else:
+                seen = run_until(runner, stop, deadline, ChangeLog())
+        finally:
+            err_console.print("stopping: flushing what was observed …")
+            st = runner.stop()
+            probes.close()
+    return st, seen
+
+
+def summary(st: RunnerStats, seen: set[str], into: Path | str) -> str:
+    """The last line: what was recorded (or pushed), from how many sources, and where."""
+    w = st.writer
+    n = len(seen | {x.uri for x in st.sources})
+    pushing = isinstance(w, PushStats)
+    line = (
+        f"{'pushed' if pushing else 'recorded'} {w.recorded:,} observations from {n} "
+        f"source{'s' if n != 1 else ''} in {_clock(st.uptime_s)} "
+        f"({w.rows_written:,} rows, {w.samples:,} samples"
+        + (f", {w.dropped:,} refused: {w.error}" if w.dropped else "")
+    )
+    if isinstance(w, PushStats) and w.spooled:
+        line += f", {w.spooled:,} left in the spool"
+    return line + f") {'to' if pushing else 'into'} {into}"

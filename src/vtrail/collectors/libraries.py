@@ -27,6 +27,8 @@ LIBRARIES = {
     # `--source probe`: ICMP and HTTP (TCP is asyncio's own).
     "probe": Library("icmplib", "icmplib", "probe"),
     "probe-http": Library("httpx2", "httpx2", "probe"),
+    # Not a source: `vtrail record --push` sends what the sources see over HTTP.
+    "push": Library("httpx2", "httpx2", "push"),
 }
 
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from vtrail.collectors.base import Collector, SourceError
 from vtrail.model import Observation
-from vtrail.recording.writer import BatchWriter, WriterStats
+from vtrail.recording.writer import BatchWriter, Writer, WriterStats
 from vtrail.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -156,11 +156,12 @@ class _WatchEnded(SourceError):
 
 
 class Runner:
-    """Record `sources` into `store` until `stop()`; the store's only writer meanwhile."""
+    """Record `sources` into `into` until `stop()`: a store, of which it is the only writer
+    meanwhile, or a `Writer` that takes them elsewhere (`recording.push`)."""
 
     def __init__(
         self,
-        store: SqliteStore,
+        into: SqliteStore | Writer,
         sources: Sequence[SourceSpec | SourceGroup],
         *,
         interval: float = 10.0,
@@ -171,13 +172,16 @@ class Runner:
     ) -> None:
         if interval <= 0:
             raise ValueError("the snapshot interval must be positive")
-        self.store = store
         self.interval = interval
         self.backoff_initial = backoff_initial
         self.backoff_cap = backoff_cap
         self.max_batch = max_batch
         self._specs = list(sources)
-        self._writer = BatchWriter(store, queue_size=queue_size, max_batch=max_batch)
+        self._writer: Writer = (
+            BatchWriter(into, queue_size=queue_size, max_batch=max_batch)
+            if isinstance(into, SqliteStore)
+            else into
+        )
         self._lock = threading.Lock()
         self._sources: dict[str, _Source] = {}
         self._stop = threading.Event()

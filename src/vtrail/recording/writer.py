@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from vtrail.model import Observation
 from vtrail.recording.recorder import Recorder
@@ -45,6 +46,24 @@ class WriterStats:
     latency_sum_s: float
     latency_count: int
     error: str | None
+
+
+class Writer(Protocol):
+    """Where the runner hands what its sources emit: this module's `BatchWriter` (into
+    a local store) or `recording.push.PushWriter` (to a server, through a spool)."""
+
+    @property
+    def done(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def put(self, o: Observation, *, checked: bool = False) -> bool: ...
+
+    def close(self, timeout: float) -> None: ...
+
+    def flush(self, timeout: float) -> bool: ...
+
+    def stats(self) -> WriterStats: ...
 
 
 @dataclass(frozen=True, slots=True)

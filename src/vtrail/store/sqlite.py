@@ -98,9 +98,19 @@ class Deriver(Protocol):
 
 
 class SqliteStore:
-    def __init__(self, path: str | Path, *, readonly: bool = False, cache_mib: int = 128) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        readonly: bool = False,
+        cache_mib: int = 128,
+        durable: bool = False,
+    ) -> None:
         """`cache_mib` bounds SQLite's page cache: questions over long windows like it
-        large; a long-running recorder keeps its memory flat with a small one."""
+        large; a long-running recorder keeps its memory flat with a small one.
+        `durable=True` makes every commit survive a power loss too (synchronous=FULL:
+        the WAL is synced at each commit), for a server that acknowledges batches to
+        collectors that then forget them; NORMAL survives a crash of the process only."""
         self.path = Path(path)
         if readonly and not self.path.exists():
             raise StoreError(f"no store at {self.path} (record something first, or pass --db)")
@@ -117,7 +127,8 @@ class SqliteStore:
             if not readonly:
                 # A reader leaves the mode as the writer set it; setting it is a write.
                 self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.synchronous = "FULL" if durable else "NORMAL"
+            self.conn.execute(f"PRAGMA synchronous={self.synchronous}")
             self.conn.execute("PRAGMA foreign_keys=OFF")
             self.conn.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
             self.conn.execute("PRAGMA temp_store=MEMORY")
@@ -175,7 +186,7 @@ class SqliteStore:
             )
         if not readonly:
             self.conn.execute("PRAGMA jnl.journal_mode=WAL")
-        self.conn.execute("PRAGMA jnl.synchronous=NORMAL")
+        self.conn.execute(f"PRAGMA jnl.synchronous={self.synchronous}")
         self.conn.execute("PRAGMA jnl.secure_delete=OFF")
         # Appends and replays read the journal in order; a small cache serves both.
         self.conn.execute("PRAGMA jnl.cache_size=-16384")

@@ -197,4 +197,20 @@ SINCE_EXACT_SAMPLES: list[Migration] = [
         ALTER TABLE sample_open_by_source RENAME TO sample_open;
         """,
     ),
+    Migration(
+        "0015_push_streams",
+        # Collectors that push (`vtrail record --push`) number their batches; the server
+        # keeps, per collector's stream, the highest number it has committed, in the
+        # batch's own transaction, so that a batch re-sent after a lost reply is known
+        # and not recorded twice (store/pushed.py). One row per collector, not per batch.
+        """
+        CREATE TABLE push_stream (
+            stream       TEXT PRIMARY KEY,
+            last_seq     INTEGER NOT NULL,
+            batches      INTEGER NOT NULL,
+            observations INTEGER NOT NULL,
+            at           INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

@@ -17,8 +17,10 @@ from pathlib import Path
 import uvicorn
 
 from factory import ent, event, rel, sample, snap
+from test_recorder_order import history
 from vtrail.api import Settings, create_app
 from vtrail.model import Observation
+from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
 from vtrail.wire import to_line
@@ -165,3 +167,21 @@ class Fed:
 
     path: Path
     written: list[Observation]
+
+
+def serial_history(tmp_path: Path, obs: list[Observation]) -> tuple[list[object], ...]:
+    """The history of `obs` recorded in one batch into a store of its own."""
+    store = SqliteStore(tmp_path / "serial.db")
+    try:
+        Recorder(store).record(obs)
+        return history(store)
+    finally:
+        store.close()
+
+
+def store_history(db: Path) -> tuple[list[object], ...]:
+    store = SqliteStore(db, readonly=True)
+    try:
+        return history(store)
+    finally:
+        store.close()

@@ -21,40 +21,21 @@ from push.served import (
     free_port,
     journaled,
     observations,
+    serial_history,
     served,
+    store_history,
     wait_until,
     writer_token,
 )
-from test_recorder_order import history
 from vtrail.cli.main import app
 from vtrail.model import Observation
 from vtrail.recording.push import PushWriter
-from vtrail.recording.recorder import Recorder
 from vtrail.recording.runner import Runner
 from vtrail.recording.sources import parse_source
 from vtrail.recording.spool import Spool
-from vtrail.store import SqliteStore
 from vtrail.wire import to_line
 
 FAST = {"backoff_initial": 0.05, "backoff_cap": 0.3, "timeout": 5.0}
-
-
-def serial(tmp_path: Path, obs: list[Observation]) -> tuple[list[object], ...]:
-    """The history of `obs` recorded in one batch into a store of its own."""
-    store = SqliteStore(tmp_path / "serial.db")
-    try:
-        Recorder(store).record(obs)
-        return history(store)
-    finally:
-        store.close()
-
-
-def history_at(db: Path) -> tuple[list[object], ...]:
-    store = SqliteStore(db, readonly=True)
-    try:
-        return history(store)
-    finally:
-        store.close()
 
 
 def test_the_pushed_history_equals_a_serial_recording(tmp_path: Path) -> None:
@@ -71,7 +52,7 @@ def test_the_pushed_history_equals_a_serial_recording(tmp_path: Path) -> None:
         assert wait_until(lambda: journaled(db).get("push@hv-a") == 300, 30)
         st = runner.stop()
     assert st.writer.recorded == 300 and st.writer.batches >= 300 // 40
-    assert history_at(db) == serial(tmp_path, obs)
+    assert store_history(db) == serial_history(tmp_path, obs)
 
 
 def test_a_restarted_collector_sends_its_spool_first(tmp_path: Path) -> None:

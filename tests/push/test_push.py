@@ -195,3 +195,45 @@ def test_a_full_spool_makes_the_sources_wait_and_drops_nothing(tmp_path: Path) -
     assert not sender.is_alive()
     assert writer.stats().dropped == 0
     assert journaled(db) == {"push@hv-a": 60}
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["--push", "ftp://hub", "--token", "t"], 2, "is not an http:// or https:// URL"),
+        (["--push", "http://"], 2, "is not an http:// or https:// URL"),
+        (["--push", "http://hub:8421/?x=1", "--token", "t"], 2, "without a query"),
+        (["--push", "http://hub:8421"], 2, "needs a writer token of that server"),
+        (["--push", "http://hub:8421", "--token", "t", "-s", "probe"], 2, "cannot be pushed"),
+    ],
+)
+def test_a_push_that_cannot_work_stops_before_it_starts_in_one_line(
+    tmp_path: Path, args: list[str], code: int, says: str
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.touch()
+    done = CliRunner().invoke(
+        app,
+        ["record", "-s", f"file:{feed}", "--spool", str(tmp_path / "spool"), *args],
+        env={"VTRAIL_TOKEN": "", "COLUMNS": "200"},
+    )
+    assert done.exit_code == code, done.output
+    assert says in done.output and len(done.output.strip().splitlines()) == 1, done.output
+    assert not (tmp_path / "spool").exists()
+
+
+def test_a_spool_in_use_by_another_collector_is_refused(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.touch()
+    held = Spool(tmp_path / "spool", 1 << 20)
+    try:
+        done = CliRunner().invoke(
+            app,
+            ["record", "-s", f"file:{feed}", "--push", "http://127.0.0.1:9", "--token", "t",
+             "--spool", str(tmp_path / "spool"), "--for", "1s"],
+            env={"COLUMNS": "200"},
+        )  # fmt: skip
+    finally:
+        held.close()
+    assert done.exit_code == 1
+    assert "is in use by another vtrail record" in done.output

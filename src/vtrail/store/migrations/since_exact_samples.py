@@ -197,4 +197,19 @@ SINCE_EXACT_SAMPLES: list[Migration] = [
         ALTER TABLE sample_open_by_source RENAME TO sample_open;
         """,
     ),
+    Migration(
+        "0015_gauge_summaries",
+        # A block of gauge readings keeps its least, greatest and summed reading in its
+        # row, so that a question over a day of probe rounds judges the blocks that are
+        # all good without decoding them (triage/health.py). Blocks written before stay
+        # NULL and are decoded as before.
+        """
+        ALTER TABLE sample ADD COLUMN v_min;
+        ALTER TABLE sample ADD COLUMN v_max;
+        ALTER TABLE sample ADD COLUMN v_sum;
+        ALTER TABLE sample_open ADD COLUMN v_min;
+        ALTER TABLE sample_open ADD COLUMN v_max;
+        ALTER TABLE sample_open ADD COLUMN v_sum;
+        """,
+    ),
 ]

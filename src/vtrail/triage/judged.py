@@ -78,15 +78,27 @@ def judge_blocks(pb: ProbeBlocks, d: Degraded, start: int, lo: int, hi: int) -> 
             found = decoded[id(b)] = b.points()
         return found
 
-    spans = _spans(blocks, d, start, lo, hi)
+    spans, suspect = _spans(blocks, d, start, lo, hi)
     seq: list[tuple[Round, str | None]] = []
     for i, (s_lo, s_hi) in enumerate(spans):
-        context = max(start, s_lo - int(d.baseline.total_seconds() * 1e6))
-        got = {
-            m: [p for b in bs if b.t1 >= context and b.t0 <= s_hi for p in points(b)]
-            for m, bs in blocks.items()
-        }
-        found = rounds({m: [p for p in ps if context <= p[0] <= s_hi] for m, ps in got.items()})
+        # The RTTs before the span feed the baselines of its rounds, needed only when an
+        # RTT block of the span may hold a slow round: in a good one, no baseline drawn
+        # from fewer readings than the whole can make a round slow (see `_good`).
+        slow = any(id(b) in suspect for b in blocks[RTT] if b.t1 >= s_lo and b.t0 <= s_hi)
+        context = max(start, s_lo - int(d.baseline.total_seconds() * 1e6)) if slow else s_lo
+        reach = {m: context if m == RTT else s_lo for m in blocks}
+        found = rounds(
+            {
+                m: [
+                    p
+                    for b in bs
+                    if b.t1 >= reach[m] and b.t0 <= s_hi
+                    for p in points(b)
+                    if reach[m] <= p[0] <= s_hi
+                ]
+                for m, bs in blocks.items()
+            }
+        )
         seq += [(r, w) for r, w in zip(found, judge(found, d), strict=True) if r.t >= s_lo]
         after = _next_instant(blocks, s_hi, points)
         if after is not None and (i + 1 == len(spans) or after < spans[i + 1][0]):
@@ -108,16 +120,18 @@ def judge_blocks(pb: ProbeBlocks, d: Degraded, start: int, lo: int, hi: int) -> 
 
 def _spans(
     blocks: dict[str, list[Block]], d: Degraded, start: int, lo: int, hi: int
-) -> list[tuple[int, int]]:
+) -> tuple[list[tuple[int, int]], set[int]]:
     """The instants to judge round by round: every block that may hold a bad round,
-    merged where they overlap."""
+    merged where they overlap; and those blocks (by `id`)."""
     out: list[tuple[int, int]] = []
+    suspect: set[int] = set()
     for metric, bs in blocks.items():
         for i, b in enumerate(bs):
             if b.t1 < start or b.t0 > hi:
                 continue
             if not _good(metric, bs, i, d):
                 out.append((b.t0, b.t1))
+                suspect.add(id(b))
     out.sort()
     merged: list[tuple[int, int]] = []
     for s_lo, s_hi in out:
@@ -125,7 +139,7 @@ def _spans(
             merged[-1] = (merged[-1][0], max(merged[-1][1], s_hi))
         else:
             merged.append((s_lo, s_hi))
-    return merged
+    return merged, suspect
 
 
 def _good(metric: str, bs: list[Block], i: int, d: Degraded) -> bool:

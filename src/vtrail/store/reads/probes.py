@@ -14,7 +14,7 @@ growth) even from before the summaries.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ _PAST = "probe/"
 
 _SQL = (
     "SELECT e.eid, s.metric, s.source, s.t0, s.t1, s.n, s.v_first, s.v_last, s.increase, "
-    "s.data, s.v_min, s.v_max, s.v_sum FROM {table} s JOIN entity e ON e.id = s.entity "
+    "{data}, s.v_min, s.v_max, s.v_sum, {rowid} FROM {table} s JOIN entity e ON e.id = s.entity "
     "WHERE e.eid IN (SELECT value FROM json_each(:ids)) AND s.metric >= :lo_m "
     "AND s.metric < :hi_m AND s.metric IN (SELECT value FROM json_each(:metrics)) "
     "AND s.t1 >= :lo AND s.t0 <= :hi"
@@ -70,10 +70,11 @@ class Block:
     v_min: Num | None
     v_max: Num | None
     v_sum: Num | None
-    data: bytes
+    #: The readings after the first, read only when the block is decoded.
+    data: Callable[[], bytes] = field(compare=False)
 
     def points(self) -> list[tuple[int, Num]]:
-        return decode(self.t0, self.v_first, self.data)
+        return decode(self.t0, self.v_first, self.data())
 
 
 @dataclass(slots=True)
@@ -96,24 +97,54 @@ def probe_blocks(
     """The blocks of `metrics` (each starting `probe.`) on `entities` that reach into
     `[lo, hi]`, undecoded, by entity and source."""
     found: dict[tuple[str, int], ProbeBlocks] = {}
-    for eid, metric, source, t0, t1, n, vf, vl, _inc, data, v_min, v_max, v_sum in _rows(
-        store, entities, metrics, lo, hi
-    ):
+    rows = _rows(store, entities, metrics, lo, hi, data=False)
+    for eid, metric, source, t0, t1, n, vf, vl, _inc, data, v_min, v_max, v_sum, rowid in rows:
         pb = found.get((eid, source))
         if pb is None:
             name = store.source_name(source) if source else ""
             pb = found[(eid, source)] = ProbeBlocks(eid, name)
         block = Block(
-            t0, t1, n, as_num(vf), as_num(vl), _num(v_min), _num(v_max), _num(v_sum), data
+            t0,
+            t1,
+            n,
+            as_num(vf),
+            as_num(vl),
+            _num(v_min),
+            _num(v_max),
+            _num(v_sum),
+            _loader(store, rowid) if data is None else _held(data),
         )
         pb.blocks.setdefault(metric, []).append(block)
     return list(found.values())
 
 
+def _held(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+def _loader(store: SqliteStore, rowid: int) -> Callable[[], bytes]:
+    """A sealed block's readings, read when it is decoded: a day of a hundred members'
+    rounds is tens of megabytes of blocks, of which a question decodes a few."""
+
+    def load() -> bytes:
+        row = store.conn.execute("SELECT data FROM sample WHERE rowid = ?", (rowid,)).fetchone()
+        return bytes(row[0])
+
+    return load
+
+
 def _rows(
-    store: SqliteStore, entities: Collection[str], metrics: Collection[str], lo: int, hi: int
+    store: SqliteStore,
+    entities: Collection[str],
+    metrics: Collection[str],
+    lo: int,
+    hi: int,
+    *,
+    data: bool = True,
 ) -> list[tuple[Any, ...]]:
-    """The rows of both tables, by entity, metric, source and time."""
+    """The rows of both tables, by entity, metric, source and time; a sealed block's
+    readings only with `data` (its rowid, to read them later, always). The block still
+    filling has no rowid and is one per series: its readings always come along."""
     if not entities or not metrics:
         return []
     args = {
@@ -124,9 +155,10 @@ def _rows(
         "lo": lo,
         "hi": hi,
     }
+    sealed = _SQL.format(table="sample", data="s.data" if data else "NULL", rowid="s.rowid")
     rows = [
-        *store.conn.execute(_SQL.format(table="sample"), args),
-        *store.conn.execute(_SQL.format(table="sample_open"), args),
+        *store.conn.execute(sealed, args),
+        *store.conn.execute(_SQL.format(table="sample_open", data="s.data", rowid="NULL"), args),
     ]
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
     return rows

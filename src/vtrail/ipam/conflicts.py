@@ -208,11 +208,15 @@ def conflicts(
                 _stale(found, pool, eid, holder, span, join(use[pool.name].get(member, [])), lo)
     for p in ip_pools:
         skip = reserved(p)
+        held = allocated[p.name]
         for n, spans in use[p.name].items():
             if n in skip:
                 continue
+            left = subtract(join(spans), join(held.get(n, [])))
+            if not left:
+                continue
             text = str(ipaddress.ip_address(n) if p.family == 4 else ipaddress.IPv6Address(n))
-            for span in subtract(join(spans), join(allocated[p.name].get(n, []))):
+            for span in left:
                 found.add("unallocated", text, list(users[p.name][n]), span, None, p.name)
     found.out.sort(key=lambda c: (c.t_from, c.kind, c.address, c.entities))
     return ConflictsAnswer(at, t_from, t_to, found.out)

@@ -18,7 +18,7 @@ from typing import Any
 import libvirt
 
 from vtrail.collectors.libvirt import get
-from vtrail.collectors.libvirt.payload import DhcpLease, from_json, to_json
+from vtrail.collectors.libvirt.payload import DhcpLease, Fetched, from_json, to_json
 from vtrail.collectors.libvirt.transform import build_snapshot
 from vtrail.ids import ip_id, lease_space, mac_id
 
@@ -26,12 +26,16 @@ AT = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 FUTURE = int(AT.timestamp()) + 3600
 
 
-def test_the_test_driver_offers_no_leases_and_none_are_made_up() -> None:
+def _test_driver() -> Fetched:
     conn = get.open_connection("test:///default")
     try:
-        fetched = get.fetch_all(conn, "test:///default")
+        return get.fetch_all(conn, "test:///default")
     finally:
         get.close_connection(conn)
+
+
+def test_the_test_driver_offers_no_leases_and_none_are_made_up() -> None:
+    fetched = _test_driver()
     [net] = [n for n in fetched.networks if n.name == "default"]
     assert net.active and net.leases is None
     obs = build_snapshot("libvirt+test:///default@hv-t", "hv-t", fetched).observation
@@ -101,11 +105,7 @@ def test_a_network_with_dhcp_gives_its_leases() -> None:
 
 
 def test_leases_become_addresses_in_the_networks_space_leased_to_their_clients() -> None:
-    conn = get.open_connection("test:///default")
-    try:
-        fetched = get.fetch_all(conn, "test:///default")
-    finally:
-        get.close_connection(conn)
+    fetched = _test_driver()
     leases = get._network_payload(_Network(LEASES), "qemu:///system")
     assert leases is not None
     nets = tuple(

@@ -41,7 +41,7 @@ from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.reads.samples import series
 from vtrail.timeexpr import to_us
-from vtrail.triage.health import READ, health
+from vtrail.triage.health import READ, health, measure
 from vtrail.triage.incident import triage
 
 MEMBERS = 100
@@ -164,6 +164,12 @@ def bench_health(workdir: Path, interval: float) -> None:
     took, n = _best(3, read_only)
     print(
         f"  baseline: reading the series   {took * 1000:8.0f} ms   ({n:,} readings, judging nothing)"
+    )
+    members = [f"vm:web-{n:03d}" for n in range(MEMBERS)]
+    took, found = _best(3, lambda: measure(store, web, members, to_us(T0), to_us(T0 + DAY)))
+    rounds = sum(len(m.rounds) for m in found)  # type: ignore[attr-defined]
+    print(
+        f"  baseline: every round decoded and judged {took * 1000:8.0f} ms   ({rounds:,} rounds)"
     )
     store.close()
 

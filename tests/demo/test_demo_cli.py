@@ -24,6 +24,10 @@ def test_without_root_it_says_so_and_tours_the_libvirt_part(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(fabric, "is_root", lambda: False)
+    # A temporary folder of its own: another demo running at once makes its work
+    # directory in the shared one, and must not be taken for this one's.
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     dirs_before = _workdirs()
     db = tmp_path / "d.db"
     result = CliRunner().invoke(app, ["demo", "--minutes", "0.2", "--db", str(db)])

@@ -110,3 +110,36 @@ def test_the_cli_answers_the_issues_shape(
         app, ["ipam", "conflicts", "--from", "now", "--to", "-1d", "--db", str(db_path)]
     )
     assert bad.exit_code == 1 and "ends" in bad.output and len(bad.output.strip().splitlines()) == 1
+
+
+NARROWED = """
+pools:
+  lab:  {prefix: 10.0.3.0/26, space: lab}
+"""
+
+
+def test_pools_are_judged_as_they_were_at_each_instant(
+    store: SqliteStore, recorder: Recorder
+) -> None:
+    """The policy narrows `lab` to a /26 two days ago: what it no longer holds stops
+    being unallocated and its allocation falls outside from then on; a conflict it
+    holds all along stays one."""
+    apply_pools(recorder)
+    allocated(recorder, "lab", "10.0.3.100", "lab", "vm:kept", ago(10))
+    holds(recorder, "netlink:lab", "port:lab/eth0", "10.0.3.100", "lab", ago(10), None)
+    holds(recorder, "netlink:lab", "port:lab/eth1", "10.0.3.200", "lab", ago(5), None)
+    holds(recorder, "netlink:lab", "port:lab/eth2", "10.0.3.10", "lab", ago(5), None)
+    apply_pools(recorder, NARROWED, at=ago(2))
+    found = conflicts(store, t_from=ago(8), t_to=NOW).conflicts
+    got = {(c.kind, c.address, c.t_from, c.t_to) for c in found}
+    assert got == {
+        ("unallocated", "10.0.3.200", ago(5), ago(2)),
+        ("unallocated", "10.0.3.10", ago(5), None),
+        ("outside-pool", "10.0.3.100", ago(2), None),
+    }
+    # At an instant, the pools of that instant.
+    before = conflicts(store, at=ago(3)).conflicts
+    assert {(c.kind, c.address) for c in before} == {
+        ("unallocated", "10.0.3.200"),
+        ("unallocated", "10.0.3.10"),
+    }

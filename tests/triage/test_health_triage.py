@@ -21,8 +21,8 @@ from vtrail.policy.load import load_policy
 from vtrail.recording.ingest import ingest_lines
 from vtrail.store import SqliteStore
 from vtrail.timeexpr import from_us, iso
-from vtrail.triage.health import Degraded, Round, intervals, judge
 from vtrail.triage.incident import triage
+from vtrail.triage.rounds import Degraded, Round, intervals, judge
 
 WINDOW = ["--from", iso(at(0)), "--to", iso(at(40))]
 

@@ -56,6 +56,11 @@ def subtract(a: list[Span], b: list[Span]) -> list[Span]:
     """Where `a` holds and `b` does not (each list joined)."""
     if not b:
         return a
+    if len(b) == 1:
+        # The common case of a conflict scan: one allocation that covers every use.
+        lo, hi = b[0][0], _end(b[0][1])
+        if all(lo <= s and _end(e) <= hi for s, e in a):
+            return []
     out: list[tuple[int, int]] = []
     for s, e in a:
         cur, end = s, _end(e)

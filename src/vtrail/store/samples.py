@@ -158,8 +158,11 @@ def as_num(v: int | float | str) -> Num:
     return int(v) if isinstance(v, str) else v
 
 
-_COLS = "entity, metric, source, gauge, t0, t1, n, v_first, v_last, increase, dt_last, data"
-_MARKS = ",".join("?" * 12)
+_COLS = (
+    "entity, metric, source, gauge, t0, t1, n, v_first, v_last, increase, dt_last, data, "
+    "v_min, v_max, v_sum"
+)
+_MARKS = ",".join("?" * 15)
 #: A series: its entity, metric and the source that read it (0: recorded before 0014).
 _SERIES = "entity = ? AND metric = ? AND source = ?"
 
@@ -179,12 +182,19 @@ class _Block:
     dt_last: int
     data: bytes
     rowid: int | None  # None: the open block
+    #: A gauge block's least, greatest and summed reading (None: a counter's block, or
+    #: one written before 0015_gauge_summaries).
+    v_min: Num | None = None
+    v_max: Num | None = None
+    v_sum: Num | None = None
 
     @classmethod
     def of(
         cls, points: list[tuple[int, Num]], entity: int, metric: str, source: int, gauge: bool
     ) -> _Block:
         dt = points[-1][0] - points[-2][0] if len(points) > 1 else 0
+        values = [v for _, v in points]
+        summary = (min(values), max(values), sum(values)) if gauge else (None, None, None)
         return cls(
             entity,
             metric,
@@ -199,19 +209,33 @@ class _Block:
             dt,
             encode(points),
             None,
+            *summary,
         )
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...], rowid: int | None) -> _Block:
-        e, m, src, g, t0, t1, n, vf, vl, inc, dt, data = row
+        e, m, src, g, t0, t1, n, vf, vl, inc, dt, data, lo, hi, total = row
         return cls(
-            e, m, src, bool(g), t0, t1, n, as_num(vf), as_num(vl), as_num(inc), dt, data, rowid
+            e,
+            m,
+            src,
+            bool(g),
+            t0,
+            t1,
+            n,
+            as_num(vf),
+            as_num(vl),
+            as_num(inc),
+            dt,
+            data,
+            rowid,
+            *(None if x is None else as_num(x) for x in (lo, hi, total)),
         )
 
     def key(self) -> tuple[int, str, int]:
         return (self.entity, self.metric, self.source)
 
-    def row(self) -> tuple[int | str | float | bytes, ...]:
+    def row(self) -> tuple[int | str | float | bytes | None, ...]:
         return (
             self.entity,
             self.metric,
@@ -225,6 +249,7 @@ class _Block:
             _db(self.increase),
             self.dt_last,
             self.data,
+            *(None if x is None else _db(x) for x in (self.v_min, self.v_max, self.v_sum)),
         )
 
 
@@ -275,11 +300,23 @@ class SampleWriter:
         _varint(_zz(dt - b.dt_last), tail)
         _put_value(mode, value, b.v_last, tail)
         increase = b.increase + (value - b.v_last if value >= b.v_last else value)
+        summary: tuple[Num | None, ...] = (None, None, None)
+        if b.v_min is not None and b.v_max is not None and b.v_sum is not None:
+            summary = (min(b.v_min, value), max(b.v_max, value), b.v_sum + value)
         # Only what an append changes: the first reading stays as its column holds it.
         self.c.execute(
             "UPDATE sample_open SET t1 = ?, n = ?, v_last = ?, increase = ?, dt_last = ?, "
-            f"data = ? WHERE {_SERIES}",
-            (ts, b.n + 1, _db(value), _db(increase), dt, b.data + tail, *b.key()),
+            f"data = ?, v_min = ?, v_max = ?, v_sum = ? WHERE {_SERIES}",
+            (
+                ts,
+                b.n + 1,
+                _db(value),
+                _db(increase),
+                dt,
+                b.data + tail,
+                *(None if x is None else _db(x) for x in summary),
+                *b.key(),
+            ),
         )
 
     def _put_open(self, b: _Block, *, new: bool) -> None:
@@ -298,7 +335,7 @@ class SampleWriter:
                 f"SELECT {_COLS}, rowid FROM sample WHERE {_SERIES} ORDER BY t0 LIMIT 1", key
             ).fetchone()
         )
-        return _Block.from_row(row[:12], row[12]) if row else None
+        return _Block.from_row(row[:15], row[15]) if row else None
 
     def _insert_into(self, b: _Block, ts: int, value: Num) -> bool:
         points = decode(b.t0, b.v_first, b.data)
@@ -312,7 +349,7 @@ class SampleWriter:
         else:
             self.c.execute(
                 "UPDATE sample SET t0 = ?, t1 = ?, n = ?, v_first = ?, v_last = ?, increase = ?, "
-                "dt_last = ?, data = ? WHERE rowid = ?",
+                "dt_last = ?, data = ?, v_min = ?, v_max = ?, v_sum = ? WHERE rowid = ?",
                 (*nb.row()[4:], b.rowid),
             )
         return True

@@ -29,16 +29,10 @@ from vtrail.store.reads.stats import StatsReader
 from vtrail.timeexpr import from_us, to_us
 from vtrail.triage.changes import Change, fixed
 from vtrail.triage.check import check
-from vtrail.triage.health import (
-    LOOKBACK,
-    Measured,
-    group_members,
-    intervals,
-    measure,
-    parse_source,
-)
+from vtrail.triage.health import Measured, group_members, measure, parse_source
 from vtrail.triage.members import Matcher
 from vtrail.triage.policy_at import policy_at, recorded_policy
+from vtrail.triage.rounds import LOOKBACK, intervals
 from vtrail.triage.suspects import Suspect, distances, gather, rank
 
 #: Paths traced at most: each is two walks of the fabric.

@@ -18,6 +18,15 @@ def live(leases: Iterable[Lease], now: float) -> list[Lease]:
 
 
 def to_observation(source: str, space: str, leases: Iterable[Lease], at: datetime) -> Observation:
+    entities, relations = lease_facts(space, leases, at)
+    return Observation(source, at, "snapshot", entities, relations)
+
+
+def lease_facts(
+    space: str, leases: Iterable[Lease], at: datetime
+) -> tuple[tuple[EntityObs, ...], tuple[RelationObs, ...]]:
+    """The live leases' addresses (in `space`), clients and `leased_to` edges: what a
+    lease file says, and what a libvirt network's DHCP server says of its own."""
     entities: dict[str, EntityObs] = {}
     relations: dict[RelKey, RelationObs] = {}
     for x in live(leases, at.timestamp()):
@@ -36,4 +45,4 @@ def to_observation(source: str, space: str, leases: Iterable[Lease], at: datetim
         entities[mid] = EntityObs(mid, "mac", {"mac": x.mac})
         key = RelKey(iid, "leased_to", mid)
         relations[key] = RelationObs(key, {"hostname": x.hostname} if x.hostname else {})
-    return Observation(source, at, "snapshot", tuple(entities.values()), tuple(relations.values()))
+    return tuple(entities.values()), tuple(relations.values())

@@ -24,6 +24,7 @@ import libvirt
 
 from vtrail.collectors.base import SourceError
 from vtrail.collectors.libvirt.payload import (
+    DhcpLease,
     DomainInfo,
     DomainPayload,
     Fetched,
@@ -187,16 +188,40 @@ def fetch_network(conn: Conn, uri: str, name: str) -> NetworkPayload | None:
 
 def _network_payload(net: Any, uri: str) -> NetworkPayload | None:
     try:
+        active = bool(net.isActive())
         return NetworkPayload(
             name=str(net.name()),
             xml=str(net.XMLDesc(0)),
-            active=bool(net.isActive()),
+            active=active,
             persistent=bool(net.isPersistent()),
+            leases=_leases(net) if active else None,
         )
     except libvirt.libvirtError as e:
         if _code(e) in _VANISHED:
             return None
         raise _fail(uri, "cannot read a network", e) from e
+
+
+def _leases(net: Any) -> tuple[DhcpLease, ...] | None:
+    """The network's DHCP leases, where the driver offers them (qemu:///system's network
+    driver reads its dnsmasq's; the test driver has none): None where it does not."""
+    try:
+        found = net.DHCPLeases()
+    except libvirt.libvirtError as e:
+        if _code(e) in _UNAVAILABLE:
+            return None
+        raise
+    return tuple(
+        DhcpLease(
+            ipaddr=str(x["ipaddr"]),
+            mac=str(x["mac"]).lower() if x.get("mac") else None,
+            expirytime=int(x["expirytime"]),
+            hostname=str(x["hostname"]) if x.get("hostname") else None,
+            clientid=str(x["clientid"]) if x.get("clientid") else None,
+        )
+        for x in found
+        if x.get("ipaddr")
+    )
 
 
 def _domain_payload(

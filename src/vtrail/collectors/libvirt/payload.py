@@ -61,11 +61,27 @@ class DomainPayload:
 
 
 @dataclass(frozen=True, slots=True)
+class DhcpLease:
+    """One lease of `virNetworkGetDHCPLeases`, as libvirt names its fields."""
+
+    ipaddr: str
+    #: None for a DHCPv6 lease that names no MAC (its client is its IAID and DUID).
+    mac: str | None
+    #: Epoch seconds.
+    expirytime: int
+    hostname: str | None = None
+    clientid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkPayload:
     name: str
     xml: str
     active: bool
     persistent: bool
+    #: The leases of the network's DHCP server; None when the driver offers none (the
+    #: test driver, a network without DHCP), which is not the same as none leased.
+    leases: tuple[DhcpLease, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,5 +147,13 @@ def from_json(data: Mapping[str, Any]) -> Fetched:
             )
             for d in data["domains"]
         ),
-        networks=tuple(NetworkPayload(**n) for n in data["networks"]),
+        networks=tuple(
+            NetworkPayload(
+                **{k: v for k, v in n.items() if k != "leases"},
+                leases=None
+                if n.get("leases") is None
+                else tuple(DhcpLease(**x) for x in n["leases"]),
+            )
+            for n in data["networks"]
+        ),
     )

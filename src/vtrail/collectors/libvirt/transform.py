@@ -24,8 +24,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from vtrail.assetattrs import IMAGE
+from vtrail.collectors.leases.parse import Lease
+from vtrail.collectors.leases.transform import lease_facts
 from vtrail.collectors.libvirt.enums import reason_word, state_word
 from vtrail.collectors.libvirt.parse import (
     Disk,
@@ -36,13 +39,23 @@ from vtrail.collectors.libvirt.parse import (
     try_parse_domain,
 )
 from vtrail.collectors.libvirt.payload import (
+    DhcpLease,
     DomainInfo,
     DomainPayload,
     Fetched,
     HostPayload,
     StatsRecord,
 )
-from vtrail.ids import bridge_id, host_id, image_id, libvirt_net_id, nic_id, port_id, vm_id
+from vtrail.ids import (
+    bridge_id,
+    host_id,
+    image_id,
+    lease_space,
+    libvirt_net_id,
+    nic_id,
+    port_id,
+    vm_id,
+)
 from vtrail.model import (
     EntityObs,
     JSONValue,
@@ -330,6 +343,18 @@ def domain_view(host: str, p: DomainPayload, bridges: Mapping[str, str | None]) 
     return DomainView(p.uuid.lower(), p.name, state, reason, p.active, p.persistent, config, facts)
 
 
+def network_leases(
+    host: str, network: str, leases: Iterable[DhcpLease], at: datetime
+) -> tuple[tuple[EntityObs, ...], tuple[RelationObs, ...]]:
+    """A libvirt network's DHCP leases, as a lease file's are read: each address in the
+    space of the network that leased it, leased to its client's `mac:`."""
+    return lease_facts(
+        lease_space(host, network),
+        (Lease(x.ipaddr, x.mac, x.expirytime, x.hostname, x.clientid) for x in leases),
+        at,
+    )
+
+
 def build_snapshot(source: str, host: str, fetched: Fetched) -> Snapshot:
     """One snapshot observation of everything `fetched` shows, plus the views to diff events on."""
     networks = {n.name: network_config(n) for n in fetched.networks}
@@ -340,6 +365,11 @@ def build_snapshot(source: str, host: str, fetched: Fetched) -> Snapshot:
         for n in fetched.networks
     ]
     relations: list[RelationObs] = []
+    for n in fetched.networks:
+        if n.leases is not None:
+            found = network_leases(host, n.name, n.leases, fetched.at)
+            entities += found[0]
+            relations += found[1]
     samples: list[SampleObs] = []
     views: dict[str, DomainView] = {}
     for p in fetched.domains:

@@ -198,7 +198,22 @@ SINCE_EXACT_SAMPLES: list[Migration] = [
         """,
     ),
     Migration(
-        "0015_push_streams",
+        "0015_gauge_summaries",
+        # A block of gauge readings keeps its least, greatest and summed reading in its
+        # row, so that a question over a day of probe rounds judges the blocks that are
+        # all good without decoding them (triage/health.py). Blocks written before stay
+        # NULL and are decoded as before.
+        """
+        ALTER TABLE sample ADD COLUMN v_min;
+        ALTER TABLE sample ADD COLUMN v_max;
+        ALTER TABLE sample ADD COLUMN v_sum;
+        ALTER TABLE sample_open ADD COLUMN v_min;
+        ALTER TABLE sample_open ADD COLUMN v_max;
+        ALTER TABLE sample_open ADD COLUMN v_sum;
+        """,
+    ),
+    Migration(
+        "0016_push_streams",
         # Collectors that push (`vtrail record --push`) number their batches; the server
         # keeps, per collector's stream, the highest number it has committed, in the
         # batch's own transaction, so that a batch re-sent after a lost reply is known

@@ -176,6 +176,18 @@ class IpamReader:
         )
         return [str(r[0]).lower() for r in rows]
 
+    def stamp(self, prefix: str) -> tuple[int, int, int]:
+        """What changes whenever a version of an id starting with `prefix` is added or
+        closed: how many there are, how many are closed, and the last instant any began
+        or ended (a range on the ids' index, then each one's versions)."""
+        row = self.c.execute(
+            "SELECT count(*), count(v.valid_to), "
+            "max(ifnull(max(v.valid_from), 0), ifnull(max(v.valid_to), 0)) "
+            "FROM entity e JOIN version v ON v.entity = e.id WHERE e.eid >= ? AND e.eid < ?",
+            (prefix, _after(prefix)),
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
     def lives(self, ids: Sequence[int], lo: int, hi: int) -> list[Life]:
         """The versions of these entities in the window."""
         found: list[Life] = []

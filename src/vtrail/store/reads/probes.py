@@ -2,17 +2,21 @@
 
 A probe's results are gauge samples on its target (`probe.loss`, `probe.rtt_ms`,
 `probe.ok`, …) from a source naming the probe and its vantage, so one target
-probed from two vantages has two series of each metric. Most rounds are good:
-a block of `probe.loss` readings that are all zero, or of `probe.ok` readings
-that are all one, says so in its row (first reading and growth), and is
-counted without being decoded.
+probed from two vantages has two series of each metric. Most rounds are good,
+and a block of gauge readings says so in its row: its least, greatest and
+summed reading (0015_gauge_summaries), so that `probe_blocks` hands a question
+the rows and lets it decode only the blocks it must. `probe_series` decodes
+every block, but one of `probe.loss` readings that are all zero, or of
+`probe.ok` readings that are all one, says so in its row (first reading and
+growth) even from before the summaries.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from vtrail.store.samples import Num, as_num, decode
 from vtrail.store.sqlite import SqliteStore
@@ -23,7 +27,7 @@ _PAST = "probe/"
 
 _SQL = (
     "SELECT e.eid, s.metric, s.source, s.t0, s.t1, s.n, s.v_first, s.v_last, s.increase, "
-    "s.data FROM {table} s JOIN entity e ON e.id = s.entity "
+    "{data}, s.v_min, s.v_max, s.v_sum, {rowid} FROM {table} s JOIN entity e ON e.id = s.entity "
     "WHERE e.eid IN (SELECT value FROM json_each(:ids)) AND s.metric >= :lo_m "
     "AND s.metric < :hi_m AND s.metric IN (SELECT value FROM json_each(:metrics)) "
     "AND s.t1 >= :lo AND s.t0 <= :hi"
@@ -53,11 +57,94 @@ def _steady(metric: str, v_first: Num, v_last: Num, increase: Num) -> bool:
     return False
 
 
-def probe_series(
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One block of readings as its row holds it."""
+
+    t0: int
+    t1: int
+    n: int
+    v_first: Num
+    v_last: Num
+    #: None for a block written before 0015_gauge_summaries: it must be decoded.
+    v_min: Num | None
+    v_max: Num | None
+    v_sum: Num | None
+    #: The readings after the first, read only when the block is decoded.
+    data: Callable[[], bytes] = field(compare=False)
+
+    def points(self) -> list[tuple[int, Num]]:
+        return decode(self.t0, self.v_first, self.data())
+
+
+@dataclass(slots=True)
+class ProbeBlocks:
+    """Every metric of one target as one source read it: its blocks by metric, in time
+    order, for whoever judges them from their rows."""
+
+    entity: str
+    source: str
+    blocks: dict[str, list[Block]] = field(default_factory=dict)
+
+
+def _num(v: int | float | str | None) -> Num | None:
+    return None if v is None else as_num(v)
+
+
+def probe_blocks(
     store: SqliteStore, entities: Collection[str], metrics: Collection[str], lo: int, hi: int
-) -> list[ProbeSeries]:
-    """The series of `metrics` (each starting `probe.`) on `entities` with readings in
-    `[lo, hi]`, by entity, metric and source."""
+) -> list[ProbeBlocks]:
+    """The blocks of `metrics` (each starting `probe.`) on `entities` that reach into
+    `[lo, hi]`, undecoded, by entity and source."""
+    found: dict[tuple[str, int], ProbeBlocks] = {}
+    rows = _rows(store, entities, metrics, lo, hi, data=False)
+    for eid, metric, source, t0, t1, n, vf, vl, _inc, data, v_min, v_max, v_sum, rowid in rows:
+        pb = found.get((eid, source))
+        if pb is None:
+            name = store.source_name(source) if source else ""
+            pb = found[(eid, source)] = ProbeBlocks(eid, name)
+        block = Block(
+            t0,
+            t1,
+            n,
+            as_num(vf),
+            as_num(vl),
+            _num(v_min),
+            _num(v_max),
+            _num(v_sum),
+            _loader(store, rowid) if data is None else _held(data),
+        )
+        pb.blocks.setdefault(metric, []).append(block)
+    return list(found.values())
+
+
+def _held(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+def _loader(store: SqliteStore, rowid: int) -> Callable[[], bytes]:
+    """A sealed block's readings, read when it is decoded: a day of a hundred members'
+    rounds is tens of megabytes of blocks, of which a question decodes a few."""
+
+    def load() -> bytes:
+        row = store.conn.execute("SELECT data FROM sample WHERE rowid = ?", (rowid,)).fetchone()
+        return bytes(row[0])
+
+    return load
+
+
+def _rows(
+    store: SqliteStore,
+    entities: Collection[str],
+    metrics: Collection[str],
+    lo: int,
+    hi: int,
+    *,
+    data: bool = True,
+) -> list[tuple[Any, ...]]:
+    """The rows of both tables, by entity, metric, source and time; a sealed block's
+    readings only with `data` (its rowid, to read them later, always). The block still
+    filling has no rowid and is one per series: its readings always come along."""
     if not entities or not metrics:
         return []
     args = {
@@ -68,13 +155,24 @@ def probe_series(
         "lo": lo,
         "hi": hi,
     }
+    sealed = _SQL.format(table="sample", data="s.data" if data else "NULL", rowid="s.rowid")
     rows = [
-        *store.conn.execute(_SQL.format(table="sample"), args),
-        *store.conn.execute(_SQL.format(table="sample_open"), args),
+        *store.conn.execute(sealed, args),
+        *store.conn.execute(_SQL.format(table="sample_open", data="s.data", rowid="NULL"), args),
     ]
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
+    return rows
+
+
+def probe_series(
+    store: SqliteStore, entities: Collection[str], metrics: Collection[str], lo: int, hi: int
+) -> list[ProbeSeries]:
+    """The series of `metrics` (each starting `probe.`) on `entities` with readings in
+    `[lo, hi]`, by entity, metric and source."""
     found: dict[tuple[str, str, int], ProbeSeries] = {}
-    for eid, metric, source, t0, t1, _n, v_first, v_last, increase, data in rows:
+    for eid, metric, source, t0, t1, _n, v_first, v_last, increase, data, *_ in _rows(
+        store, entities, metrics, lo, hi
+    ):
         key = (eid, metric, source)
         s = found.get(key)
         if s is None:

@@ -168,9 +168,7 @@ def bench_health(workdir: Path, interval: float) -> None:
     members = [f"vm:web-{n:03d}" for n in range(MEMBERS)]
     took, found = _best(3, lambda: measure(store, web, members, to_us(T0), to_us(T0 + DAY)))
     rounds = sum(len(m.rounds) for m in found)  # type: ignore[attr-defined]
-    print(
-        f"  baseline: every round decoded and judged {took * 1000:8.0f} ms   ({rounds:,} rounds)"
-    )
+    print(f"  baseline: every round decoded and judged {took * 1000:8.0f} ms   ({rounds:,} rounds)")
     store.close()
 
 

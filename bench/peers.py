@@ -1,0 +1,326 @@
+"""vtrail beside Prometheus on the same fleet history, both asked over HTTP on loopback.
+
+    python bench/peers.py            # 5,000 VMs on 100 hosts over 6 hours (a few minutes)
+    python bench/peers.py --quick    # 200 VMs on 10 hosts over 2 hours (seconds)
+
+One synthetic history (bench/peers_history.py: migrations, state changes, VMs
+that vanish, VMs that live under five minutes) is recorded into a vtrail store
+served by `vtrail serve`, and backfilled with `promtool tsdb
+create-blocks-from openmetrics` into the TSDB of a Prometheus server (Debian's
+`prometheus` package) as `vm_info{vm,host,state}`, sampled every 15 s as a
+scrape would have. Three questions, each asked of both with httpx2:
+
+- where was VM X at T: `GET /api/where?what=vm:X&at=T`, and the instant
+  query `vm_info{vm="X"}` at T;
+- which VMs ran on host H at T: `GET /api/show/host:H?at=T` (its `runs_on`
+  relations), and `vm_info{host="H"}` at T;
+- what changed in the hour before T: `GET /api/diff?from=T-1h&to=T`, and
+  `(vm_info unless vm_info offset 1h) or (vm_info offset 1h unless vm_info)`.
+
+Half of each question's instants are drawn anywhere in the history, half
+within five minutes after one of the changes (Prometheus's lookback window).
+Every answer is judged against the history itself. Figures: latency p50 and
+p99, answer size (the JSON, and the bytes on the wire), wrong answers and
+why, and a table of ratios vtrail / Prometheus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from load import stop
+from peers_history import T0_MS, History, build, vm_id
+from peers_servers import backfill, missing_binaries, prometheus_server, vtrail_server
+from serve import pct
+from vtrail.timeexpr import from_us, iso
+
+LOOKBACK_MS = 300_000
+HOUR_MS = 3_600_000
+DIFF_QUERY = "(vm_info unless vm_info offset 1h) or (vm_info offset 1h unless vm_info)"
+
+
+@dataclass(frozen=True)
+class Size:
+    vms: int
+    hosts: int
+    hours: float
+    where: int
+    host: int
+    diff: int
+
+
+QUICK = Size(vms=200, hosts=10, hours=2, where=100, host=40, diff=20)
+FULL = Size(vms=5_000, hosts=100, hours=6, where=2_000, host=400, diff=200)
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: str  # where, host or diff
+    subject: str  # the VM's name, the host's name, or "" for diff
+    at: int  # milliseconds since the epoch
+    near_change: bool  # drawn within the lookback after a change
+
+
+@dataclass
+class Tally:
+    """One side's answers to one kind of question."""
+
+    ms: list[float] = field(default_factory=list)
+    body: list[int] = field(default_factory=list)
+    wire: list[int] = field(default_factory=list)
+    wrong: Counter[str] = field(default_factory=Counter)  # why, per reason
+    wrong_near: int = 0
+    asked: int = 0
+
+    @property
+    def wrongs(self) -> int:
+        return sum(self.wrong.values())
+
+
+# -- judging an answer against the history ----------------------------------------------
+
+
+def judge_where(truth: tuple[str, str] | None, said: list[tuple[str, str]]) -> str | None:
+    """Why an answer to "where was the VM" is wrong (None when it is right). `said` lists
+    each (host, state) the answer gives, once per series or per entity."""
+    if truth is None:
+        return "shown after it vanished" if said else None
+    if len(said) > 1:
+        return "in two places or states at once"
+    if not said:
+        return "not seen yet"
+    return None if said[0] == truth else "stale host or state"
+
+
+def judge_set(truth: set[str], said: list[str]) -> str | None:
+    """Why a list of VMs is wrong: one listed that is not in the truth, or one missing."""
+    if not set(said) - truth and not truth - set(said):
+        return None
+    return "lists one that moved or vanished" if set(said) - truth else "misses one"
+
+
+def prom_series(doc: dict[str, Any]) -> list[dict[str, str]]:
+    return [r["metric"] for r in doc["data"]["result"]]
+
+
+def vtrail_said(q: Question, doc: dict[str, Any]) -> Any:
+    if q.kind == "where":
+        return [(doc["host"].removeprefix("host:"), doc["state"])] if doc["alive"] else []
+    if q.kind == "host":
+        host = f"host:{q.subject}"
+        return [
+            r["src"].removeprefix("vm:")
+            for r in doc["relations"]
+            if r["rel"] == "runs_on" and r["dst"] == host
+        ]
+    moved = [m["entity"] for m in doc["moved"] if sorted(m["before"]) != sorted(m["after"])]
+    listed = [v["entity"] for side in ("appeared", "vanished", "changed") for v in doc[side]]
+    return [e.removeprefix("vm:") for e in listed + moved]
+
+
+def prom_said(q: Question, doc: dict[str, Any]) -> Any:
+    series = prom_series(doc)
+    if q.kind == "where":
+        return [(m["host"], m["state"]) for m in series]
+    # A VM listed twice (two states on one host) is counted once: the generous reading.
+    return sorted({m["vm"] for m in series})
+
+
+def judge(h: History, q: Question, said: Any) -> str | None:
+    if q.kind == "where":
+        return judge_where(h.at(q.subject, q.at), said)
+    if q.kind == "host":
+        return judge_set(h.on_host(q.subject, q.at), said)
+    return judge_set(h.changed(q.at - HOUR_MS, q.at), said)
+
+
+# -- the questions ----------------------------------------------------------------------
+
+
+def questions(h: History, size: Size, seed: int = 3) -> list[Question]:
+    rng = random.Random(seed)
+    names = sorted(h.spans)
+    moves = [c for c in h.changes if c.host_before is not None]
+    late = [c for c in moves if c.at >= T0_MS + HOUR_MS]
+
+    def anywhere(lo: int) -> int:
+        return rng.randrange(lo, h.end)
+
+    def after(at: int) -> int:
+        return min(h.end - 1, at + rng.randrange(LOOKBACK_MS))
+
+    out = []
+    for k in range(size.where):
+        if k % 2:
+            c = rng.choice(moves)
+            out.append(Question("where", c.vm, after(c.at), True))
+        else:
+            out.append(Question("where", rng.choice(names), anywhere(T0_MS), False))
+    for k in range(size.host):
+        if k % 2:
+            c = rng.choice(moves)
+            out.append(Question("host", c.host_before or "", after(c.at), True))
+        else:
+            out.append(Question("host", rng.choice(h.hosts), anywhere(T0_MS), False))
+    for k in range(size.diff):
+        if k % 2:
+            out.append(Question("diff", "", after(rng.choice(late).at), True))
+        else:
+            out.append(Question("diff", "", anywhere(T0_MS + HOUR_MS), False))
+    return out
+
+
+def at_iso(ms: int) -> str:
+    return iso(from_us(ms * 1000))
+
+
+def vtrail_request(q: Question) -> tuple[str, dict[str, str]]:
+    if q.kind == "where":
+        return "/api/where", {"what": vm_id(q.subject), "at": at_iso(q.at)}
+    if q.kind == "host":
+        return f"/api/show/host:{q.subject}", {"at": at_iso(q.at)}
+    return "/api/diff", {"from": at_iso(q.at - HOUR_MS), "to": at_iso(q.at)}
+
+
+def prom_request(q: Question) -> tuple[str, dict[str, str]]:
+    query = {
+        "where": f'vm_info{{vm="{q.subject}"}}',
+        "host": f'vm_info{{host="{q.subject}"}}',
+        "diff": DIFF_QUERY,
+    }[q.kind]
+    return "/api/v1/query", {"query": query, "time": f"{q.at / 1000:.3f}"}
+
+
+def ask(
+    addr: str,
+    qs: list[Question],
+    request: Callable[[Question], tuple[str, dict[str, str]]],
+    read: Callable[[Question, dict[str, Any]], Any],
+    h: History,
+) -> dict[str, Tally]:
+    """Every question, one after the other on one keep-alive connection, after a warm-up."""
+    tallies: dict[str, Tally] = {}
+    with httpx2.Client(base_url=f"http://{addr}", timeout=120) as client:
+        for q in qs[:: max(1, len(qs) // 20)]:
+            client.get(request(q)[0], params=request(q)[1])
+        for q in qs:
+            path, params = request(q)
+            t = time.perf_counter()
+            r = client.get(path, params=params)
+            body = r.content
+            ms = (time.perf_counter() - t) * 1000
+            if r.status_code != 200:
+                raise SystemExit(f"{addr}{path} {params}: {r.status_code} {body[:200]!r}")
+            tally = tallies.setdefault(q.kind, Tally())
+            tally.ms.append(ms)
+            tally.body.append(len(body))
+            tally.wire.append(r.num_bytes_downloaded)
+            tally.asked += 1
+            why = judge(h, q, read(q, r.json()))
+            if why is not None:
+                tally.wrong[why] += 1
+                tally.wrong_near += q.near_change
+    return tallies
+
+
+# -- the run ----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    size: Size
+    history: History
+    samples: int
+    vtrail: dict[str, Tally]
+    prometheus: dict[str, Tally]
+    setup: dict[str, float]
+
+
+def run(size: Size, work: Path, quiet: bool = False) -> Result:
+    say = (lambda *a: None) if quiet else print
+    t = time.perf_counter()
+    h = build(size.vms, size.hosts, size.hours)
+    setup = {"history": time.perf_counter() - t}
+    say(
+        f"history: {size.vms:,} VMs at the start on {size.hosts} hosts over {size.hours:g} h, "
+        f"{len(h.changes):,} changes ({len(h.spans):,} VMs in all), "
+        f"{len(h.observations):,} observations"
+    )
+    t = time.perf_counter()
+    tsdb, samples = backfill(h, work)
+    setup["backfill"] = time.perf_counter() - t
+    say(f"promtool backfill: {samples:,} samples in {setup['backfill']:.1f} s")
+    t = time.perf_counter()
+    vproc, vaddr = vtrail_server(h, work)
+    setup["vtrail"] = time.perf_counter() - t
+    say(f"vtrail store recorded and served in {setup['vtrail']:.1f} s")
+    pproc, paddr = None, ""
+    try:
+        pproc, paddr = prometheus_server(tsdb, work)
+        qs = questions(h, size)
+        ours = ask(vaddr, qs, vtrail_request, vtrail_said, h)
+        theirs = ask(paddr, qs, prom_request, prom_said, h)
+    finally:
+        stop(vproc)
+        if pproc is not None:
+            stop(pproc)
+    return Result(size, h, samples, ours, theirs, setup)
+
+
+NAMES = {
+    "where": "where was VM X at T",
+    "host": "VMs on host H at T",
+    "diff": "what changed in 1 h",
+}
+
+
+def report(r: Result) -> None:
+    print("\nquestion               side        p50 ms   p99 ms   JSON bytes   wire bytes   wrong")
+    for kind, name in NAMES.items():
+        for side, tallies in (("vtrail", r.vtrail), ("Prometheus", r.prometheus)):
+            t = tallies[kind]
+            print(
+                f"{name:<22} {side:<10} {pct(t.ms, 50):>8.2f} {pct(t.ms, 99):>8.2f}"
+                f" {statistics.median(t.body):>12,.0f} {statistics.median(t.wire):>12,.0f}"
+                f"   {t.wrongs:>3} / {t.asked} ({t.wrong_near} near a change)"
+            )
+    print("\nwrong answers, why")
+    for kind, name in NAMES.items():
+        for side, tallies in (("vtrail", r.vtrail), ("Prometheus", r.prometheus)):
+            reasons = ", ".join(f"{n} {why}" for why, n in tallies[kind].wrong.most_common())
+            print(f"  {name:<22} {side:<10} {reasons or 'none'}")
+    print("\nratio vtrail / Prometheus   p50    p99    JSON bytes   wrong answers")
+    for kind, name in NAMES.items():
+        a, b = r.vtrail[kind], r.prometheus[kind]
+        print(
+            f"  {name:<24} {pct(a.ms, 50) / pct(b.ms, 50):>5.2f} {pct(a.ms, 99) / pct(b.ms, 99):>6.2f}"
+            f" {statistics.median(a.body) / statistics.median(b.body):>12.2f}"
+            f"   {a.wrongs} vs {b.wrongs} of {a.asked}"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the smoke run's small size")
+    ap.add_argument("--dir", type=Path, default=None, help="where the stores go")
+    args = ap.parse_args()
+    if missing := missing_binaries():
+        sys.exit(f"{' and '.join(missing)} not found: install Debian's prometheus package")
+    with tempfile.TemporaryDirectory(dir=args.dir) as d:
+        report(run(QUICK if args.quick else FULL, Path(d)))
+
+
+if __name__ == "__main__":
+    main()

@@ -27,14 +27,18 @@ why, and a table of ratios vtrail / Prometheus.
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +46,11 @@ import httpx2
 
 from load import stop
 from peers_history import T0_MS, History, build, vm_id
-from peers_servers import backfill, missing_binaries, prometheus_server, vtrail_server
-from serve import pct
+from peers_servers import backfill, missing_binaries, prometheus_server, vtrail_store
+from serve import pct, serve
+from vtrail.query import state
+from vtrail.query.jsonable import to_jsonable
+from vtrail.store import SqliteStore
 from vtrail.timeexpr import from_us, iso
 
 LOOKBACK_MS = 300_000
@@ -203,39 +210,94 @@ def prom_request(q: Question) -> tuple[str, dict[str, str]]:
     return "/api/v1/query", {"query": query, "time": f"{q.at / 1000:.3f}"}
 
 
-def ask(
-    addr: str,
-    qs: list[Question],
-    request: Callable[[Question], tuple[str, dict[str, str]]],
-    read: Callable[[Question, dict[str, Any]], Any],
-    h: History,
-) -> dict[str, Tally]:
-    """Every question, one after the other on one keep-alive connection, after a warm-up."""
-    tallies: dict[str, Tally] = {}
-    with httpx2.Client(base_url=f"http://{addr}", timeout=120) as client:
+@dataclass(frozen=True)
+class Side:
+    name: str
+    addr: str
+    request: Callable[[Question], tuple[str, dict[str, str]]]
+    read: Callable[[Question, dict[str, Any]], Any]
+
+
+def ask(sides: list[Side], qs: list[Question], h: History) -> dict[str, dict[str, Tally]]:
+    """Every question of every side, each side on its own keep-alive connection, after a
+    warm-up. A question goes to the sides back to back, in turns, so that whatever else
+    the machine runs meanwhile weighs on every side alike."""
+    tallies: dict[str, dict[str, Tally]] = {s.name: {} for s in sides}
+    clients = {s.name: httpx2.Client(base_url=f"http://{s.addr}", timeout=120) for s in sides}
+    try:
         for q in qs[:: max(1, len(qs) // 20)]:
-            client.get(request(q)[0], params=request(q)[1])
+            for s in sides:
+                clients[s.name].get(s.request(q)[0], params=s.request(q)[1])
+        for k, q in enumerate(qs):
+            for s in sides[k % len(sides) :] + sides[: k % len(sides)]:
+                path, params = s.request(q)
+                t = time.perf_counter()
+                r = clients[s.name].get(path, params=params)
+                body = r.content
+                ms = (time.perf_counter() - t) * 1000
+                if r.status_code != 200:
+                    raise SystemExit(f"{s.addr}{path} {params}: {r.status_code} {body[:200]!r}")
+                tally(
+                    tallies[s.name],
+                    q,
+                    ms,
+                    len(body),
+                    r.num_bytes_downloaded,
+                    s.read(q, r.json()),
+                    h,
+                )
+    finally:
+        for c in clients.values():
+            c.close()
+    return tallies
+
+
+def tally(
+    tallies: dict[str, Tally], q: Question, ms: float, body: int, wire: int, said: Any, h: History
+) -> None:
+    t = tallies.setdefault(q.kind, Tally())
+    t.ms.append(ms)
+    t.body.append(body)
+    t.wire.append(wire)
+    t.asked += 1
+    why = judge(h, q, said)
+    if why is not None:
+        t.wrong[why] += 1
+        t.wrong_near += q.near_change
+
+
+def in_process(db: Path, qs: list[Question], h: History) -> dict[str, Tally]:
+    """The same questions put to vtrail.query on the store, with no HTTP: what the
+    answer costs, apart from the server's stack and the JSON."""
+    store = SqliteStore(db, readonly=True)
+    tallies: dict[str, Tally] = {}
+    try:
         for q in qs:
-            path, params = request(q)
+            at = from_us(q.at * 1000)
             t = time.perf_counter()
-            r = client.get(path, params=params)
-            body = r.content
+            if q.kind == "where":
+                answer: Any = state.where(store, vm_id(q.subject), at)
+            elif q.kind == "host":
+                answer = state.show(store, f"host:{q.subject}", at)
+            else:
+                answer = state.diff(store, at - timedelta(hours=1), at)
             ms = (time.perf_counter() - t) * 1000
-            if r.status_code != 200:
-                raise SystemExit(f"{addr}{path} {params}: {r.status_code} {body[:200]!r}")
-            tally = tallies.setdefault(q.kind, Tally())
-            tally.ms.append(ms)
-            tally.body.append(len(body))
-            tally.wire.append(r.num_bytes_downloaded)
-            tally.asked += 1
-            why = judge(h, q, read(q, r.json()))
-            if why is not None:
-                tally.wrong[why] += 1
-                tally.wrong_near += q.near_change
+            doc = to_jsonable(answer)
+            size = len(json.dumps(doc, separators=(",", ":")))
+            # Nothing goes over a wire in process.
+            tally(tallies, q, ms, size, 0, vtrail_said(q, doc), h)
+    finally:
+        store.close()
     return tallies
 
 
 # -- the run ----------------------------------------------------------------------------
+
+#: The sides, in the order they are printed. The third is Prometheus with its lookback
+#: cut to two scrape intervals, as an operator who knows the problem might set it; the
+#: last is vtrail's own questions without HTTP.
+SIDES = ("vtrail", "Prometheus", "Prometheus, lookback 30 s", "vtrail in process")
+TUNED_LOOKBACK = "30s"
 
 
 @dataclass
@@ -243,9 +305,17 @@ class Result:
     size: Size
     history: History
     samples: int
-    vtrail: dict[str, Tally]
-    prometheus: dict[str, Tally]
+    #: Per side, per kind of question.
+    sides: dict[str, dict[str, Tally]]
     setup: dict[str, float]
+
+    @property
+    def vtrail(self) -> dict[str, Tally]:
+        return self.sides[SIDES[0]]
+
+    @property
+    def prometheus(self) -> dict[str, Tally]:
+        return self.sides[SIDES[1]]
 
 
 def run(size: Size, work: Path, quiet: bool = False) -> Result:
@@ -262,21 +332,37 @@ def run(size: Size, work: Path, quiet: bool = False) -> Result:
     tsdb, samples = backfill(h, work)
     setup["backfill"] = time.perf_counter() - t
     say(f"promtool backfill: {samples:,} samples in {setup['backfill']:.1f} s")
+    # Each Prometheus has a TSDB of its own: a server locks the one it opens.
+    tuned = work / "tsdb-tuned"
+    shutil.copytree(tsdb, tuned)
     t = time.perf_counter()
-    vproc, vaddr = vtrail_server(h, work)
+    db = work / "vtrail.db"
+    vtrail_store(h, db).close()
     setup["vtrail"] = time.perf_counter() - t
-    say(f"vtrail store recorded and served in {setup['vtrail']:.1f} s")
-    pproc, paddr = None, ""
+    say(f"vtrail store: {len(h.observations):,} observations recorded in {setup['vtrail']:.1f} s")
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        pproc, paddr = prometheus_server(tsdb, work)
+        proc, vaddr = serve(db)
+        procs.append(proc)
+        proc, paddr = prometheus_server(tsdb, work)
+        procs.append(proc)
+        proc, taddr = prometheus_server(tuned, work, TUNED_LOOKBACK)
+        procs.append(proc)
         qs = questions(h, size)
-        ours = ask(vaddr, qs, vtrail_request, vtrail_said, h)
-        theirs = ask(paddr, qs, prom_request, prom_said, h)
+        sides = ask(
+            [
+                Side(SIDES[0], vaddr, vtrail_request, vtrail_said),
+                Side(SIDES[1], paddr, prom_request, prom_said),
+                Side(SIDES[2], taddr, prom_request, prom_said),
+            ],
+            qs,
+            h,
+        )
     finally:
-        stop(vproc)
-        if pproc is not None:
-            stop(pproc)
-    return Result(size, h, samples, ours, theirs, setup)
+        for proc in procs:
+            stop(proc)
+    sides[SIDES[3]] = in_process(db, qs, h)
+    return Result(size, h, samples, {s: sides[s] for s in SIDES}, setup)
 
 
 NAMES = {
@@ -287,28 +373,33 @@ NAMES = {
 
 
 def report(r: Result) -> None:
-    print("\nquestion               side        p50 ms   p99 ms   JSON bytes   wire bytes   wrong")
+    print(
+        "\nquestion             side                       p50 ms  p99 ms  JSON bytes  wire bytes  wrong"
+    )
     for kind, name in NAMES.items():
-        for side, tallies in (("vtrail", r.vtrail), ("Prometheus", r.prometheus)):
+        for side, tallies in r.sides.items():
             t = tallies[kind]
+            wire = f"{statistics.median(t.wire):,.0f}" if any(t.wire) else "—"
             print(
-                f"{name:<22} {side:<10} {pct(t.ms, 50):>8.2f} {pct(t.ms, 99):>8.2f}"
-                f" {statistics.median(t.body):>12,.0f} {statistics.median(t.wire):>12,.0f}"
-                f"   {t.wrongs:>3} / {t.asked} ({t.wrong_near} near a change)"
+                f"{name:<20} {side:<25} {pct(t.ms, 50):>7.2f} {pct(t.ms, 99):>7.2f}"
+                f" {statistics.median(t.body):>11,.0f} {wire:>11}"
+                f"  {t.wrongs:>4} / {t.asked} ({t.wrong_near} near a change)"
             )
     print("\nwrong answers, why")
     for kind, name in NAMES.items():
-        for side, tallies in (("vtrail", r.vtrail), ("Prometheus", r.prometheus)):
+        for side, tallies in r.sides.items():
             reasons = ", ".join(f"{n} {why}" for why, n in tallies[kind].wrong.most_common())
-            print(f"  {name:<22} {side:<10} {reasons or 'none'}")
-    print("\nratio vtrail / Prometheus   p50    p99    JSON bytes   wrong answers")
-    for kind, name in NAMES.items():
-        a, b = r.vtrail[kind], r.prometheus[kind]
-        print(
-            f"  {name:<24} {pct(a.ms, 50) / pct(b.ms, 50):>5.2f} {pct(a.ms, 99) / pct(b.ms, 99):>6.2f}"
-            f" {statistics.median(a.body) / statistics.median(b.body):>12.2f}"
-            f"   {a.wrongs} vs {b.wrongs} of {a.asked}"
-        )
+            print(f"  {name:<20} {side:<25} {reasons or 'none'}")
+    for peer in SIDES[1:3]:
+        print(f"\nratio vtrail / {peer:<28} p50    p99   JSON bytes   wrong answers")
+        for kind, name in NAMES.items():
+            a, b = r.vtrail[kind], r.sides[peer][kind]
+            print(
+                f"  {name:<42} {pct(a.ms, 50) / pct(b.ms, 50):>5.2f}"
+                f" {pct(a.ms, 99) / pct(b.ms, 99):>6.2f}"
+                f" {statistics.median(a.body) / statistics.median(b.body):>12.2f}"
+                f"   {a.wrongs} vs {b.wrongs} of {a.asked}"
+            )
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx2
 
 from peers_history import History
-from serve import free_port, serve
+from serve import free_port
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
@@ -35,12 +35,6 @@ def vtrail_store(h: History, path: Path) -> SqliteStore:
     return store
 
 
-def vtrail_server(h: History, work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    db = work / "vtrail.db"
-    vtrail_store(h, db).close()
-    return serve(db)
-
-
 def backfill(h: History, work: Path) -> tuple[Path, int]:
     """The history's scrapes written into a Prometheus TSDB by promtool; the TSDB and samples."""
     text, tsdb = work / "vm_info.om", work / "tsdb"
@@ -57,8 +51,11 @@ def backfill(h: History, work: Path) -> tuple[Path, int]:
     return tsdb, samples
 
 
-def prometheus_server(tsdb: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Prometheus on the backfilled TSDB, scraping nothing, keeping every block."""
+def prometheus_server(
+    tsdb: Path, work: Path, lookback: str = "5m"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Prometheus on the backfilled TSDB, scraping nothing, keeping every block, with an
+    instant query looking `lookback` back for a series' last sample (its default: 5m)."""
     config = work / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
     port = free_port()
@@ -72,6 +69,7 @@ def prometheus_server(tsdb: Path, work: Path) -> tuple[subprocess.Popen[bytes], 
             # Retention counts back from the newest block, so the whole history is kept.
             "--storage.tsdb.retention.time=100y",
             f"--web.listen-address={addr}",
+            f"--query.lookback-delta={lookback}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

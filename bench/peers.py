@@ -145,12 +145,16 @@ def prom_said(q: Question, doc: dict[str, Any]) -> Any:
     return sorted({m["vm"] for m in series})
 
 
-def judge(h: History, q: Question, said: Any) -> str | None:
+def truth(h: History, q: Question) -> Any:
     if q.kind == "where":
-        return judge_where(h.at(q.subject, q.at), said)
+        return h.at(q.subject, q.at)
     if q.kind == "host":
-        return judge_set(h.on_host(q.subject, q.at), said)
-    return judge_set(h.changed(q.at - HOUR_MS, q.at), said)
+        return h.on_host(q.subject, q.at)
+    return h.changed(q.at - HOUR_MS, q.at)
+
+
+def judge(q: Question, right: Any, said: Any) -> str | None:
+    return (judge_where if q.kind == "where" else judge_set)(right, said)
 
 
 # -- the questions ----------------------------------------------------------------------
@@ -218,7 +222,7 @@ class Side:
     read: Callable[[Question, dict[str, Any]], Any]
 
 
-def ask(sides: list[Side], qs: list[Question], h: History) -> dict[str, dict[str, Tally]]:
+def ask(sides: list[Side], qs: list[Question], truths: list[Any]) -> dict[str, dict[str, Tally]]:
     """Every question of every side, each side on its own keep-alive connection, after a
     warm-up. A question goes to the sides back to back, in turns, so that whatever else
     the machine runs meanwhile weighs on every side alike."""
@@ -228,7 +232,7 @@ def ask(sides: list[Side], qs: list[Question], h: History) -> dict[str, dict[str
         for q in qs[:: max(1, len(qs) // 20)]:
             for s in sides:
                 clients[s.name].get(s.request(q)[0], params=s.request(q)[1])
-        for k, q in enumerate(qs):
+        for k, (q, right) in enumerate(zip(qs, truths, strict=True)):
             for s in sides[k % len(sides) :] + sides[: k % len(sides)]:
                 path, params = s.request(q)
                 t = time.perf_counter()
@@ -244,7 +248,7 @@ def ask(sides: list[Side], qs: list[Question], h: History) -> dict[str, dict[str
                     len(body),
                     r.num_bytes_downloaded,
                     s.read(q, r.json()),
-                    h,
+                    right,
                 )
     finally:
         for c in clients.values():
@@ -253,26 +257,26 @@ def ask(sides: list[Side], qs: list[Question], h: History) -> dict[str, dict[str
 
 
 def tally(
-    tallies: dict[str, Tally], q: Question, ms: float, body: int, wire: int, said: Any, h: History
+    tallies: dict[str, Tally], q: Question, ms: float, body: int, wire: int, said: Any, right: Any
 ) -> None:
     t = tallies.setdefault(q.kind, Tally())
     t.ms.append(ms)
     t.body.append(body)
     t.wire.append(wire)
     t.asked += 1
-    why = judge(h, q, said)
+    why = judge(q, right, said)
     if why is not None:
         t.wrong[why] += 1
         t.wrong_near += q.near_change
 
 
-def in_process(db: Path, qs: list[Question], h: History) -> dict[str, Tally]:
+def in_process(db: Path, qs: list[Question], truths: list[Any]) -> dict[str, Tally]:
     """The same questions put to vtrail.query on the store, with no HTTP: what the
     answer costs, apart from the server's stack and the JSON."""
     store = SqliteStore(db, readonly=True)
     tallies: dict[str, Tally] = {}
     try:
-        for q in qs:
+        for q, right in zip(qs, truths, strict=True):
             at = from_us(q.at * 1000)
             t = time.perf_counter()
             if q.kind == "where":
@@ -285,7 +289,7 @@ def in_process(db: Path, qs: list[Question], h: History) -> dict[str, Tally]:
             doc = to_jsonable(answer)
             size = len(json.dumps(doc, separators=(",", ":")))
             # Nothing goes over a wire in process.
-            tally(tallies, q, ms, size, 0, vtrail_said(q, doc), h)
+            tally(tallies, q, ms, size, 0, vtrail_said(q, doc), right)
     finally:
         store.close()
     return tallies
@@ -340,6 +344,8 @@ def run(size: Size, work: Path, quiet: bool = False) -> Result:
     vtrail_store(h, db).close()
     setup["vtrail"] = time.perf_counter() - t
     say(f"vtrail store: {len(h.observations):,} observations recorded in {setup['vtrail']:.1f} s")
+    qs = questions(h, size)
+    truths = [truth(h, q) for q in qs]
     procs: list[subprocess.Popen[bytes]] = []
     try:
         proc, vaddr = serve(db)
@@ -348,7 +354,6 @@ def run(size: Size, work: Path, quiet: bool = False) -> Result:
         procs.append(proc)
         proc, taddr = prometheus_server(tuned, work, TUNED_LOOKBACK)
         procs.append(proc)
-        qs = questions(h, size)
         sides = ask(
             [
                 Side(SIDES[0], vaddr, vtrail_request, vtrail_said),
@@ -356,12 +361,12 @@ def run(size: Size, work: Path, quiet: bool = False) -> Result:
                 Side(SIDES[2], taddr, prom_request, prom_said),
             ],
             qs,
-            h,
+            truths,
         )
     finally:
         for proc in procs:
             stop(proc)
-    sides[SIDES[3]] = in_process(db, qs, h)
+    sides[SIDES[3]] = in_process(db, qs, truths)
     return Result(size, h, samples, {s: sides[s] for s in SIDES}, setup)
 
 

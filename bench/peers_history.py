@@ -54,11 +54,15 @@ class History:
     spans: dict[str, list[Span]] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
+    _starts: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     def at(self, vm: str, t: int) -> tuple[str, str] | None:
         """(host, state) of `vm` at `t`, or None where it did not exist."""
         spans = self.spans.get(vm, [])
-        k = bisect.bisect_right([s.start for s in spans], t) - 1
+        starts = self._starts.get(vm)
+        if starts is None or len(starts) != len(spans):
+            starts = self._starts[vm] = [s.start for s in spans]
+        k = bisect.bisect_right(starts, t) - 1
         if k >= 0 and spans[k].start <= t < spans[k].end:
             return spans[k].host, spans[k].state
         return None

@@ -60,20 +60,21 @@ def prometheus_server(
     config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
     port = free_port()
     addr = f"127.0.0.1:{port}"
-    log = (work / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tsdb}",
-            # Retention counts back from the newest block, so the whole history is kept.
-            "--storage.tsdb.retention.time=100y",
-            f"--web.listen-address={addr}",
-            f"--query.lookback-delta={lookback}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = work / f"prometheus-{lookback}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tsdb}",
+                # Retention counts back from the newest block, so the whole history is kept.
+                "--storage.tsdb.retention.time=100y",
+                f"--web.listen-address={addr}",
+                f"--query.lookback-delta={lookback}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -83,5 +84,5 @@ def prometheus_server(
             pass
         time.sleep(0.2)
     proc.kill()
-    tail = (work / "prometheus.log").read_text(errors="replace")[-400:]
+    tail = log_path.read_text(errors="replace")[-400:]
     raise SystemExit(f"prometheus did not become ready on {addr}: {tail}")

@@ -112,10 +112,11 @@ def judge_where(truth: tuple[str, str] | None, said: list[tuple[str, str]]) -> s
 
 
 def judge_set(truth: set[str], said: list[str]) -> str | None:
-    """Why a list of VMs is wrong: one listed that is not in the truth, or one missing."""
+    """Why a list of VMs is wrong: one listed that is not in the truth (on a host: one
+    that left it or vanished; in a diff: one that did not change), or one missing."""
     if not set(said) - truth and not truth - set(said):
         return None
-    return "lists one that moved or vanished" if set(said) - truth else "misses one"
+    return "lists a VM it should not" if set(said) - truth else "misses a VM"
 
 
 def prom_series(doc: dict[str, Any]) -> list[dict[str, str]]:

@@ -4,7 +4,7 @@ VMs over hosts, changing at random instants (to the millisecond): migrations,
 state changes, VMs that vanish, VMs created for good and VMs that live under
 five minutes. The same history is written as vtrail observations (the events
 of one fleet-wide source, as an orchestrator's feed would give) and as the
-`vm_info{vm,host,state}` samples a scrape every `SCRAPE` would have taken.
+`vm_info{vm,host,state}` samples a scrape every `SCRAPE_MS` would have taken.
 """
 
 from __future__ import annotations

@@ -66,11 +66,13 @@ def test_the_quick_run_finds_vtrail_exact_and_prometheus_double_counting(
             "host": size.host,
             "diff": size.diff,
         }
-    assert {k: dict(t.wrong) for k, t in r.vtrail.items()} == {
-        "where": {},
-        "host": {},
-        "diff": {},
-    }
+    # Over HTTP and in process alike.
+    for side in (r.vtrail, r.sides[peers.SIDES[3]]):
+        assert {k: dict(t.wrong) for k, t in side.items()} == {
+            "where": {},
+            "host": {},
+            "diff": {},
+        }
     where, host = r.prometheus["where"].wrong, r.prometheus["host"].wrong
     assert where["in two places or states at once"] > 0
     assert where["shown after it vanished"] > 0

@@ -1,0 +1,423 @@
+"""vtrail beside Prometheus on the same fleet history, both asked over HTTP on loopback.
+
+    python bench/peers.py            # 5,000 VMs on 100 hosts over 6 hours (a few minutes)
+    python bench/peers.py --quick    # 200 VMs on 10 hosts over 2 hours (seconds)
+
+One synthetic history (bench/peers_history.py: migrations, state changes, VMs
+that vanish, VMs that live under five minutes) is recorded into a vtrail store
+served by `vtrail serve`, and backfilled with `promtool tsdb
+create-blocks-from openmetrics` into the TSDB of a Prometheus server (Debian's
+`prometheus` package) as `vm_info{vm,host,state}`, sampled every 15 s as a
+scrape would have. Three questions, each asked of both with httpx2:
+
+- where was VM X at T: `GET /api/where?what=vm:X&at=T`, and the instant
+  query `vm_info{vm="X"}` at T;
+- which VMs ran on host H at T: `GET /api/show/host:H?at=T` (its `runs_on`
+  relations), and `vm_info{host="H"}` at T;
+- what changed in the hour before T: `GET /api/diff?from=T-1h&to=T`, and
+  `(vm_info unless vm_info offset 1h) or (vm_info offset 1h unless vm_info)`.
+
+Half of each question's instants are drawn anywhere in the history, half
+within five minutes after one of the changes (Prometheus's lookback window).
+Every answer is judged against the history itself. Figures: latency p50 and
+p99, answer size (the JSON, and the bytes on the wire), wrong answers and
+why, and a table of ratios vtrail / Prometheus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from load import stop
+from peers_history import T0_MS, History, build, vm_id
+from peers_servers import backfill, missing_binaries, prometheus_server, vtrail_store
+from serve import pct, serve
+from vtrail.query import state
+from vtrail.query.jsonable import to_jsonable
+from vtrail.store import SqliteStore
+from vtrail.timeexpr import from_us, iso
+
+LOOKBACK_MS = 300_000
+HOUR_MS = 3_600_000
+DIFF_QUERY = "(vm_info unless vm_info offset 1h) or (vm_info offset 1h unless vm_info)"
+
+
+@dataclass(frozen=True)
+class Size:
+    vms: int
+    hosts: int
+    hours: float
+    where: int
+    host: int
+    diff: int
+
+
+QUICK = Size(vms=200, hosts=10, hours=2, where=100, host=40, diff=20)
+FULL = Size(vms=5_000, hosts=100, hours=6, where=2_000, host=400, diff=200)
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: str  # where, host or diff
+    subject: str  # the VM's name, the host's name, or "" for diff
+    at: int  # milliseconds since the epoch
+    near_change: bool  # drawn within the lookback after a change
+
+
+@dataclass
+class Tally:
+    """One side's answers to one kind of question."""
+
+    ms: list[float] = field(default_factory=list)
+    body: list[int] = field(default_factory=list)
+    wire: list[int] = field(default_factory=list)
+    wrong: Counter[str] = field(default_factory=Counter)  # why, per reason
+    wrong_near: int = 0
+    asked: int = 0
+
+    @property
+    def wrongs(self) -> int:
+        return sum(self.wrong.values())
+
+
+# -- judging an answer against the history ----------------------------------------------
+
+
+def judge_where(truth: tuple[str, str] | None, said: list[tuple[str, str]]) -> str | None:
+    """Why an answer to "where was the VM" is wrong (None when it is right). `said` lists
+    each (host, state) the answer gives, once per series or per entity."""
+    if truth is None:
+        return "shown after it vanished" if said else None
+    if len(said) > 1:
+        return "in two places or states at once"
+    if not said:
+        return "not seen yet"
+    return None if said[0] == truth else "stale host or state"
+
+
+def judge_set(truth: set[str], said: list[str]) -> str | None:
+    """Why a list of VMs is wrong: one listed that is not in the truth (on a host: one
+    that left it or vanished; in a diff: one that did not change), or one missing."""
+    if not set(said) - truth and not truth - set(said):
+        return None
+    return "lists a VM it should not" if set(said) - truth else "misses a VM"
+
+
+def prom_series(doc: dict[str, Any]) -> list[dict[str, str]]:
+    return [r["metric"] for r in doc["data"]["result"]]
+
+
+def vtrail_said(q: Question, doc: dict[str, Any]) -> Any:
+    if q.kind == "where":
+        return [(doc["host"].removeprefix("host:"), doc["state"])] if doc["alive"] else []
+    if q.kind == "host":
+        host = f"host:{q.subject}"
+        return [
+            r["src"].removeprefix("vm:")
+            for r in doc["relations"]
+            if r["rel"] == "runs_on" and r["dst"] == host
+        ]
+    moved = [m["entity"] for m in doc["moved"] if sorted(m["before"]) != sorted(m["after"])]
+    listed = [v["entity"] for side in ("appeared", "vanished", "changed") for v in doc[side]]
+    return [e.removeprefix("vm:") for e in listed + moved]
+
+
+def prom_said(q: Question, doc: dict[str, Any]) -> Any:
+    series = prom_series(doc)
+    if q.kind == "where":
+        return [(m["host"], m["state"]) for m in series]
+    # A VM listed twice (two states on one host) is counted once: the generous reading.
+    return sorted({m["vm"] for m in series})
+
+
+def truth(h: History, q: Question) -> Any:
+    if q.kind == "where":
+        return h.at(q.subject, q.at)
+    if q.kind == "host":
+        return h.on_host(q.subject, q.at)
+    return h.changed(q.at - HOUR_MS, q.at)
+
+
+def judge(q: Question, right: Any, said: Any) -> str | None:
+    return (judge_where if q.kind == "where" else judge_set)(right, said)
+
+
+# -- the questions ----------------------------------------------------------------------
+
+
+def questions(h: History, size: Size, seed: int = 3) -> list[Question]:
+    rng = random.Random(seed)
+    names = sorted(h.spans)
+    moves = [c for c in h.changes if c.host_before is not None]
+    late = [c for c in moves if c.at >= T0_MS + HOUR_MS]
+
+    def anywhere(lo: int) -> int:
+        return rng.randrange(lo, h.end)
+
+    def after(at: int) -> int:
+        return min(h.end - 1, at + rng.randrange(LOOKBACK_MS))
+
+    out = []
+    for k in range(size.where):
+        if k % 2:
+            c = rng.choice(moves)
+            out.append(Question("where", c.vm, after(c.at), True))
+        else:
+            out.append(Question("where", rng.choice(names), anywhere(T0_MS), False))
+    for k in range(size.host):
+        if k % 2:
+            c = rng.choice(moves)
+            out.append(Question("host", c.host_before or "", after(c.at), True))
+        else:
+            out.append(Question("host", rng.choice(h.hosts), anywhere(T0_MS), False))
+    for k in range(size.diff):
+        if k % 2:
+            out.append(Question("diff", "", after(rng.choice(late).at), True))
+        else:
+            out.append(Question("diff", "", anywhere(T0_MS + HOUR_MS), False))
+    return out
+
+
+def at_iso(ms: int) -> str:
+    return iso(from_us(ms * 1000))
+
+
+def vtrail_request(q: Question) -> tuple[str, dict[str, str]]:
+    if q.kind == "where":
+        return "/api/where", {"what": vm_id(q.subject), "at": at_iso(q.at)}
+    if q.kind == "host":
+        return f"/api/show/host:{q.subject}", {"at": at_iso(q.at)}
+    return "/api/diff", {"from": at_iso(q.at - HOUR_MS), "to": at_iso(q.at)}
+
+
+def prom_request(q: Question) -> tuple[str, dict[str, str]]:
+    query = {
+        "where": f'vm_info{{vm="{q.subject}"}}',
+        "host": f'vm_info{{host="{q.subject}"}}',
+        "diff": DIFF_QUERY,
+    }[q.kind]
+    return "/api/v1/query", {"query": query, "time": f"{q.at / 1000:.3f}"}
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str
+    addr: str
+    request: Callable[[Question], tuple[str, dict[str, str]]]
+    read: Callable[[Question, dict[str, Any]], Any]
+
+
+def ask(sides: list[Side], qs: list[Question], truths: list[Any]) -> dict[str, dict[str, Tally]]:
+    """Every question of every side, each side on its own keep-alive connection, after a
+    warm-up. A question goes to the sides back to back, in turns, so that whatever else
+    the machine runs meanwhile weighs on every side alike."""
+    tallies: dict[str, dict[str, Tally]] = {s.name: {} for s in sides}
+    clients = {s.name: httpx2.Client(base_url=f"http://{s.addr}", timeout=120) for s in sides}
+    try:
+        for q in qs[:: max(1, len(qs) // 20)]:
+            for s in sides:
+                clients[s.name].get(s.request(q)[0], params=s.request(q)[1])
+        for k, (q, right) in enumerate(zip(qs, truths, strict=True)):
+            for s in sides[k % len(sides) :] + sides[: k % len(sides)]:
+                path, params = s.request(q)
+                t = time.perf_counter()
+                r = clients[s.name].get(path, params=params)
+                body = r.content
+                ms = (time.perf_counter() - t) * 1000
+                if r.status_code != 200:
+                    raise SystemExit(f"{s.addr}{path} {params}: {r.status_code} {body[:200]!r}")
+                tally(
+                    tallies[s.name],
+                    q,
+                    ms,
+                    len(body),
+                    r.num_bytes_downloaded,
+                    s.read(q, r.json()),
+                    right,
+                )
+    finally:
+        for c in clients.values():
+            c.close()
+    return tallies
+
+
+def tally(
+    tallies: dict[str, Tally], q: Question, ms: float, body: int, wire: int, said: Any, right: Any
+) -> None:
+    t = tallies.setdefault(q.kind, Tally())
+    t.ms.append(ms)
+    t.body.append(body)
+    t.wire.append(wire)
+    t.asked += 1
+    why = judge(q, right, said)
+    if why is not None:
+        t.wrong[why] += 1
+        t.wrong_near += q.near_change
+
+
+def in_process(db: Path, qs: list[Question], truths: list[Any]) -> dict[str, Tally]:
+    """The same questions put to vtrail.query on the store, with no HTTP: what the
+    answer costs, apart from the server's stack and the JSON."""
+    store = SqliteStore(db, readonly=True)
+    tallies: dict[str, Tally] = {}
+    try:
+        for q, right in zip(qs, truths, strict=True):
+            at = from_us(q.at * 1000)
+            t = time.perf_counter()
+            if q.kind == "where":
+                answer: Any = state.where(store, vm_id(q.subject), at)
+            elif q.kind == "host":
+                answer = state.show(store, f"host:{q.subject}", at)
+            else:
+                answer = state.diff(store, at - timedelta(hours=1), at)
+            ms = (time.perf_counter() - t) * 1000
+            doc = to_jsonable(answer)
+            size = len(json.dumps(doc, separators=(",", ":")))
+            # Nothing goes over a wire in process.
+            tally(tallies, q, ms, size, 0, vtrail_said(q, doc), right)
+    finally:
+        store.close()
+    return tallies
+
+
+# -- the run ----------------------------------------------------------------------------
+
+#: The sides, in the order they are printed. The third is Prometheus with its lookback
+#: cut to two scrape intervals, as an operator who knows the problem might set it; the
+#: last is vtrail's own questions without HTTP.
+SIDES = ("vtrail", "Prometheus", "Prometheus, lookback 30 s", "vtrail in process")
+TUNED_LOOKBACK = "30s"
+
+
+@dataclass
+class Result:
+    size: Size
+    history: History
+    samples: int
+    #: Per side, per kind of question.
+    sides: dict[str, dict[str, Tally]]
+    setup: dict[str, float]
+
+    @property
+    def vtrail(self) -> dict[str, Tally]:
+        return self.sides[SIDES[0]]
+
+    @property
+    def prometheus(self) -> dict[str, Tally]:
+        return self.sides[SIDES[1]]
+
+
+def run(size: Size, work: Path, quiet: bool = False) -> Result:
+    say = (lambda *a: None) if quiet else print
+    t = time.perf_counter()
+    h = build(size.vms, size.hosts, size.hours)
+    setup = {"history": time.perf_counter() - t}
+    say(
+        f"history: {size.vms:,} VMs at the start on {size.hosts} hosts over {size.hours:g} h, "
+        f"{len(h.changes):,} changes ({len(h.spans):,} VMs in all), "
+        f"{len(h.observations):,} observations"
+    )
+    t = time.perf_counter()
+    tsdb, samples = backfill(h, work)
+    setup["backfill"] = time.perf_counter() - t
+    say(f"promtool backfill: {samples:,} samples in {setup['backfill']:.1f} s")
+    # Each Prometheus has a TSDB of its own: a server locks the one it opens.
+    tuned = work / "tsdb-tuned"
+    shutil.copytree(tsdb, tuned)
+    t = time.perf_counter()
+    db = work / "vtrail.db"
+    vtrail_store(h, db).close()
+    setup["vtrail"] = time.perf_counter() - t
+    say(f"vtrail store: {len(h.observations):,} observations recorded in {setup['vtrail']:.1f} s")
+    qs = questions(h, size)
+    truths = [truth(h, q) for q in qs]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        proc, vaddr = serve(db)
+        procs.append(proc)
+        proc, paddr = prometheus_server(tsdb, work)
+        procs.append(proc)
+        proc, taddr = prometheus_server(tuned, work, TUNED_LOOKBACK)
+        procs.append(proc)
+        sides = ask(
+            [
+                Side(SIDES[0], vaddr, vtrail_request, vtrail_said),
+                Side(SIDES[1], paddr, prom_request, prom_said),
+                Side(SIDES[2], taddr, prom_request, prom_said),
+            ],
+            qs,
+            truths,
+        )
+    finally:
+        for proc in procs:
+            stop(proc)
+    sides[SIDES[3]] = in_process(db, qs, truths)
+    return Result(size, h, samples, {s: sides[s] for s in SIDES}, setup)
+
+
+NAMES = {
+    "where": "where was VM X at T",
+    "host": "VMs on host H at T",
+    "diff": "what changed in 1 h",
+}
+
+
+def report(r: Result) -> None:
+    print(
+        "\nquestion             side                       p50 ms  p99 ms  JSON bytes  wire bytes  wrong"
+    )
+    for kind, name in NAMES.items():
+        for side, tallies in r.sides.items():
+            t = tallies[kind]
+            wire = f"{statistics.median(t.wire):,.0f}" if any(t.wire) else "—"
+            print(
+                f"{name:<20} {side:<25} {pct(t.ms, 50):>7.2f} {pct(t.ms, 99):>7.2f}"
+                f" {statistics.median(t.body):>11,.0f} {wire:>11}"
+                f"  {t.wrongs:>4} / {t.asked} ({t.wrong_near} near a change)"
+            )
+    print("\nwrong answers, why")
+    for kind, name in NAMES.items():
+        for side, tallies in r.sides.items():
+            reasons = ", ".join(f"{n} {why}" for why, n in tallies[kind].wrong.most_common())
+            print(f"  {name:<20} {side:<25} {reasons or 'none'}")
+    for peer in SIDES[1:3]:
+        print(f"\nratio vtrail / {peer:<28} p50    p99   JSON bytes   wrong answers")
+        for kind, name in NAMES.items():
+            a, b = r.vtrail[kind], r.sides[peer][kind]
+            print(
+                f"  {name:<42} {pct(a.ms, 50) / pct(b.ms, 50):>5.2f}"
+                f" {pct(a.ms, 99) / pct(b.ms, 99):>6.2f}"
+                f" {statistics.median(a.body) / statistics.median(b.body):>12.2f}"
+                f"   {a.wrongs} vs {b.wrongs} of {a.asked}"
+            )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the smoke run's small size")
+    ap.add_argument("--dir", type=Path, default=None, help="where the stores go")
+    args = ap.parse_args()
+    if missing := missing_binaries():
+        sys.exit(f"{' and '.join(missing)} not found: install Debian's prometheus package")
+    with tempfile.TemporaryDirectory(dir=args.dir) as d:
+        report(run(QUICK if args.quick else FULL, Path(d)))
+
+
+if __name__ == "__main__":
+    main()

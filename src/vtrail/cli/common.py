@@ -20,7 +20,7 @@ from rich.text import Text
 from vtrail.query.jsonable import to_jsonable
 from vtrail.query.names import Ambiguous, names_at
 from vtrail.query.state import BadWindow, UnknownKind
-from vtrail.store import SqliteStore, StoreError, UnknownEntity, default_path
+from vtrail.store import Store, StoreError, UnknownEntity, default_path, factory
 from vtrail.timeexpr import TimeParseError, parse_time
 from vtrail.triage.derive import derivers
 from vtrail.wire import ObservationError
@@ -78,13 +78,11 @@ def window(t_from: str | None, t_to: str | None) -> tuple[datetime | None, datet
 
 
 @contextmanager
-def open_store(
-    db: Path | None, *, readonly: bool = True, cache_mib: int = 128
-) -> Iterator[SqliteStore]:
+def open_store(db: Path | None, *, readonly: bool = True, cache_mib: int = 128) -> Iterator[Store]:
     """The store, with every known failure turned into a one-line error."""
     path = db or default_path()
     try:
-        store = SqliteStore(path, readonly=readonly, cache_mib=cache_mib)
+        store = factory.open_store(path, readonly=readonly, cache_mib=cache_mib)
     except StoreError as e:
         fail(str(e))
     if not readonly:
@@ -127,7 +125,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def vm_names(store: SqliteStore, answer: Any, *instants: datetime) -> dict[str, str]:
+def vm_names(store: Store, answer: Any, *instants: datetime) -> dict[str, str]:
     """The names the VMs `answer` mentions had at `instants` (the first each was alive at):
     tables show a VM by its name, its uuid under it."""
     ids: set[str] = set()

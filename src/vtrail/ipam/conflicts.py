@@ -35,7 +35,7 @@ from vtrail.ipam.pools import (
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.pools import Pool
 from vtrail.query.state import check_window
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.ipam import Edge, IpamReader
 from vtrail.timeexpr import from_us, to_us
 
@@ -139,7 +139,7 @@ def _text(eid: str) -> str:
 
 
 def conflicts(
-    store: SqliteStore,
+    store: Store,
     *,
     at: datetime | None = None,
     t_from: datetime | None = None,

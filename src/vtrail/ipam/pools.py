@@ -17,7 +17,7 @@ from vtrail.ids import ip_id, ip_text_prefix, mac_id, parse_ip, parse_mac, pool_
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.pools import Pool, pool_document
 from vtrail.policy.record import from_attrs
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.graph import GraphReader
 from vtrail.timeexpr import iso, to_us
 
@@ -38,7 +38,7 @@ class IpamConflict(IpamError):
     without its address (the API's 409)."""
 
 
-def pools_at(store: SqliteStore, at: datetime) -> dict[str, Pool]:
+def pools_at(store: Store, at: datetime) -> dict[str, Pool]:
     """The pools of the policy in force at `at` (docs/ipam.md)."""
     r = GraphReader(store)
     t = to_us(at)
@@ -46,7 +46,7 @@ def pools_at(store: SqliteStore, at: datetime) -> dict[str, Pool]:
     return from_attrs((n.eid, n.attrs) for n in r.nodes(ids, t).values()).pools
 
 
-def pool_named(store: SqliteStore, name: str, at: datetime) -> Pool:
+def pool_named(store: Store, name: str, at: datetime) -> Pool:
     pools = pools_at(store, at)
     found = pools.get(name)
     if found is None:
@@ -208,7 +208,7 @@ class PoolsAnswer:
     pools: list[dict[str, Any]]
 
 
-def pools_answer(store: SqliteStore, at: datetime) -> PoolsAnswer:
+def pools_answer(store: Store, at: datetime) -> PoolsAnswer:
     found = pools_at(store, at)
     return PoolsAnswer(
         at,

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from vtrail.collectors.base import Collector, SourceError
 from vtrail.model import Observation
 from vtrail.recording.writer import BatchWriter, WriterStats
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class Runner:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         sources: Sequence[SourceSpec | SourceGroup],
         *,
         interval: float = 10.0,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from vtrail.model import Observation
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.wire import ObservationError, check
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ _STOP = object()
 
 
 class BatchWriter:
-    def __init__(self, store: SqliteStore, *, queue_size: int = 10_000, max_batch: int = 1000):
+    def __init__(self, store: Store, *, queue_size: int = 10_000, max_batch: int = 1000):
         self.store = store
         self.max_batch = max_batch
         self._queue: queue.Queue[_Item | object] = queue.Queue(queue_size)

@@ -24,10 +24,11 @@ becomes its keyframe.
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 import zlib
 from collections import OrderedDict
+
+from vtrail.store.conn import Conn
 
 #: Where text is cut into pieces. In JSON it ends every value, so a changed
 #: attribute or counter reading costs one piece, not its whole object.
@@ -148,7 +149,7 @@ class Bodies:
     transaction or another writer never leaves a stale one in use.
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, own_keyframes: bool = False) -> None:
+    def __init__(self, conn: Conn, *, own_keyframes: bool = False) -> None:
         self.c = conn
         self._own: dict[int, int] | None = {} if own_keyframes else None
         self._cache: OrderedDict[int, Keyframe] = OrderedDict()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 ClaimKey = tuple[int, str, int]
 #: A source's open claims: `(first, attrs)` by key.
@@ -47,7 +47,7 @@ def _claim(row: tuple[int, int, int | None, int | None, str | None, int | None])
 
 
 class ClaimTable:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.c = store.conn
 
     def of_key(self, key: ClaimKey, t: int) -> list[Claim]:

@@ -20,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 
 from vtrail.store.bodies import SMALL, Bodies
-from vtrail.store.sqlite import SqliteStore, StoreError, journal_path
+from vtrail.store.interfaces import Store
+from vtrail.store.sqlite import StoreError, journal_path
 from vtrail.timeexpr import from_us, iso_us
 
 #: Bodies packed per transaction by `compact`, so that a recorder writing
@@ -58,7 +59,7 @@ class Compacted:
 class Journal:
     """Appends to the journal and reads it back, bodies decoded."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.c = store.conn
         self.bodies = Bodies(self.c)

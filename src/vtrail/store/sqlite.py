@@ -23,12 +23,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 from urllib.request import pathname2url
 
 from vtrail.model import split_id
 from vtrail.store.attrs import AttrCodec
 from vtrail.store.checkpoints import CheckpointCache
+from vtrail.store.interfaces import Deriver
 from vtrail.store.migrations import MIGRATIONS
 
 
@@ -82,19 +82,6 @@ def default_path() -> Path:
         return Path(env)
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "vtrail" / "vtrail.db"
-
-
-class Deriver(Protocol):
-    """What the recorder runs inside each batch's transaction to keep rows derived from
-    the history (membership, in `vtrail.triage.derive`) true to it."""
-
-    def __call__(self, store: SqliteStore, since: int) -> int:
-        """Derive again from `since` (the batch's earliest instant); rows opened."""
-        ...
-
-    def forget(self) -> None:
-        """The transaction was rolled back: drop whatever was kept of it."""
-        ...
 
 
 class SqliteStore:

@@ -14,8 +14,8 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from vtrail.store.interfaces import Store
 from vtrail.store.samples import Num, as_num, decode
-from vtrail.store.sqlite import SqliteStore
 
 #: Every probe metric starts so; `_PAST` sorts right after all of them.
 PREFIX = "probe."
@@ -54,7 +54,7 @@ def _steady(metric: str, v_first: Num, v_last: Num, increase: Num) -> bool:
 
 
 def probe_series(
-    store: SqliteStore, entities: Collection[str], metrics: Collection[str], lo: int, hi: int
+    store: Store, entities: Collection[str], metrics: Collection[str], lo: int, hi: int
 ) -> list[ProbeSeries]:
     """The series of `metrics` (each starting `probe.`) on `entities` with readings in
     `[lo, hi]`, by entity, metric and source."""

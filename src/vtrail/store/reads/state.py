@@ -11,8 +11,8 @@ from dataclasses import replace
 from typing import Any
 
 from vtrail.model import JSONValue, Relation, RelKey, Statement, Version
+from vtrail.store.interfaces import Store
 from vtrail.store.reads.rows import LIVE_AT, LIVE_RELATIONS, LIVE_VERSIONS, bounds, bulk, loads_many
-from vtrail.store.sqlite import SqliteStore
 from vtrail.timeexpr import from_us, to_us
 
 _V = "v.entity, e.eid, e.kind, v.valid_from, v.valid_to, v.attrs, v.source, v.vanished_after"
@@ -44,7 +44,7 @@ class _Names(dict[int, str]):
 class StateReader:
     """One per store; cheap to make."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.s = store
         self.c = store.conn
         self.checkpoints = store.checkpoints

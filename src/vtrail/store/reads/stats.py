@@ -6,11 +6,11 @@ None of it counts a history table: the counts are kept as rows come and go.
 
 from __future__ import annotations
 
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 
 class StatsReader:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.c = store.conn
 
     def counts(self) -> dict[str, int]:

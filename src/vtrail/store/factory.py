@@ -1,0 +1,36 @@
+"""Opening a store: a path opens SQLite, a `postgresql://` URL a PostgreSQL server.
+
+This is the one place that picks a store; `cli.common.open_store`, the API's
+dependencies and the recorder's tools all come here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from vtrail.store.interfaces import Store
+from vtrail.store.sqlite import SqliteStore, StoreError, default_path
+
+#: `--db` arrives as a `Path`, which folds `postgresql://` into `postgresql:/`.
+_SERVER = re.compile(r"^(postgres(?:ql)?):/+", re.IGNORECASE)
+
+
+def server_url(location: str | Path | None) -> str | None:
+    """The PostgreSQL URL `location` names (`--db`, else `$VTRAIL_DB`), or None for a file."""
+    text = str(location) if location is not None else os.environ.get("VTRAIL_DB", "")
+    if not _SERVER.match(text):
+        return None
+    return _SERVER.sub(lambda m: f"{m.group(1).lower()}://", text, count=1)
+
+
+def open_store(
+    location: str | Path | None = None, *, readonly: bool = False, cache_mib: int = 128
+) -> Store:
+    """The store at `location`: a file path (SQLite) or a `postgresql://` URL; None
+    means `$VTRAIL_DB`, else the default file. `cache_mib` sizes SQLite's page cache."""
+    url = server_url(location)
+    if url is not None:
+        raise StoreError(f"{url}: this vtrail has no PostgreSQL store")
+    return SqliteStore(location or default_path(), readonly=readonly, cache_mib=cache_mib)

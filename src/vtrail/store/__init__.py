@@ -2,14 +2,8 @@
 
 from vtrail.store.factory import open_store, server_url
 from vtrail.store.interfaces import Deriver, HistoryWriting, Interning, Reading, Store
-from vtrail.store.sqlite import (
-    SqliteStore,
-    StoreError,
-    UnknownEntity,
-    default_path,
-    move_store,
-    store_files,
-)
+from vtrail.store.interning import StoreError, UnknownEntity
+from vtrail.store.sqlite import SqliteStore, default_path, move_store, store_files
 
 __all__ = [
     "Deriver",

@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 from vtrail.store.interfaces import Store
-from vtrail.store.sqlite import SqliteStore, StoreError, default_path
+from vtrail.store.interning import StoreError
+from vtrail.store.sqlite import SqliteStore, default_path
 
 #: `--db` arrives as a `Path`, which folds `postgresql://` into `postgresql:/`.
 _SERVER = re.compile(r"^(postgres(?:ql)?):/+", re.IGNORECASE)
@@ -32,5 +33,11 @@ def open_store(
     means `$VTRAIL_DB`, else the default file. `cache_mib` sizes SQLite's page cache."""
     url = server_url(location)
     if url is not None:
-        raise StoreError(f"{url}: this vtrail has no PostgreSQL store")
+        try:
+            from vtrail.store.postgres import PostgresStore
+        except ImportError:
+            raise StoreError(
+                "a PostgreSQL store needs psycopg: pip install 'vtrail[postgres]'"
+            ) from None
+        return PostgresStore(url, readonly=readonly)
     return SqliteStore(location or default_path(), readonly=readonly, cache_mib=cache_mib)

@@ -21,6 +21,7 @@ from typing import Protocol
 from vtrail.store.attrs import AttrCodec
 from vtrail.store.checkpoints import CheckpointCache
 from vtrail.store.conn import Conn, Cursor
+from vtrail.store.dialect import Dialect
 
 __all__ = ["Conn", "Cursor", "Deriver", "HistoryWriting", "Interning", "Reading", "Store"]
 
@@ -45,6 +46,8 @@ class Reading(Interning, Protocol):
     #: Where the store lives: its file, or for a server the folder its
     #: local locks go in (store/postgres.py).
     path: Path
+    #: What its SQL cannot say alike on both (store/dialect.py).
+    dialect: Dialect
     checkpoints: CheckpointCache
     attrs: AttrCodec
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from vtrail.store.interfaces import Store
-from vtrail.store.sqlite import StoreError
+from vtrail.store.interning import StoreError
 
 Role = Literal["reader", "writer"]
 ROLES: tuple[Role, ...] = ("reader", "writer")

@@ -70,6 +70,6 @@ class StatsReader:
             "(SELECT max(observed_at) FROM journal WHERE source = s.id) AS last, "
             "(SELECT kind FROM journal WHERE source = s.id ORDER BY observed_at DESC LIMIT 1), "
             "EXISTS (SELECT 1 FROM claim WHERE source = s.id AND until IS NULL) "
-            "FROM source s) WHERE last IS NOT NULL ORDER BY name"
+            "FROM source s) AS sources WHERE last IS NOT NULL ORDER BY name"
         )
         return [(str(n), int(c), int(t), str(k), int(a)) for n, c, t, k, a in rows]

@@ -8,7 +8,6 @@ to a server on another machine. bench/stores.py starts one the same way.
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
@@ -21,8 +20,8 @@ from pathlib import Path
 
 def binaries() -> Path | None:
     """The newest installed server's bin folder, or None."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
-    return Path(found[-1]).parent if found else None
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: p.parts[4])
+    return found[-1].parent if found else None
 
 
 SKIP_REASON = (

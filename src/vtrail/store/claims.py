@@ -81,13 +81,13 @@ class ClaimTable:
         "AND (until IS NULL OR until >= ?)"
     )
     _with_latest_entity = (
-        f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, CAST(NULL AS BIGINT), source, "
-        "attrs, vanished_after FROM version WHERE entity = ? ORDER BY valid_from DESC LIMIT 1) "
-        "AS latest"
+        f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, "
+        "CAST(NULL AS BIGINT), source, attrs, vanished_after FROM version WHERE entity = ? "
+        "ORDER BY valid_from DESC LIMIT 1) AS latest"
     )
     _with_latest_relation = (
-        f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, CAST(NULL AS BIGINT), source, "
-        "attrs, vanished_after FROM relation WHERE src = ? AND rel = ? AND dst = ? "
+        f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, "
+        "CAST(NULL AS BIGINT), source, attrs, vanished_after FROM relation WHERE src = ? AND rel = ? AND dst = ? "
         "ORDER BY valid_from DESC LIMIT 1) AS latest"
     )
 

@@ -87,8 +87,8 @@ class ClaimTable:
     )
     _with_latest_relation = (
         f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, "
-        "CAST(NULL AS BIGINT), source, attrs, vanished_after FROM relation WHERE src = ? AND rel = ? AND dst = ? "
-        "ORDER BY valid_from DESC LIMIT 1) AS latest"
+        "CAST(NULL AS BIGINT), source, attrs, vanished_after FROM relation "
+        "WHERE src = ? AND rel = ? AND dst = ? ORDER BY valid_from DESC LIMIT 1) AS latest"
     )
 
     def at(self, key: ClaimKey, t: int) -> list[Claim]:

@@ -20,7 +20,6 @@ from vtrail.store.reads.samples import SeriesTotal, totals
 from vtrail.store.reads.state import StateReader
 from vtrail.store.reads.stats import StatsReader
 from vtrail.store.samples import Num
-from vtrail.store.sqlite import journal_path
 from vtrail.timeexpr import from_us, iso, to_us
 
 
@@ -475,8 +474,8 @@ def stats(store: Store) -> StatsAnswer:
     r = StatsReader(store)
     span = r.span()
     return StatsAnswer(
-        path=str(store.path),
-        journal_path=str(journal_path(store.path)),
+        path=store.location,
+        journal_path=store.journal_location,
         size_bytes=store.size_bytes(),
         first=from_us(span[0]) if span else None,
         last=from_us(span[1]) if span else None,

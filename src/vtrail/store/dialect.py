@@ -43,6 +43,8 @@ ROW_IDS = {
 
 _WORDS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bifnull\(", re.I), "coalesce("),
+    # SQLite's CROSS JOIN is an inner join whose order the planner keeps.
+    (re.compile(r"\bCROSS JOIN\b"), "JOIN"),
     (re.compile(r"\binstr\(", re.I), "strpos("),
     # SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE is the same question.
     (re.compile(r"\bLIKE\b"), "ILIKE"),

@@ -54,6 +54,16 @@ class Reading(Interning, Protocol):
     @property
     def conn(self) -> Conn: ...
 
+    @property
+    def location(self) -> str:
+        """Where the history is, to show: a file, or a server's URL without its password."""
+        ...
+
+    @property
+    def journal_location(self) -> str:
+        """Where the journal is, to show."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -21,8 +21,10 @@ batches arrive in, so the history equals that of a serial run.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -235,8 +237,9 @@ class PostgresStore(Interned):
     def __init__(self, url: str, *, readonly: bool = False) -> None:
         Interned.__init__(self)
         self.url = url
-        #: Local locks (`ipam`'s) go beside the working folder's `.vtrail` for a server store.
-        self.path = Path.cwd() / ".vtrail" / "postgres.db"
+        #: Where local lock files go (`ipam`'s): the temporary folder, one name per server.
+        where = hashlib.sha256(_safe(url).encode()).hexdigest()[:16]
+        self.path = Path(tempfile.gettempdir()) / f"vtrail-pg-{where}.db"
         self.conn: PgConn = PgConn(url)
         self.in_write = False
         self.tally: dict[str, int] = {}
@@ -350,6 +353,14 @@ class PostgresStore(Interned):
 
     def close(self) -> None:
         self.conn.close()
+
+    @property
+    def location(self) -> str:
+        return _safe(self.url)
+
+    @property
+    def journal_location(self) -> str:
+        return f"{_safe(self.url)} (table journal)"
 
     def size_bytes(self) -> int:
         """Bytes the server keeps for this database."""

@@ -242,6 +242,14 @@ class SqliteStore(Interned):
     def close(self) -> None:
         self.conn.close()
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def journal_location(self) -> str:
+        return str(journal_path(self.path))
+
     def size_bytes(self) -> int:
         """Bytes on disk, journal included."""
         return sum(p.stat().st_size for p in store_files(self.path) if p.exists())

@@ -6,11 +6,9 @@ from pathlib import Path
 import pytest
 
 from pg.pgserver import SKIP_REASON, Server
+from stores import STORES, location
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore, Store, open_store
-
-#: The stores a test marked `both_stores` runs against.
-STORES = ["sqlite", "postgresql"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -45,10 +43,7 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def db_location(request: pytest.FixtureRequest, store_kind: str, db_path: Path) -> str:
     """What `--db` names: the SQLite file, or a new database on the test server."""
-    if store_kind == "sqlite":
-        return str(db_path)
-    server: Server = request.getfixturevalue("pg_server")
-    return server.database()
+    return location(request, store_kind, db_path)
 
 
 @pytest.fixture

@@ -40,7 +40,8 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         envvar="VTRAIL_DB",
-        help="Store file (default: $VTRAIL_DB, else ~/.local/share/vtrail/vtrail.db).",
+        help="Store file, or a postgresql:// URL (default: $VTRAIL_DB, else "
+        "~/.local/share/vtrail/vtrail.db).",
         show_default=False,
     ),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -106,9 +107,14 @@ def fleet(seed: int) -> dict[str, list[Observation]]:
             if old != new:
                 out[old].append(event(f"libvirt:{old}", t + 1, gone=(vm,)))
             out[new].append(
-                event(f"libvirt:{new}", t + 2, ent(vm, name=vm[3:], state=rnd.choice("rp")),
-                      rel(vm, "runs_on", f"host:{new}"), sample(vm, "cpu_time", step * 7 + 1))
-            )  # fmt: skip
+                event(
+                    f"libvirt:{new}",
+                    t + 2,
+                    ent(vm, name=vm[3:], state=rnd.choice("rp")),
+                    rel(vm, "runs_on", f"host:{new}"),
+                    sample(vm, "cpu_time", step * 7 + 1),
+                )
+            )
         for h in HOSTS:
             mine = [v for v in VMS if where[v] == h]
             if step % 10 == 5:
@@ -228,3 +234,45 @@ def test_four_recorders_at_once_write_the_history_of_a_serial_run(server: Server
         concurrent.close()
     assert journal == sum(len(obs) for obs in per_host.values())
     assert got == expected
+
+
+@pytest.mark.parametrize("command", ["rebuild", "compact"])
+def test_file_commands_refuse_a_server_store_in_one_line(command: str) -> None:
+    from typer.testing import CliRunner
+
+    from vtrail.cli.main import app
+
+    done = CliRunner().invoke(app, [command, "--db", "postgresql://vt@127.0.0.1:1/v"])
+    assert done.exit_code == 2
+    assert done.output.strip() == (
+        f"error: {command} works on a SQLite store file, not on a PostgreSQL server"
+    )
+
+
+def test_the_cli_records_and_answers_on_a_server(server: Server, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vtrail.cli.main import app
+    from vtrail.wire import to_line
+
+    url = server.database()
+    lines = tmp_path / "obs.jsonl"
+    lines.write_text(
+        to_line(
+            snap(
+                "libvirt:h1",
+                0,
+                ent("host:h1"),
+                ent("vm:web", name="web", state="r"),
+                rel("vm:web", "runs_on", "host:h1"),
+            )
+        )
+        + "\n"
+    )
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(lines), "--db", url]).exit_code == 0
+    where = runner.invoke(
+        app, ["where", "web", "--at", "2026-11-20T03:00:01Z", "--db", url, "-o", "json"]
+    )
+    assert where.exit_code == 0, where.output
+    assert '"host": "host:h1"' in where.output

@@ -114,8 +114,9 @@ class PgConn:
         if saved:
             return self._savepoint(saved.group(1).upper(), saved.group(2))
         text, rowid = to_postgres(sql, bool(parameters))
-        # SQLite undoes only the statement that broke a UNIQUE key; PostgreSQL would
-        # abort the whole transaction, which the history writer recovers from.
+        # SQLite undoes only the statement that breaks a UNIQUE key and the transaction
+        # goes on (the history writer counts on it); PostgreSQL would abort the whole
+        # transaction. So a one-row INSERT skips the conflict and raises the same error.
         strict = _VALUES_INSERT.match(sql) is not None and "ON CONFLICT" not in text
         if strict:
             text = text.replace(" RETURNING", " ON CONFLICT DO NOTHING RETURNING", 1)

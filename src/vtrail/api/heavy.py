@@ -38,7 +38,7 @@ from vtrail.query import state
 from vtrail.query.graph import to_dot, topology
 from vtrail.query.jsonable import to_jsonable
 from vtrail.query.snapshot_json import snapshot_jsonable
-from vtrail.store import Store, StoreError, open_store
+from vtrail.store import Store, StoreError, open_store, server_url
 from vtrail.triage import check
 from vtrail.triage.policy_at import recorded_policy
 
@@ -206,6 +206,9 @@ class Heavy:
 
     def __init__(self, db: Path, workers: int = WORKERS, cache_bytes: int = CACHE_BYTES) -> None:
         self.db, self.workers = db, workers
+        # SQLite's data_version tells when a kept answer went stale; a server has no
+        # such counter here, so its answers are computed each time, never kept.
+        self._keeps = server_url(db) is None
         self.cache = _Cache(cache_bytes)
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
@@ -246,7 +249,7 @@ class Heavy:
             return
         try:
             # "Now" is not kept: the same store answers a later "now" with a later instant.
-            version = None if NOW in key[1] else self._version()
+            version = None if NOW in key[1] or not self._keeps else self._version()
             kept = None if version is None else self.cache.get((key, version))
             if kept is not None:
                 with self._lock:

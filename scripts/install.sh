@@ -13,6 +13,7 @@ packages=(
   chromium chromium-driver                  # browser tests of the page
   dnsmasq-base dnsmasq-utils busybox        # the lease source's tests: DHCP server and client
   prometheus                                # bench/peers.py's peer (prometheus, promtool)
+  postgresql                                # the PostgreSQL store's tests start a server (docs/scale.md)
 )
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi

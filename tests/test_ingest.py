@@ -17,6 +17,8 @@ from vtrail.store.journal import Journal
 from vtrail.store.reads.stats import StatsReader
 from vtrail.wire import ObservationError, json_schema, to_line
 
+pytestmark = pytest.mark.both_stores
+
 GOOD = [
     to_line(snap("a", 0, ent("vm:1", name="web"), rel("vm:1", "runs_on", "host:a"))),
     to_line(event("a", 5, ent("vm:2", name="db"), sample("vm:2", "cpu_time_ns", 10))),

@@ -153,7 +153,16 @@ def test_every_source_library_is_an_extra_with_a_lower_bound() -> None:
         pinned = [d for d in extras[lib.extra] if d.split(">=")[0] == lib.package]
         assert len(pinned) == 1 and pinned[0].split(">=")[1], lib
         assert not any(d.startswith(lib.package) for d in project["dependencies"])
-    assert extras["all"] == ["vtrail[libvirt,netlink,ovs,probe,push]"]
+    assert extras["all"] == ["vtrail[libvirt,netlink,ovs,probe,push,postgres]"]
+    assert extras["postgres"] == ["psycopg[binary]>=3.1"]
+
+
+def test_a_postgresql_store_without_psycopg_is_one_line_naming_the_extra() -> None:
+    done = cli(("psycopg",), "where", "vm:x", "--db", "postgresql://vt@127.0.0.1:1/vtrail")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == (
+        "error: a PostgreSQL store needs psycopg: pip install 'vtrail[postgres]'"
+    )
 
 
 def test_every_package_data_pattern_matches_a_file() -> None:

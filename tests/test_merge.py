@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,8 @@ from factory import at, disconnect, ent, event, rel, snap
 from vtrail.query import state
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
+
+pytestmark = pytest.mark.both_stores
 
 PORT = "port:hv-a/vnet0"
 LIBVIRT = "libvirt+qemu:///system@hv-a"

@@ -1,4 +1,4 @@
-"""The recorder's rules, each against a real SQLite file."""
+"""The recorder's rules, each against a real SQLite file and a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from vtrail.query import names, state
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store.reads.stats import StatsReader
+
+pytestmark = pytest.mark.both_stores
 
 
 def rows(store: SqliteStore) -> dict[str, int]:

@@ -19,6 +19,8 @@ from vtrail.cli.main import app
 from vtrail.model import Observation
 from vtrail.wire import to_line
 
+pytestmark = pytest.mark.both_stores
+
 VM = "vm:6695eb01-f6a4-8304-79aa-97f2502e193f"
 NIC = "nic:6695eb01-f6a4-8304-79aa-97f2502e193f/52:54:00:aa:bb:01"
 GHOST = "bridge:sw/br-ghost"
@@ -60,9 +62,9 @@ def story() -> list[Observation]:
 
 
 @pytest.fixture
-def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
+def cli(tmp_path: Path, db_location: str):  # type: ignore[no-untyped-def]
     runner = CliRunner()
-    db = str(tmp_path / "story.db")
+    db = db_location
     journal = tmp_path / "story.jsonl"
     journal.write_text("\n".join(to_line(o) for o in story()) + "\n")
     result = runner.invoke(app, ["ingest", str(journal), "--db", db])
@@ -160,7 +162,7 @@ def test_ghosts_and_lifetime_of_the_one_minute_bridge(cli) -> None:  # type: ign
     assert "1,500,000,000" in cli("lifetime", GHOST)
 
 
-def test_snapshot_and_stats(cli) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot_and_stats(cli, store_kind: str) -> None:  # type: ignore[no-untyped-def]
     s = cli.json("snapshot", "--at", iso(2420))
     ids = {v["entity"] for v in s["entities"]}
     assert {VM, NIC, GHOST, "host:hv-a", "host:hv-b"} <= ids
@@ -169,5 +171,8 @@ def test_snapshot_and_stats(cli) -> None:  # type: ignore[no-untyped-def]
     assert st["counts"]["journal"] == len(story())
     assert st["first"] == T0.isoformat().replace("+00:00", ".000Z")
     assert "0001_core" in st["migrations"]
-    assert st["journal_path"].endswith(".journal.db")
-    assert st["size_bytes"] > Path(st["journal_path"]).stat().st_size > 0
+    if store_kind == "sqlite":
+        assert st["journal_path"].endswith(".journal.db")
+        assert st["size_bytes"] > Path(st["journal_path"]).stat().st_size > 0
+    else:
+        assert st["path"].startswith("postgresql://") and st["size_bytes"] > 0

@@ -31,6 +31,8 @@ from vtrail.store.journal import Journal
 from vtrail.store.reads.stats import StatsReader
 from vtrail.wire import ObservationError, check, parse_line, to_dict, to_line
 
+pytestmark = pytest.mark.both_stores
+
 GOOD = [
     snap("a", 0, ent("vm:1", name="web"), rel("vm:1", "runs_on", "host:a")),
     event("a", 5, ent("vm:2", name="db"), sample("vm:2", "cpu_time_ns", 10)),

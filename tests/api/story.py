@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vtrail.recording.ingest import ingest_lines
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.timeexpr import iso
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
@@ -188,8 +188,12 @@ def story_lines() -> list[str]:
     return lines
 
 
-def record_story(path: Path) -> Path:
-    store = SqliteStore(path)
+_P = TypeVar("_P", Path, str)
+
+
+def record_story(path: _P) -> _P:
+    """Record the story into the store at `path` (a file, or a PostgreSQL URL)."""
+    store = open_store(path)
     try:
         ingest_lines(store, story_lines())
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from ipam.fabric import NOW, ago, allocated, apply_pools, holds, plugged
@@ -11,6 +12,8 @@ from vtrail.cli.main import app
 from vtrail.ipam.conflicts import Conflict, conflicts
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
+
+pytestmark = pytest.mark.both_stores
 
 A = "nic:aaaaaaaa-0000-4000-8000-000000000001/52:54:00:aa:00:01"
 B = "nic:bbbbbbbb-0000-4000-8000-000000000002/52:54:00:aa:00:01"
@@ -94,12 +97,12 @@ def test_at_an_instant_only_what_held_then(store: SqliteStore, recorder: Recorde
 
 
 def test_the_cli_answers_the_issues_shape(
-    store: SqliteStore, recorder: Recorder, db_path: object
+    store: SqliteStore, recorder: Recorder, db_location: str
 ) -> None:
     story(recorder)
     done = CliRunner().invoke(
         app,
-        ["ipam", "conflicts", "--from", "-20d", "--to", "now", "--db", str(db_path), "-o", "json"],
+        ["ipam", "conflicts", "--from", "-20d", "--to", "now", "--db", db_location, "-o", "json"],
     )
     assert done.exit_code == 0, done.output
     items = json.loads(done.stdout)["conflicts"]
@@ -107,7 +110,7 @@ def test_the_cli_answers_the_issues_shape(
                                           "stale-allocation", "mac-outside-pools", "outside-pool"}  # fmt: skip
     assert all({"kind", "address", "entities", "from", "to"} <= i.keys() for i in items)
     bad = CliRunner().invoke(
-        app, ["ipam", "conflicts", "--from", "now", "--to", "-1d", "--db", str(db_path)]
+        app, ["ipam", "conflicts", "--from", "now", "--to", "-1d", "--db", db_location]
     )
     assert bad.exit_code == 1 and "ends" in bad.output and len(bad.output.strip().splitlines()) == 1
 

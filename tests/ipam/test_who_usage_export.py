@@ -22,6 +22,8 @@ from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 from vtrail.store import tokens as token_store
 
+pytestmark = pytest.mark.both_stores
+
 MAC = "52:54:00:12:34:56"
 KEA = (
     "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,"
@@ -85,12 +87,12 @@ def test_usage_counts_allocated_in_use_and_free(store: SqliteStore, recorder: Re
 
 
 def test_exports_follow_the_allocations(
-    store: SqliteStore, recorder: Recorder, db_path: Path
+    store: SqliteStore, recorder: Recorder, db_location: str
 ) -> None:
     story(recorder)
     out = {}
     for fmt in ("dnsmasq", "hosts", "csv"):
-        done = CliRunner().invoke(app, ["ipam", "export", "--format", fmt, "--db", str(db_path)])
+        done = CliRunner().invoke(app, ["ipam", "export", "--format", fmt, "--db", db_location])
         assert done.exit_code == 0, done.output
         out[fmt] = [x for x in done.stdout.splitlines() if not x.startswith("#")]
     assert out["dnsmasq"] == ["dhcp-host=web,10.0.3.50"]

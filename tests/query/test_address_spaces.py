@@ -18,12 +18,12 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from stores import STORES, location
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli
 from vtrail.ids import ip_id, netns_id, port_id, router_id
@@ -32,7 +32,7 @@ from vtrail.query.names import HeldInSeveralSpaces
 from vtrail.query.path import path
 from vtrail.query.state import where
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import SqliteStore, UnknownEntity, open_store
 from vtrail.store.reads.graph import GraphReader
 from vtrail.timeexpr import iso
 
@@ -57,7 +57,7 @@ def sh(*args: str) -> None:
 
 @dataclass(frozen=True)
 class Recorded:
-    db: Path
+    db: str
     at: datetime
     a: str
     b: str
@@ -91,16 +91,18 @@ def build(a: str, b: str, c: str, r: str, s: str) -> None:
     sh("ip", "-n", c, "link", "set", "c0", "up")
 
 
-@pytest.fixture(scope="module")
-def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+@pytest.fixture(scope="module", params=STORES)
+def fabric(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Recorded]:
     from vtrail.collectors.netlink import NetlinkCollector
 
     tag = "vts" + secrets.token_hex(2)
     a, b, c, r, s = (f"{tag}{x}" for x in "abcrs")
     try:
         build(a, b, c, r, s)
-        db = tmp_path_factory.mktemp("spaces") / "vtrail.db"
-        store = SqliteStore(db)
+        db = location(request, request.param, tmp_path_factory.mktemp("spaces") / "vtrail.db")
+        store = open_store(db)
         observations = []
         for ns in (a, b, c, r, s):
             collector = NetlinkCollector(ns, hostname="vts-test")
@@ -118,7 +120,7 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
 
 @pytest.fixture
 def store(fabric: Recorded) -> Iterator[SqliteStore]:
-    st = SqliteStore(fabric.db, readonly=True)
+    st = open_store(fabric.db, readonly=True)
     yield st
     st.close()
 

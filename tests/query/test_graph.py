@@ -10,24 +10,28 @@ from pathlib import Path
 import pytest
 
 from api.story import APP, DB, GHOST, ROUTER, WEB, WEB_NIC, at, record_story
+from stores import STORES, location
 from vtrail.query.graph import BadGraphQuery, fabric, to_dot, topology
 from vtrail.query.jsonable import fields_json, to_jsonable, topology_json
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import Store, UnknownEntity, open_store
 
 
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStore]:
-    path = record_story(tmp_path_factory.mktemp("story") / "vtrail.db")
-    store = SqliteStore(path, readonly=True)
+@pytest.fixture(scope="module", params=STORES)
+def story(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    where = location(request, request.param, tmp_path_factory.mktemp("story") / "vtrail.db")
+    record_story(where)
+    store = open_store(where, readonly=True)
     yield store
     store.close()
 
 
-def nodes(store: SqliteStore, minute: float) -> dict[str, object]:
+def nodes(store: Store, minute: float) -> dict[str, object]:
     return {n.id: n for n in topology(store, at(minute)).nodes}
 
 
-def test_a_migrated_vm_sits_in_the_box_of_the_host_it_ran_on(story: SqliteStore) -> None:
+def test_a_migrated_vm_sits_in_the_box_of_the_host_it_ran_on(story: Store) -> None:
     before, after = nodes(story, 2), nodes(story, 12)
     assert before[WEB].group == "host:hv-a"  # type: ignore[attr-defined]
     assert after[WEB].group == "host:hv-b"  # type: ignore[attr-defined]
@@ -38,14 +42,14 @@ def test_a_migrated_vm_sits_in_the_box_of_the_host_it_ran_on(story: SqliteStore)
     assert after[DB].group == "host:hv-a"  # type: ignore[attr-defined]
 
 
-def test_the_ghost_bridge_is_there_only_inside_its_lifetime(story: SqliteStore) -> None:
+def test_the_ghost_bridge_is_there_only_inside_its_lifetime(story: Store) -> None:
     assert GHOST not in nodes(story, 4.9)
     assert GHOST in nodes(story, 5)
     assert GHOST in nodes(story, 6.5)
     assert GHOST not in nodes(story, 7)
 
 
-def test_edges_are_the_relations_live_at_t(story: SqliteStore) -> None:
+def test_edges_are_the_relations_live_at_t(story: Store) -> None:
     t = topology(story, at(25))
     edges = {(e.src, e.rel, e.dst) for e in t.edges}
     assert ("port:hv-b/vnet1", "port_of", "bridge:hv-b/br-iso") in edges
@@ -58,7 +62,7 @@ def test_edges_are_the_relations_live_at_t(story: SqliteStore) -> None:
     assert t.counts["vm"] == 3 and t.counts["edges"] == len(t.edges)
 
 
-def test_around_narrows_to_a_neighbourhood(story: SqliteStore) -> None:
+def test_around_narrows_to_a_neighbourhood(story: Store) -> None:
     t = topology(story, at(2), around="web-1", depth=1)
     assert t.around == WEB
     assert {n.id for n in t.nodes} == {WEB, WEB_NIC, "host:hv-a"}
@@ -69,7 +73,7 @@ def test_around_narrows_to_a_neighbourhood(story: SqliteStore) -> None:
     assert kinds == {"bridge", "port"}  # bridges and what touches them
 
 
-def test_bad_narrowing_is_refused(story: SqliteStore) -> None:
+def test_bad_narrowing_is_refused(story: Store) -> None:
     with pytest.raises(BadGraphQuery, match="depth"):
         topology(story, at(2), around=WEB, depth=11)
     with pytest.raises(UnknownEntity, match="nope"):
@@ -78,19 +82,19 @@ def test_bad_narrowing_is_refused(story: SqliteStore) -> None:
         topology(story, at(2), around=GHOST)
 
 
-def test_the_fast_json_is_the_generic_json(story: SqliteStore) -> None:
+def test_the_fast_json_is_the_generic_json(story: Store) -> None:
     t = topology(story, at(6))
     assert to_jsonable(t) == topology_json(t) == fields_json(t)
 
 
-def test_fabric_is_a_networkx_graph(story: SqliteStore) -> None:
+def test_fabric_is_a_networkx_graph(story: Store) -> None:
     g = fabric(story, at(12))
     assert g.nodes[WEB]["group"] == "host:hv-b"
     assert g.has_edge(WEB, "host:hv-b", key="runs_on")
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
-def test_dot_output_renders_with_graphviz(story: SqliteStore, tmp_path: Path) -> None:
+def test_dot_output_renders_with_graphviz(story: Store, tmp_path: Path) -> None:
     source = to_dot(topology(story, at(6)))
     assert 'label="host:hv-a"' in source and GHOST in source
     for fmt in ("svg", "plain"):

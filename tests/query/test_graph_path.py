@@ -11,16 +11,20 @@ from typing import Any
 import pytest
 
 from api.story import DB, DB_NIC, GHOST, WEB, WEB_NIC, at, record_story
+from stores import STORES, location
 from vtrail.query.graph import topology
 from vtrail.query.path import BadPath, compare, path
 from vtrail.recording.ingest import ingest_lines
-from vtrail.store import SqliteStore, UnknownEntity, store_files
+from vtrail.store import Store, UnknownEntity, open_store, store_files
 
 
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStore]:
-    path_ = record_story(tmp_path_factory.mktemp("story") / "vtrail.db")
-    store = SqliteStore(path_, readonly=True)
+@pytest.fixture(scope="module", params=STORES)
+def story(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    where = location(request, request.param, tmp_path_factory.mktemp("story") / "vtrail.db")
+    record_story(where)
+    store = open_store(where, readonly=True)
     yield store
     store.close()
 
@@ -46,7 +50,7 @@ BEFORE = [
 ]
 
 
-def test_path_between_two_vms_crosses_the_router(story: SqliteStore) -> None:
+def test_path_between_two_vms_crosses_the_router(story: Store) -> None:
     p = path(story, "web-1", "db-1", at(2))
     assert p.reachable and p.reason is None and p.broken_at is None
     assert ids(p) == BEFORE
@@ -63,7 +67,7 @@ def test_path_between_two_vms_crosses_the_router(story: SqliteStore) -> None:
     assert route.connected and route.candidates == 2
 
 
-def test_after_the_migration_the_path_crosses_the_tunnel(story: SqliteStore) -> None:
+def test_after_the_migration_the_path_crosses_the_tunnel(story: Store) -> None:
     p = path(story, WEB, DB, at(12))
     assert p.reachable
     assert ids(p)[2:7] == [
@@ -76,7 +80,7 @@ def test_after_the_migration_the_path_crosses_the_tunnel(story: SqliteStore) -> 
     assert p.hops[5].via == "peer" and p.hops[0].group == "host:hv-b"
 
 
-def test_compare_shows_what_the_migration_changed(story: SqliteStore) -> None:
+def test_compare_shows_what_the_migration_changed(story: Store) -> None:
     c = compare(story, "web-1", "db-1", at(2), at(12))
     assert c.changed
     assert c.diverged_after == WEB_NIC
@@ -91,7 +95,7 @@ def test_compare_shows_what_the_migration_changed(story: SqliteStore) -> None:
     assert not same.changed and same.removed == same.added == []
 
 
-def test_a_nic_on_an_isolated_bridge_breaks_the_path_there(story: SqliteStore) -> None:
+def test_a_nic_on_an_isolated_bridge_breaks_the_path_there(story: Store) -> None:
     p = path(story, "web-1", "db-1", at(25))
     assert not p.reachable
     assert p.broken_at == "bridge:hv-b/br-iso"
@@ -101,7 +105,7 @@ def test_a_nic_on_an_isolated_bridge_breaks_the_path_there(story: SqliteStore) -
     assert path(story, "web-1", "db-1", at(35)).reachable
 
 
-def test_endpoints_may_be_ips_macs_nics_and_namespaces(story: SqliteStore) -> None:
+def test_endpoints_may_be_ips_macs_nics_and_namespaces(story: Store) -> None:
     by_ip = path(story, "10.0.1.10", "10.0.2.20", at(2))
     assert by_ip.reachable and ids(by_ip) == BEFORE[1:-1]
     assert (by_ip.a, by_ip.b) == ("ip:10.0.1.10", "ip:10.0.2.20")
@@ -119,13 +123,13 @@ def test_endpoints_may_be_ips_macs_nics_and_namespaces(story: SqliteStore) -> No
     assert "router:rtr" not in ids(local)
 
 
-def test_an_outside_address_follows_the_default_route(story: SqliteStore) -> None:
+def test_an_outside_address_follows_the_default_route(story: Store) -> None:
     p = path(story, "web-1", "8.8.8.8", at(12))
     assert p.routes[-1].prefix == "0.0.0.0/0" and p.routes[-1].gateway == "192.0.2.1"
     assert not p.reachable and p.broken_at == "port:rtr/uplink"
 
 
-def test_what_did_not_exist_is_said_so(story: SqliteStore) -> None:
+def test_what_did_not_exist_is_said_so(story: Store) -> None:
     p = path(story, "web-1", "db-1", at(-5))
     assert not p.reachable and "did not exist" in (p.reason or "")
     ghost = path(story, "web-1", GHOST, at(12))
@@ -146,7 +150,7 @@ def _fabric(
     routes: dict[str, list[dict[str, Any]]],
     router: dict[str, Any],
     hosts: tuple[str, ...] = (),
-) -> SqliteStore:
+) -> Store:
     """c (10.1.0.5) on bridge s/b1 — router r — bridges s/b2 (10.2.0.0/24) and s/b3.
 
     `routes` are r's, by the interface (r1, r2, r3) each leaves through, as the
@@ -188,7 +192,7 @@ def _fabric(
         "entities": ents,
         "relations": rels,
     }
-    store = SqliteStore(tmp_path / "hand.db")
+    store = open_store(tmp_path / "hand.db")
     ingest_lines(store, [json.dumps(obs)])
     return store
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from factory import disconnect, ent, event, snap
 from vtrail.query.state import stats
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
+
+pytestmark = pytest.mark.both_stores
 
 
 def test_each_source_says_how_it_stands(store: SqliteStore, recorder: Recorder) -> None:

@@ -21,6 +21,8 @@ from vtrail.triage import check, membership
 from vtrail.triage.answer import RuleCheck
 from vtrail.triage.rules import EVALUATE, Breach, Context
 
+pytestmark = pytest.mark.both_stores
+
 SRC = "libvirt@fabric"
 HOSTS = ("hv-a", "hv-b", "hv-c")
 

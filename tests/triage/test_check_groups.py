@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from api.story import APP, DB, WEB, record_story
@@ -19,6 +20,8 @@ from vtrail.store import SqliteStore
 from vtrail.timeexpr import iso
 from vtrail.triage import check
 from vtrail.triage.answer import Group
+
+pytestmark = pytest.mark.both_stores
 
 SRC = "libvirt@fabric"
 

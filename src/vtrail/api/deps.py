@@ -28,7 +28,7 @@ from vtrail.api.heavy import NOW, Now, Reply
 from vtrail.api.patterns import TEXT_MAX, TIME_HELP, is_text, is_time
 from vtrail.query.jsonable import to_jsonable
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import Store, open_store
 from vtrail.store import tokens as token_store
 from vtrail.timeexpr import TimeParseError, parse_time
 from vtrail.triage.derive import derivers
@@ -74,19 +74,19 @@ class Stores:
         # one of the few threads the reads share (READ_THREADS).
         self.writes = ThreadPoolExecutor(1, thread_name_prefix="vtrail-write")
         self._local = threading.local()
-        self._opened: list[SqliteStore] = []
+        self._opened: list[Store] = []
         self._guard = threading.Lock()
         self._generation = 0
-        self._writer: SqliteStore | None = None
+        self._writer: Store | None = None
         self._recorder: Recorder | None = None
         # Opening the writer first creates and migrates the store, so readers find it.
         self.writer()
 
-    def writer(self) -> SqliteStore:
+    def writer(self) -> Store:
         with self._guard:
             if self._writer is None:
                 # Durable: a batch acknowledged to a pushing collector is gone from its spool.
-                self._writer = SqliteStore(self.path, durable=True)
+                self._writer = open_store(self.path, durable=True)
                 self._writer.derivers = derivers()
                 self._recorder = Recorder(self._writer)
             return self._writer
@@ -96,11 +96,11 @@ class Stores:
         assert self._recorder is not None
         return self._recorder
 
-    def reader(self) -> SqliteStore:
-        mine: tuple[int, SqliteStore] | None = getattr(self._local, "store", None)
+    def reader(self) -> Store:
+        mine: tuple[int, Store] | None = getattr(self._local, "store", None)
         if mine is not None and mine[0] == self._generation:
             return mine[1]
-        store = SqliteStore(self.path, readonly=True)
+        store = open_store(self.path, readonly=True)
         with self._guard:
             self._local.store = (self._generation, store)
             self._opened.append(store)
@@ -122,7 +122,7 @@ def stores(request: Request) -> Stores:
     return s
 
 
-def reader(request: Request) -> SqliteStore:
+def reader(request: Request) -> Store:
     """This thread's read connection. Called in the body of a route, never as a
     dependency: FastAPI may run a sync dependency and the route on different threads,
     and one SQLite connection must not serve two threads at once."""

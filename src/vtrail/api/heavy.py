@@ -38,7 +38,7 @@ from vtrail.query import state
 from vtrail.query.graph import to_dot, topology
 from vtrail.query.jsonable import to_jsonable
 from vtrail.query.snapshot_json import snapshot_jsonable
-from vtrail.store import SqliteStore, StoreError
+from vtrail.store import Store, StoreError, open_store, server_url
 from vtrail.triage import check
 from vtrail.triage.policy_at import recorded_policy
 
@@ -91,7 +91,7 @@ def dumps(data: Any) -> bytes:
 
 # -- in the worker ---------------------------------------------------------------------
 
-_store: SqliteStore | None = None
+_store: Store | None = None
 
 
 def _open(db: str) -> None:
@@ -99,23 +99,23 @@ def _open(db: str) -> None:
     # Below the recorder and the light questions: when the CPU is short, a snapshot
     # storm waits, not ingest nor `where`.
     os.nice(NICE)
-    _store = SqliteStore(Path(db), readonly=True)
+    _store = open_store(Path(db), readonly=True)
 
 
-def _snapshot(s: SqliteStore, at: datetime, kind: str | None) -> Reply:
+def _snapshot(s: Store, at: datetime, kind: str | None) -> Reply:
     return _reply(dumps(snapshot_jsonable(s, at, kind)))
 
 
-def _diff(s: SqliteStore, a: datetime, b: datetime, kind: str | None) -> Reply:
+def _diff(s: Store, a: datetime, b: datetime, kind: str | None) -> Reply:
     return _reply(dumps(to_jsonable(state.diff(s, a, b, kind))))
 
 
-def _ghosts(s: SqliteStore, a: datetime, b: datetime) -> Reply:
+def _ghosts(s: Store, a: datetime, b: datetime) -> Reply:
     return _reply(dumps(to_jsonable(state.ghosts(s, a, b))))
 
 
 def _topology(
-    s: SqliteStore, at: datetime, around: str | None, depth: int, kind: str | None, output: str
+    s: Store, at: datetime, around: str | None, depth: int, kind: str | None, output: str
 ) -> Reply:
     found = topology(s, at, around, depth, kind)
     if output == "dot":
@@ -124,7 +124,7 @@ def _topology(
 
 
 def _check(
-    s: SqliteStore,
+    s: Store,
     policy: str | None,
     at: datetime | None,
     t_from: datetime | None,
@@ -206,6 +206,9 @@ class Heavy:
 
     def __init__(self, db: Path, workers: int = WORKERS, cache_bytes: int = CACHE_BYTES) -> None:
         self.db, self.workers = db, workers
+        # SQLite's data_version tells when a kept answer went stale; a server has no
+        # such counter here, so its answers are computed each time, never kept.
+        self._keeps = server_url(db) is None
         self.cache = _Cache(cache_bytes)
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
@@ -246,7 +249,7 @@ class Heavy:
             return
         try:
             # "Now" is not kept: the same store answers a later "now" with a later instant.
-            version = None if NOW in key[1] else self._version()
+            version = None if NOW in key[1] or not self._keeps else self._version()
             kept = None if version is None else self.cache.get((key, version))
             if kept is not None:
                 with self._lock:

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vtrail.api.heavy import Heavy
 from vtrail.query.state import source_state
 from vtrail.recording.recorder import RecordStats
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.journal import Journal
 from vtrail.store.reads.stats import StatsReader
 
@@ -32,7 +32,7 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 class StoreCollector(Collector):
     """Per-source figures read from the store when Prometheus scrapes."""
 
-    def __init__(self, store: Callable[[], SqliteStore]) -> None:
+    def __init__(self, store: Callable[[], Store]) -> None:
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
@@ -99,7 +99,7 @@ class AnswerCollector(Collector):
 class Metrics:
     """The metrics of one app, in a registry of its own (tests make many apps)."""
 
-    def __init__(self, store: Callable[[], SqliteStore], heavy: Heavy) -> None:
+    def __init__(self, store: Callable[[], Store], heavy: Heavy) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.received = Counter(
             "vtrail_observations_received",

@@ -19,7 +19,7 @@ from vtrail.assets.listing import KINDS, name_of
 from vtrail.ids import asset_id, parse_asset, parse_nic
 from vtrail.model import Relation, Statement, Version, split_id
 from vtrail.query.names import resolve, resolve_one
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import Store, UnknownEntity
 from vtrail.store.reads.state import StateReader
 from vtrail.timeexpr import from_us, to_us
 
@@ -88,7 +88,7 @@ class AssetCard:
     hardware: dict[str, str] = field(default_factory=dict)
 
 
-def asset(store: SqliteStore, text: str, at: datetime) -> AssetCard:
+def asset(store: Store, text: str, at: datetime) -> AssetCard:
     """The card of the VM or host `text` names (an id, a VM's name, a MAC, `asset:<id>`)."""
     eid = _entity(store, text)
     kind = split_id(eid)[0]
@@ -163,7 +163,7 @@ class _Said:
         return out
 
 
-def _entity(store: SqliteStore, text: str) -> str:
+def _entity(store: Store, text: str) -> str:
     """The VM or host `text` names; an inventory row alone is enough to name one."""
     if text.partition(":")[0] == "asset":
         text = parse_asset(text)
@@ -181,7 +181,7 @@ def _entity(store: SqliteStore, text: str) -> str:
     return eid
 
 
-def _versions(store: SqliteStore, r: StateReader, eid: str) -> list[Version]:
+def _versions(store: Store, r: StateReader, eid: str) -> list[Version]:
     try:
         n = store.entity_id(eid)
     except UnknownEntity:
@@ -236,9 +236,7 @@ def _changes(said: _Said, own: list[Version], theirs: list[Version], name: str) 
     return out
 
 
-def _lineage(
-    store: SqliteStore, eid: str, fields: dict[str, Fact], rels: list[Relation]
-) -> Lineage:
+def _lineage(store: Store, eid: str, fields: dict[str, Fact], rels: list[Relation]) -> Lineage:
     images = {x.key.dst for x in rels if x.key.rel == "uses_image" and x.key.src == eid}
     image = fields.get(NAMES[IMAGE])
     if image and not images:

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from vtrail.ids import parse_nic, vm_id
 from vtrail.model import JSONValue
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.assets import AssetReader, Life
 from vtrail.timeexpr import from_us
 
@@ -66,7 +66,7 @@ def disk_sources(attrs: Mapping[str, JSONValue]) -> set[str]:
     return out
 
 
-def links(store: SqliteStore) -> list[Link]:
+def links(store: Store) -> list[Link]:
     """Every re-creation the record shows, by the later VM's birth."""
     r = AssetReader(store)
     vms = r.lives("vm")

@@ -16,7 +16,7 @@ from vtrail.assets.facts import (
 )
 from vtrail.ids import parse_asset
 from vtrail.model import InvalidId, Version, split_id
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.assets import AssetReader
 from vtrail.store.reads.state import StateReader
 from vtrail.timeexpr import from_us, iso, to_us
@@ -60,7 +60,7 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 
 
-def registered(store: SqliteStore, t: int) -> dict[str, Version]:
+def registered(store: Store, t: int) -> dict[str, Version]:
     """What inventories said at `t`, by the VM or host each row describes."""
     out: dict[str, Version] = {}
     for v in StateReader(store).snapshot(t, "asset")[0]:
@@ -72,7 +72,7 @@ def registered(store: SqliteStore, t: int) -> dict[str, Version]:
 
 
 def assets(
-    store: SqliteStore, at: datetime, owner: str | None = None, flagged: bool = False
+    store: Store, at: datetime, owner: str | None = None, flagged: bool = False
 ) -> AssetsAnswer:
     """Every VM and host live at `at`, and every one an inventory lists then; with
     `owner`, those it names (case aside); with `flagged`, those with a flag."""

@@ -14,12 +14,12 @@ from vtrail.cli.columns import Col, Row
 from vtrail.cli.common import DbOption, Output, OutputOption, console, emit, fail, open_store, when
 from vtrail.policy.load import PolicyError, load_policy
 from vtrail.policy.model import Policy
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.triage import CheckAnswer, check
 from vtrail.triage.policy_at import NoPolicy, recorded_policy
 
 
-def _policy(path: Path | None, store: SqliteStore, at: datetime) -> tuple[Policy, str]:
+def _policy(path: Path | None, store: Store, at: datetime) -> tuple[Policy, str]:
     """The file's policy, or the one recorded in force at `at`; and where it came from."""
     try:
         if path is None:

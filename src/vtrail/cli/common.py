@@ -20,7 +20,7 @@ from rich.text import Text
 from vtrail.query.jsonable import to_jsonable
 from vtrail.query.names import Ambiguous, names_at
 from vtrail.query.state import BadWindow, UnknownKind
-from vtrail.store import SqliteStore, StoreError, UnknownEntity, default_path
+from vtrail.store import Store, StoreError, UnknownEntity, default_path, factory
 from vtrail.timeexpr import TimeParseError, parse_time
 from vtrail.triage.derive import derivers
 from vtrail.wire import ObservationError
@@ -40,7 +40,8 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         envvar="VTRAIL_DB",
-        help="Store file (default: $VTRAIL_DB, else ~/.local/share/vtrail/vtrail.db).",
+        help="Store file, or a postgresql:// URL (default: $VTRAIL_DB, else "
+        "~/.local/share/vtrail/vtrail.db).",
         show_default=False,
     ),
 ]
@@ -78,13 +79,11 @@ def window(t_from: str | None, t_to: str | None) -> tuple[datetime | None, datet
 
 
 @contextmanager
-def open_store(
-    db: Path | None, *, readonly: bool = True, cache_mib: int = 128
-) -> Iterator[SqliteStore]:
+def open_store(db: Path | None, *, readonly: bool = True, cache_mib: int = 128) -> Iterator[Store]:
     """The store, with every known failure turned into a one-line error."""
     path = db or default_path()
     try:
-        store = SqliteStore(path, readonly=readonly, cache_mib=cache_mib)
+        store = factory.open_store(path, readonly=readonly, cache_mib=cache_mib)
     except StoreError as e:
         fail(str(e))
     if not readonly:
@@ -101,6 +100,12 @@ def open_store(
         raise
     finally:
         store.close()
+
+
+def file_store_only(db: Path | None, command: str) -> None:
+    """`command` works on SQLite's files: a `postgresql://` store is refused in one line."""
+    if factory.server_url(db) is not None:
+        fail(f"{command} works on a SQLite store file, not on a PostgreSQL server", 2)
 
 
 def emit(answer: Any, output: Output, table: Callable[[Any], None]) -> None:
@@ -127,7 +132,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def vm_names(store: SqliteStore, answer: Any, *instants: datetime) -> dict[str, str]:
+def vm_names(store: Store, answer: Any, *instants: datetime) -> dict[str, str]:
     """The names the VMs `answer` mentions had at `instants` (the first each was alive at):
     tables show a VM by its name, its uuid under it."""
     ids: set[str] = set()

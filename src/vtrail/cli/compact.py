@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
+from vtrail.cli.common import DbOption, err_console, esc, fail, file_store_only, open_store
 from vtrail.store.journal import Journal
 from vtrail.timeexpr import iso
 
@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Pack the journal's bodies and give the space back; history is never deleted."""
+        file_store_only(db, "compact")
         if keep_days is not None and keep_days < 0:
             fail(f"--keep-days must be 0 or more, not {keep_days}", 2)
         keep_from = None if keep_days is None else time.time_ns() // 1000 - keep_days * DAY_US

@@ -24,7 +24,7 @@ from vtrail.demo import POLICY
 from vtrail.policy.load import load_policy
 from vtrail.policy.model import Policy, Vantage
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore, store_files
+from vtrail.store import Store, store_files
 from vtrail.triage import policy_at
 from vtrail.triage.derive import derivers
 from vtrail.triage.policy_at import Applied
@@ -183,7 +183,7 @@ def fabric_policy(fabric: Fabric) -> Policy:
     return replace(policy, probes=probes)
 
 
-def apply_policy(store: SqliteStore, fabric: Fabric) -> Applied:
+def apply_policy(store: Store, fabric: Fabric) -> Applied:
     """Record the fabric's policy as `vtrail policy apply` does."""
     recorder = Recorder(store)
     return policy_at.apply(
@@ -191,7 +191,7 @@ def apply_policy(store: SqliteStore, fabric: Fabric) -> Applied:
     )
 
 
-def prepare_store(store: SqliteStore, fabric: Fabric) -> None:
+def prepare_store(store: Store, fabric: Fabric) -> None:
     """What the demo does to its store before recording: derive membership, and put
     the fabric's policy in force."""
     # Recorded like any store `vtrail record` writes: membership is derived as it goes.

@@ -26,7 +26,7 @@ from vtrail.demo.churn import Change, Story
 from vtrail.ids import namespace_of, router_id, vm_id
 from vtrail.query import path, state
 from vtrail.query.state import CounterTotal
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import Store, UnknownEntity, open_store
 from vtrail.timeexpr import iso
 from vtrail.triage import Violation, check
 from vtrail.triage.incident import triage
@@ -59,7 +59,7 @@ def _final(counters: list[CounterTotal], metric: str) -> float:
     return next((c.last_value for c in counters if c.metric == metric), 0.0)
 
 
-def where_was(console: Console, store: SqliteStore, story: Story, now: datetime) -> None:
+def where_was(console: Console, store: Store, story: Story, now: datetime) -> None:
     m = _first(story, "migrate")
     if m is None:
         return
@@ -72,7 +72,7 @@ def where_was(console: Console, store: SqliteStore, story: Story, now: datetime)
     render.where(state.where(store, m.label, story.ended))
 
 
-def ghost(console: Console, store: SqliteStore, story: Story) -> None:
+def ghost(console: Console, store: Store, story: Story) -> None:
     g = story.ghost
     if g is None:
         return
@@ -122,13 +122,13 @@ def ghost(console: Console, store: SqliteStore, story: Story) -> None:
     )
 
 
-def ghosts(console: Console, store: SqliteStore, story: Story) -> None:
+def ghosts(console: Console, store: Store, story: Story) -> None:
     console.print(Rule("Everything that lived and died inside the story"))
     _cmd(console, f"ghosts --from {iso(story.started)} --to {iso(story.ended)}")
     render.lifetimes(state.ghosts(store, story.started, story.ended).ghosts)
 
 
-def window_diff(console: Console, store: SqliteStore, story: Story) -> None:
+def window_diff(console: Console, store: Store, story: Story) -> None:
     console.print(Rule("What changed over the story"))
     _cmd(console, f"diff --from {iso(story.started)} --to {iso(story.ended)}")
     d = state.diff(store, story.started, story.ended)
@@ -160,7 +160,7 @@ def window_diff(console: Console, store: SqliteStore, story: Story) -> None:
     table(console, "", cols, rows)
 
 
-def route(console: Console, store: SqliteStore, story: Story) -> None:
+def route(console: Console, store: Store, story: Story) -> None:
     r = _first(story, "route")
     if r is None:
         return
@@ -186,7 +186,7 @@ def _lasted(v: Violation, end: datetime) -> float:
     return ((v.t_to or end) - v.t_from).total_seconds()
 
 
-def compliance(console: Console, store: SqliteStore, story: Story, interval: float) -> None:
+def compliance(console: Console, store: Store, story: Story, interval: float) -> None:
     """The recorded policy checked over the story, then inside its longest violation."""
     console.print(Rule("Did the fabric keep its policy during the story?"))
     _cmd(console, f"check --from {iso(story.started)} --to {iso(story.ended)}")
@@ -248,7 +248,7 @@ def _short(eid: str | None) -> str:
     return eid.rsplit("/", 1)[-1] if eid else "nothing"
 
 
-def incident(console: Console, store: SqliteStore, story: Story) -> None:
+def incident(console: Console, store: Store, story: Story) -> None:
     """`vtrail triage` inside the loss, as the CLI prints it, then what it says."""
     at = inside_the_loss(story)
     if at is None:
@@ -286,7 +286,7 @@ def incident(console: Console, store: SqliteStore, story: Story) -> None:
 def tour(console: Console, db: Path, story: Story, now: datetime, interval: float) -> None:
     """Print the whole tour; `db` must hold the recording of `story`, made with
     snapshots every `interval` seconds."""
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         console.print()
         console.print(Rule("[bold]The tour[/]: the story, as vtrail remembers it", style="cyan"))

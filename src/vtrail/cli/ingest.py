@@ -16,7 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
+from vtrail.cli.common import DbOption, err_console, esc, fail, file_store_only, open_store
 from vtrail.query import state
 from vtrail.recording.ingest import ingest_lines, rebuild_in_place
 from vtrail.store import StoreError, default_path
@@ -76,6 +76,7 @@ def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Record")
     def rebuild(db: DbOption = None) -> None:
         """Replay the journal into fresh tables; the old store is kept as NAME.before-rebuild.db."""
+        file_store_only(db, "rebuild")
         path = db or default_path()
         with open_store(path) as store:
             total = state.stats(store).counts.get("journal")

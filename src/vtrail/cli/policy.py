@@ -30,7 +30,7 @@ from vtrail.cli.common import (
 from vtrail.policy.diff import PolicyChange, changed_keys
 from vtrail.policy.load import PolicyError, load_policy
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.triage import policy_at
 from vtrail.triage.policy_at import Applied, PolicyAnswer, PolicyDiffAnswer
 
@@ -111,7 +111,7 @@ def apply(
     emit(done, output, lambda a: _applied(a, str(file)))
 
 
-def record(store: SqliteStore, file: Path) -> Applied:
+def record(store: Store, file: Path) -> Applied:
     """Check the policy in `file` and record it as in force from now (`PolicyError` if it
     has a fault): `apply`, and `vtrail demo` with its fabric's policy."""
     policy = load_policy(file, policy_at.known_kinds(store))

@@ -21,13 +21,13 @@ from vtrail.cli.common import (
     window,
 )
 from vtrail.query import state
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 
 T = TypeVar("T")
 
 
 def _named(
-    table: Callable[[T, Mapping[str, str]], None], store: SqliteStore, *at: datetime
+    table: Callable[[T, Mapping[str, str]], None], store: Store, *at: datetime
 ) -> Callable[[T], None]:
     """`table` told the names of the VMs the answer mentions, as they were `at`."""
     return lambda answer: table(answer, vm_names(store, answer, *at))

@@ -30,7 +30,7 @@ from vtrail.recording.push import PushStats
 from vtrail.recording.runner import Runner, RunnerStats, SourceStatus
 from vtrail.recording.sources import FORMS, PROBE, BadSource, parse_sources
 from vtrail.recording.spool import default_spool
-from vtrail.store import SqliteStore, StoreError, default_path
+from vtrail.store import Store, StoreError, default_path, factory
 from vtrail.timeexpr import TimeParseError, parse_duration
 from vtrail.triage.policy_at import policy_at
 from vtrail.triage.probe_targets import probe_targets
@@ -213,13 +213,13 @@ class PolicyProbes:
         self.path = path
         self.hostname = hostname or socket.gethostname()
         self._lock = threading.Lock()
-        self._reader: SqliteStore | None = None
+        self._reader: Store | None = None
         self._current: dict[str, Probe] = {}
 
-    def _read(self, question: Callable[[SqliteStore], T]) -> T:
+    def _read(self, question: Callable[[Store], T]) -> T:
         with self._lock:
             if self._reader is None:
-                self._reader = SqliteStore(self.path, readonly=True, cache_mib=8)
+                self._reader = factory.open_store(self.path, readonly=True, cache_mib=8)
             return question(self._reader)
 
     def in_force(self) -> dict[str, Probe]:

@@ -22,7 +22,7 @@ from vtrail.demo import fabric as fab
 from vtrail.demo.churn import INITIAL, Change, Churn, Story
 from vtrail.recording.runner import Runner, RunnerStats, SourceGroup, SourceSpec
 from vtrail.recording.sources import ProbeSet, probe_source
-from vtrail.store import SqliteStore
+from vtrail.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class DemoSession:
         interval: float,
         network: bool | None = None,
         ovs: bool | None = None,
-        prepare: Callable[[SqliteStore, fab.Fabric], object] = lambda _store, _fabric: None,
+        prepare: Callable[[Store, fab.Fabric], object] = lambda _store, _fabric: None,
         probes: ProbeSet | None = None,
     ) -> None:
         self.db = db
@@ -51,7 +51,7 @@ class DemoSession:
         self.probe_count = 0
         self.fabric: fab.Fabric | None = None
         self.names: fab.Names | None = None
-        self.store: SqliteStore | None = None
+        self.store: Store | None = None
         self.runner: Runner | None = None
         self.stop = threading.Event()
         self.stats: RunnerStats | None = None
@@ -66,7 +66,7 @@ class DemoSession:
                 self.leftovers = fab.remove_leftovers()
             self.fabric = fab.build(INITIAL, network=self.network, ovs=self.ovs)
             self.names = self.fabric.names
-            self.store = SqliteStore(self.db, cache_mib=8)
+            self.store = open_store(self.db, cache_mib=8)
             self.prepare(self.store, self.fabric)
             self.runner = Runner(self.store, self._sources(), interval=self.interval)
             self.runner.start()

@@ -44,7 +44,7 @@ from vtrail.model import EntityObs, InvalidId, JSONValue, Observation, RelationO
 from vtrail.policy.pools import Pool
 from vtrail.query.names import resolve_one
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.ipam import IpamReader
 from vtrail.timeexpr import to_us
 
@@ -79,7 +79,7 @@ class ReleaseAnswer:
     released: list[Allocation]
 
 
-def holder(store: SqliteStore, text: str) -> str:
+def holder(store: Store, text: str) -> str:
     """The entity an allocation is for: an id as it is (it may not be recorded yet: an
     address is often allocated before its VM exists), or a name, MAC or address that
     names one recorded entity."""
@@ -92,7 +92,7 @@ def holder(store: SqliteStore, text: str) -> str:
 
 
 @contextmanager
-def one_at_a_time(store: SqliteStore) -> Iterator[None]:
+def one_at_a_time(store: Store) -> Iterator[None]:
     """Allocators queue on a lock of their own beside the store, which the kernel hands
     to the next one the moment it is free. Queued on SQLite's busy handler instead, a
     waiting allocation sleeps in steps of up to 100 ms: under contention that sleep,
@@ -107,7 +107,7 @@ def one_at_a_time(store: SqliteStore) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def taken(store: SqliteStore, pool: Pool, t: int) -> set[int]:
+def taken(store: Store, pool: Pool, t: int) -> set[int]:
     """The members of `pool` held at `t` (see the module doc), reserved ones included."""
     r = IpamReader(store)
     out = set(reserved(pool)) if pool.kind == "ip" else set()
@@ -151,7 +151,7 @@ def _pick(pool: Pool, held: set[int], count: int) -> list[int]:
     return out
 
 
-def _derived(store: SqliteStore, pool: Pool, entity: str, t: int, held: set[int]) -> list[int]:
+def _derived(store: Store, pool: Pool, entity: str, t: int, held: set[int]) -> list[int]:
     """OpenNebula's MACs: the prefix, then the four octets of each IPv4 address the
     holder was allocated from the pool `from-ip` at `t`."""
     r = IpamReader(store)
@@ -176,7 +176,7 @@ def _derived(store: SqliteStore, pool: Pool, entity: str, t: int, held: set[int]
 
 
 def allocate(
-    store: SqliteStore, recorder: Recorder, pool_name: str, entity: str, count: int = 1
+    store: Store, recorder: Recorder, pool_name: str, entity: str, count: int = 1
 ) -> AllocateAnswer:
     """Allocate `count` free members of the pool to `entity` and record it; `IpamError`
     (nothing recorded) when the pool is unknown or has too few free."""
@@ -209,7 +209,7 @@ def allocate(
     return AllocateAnswer(now, pool.name, who, found)
 
 
-def release(store: SqliteStore, recorder: Recorder, text: str) -> ReleaseAnswer:
+def release(store: Store, recorder: Recorder, text: str) -> ReleaseAnswer:
     """End the allocation of an address (in every space, or the one after `@`) or a MAC;
     `IpamError` (nothing recorded) when it is not allocated now."""
     what, space = read_target(text)

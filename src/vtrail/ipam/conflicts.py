@@ -37,7 +37,7 @@ from vtrail.ipam.pools import (
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.pools import Pool
 from vtrail.query.state import check_window
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.ipam import Edge, IpamReader
 from vtrail.timeexpr import from_us, to_us
 
@@ -143,7 +143,7 @@ def _text(eid: str) -> str:
 
 
 def conflicts(
-    store: SqliteStore,
+    store: Store,
     *,
     at: datetime | None = None,
     t_from: datetime | None = None,
@@ -194,7 +194,7 @@ def conflicts(
     return ConflictsAnswer(at, t_from, t_to, found.out)
 
 
-def _epochs(store: SqliteStore, lo: int, hi: int) -> list[tuple[int, int, dict[str, Pool]]]:
+def _epochs(store: Store, lo: int, hi: int) -> list[tuple[int, int, dict[str, Pool]]]:
     """The pools in force over `[lo, hi)`, as epochs in which they do not change: the
     first reaches back without end and the last forward (a conflict that began before
     the window keeps its start), each with the pools of its first instant in the window."""

@@ -22,7 +22,7 @@ from vtrail.ids import parse_ip, parse_mac, parse_nic
 from vtrail.ipam.pools import IpamError, IpamNotFound, pools_at
 from vtrail.model import InvalidId, split_id
 from vtrail.query.names import names_at
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.ipam import IpamReader
 from vtrail.timeexpr import from_us, iso, to_us
 
@@ -48,7 +48,7 @@ def _name(eid: str, names: dict[str, str]) -> str:
     return cleaned or "host"
 
 
-def lines(store: SqliteStore, at: datetime, pool: str | None = None) -> list[Line]:
+def lines(store: Store, at: datetime, pool: str | None = None) -> list[Line]:
     """The allocations of addresses live at `at` (of one pool, or every one)."""
     t = to_us(at)
     if pool is not None and pool not in pools_at(store, at):
@@ -140,7 +140,7 @@ class ExportAnswer:
     text: str
 
 
-def export(store: SqliteStore, fmt: str, at: datetime, pool: str | None = None) -> ExportAnswer:
+def export(store: Store, fmt: str, at: datetime, pool: str | None = None) -> ExportAnswer:
     if fmt not in FORMATS:
         raise IpamError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
     found = lines(store, at, pool)

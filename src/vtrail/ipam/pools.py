@@ -17,7 +17,7 @@ from vtrail.ids import ip_id, ip_text_prefix, mac_id, parse_ip, parse_mac, pool_
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.pools import Pool, pool_document
 from vtrail.policy.record import from_attrs
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.ipam import IpamReader
 from vtrail.timeexpr import iso, to_us
@@ -44,7 +44,7 @@ class IpamConflict(IpamError):
 _NOW: dict[tuple[str, tuple[int, int, int]], dict[str, Pool]] = {}
 
 
-def pools_at(store: SqliteStore, at: datetime) -> dict[str, Pool]:
+def pools_at(store: Store, at: datetime) -> dict[str, Pool]:
     """The pools of the policy in force at `at` (docs/ipam.md)."""
     t = to_us(at)
     stamp = IpamReader(store).stamp(pool_id(""))
@@ -62,7 +62,7 @@ def pools_at(store: SqliteStore, at: datetime) -> dict[str, Pool]:
     return found
 
 
-def pool_named(store: SqliteStore, name: str, at: datetime) -> Pool:
+def pool_named(store: Store, name: str, at: datetime) -> Pool:
     pools = pools_at(store, at)
     found = pools.get(name)
     if found is None:
@@ -224,7 +224,7 @@ class PoolsAnswer:
     pools: list[dict[str, Any]]
 
 
-def pools_answer(store: SqliteStore, at: datetime) -> PoolsAnswer:
+def pools_answer(store: Store, at: datetime) -> PoolsAnswer:
     found = pools_at(store, at)
     return PoolsAnswer(
         at,

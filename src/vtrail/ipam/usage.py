@@ -29,7 +29,7 @@ from vtrail.ipam.pools import (
 from vtrail.model import InvalidId
 from vtrail.policy.pools import Pool
 from vtrail.query.state import check_window
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.ipam import Edge, IpamReader
 from vtrail.timeexpr import from_us, to_us
 
@@ -84,7 +84,7 @@ class _Counter:
 
 
 def usage(
-    store: SqliteStore,
+    store: Store,
     t_from: datetime,
     t_to: datetime,
     *,

@@ -22,7 +22,7 @@ from vtrail.ids import address_prefixes, bare_ip_id, ip_id, ip_text_prefix, mac_
 from vtrail.ipam.intervals import Span, join
 from vtrail.ipam.pools import is_mac, read_target
 from vtrail.query.state import check_window
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.ipam import Edge, IpamReader
 from vtrail.store.reads.rows import bounds
 from vtrail.timeexpr import from_us, to_us
@@ -114,7 +114,7 @@ def holders_of(edges: Iterable[Edge], asked: set[str], lo: int, hi: int) -> list
 
 
 def who(
-    store: SqliteStore,
+    store: Store,
     text: str,
     *,
     at: datetime | None = None,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from vtrail.query.names import resolve_one
 from vtrail.query.state import check_window
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.samples import metrics, series
 from vtrail.timeexpr import from_us, to_us
 
@@ -32,7 +32,7 @@ class Counters:
 
 
 def counters(
-    store: SqliteStore,
+    store: Store,
     entity: str,
     t_from: datetime | None = None,
     t_to: datetime | None = None,

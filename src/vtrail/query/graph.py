@@ -21,7 +21,7 @@ from vtrail.ids import INTERFACE_KINDS, host_id, namespace_of, netns_id, router_
 from vtrail.model import JSONValue, split_id
 from vtrail.query.names import resolve_one
 from vtrail.query.state import check_kind
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import Store, UnknownEntity
 from vtrail.store.reads.graph import EdgeRow, GraphReader, NodeRow
 from vtrail.timeexpr import from_us, iso, to_us
 
@@ -203,13 +203,13 @@ def graph_of(nodes: list[Node], edges: list[Edge]) -> nx.MultiDiGraph:
     return g
 
 
-def fabric(store: SqliteStore, at: datetime) -> nx.MultiDiGraph:
+def fabric(store: Store, at: datetime) -> nx.MultiDiGraph:
     """The whole fabric at `at` as a networkx graph (see `graph_of`)."""
     return graph_of(*_build(*GraphReader(store).live(to_us(at))))
 
 
 def topology(
-    store: SqliteStore,
+    store: Store,
     at: datetime,
     around: str | None = None,
     depth: int = 2,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from vtrail.model import InvalidId, kind_of, split_id
 from vtrail.query import spaces
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import Store, UnknownEntity
 from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.search import SearchReader
 from vtrail.timeexpr import iso, to_us
@@ -42,7 +42,7 @@ class HeldInSeveralSpaces(Ambiguous):
         self.candidates = [h.ip for h in found]
 
 
-def resolve(store: SqliteStore, text: str) -> list[str]:
+def resolve(store: Store, text: str) -> list[str]:
     """Entity ids that `text` (an id, VM name, MAC or IP) may mean."""
     r = SearchReader(store)
     text = text.strip()
@@ -63,7 +63,7 @@ def resolve(store: SqliteStore, text: str) -> list[str]:
 
 
 def address_at(
-    store: SqliteStore, text: str, at: datetime, space: str | None = None
+    store: Store, text: str, at: datetime, space: str | None = None
 ) -> spaces.Holding | None:
     """The one place an address the user typed was at `at`; None when `text` is no address
     or one nothing recorded. Held in several spaces then: `HeldInSeveralSpaces`."""
@@ -88,7 +88,7 @@ def address_at(
     return found[0]
 
 
-def _is_recorded_id(store: SqliteStore, text: str) -> bool:
+def _is_recorded_id(store: Store, text: str) -> bool:
     try:
         split_id(text)
         store.entity_id(text)
@@ -97,7 +97,7 @@ def _is_recorded_id(store: SqliteStore, text: str) -> bool:
     return True
 
 
-def resolve_one(store: SqliteStore, text: str) -> str:
+def resolve_one(store: Store, text: str) -> str:
     found = resolve(store, text)
     if not found:
         raise UnknownEntity(f"nothing recorded matches {text!r} (an id, VM name, MAC or IP)")
@@ -106,7 +106,7 @@ def resolve_one(store: SqliteStore, text: str) -> str:
     return found[0]
 
 
-def names_at(store: SqliteStore, ids: Iterable[str], *instants: datetime) -> dict[str, str]:
+def names_at(store: Store, ids: Iterable[str], *instants: datetime) -> dict[str, str]:
     """The `name` attribute each of `ids` had at the first of `instants` it was alive at;
     ids without one are left out. For tables, which show a thing by its name."""
     wanted = set(ids)

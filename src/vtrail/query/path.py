@@ -27,7 +27,7 @@ from vtrail.model import InvalidId, kind_of, split_id
 from vtrail.query.names import Ambiguous, address_at, resolve
 from vtrail.query.spaces import Holding
 from vtrail.query.walk import L2_RELS, Hop, IPAddr, IPIface, RouteStep, Walk, ip_iface
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import Store, UnknownEntity
 from vtrail.timeexpr import iso, to_us
 
 #: Routers crossed before the walk gives up (a routing loop), like an IP TTL.
@@ -97,7 +97,7 @@ class _Broken(Exception):
 # -- endpoints -----------------------------------------------------------------------
 
 
-def _endpoint(store: SqliteStore, w: Walk, text: str, at: datetime) -> _Endpoint:
+def _endpoint(store: Store, w: Walk, text: str, at: datetime) -> _Endpoint:
     held = address_at(store, text, at)
     if held is not None:
         return _held(store, w, at, held)
@@ -137,7 +137,7 @@ def _endpoint(store: SqliteStore, w: Walk, text: str, at: datetime) -> _Endpoint
     raise BadPath(f"a path runs between VMs, NICs, addresses and namespaces; {eid} is a {kind}")
 
 
-def _held(store: SqliteStore, w: Walk, at: datetime, held: Holding) -> _Endpoint:
+def _held(store: Store, w: Walk, at: datetime, held: Holding) -> _Endpoint:
     """An address as an endpoint: it starts (or ends) at what held it, in its space."""
     owners = held.holders
     if not owners:
@@ -352,7 +352,7 @@ def _arrive(w: Walk, trip: _Trip, dst: _Endpoint) -> None:
         trip.hops.append(w.hop(end, "namespace"))
 
 
-def path(store: SqliteStore, a: str, b: str, at: datetime) -> PathAnswer:
+def path(store: Store, a: str, b: str, at: datetime) -> PathAnswer:
     """The hops from `a` to `b` at `at` (VMs, NICs, MACs, IPs or namespaces)."""
     w = Walk(store, to_us(at))
     src, dst = _endpoint(store, w, a, at), _endpoint(store, w, b, at)
@@ -386,7 +386,7 @@ def path(store: SqliteStore, a: str, b: str, at: datetime) -> PathAnswer:
     )
 
 
-def compare(store: SqliteStore, a: str, b: str, t1: datetime, t2: datetime) -> PathComparison:
+def compare(store: Store, a: str, b: str, t1: datetime, t2: datetime) -> PathComparison:
     """How the path from `a` to `b` changed between two instants (after a migration, say)."""
     before, after = path(store, a, b, t1), path(store, a, b, t2)
     x, y = [h.entity for h in before.hops], [h.entity for h in after.hops]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.search import SearchReader
 
 #: The most hits one answer gives (the CLI's and the API's bound on `limit`).
@@ -25,7 +25,7 @@ class SearchAnswer:
     hits: list[SearchHit]
 
 
-def search(store: SqliteStore, text: str, limit: int = 20) -> SearchAnswer:
+def search(store: Store, text: str, limit: int = 20) -> SearchAnswer:
     """Entities whose id, name, MAC or address contains `text`, shortest ids first."""
     text = text.strip()
     if not text:

@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 from vtrail.query.state import check_kind
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.rows import bulk
 from vtrail.store.reads.state import StateReader
 from vtrail.timeexpr import from_us, iso, to_us
@@ -29,7 +29,7 @@ class _Instants(dict[int | None, str | None]):
         return text
 
 
-def snapshot_jsonable(store: SqliteStore, at: datetime, kind: str | None = None) -> dict[str, Any]:
+def snapshot_jsonable(store: Store, at: datetime, kind: str | None = None) -> dict[str, Any]:
     """Everything live at `at`, as `to_jsonable(state.snapshot(store, at, kind))` has it."""
     check_kind(store, kind)
     versions, relations = StateReader(store).snapshot_rows(to_us(at), kind)

@@ -25,7 +25,7 @@ from vtrail.ids import (
     parse_ip,
     parse_vm,
 )
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import Store, UnknownEntity
 from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.search import SearchReader
 
@@ -54,7 +54,7 @@ def parse_query(text: str) -> tuple[IPAddr, str | None] | None:
     return address, (space.strip() or None) if at else None
 
 
-def recorded(store: SqliteStore, address: IPAddr) -> list[str]:
+def recorded(store: Store, address: IPAddr) -> list[str]:
     """Every `ip:` entity ever recorded for `address`, in any space, old ids included."""
     g = GraphReader(store)
     found = [x for prefix in address_prefixes(address) for x in g.ever_with_prefix(prefix)]
@@ -65,14 +65,14 @@ def recorded(store: SqliteStore, address: IPAddr) -> list[str]:
     return sorted([*found, bare_ip_id(address)])
 
 
-def _space_names(store: SqliteStore, space: str) -> set[str]:
+def _space_names(store: Store, space: str) -> set[str]:
     """The spaces a qualifier may mean: itself, and the guest space of VMs of that name."""
     vms = (store.entity_name(e) for e in SearchReader(store).by_attr("name", space))
     return {space} | {guest_space(uuid) for vm in vms if (uuid := parse_vm(vm)) is not None}
 
 
 def holdings(
-    store: SqliteStore, address: IPAddr, t: int, space: str | None = None
+    store: Store, address: IPAddr, t: int, space: str | None = None
 ) -> tuple[list[Holding], bool]:
     """Where `address` was at `t` (microseconds), one `Holding` per space, and whether any
     was live then. When none was, every space it was ever recorded in, held by nothing.
@@ -104,7 +104,7 @@ def holdings(
     return [Holding(ip, parse_ip(ip).space, []) for ip in _in(ids, wanted)], False
 
 
-def candidates(store: SqliteStore, address: IPAddr, space: str | None = None) -> list[str]:
+def candidates(store: Store, address: IPAddr, space: str | None = None) -> list[str]:
     """The `ip:` ids `address` may mean at any time, in `space` when given."""
     wanted = _space_names(store, space) if space is not None else None
     return _in(recorded(store, address), wanted)

@@ -12,7 +12,7 @@ from datetime import datetime
 from vtrail.ids import KINDS, libvirt_net_id
 from vtrail.model import JSONValue, Relation, Statement, Version, split_id
 from vtrail.query.names import address_at, resolve_one
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import Store, UnknownEntity
 from vtrail.store.births import birth
 from vtrail.store.journal import Journal
 from vtrail.store.reads.rows import bulk
@@ -20,7 +20,6 @@ from vtrail.store.reads.samples import SeriesTotal, totals
 from vtrail.store.reads.state import StateReader
 from vtrail.store.reads.stats import StatsReader
 from vtrail.store.samples import Num
-from vtrail.store.sqlite import journal_path
 from vtrail.timeexpr import from_us, iso, to_us
 
 
@@ -219,7 +218,7 @@ def check_window(t_from: datetime | None, t_to: datetime | None) -> None:
     raise BadWindow(f"the window ends ({iso(t_to)}) before it starts ({iso(t_from)})")
 
 
-def check_kind(store: SqliteStore, kind: str | None) -> None:
+def check_kind(store: Store, kind: str | None) -> None:
     """Refuse a kind filter that would silently match nothing: a kind neither documented
     nor ever recorded in this store."""
     if kind is None or kind in KINDS:
@@ -234,14 +233,14 @@ def check_kind(store: SqliteStore, kind: str | None) -> None:
 # -- the questions --------------------------------------------------------------
 
 
-def show(store: SqliteStore, entity: str, at: datetime) -> ShowAnswer:
+def show(store: Store, entity: str, at: datetime) -> ShowAnswer:
     eid = resolve_one(store, entity)
     n, t, r = store.entity_id(eid), to_us(at), StateReader(store)
     return ShowAnswer(eid, at, r.version_at(n, t), r.relations_at(n, t), r.statements(n, t, t + 1))
 
 
 def history(
-    store: SqliteStore, entity: str, t_from: datetime | None = None, t_to: datetime | None = None
+    store: Store, entity: str, t_from: datetime | None = None, t_to: datetime | None = None
 ) -> HistoryAnswer:
     check_window(t_from, t_to)
     eid = resolve_one(store, entity)
@@ -253,7 +252,7 @@ def history(
     )
 
 
-def where(store: SqliteStore, query: str, at: datetime, space: str | None = None) -> WhereAnswer:
+def where(store: Store, query: str, at: datetime, space: str | None = None) -> WhereAnswer:
     """Where a VM (or the VM behind a NIC, MAC or IP) was at `at`. An address held in
     several spaces then is refused unless `space` (or `<address>@<space>`) picks one."""
     held = address_at(store, query, at, space)
@@ -293,7 +292,7 @@ def where(store: SqliteStore, query: str, at: datetime, space: str | None = None
     )
 
 
-def _owner(store: SqliteStore, r: StateReader, eid: str, t: int) -> str:
+def _owner(store: Store, r: StateReader, eid: str, t: int) -> str:
     """Climb from an address or NIC to the VM that held it at `t`, if any."""
     for _ in range(3):
         kind = split_id(eid)[0]
@@ -312,7 +311,7 @@ def _owner(store: SqliteStore, r: StateReader, eid: str, t: int) -> str:
     return eid
 
 
-def _nic_at(store: SqliteStore, r: StateReader, nic: str, t: int, host: str | None) -> NicAt:
+def _nic_at(store: Store, r: StateReader, nic: str, t: int, host: str | None) -> NicAt:
     n = store.entity_id(nic)
     v = r.version_at(n, t)
     attrs = dict(v.attrs) if v else {}
@@ -339,9 +338,7 @@ def _nic_at(store: SqliteStore, r: StateReader, nic: str, t: int, host: str | No
     return NicAt(nic, attrs.get("mac"), port, bridge, network, sorted(addrs))
 
 
-def diff(
-    store: SqliteStore, t_from: datetime, t_to: datetime, kind: str | None = None
-) -> DiffAnswer:
+def diff(store: Store, t_from: datetime, t_to: datetime, kind: str | None = None) -> DiffAnswer:
     """What appeared, vanished, changed and moved between two instants."""
     check_window(t_from, t_to)
     check_kind(store, kind)
@@ -349,7 +346,7 @@ def diff(
         return _diff(store, t_from, t_to, kind)
 
 
-def _diff(store: SqliteStore, t_from: datetime, t_to: datetime, kind: str | None) -> DiffAnswer:
+def _diff(store: Store, t_from: datetime, t_to: datetime, kind: str | None) -> DiffAnswer:
     r, a, b = StateReader(store), to_us(t_from), to_us(t_to)
     before, after = r.window_edges(a, b, kind)
     appeared = r.to_versions([row for e, row in after.items() if e not in before])
@@ -395,7 +392,7 @@ def _diff(store: SqliteStore, t_from: datetime, t_to: datetime, kind: str | None
 
 def _moves(
     r: StateReader,
-    store: SqliteStore,
+    store: Store,
     added: list[Relation],
     removed: list[Relation],
     a: int,
@@ -420,13 +417,13 @@ def _targets(rels: list[Relation], src: str, rel: str) -> list[str]:
     return sorted(x.key.dst for x in rels if x.key.src == src and x.key.rel == rel)
 
 
-def lifetime(store: SqliteStore, entity: str) -> Lifetime:
+def lifetime(store: Store, entity: str) -> Lifetime:
     """What a thing did while alive: first and last seen, lifetime, counter totals."""
     eid = resolve_one(store, entity)
     return _lifetime(store, StateReader(store), store.entity_id(eid))
 
 
-def _lifetime(store: SqliteStore, r: StateReader, n: int) -> Lifetime:
+def _lifetime(store: Store, r: StateReader, n: int) -> Lifetime:
     eid = store.entity_name(n)
     fl = r.first_last(n)
     if fl is None:
@@ -454,7 +451,7 @@ def _lifetime(store: SqliteStore, r: StateReader, n: int) -> Lifetime:
     )
 
 
-def ghosts(store: SqliteStore, t_from: datetime, t_to: datetime) -> GhostsAnswer:
+def ghosts(store: Store, t_from: datetime, t_to: datetime) -> GhostsAnswer:
     """Entities whose whole life fell inside the window."""
     check_window(t_from, t_to)
     r = StateReader(store)
@@ -463,7 +460,7 @@ def ghosts(store: SqliteStore, t_from: datetime, t_to: datetime) -> GhostsAnswer
     return GhostsAnswer(t_from, t_to, lives)
 
 
-def snapshot(store: SqliteStore, at: datetime, kind: str | None = None) -> SnapshotAnswer:
+def snapshot(store: Store, at: datetime, kind: str | None = None) -> SnapshotAnswer:
     check_kind(store, kind)
     versions, relations = StateReader(store).snapshot(to_us(at), kind)
     return SnapshotAnswer(
@@ -473,12 +470,12 @@ def snapshot(store: SqliteStore, at: datetime, kind: str | None = None) -> Snaps
     )
 
 
-def stats(store: SqliteStore) -> StatsAnswer:
+def stats(store: Store) -> StatsAnswer:
     r = StatsReader(store)
     span = r.span()
     return StatsAnswer(
-        path=str(store.path),
-        journal_path=str(journal_path(store.path)),
+        path=store.location,
+        journal_path=store.journal_location,
         size_bytes=store.size_bytes(),
         first=from_us(span[0]) if span else None,
         last=from_us(span[1]) if span else None,

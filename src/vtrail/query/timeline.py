@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vtrail.query.state import BadWindow, check_window
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.stats import StatsReader
 from vtrail.timeexpr import from_us, to_us
@@ -26,7 +26,7 @@ class Timeline:
 
 
 def timeline(
-    store: SqliteStore,
+    store: Store,
     t_from: datetime | None = None,
     t_to: datetime | None = None,
     buckets: int = 200,

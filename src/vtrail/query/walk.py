@@ -25,7 +25,7 @@ from vtrail.ids import (
 )
 from vtrail.model import InvalidId, JSONValue, kind_of, split_id
 from vtrail.query.graph import Places, label, place
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.graph import EdgeRow, GraphReader, NodeRow
 
 IPIface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -134,7 +134,7 @@ def _table(iface: str, attrs: dict[str, JSONValue], dst: IPAddr) -> list[_Route]
 class Walk:
     """One instant of the fabric, read on demand."""
 
-    def __init__(self, store: SqliteStore, t: int) -> None:
+    def __init__(self, store: Store, t: int) -> None:
         self.t, self.r = t, GraphReader(store)
         self._edges: dict[str, list[EdgeRow]] = {}
         self._nodes: dict[str, NodeRow | None] = {}

@@ -8,9 +8,10 @@ from typing import TypeVar
 
 from vtrail.payload import decode
 from vtrail.recording.recorder import Recorder, RecordStats
-from vtrail.store import SqliteStore, move_store, store_files
+from vtrail.store import Store, move_store, open_store, store_files
+from vtrail.store.interfaces import Deriver
 from vtrail.store.journal import Journal
-from vtrail.store.sqlite import Deriver, fold_wal
+from vtrail.store.sqlite import fold_wal
 from vtrail.wire import parse_lines
 
 #: Told how many observations are done, every thousand and at the end of a rebuild.
@@ -26,7 +27,7 @@ def _counted(items: Iterable[T], progress: Progress | None) -> Iterator[T]:
 
 
 def ingest_lines(
-    store: SqliteStore,
+    store: Store,
     lines: Iterable[str | bytes],
     progress: Progress | None = None,
 ) -> RecordStats:
@@ -38,7 +39,7 @@ def ingest_lines(
 
 
 def rebuild(
-    store: SqliteStore,
+    store: Store,
     target: Path,
     progress: Progress | None = None,
     derivers: Sequence[Deriver] = (),
@@ -51,7 +52,7 @@ def rebuild(
         raise FileExistsError(f"{target} exists; rebuild writes a fresh store")
     # Before the fresh store exists: a journal whose bodies were dropped is refused here.
     rows = _counted(((decode(p), at) for p, at in Journal(store).entries()), progress)
-    fresh = SqliteStore(target)
+    fresh = open_store(target)
     fresh.derivers = list(derivers)
     try:
         stats = Recorder(fresh).record(rows, validated=True)
@@ -67,7 +68,7 @@ def rebuild_in_place(
 ) -> tuple[RecordStats, Path]:
     """Rebuild the store at `path`; the old one is kept beside it as `.before-rebuild`.
     What is derived from the history (`derivers`) is derived again as it replays."""
-    store = SqliteStore(path, readonly=True)
+    store = open_store(path, readonly=True)
     tmp = path.with_name(path.stem + ".rebuild" + path.suffix)
     for stale in store_files(tmp):
         stale.unlink(missing_ok=True)

@@ -30,13 +30,13 @@ import json
 from vtrail.model import JSONValue, canonical
 from vtrail.store.claims import Claim, ClaimKey, ClaimTable
 from vtrail.store.history import Current, HistoryWriter, Intervals
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 
 class Merger:
     """Applies one source's statements and keeps the merged versions in step."""
 
-    def __init__(self, store: SqliteStore, h: HistoryWriter) -> None:
+    def __init__(self, store: Store, h: HistoryWriter) -> None:
         self.store = store
         self.h = h
         self.claims: ClaimTable = h.claims

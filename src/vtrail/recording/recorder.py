@@ -32,8 +32,8 @@ from vtrail.payload import decode, encode
 from vtrail.recording.merge import Merger
 from vtrail.store.claims import ClaimKey, OpenClaims
 from vtrail.store.history import HistoryWriter
+from vtrail.store.interfaces import Store
 from vtrail.store.samples import SampleWriter
-from vtrail.store.sqlite import SqliteStore
 from vtrail.timeexpr import to_us
 from vtrail.wire import check
 
@@ -74,7 +74,7 @@ def _payload(o: Observation) -> tuple[str, int]:
 
 
 class Recorder:
-    def __init__(self, store: SqliteStore, *, checkpoint_min: int = CHECKPOINT_MIN) -> None:
+    def __init__(self, store: Store, *, checkpoint_min: int = CHECKPOINT_MIN) -> None:
         self.store = store
         self.h = HistoryWriter(store)
         self.claims = self.h.claims

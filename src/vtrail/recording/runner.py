@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from vtrail.collectors.base import Collector, SourceError
 from vtrail.model import Observation
 from vtrail.recording.writer import BatchWriter, Writer, WriterStats
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Runner:
 
     def __init__(
         self,
-        into: SqliteStore | Writer,
+        into: Store | Writer,
         sources: Sequence[SourceSpec | SourceGroup],
         *,
         interval: float = 10.0,
@@ -178,9 +178,9 @@ class Runner:
         self.max_batch = max_batch
         self._specs = list(sources)
         self._writer: Writer = (
-            BatchWriter(into, queue_size=queue_size, max_batch=max_batch)
-            if isinstance(into, SqliteStore)
-            else into
+            into
+            if isinstance(into, Writer)
+            else BatchWriter(into, queue_size=queue_size, max_batch=max_batch)
         )
         self._lock = threading.Lock()
         self._sources: dict[str, _Source] = {}

@@ -14,11 +14,11 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from vtrail.model import Observation
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.wire import ObservationError, check
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class WriterStats:
     error: str | None
 
 
+@runtime_checkable
 class Writer(Protocol):
     """Where the runner hands what its sources emit: this module's `BatchWriter` (into
     a local store) or `recording.push.PushWriter` (to a server, through a spool)."""
@@ -78,7 +79,7 @@ _STOP = object()
 
 
 class BatchWriter:
-    def __init__(self, store: SqliteStore, *, queue_size: int = 10_000, max_batch: int = 1000):
+    def __init__(self, store: Store, *, queue_size: int = 10_000, max_batch: int = 1000):
         self.store = store
         self.max_batch = max_batch
         self._queue: queue.Queue[_Item | object] = queue.Queue(queue_size)

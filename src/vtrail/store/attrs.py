@@ -11,15 +11,15 @@ before packing stay readable.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vtrail.model import JSONValue, canonical
+from vtrail.store.conn import Conn
 
 
 class AttrCodec:
-    def __init__(self, c: sqlite3.Connection) -> None:
+    def __init__(self, c: Conn) -> None:
         self.c = c
         self._ids: dict[tuple[str, ...], int] = {}
         self._keys: dict[int, list[str]] = {}

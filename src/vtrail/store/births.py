@@ -18,10 +18,10 @@ enough.
 
 from __future__ import annotations
 
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 
-def birth(store: SqliteStore, entity: int) -> int | None:
+def birth(store: Store, entity: int) -> int | None:
     """The instant `entity` first appeared, if it was born while recording; else None."""
     # Every source's statement (claim) keeps when it began: the first ones are the
     # sources that saw the entity appear.

@@ -24,10 +24,11 @@ becomes its keyframe.
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 import zlib
 from collections import OrderedDict
+
+from vtrail.store.conn import Conn
 
 #: Where text is cut into pieces. In JSON it ends every value, so a changed
 #: attribute or counter reading costs one piece, not its whole object.
@@ -148,8 +149,11 @@ class Bodies:
     transaction or another writer never leaves a stale one in use.
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, own_keyframes: bool = False) -> None:
+    def __init__(self, conn: Conn, *, own_keyframes: bool = False, typed: bool = False) -> None:
+        """`typed`: the body column holds bytes only (PostgreSQL's BYTEA), so a text
+        goes in as its UTF-8 with `base` 0, which no keyframe's seq is."""
         self.c = conn
+        self._typed = typed
         self._own: dict[int, int] | None = {} if own_keyframes else None
         self._cache: OrderedDict[int, Keyframe] = OrderedDict()
         self._chars = 0
@@ -158,7 +162,7 @@ class Bodies:
         """`(base, body)` to store `text` of `source` as; base None and bytes make a
         new keyframe, which `appended` must be told of once it has its seq."""
         if len(text) < SMALL:
-            return None, text
+            return (0, text.encode()) if self._typed else (None, text)
         kf = self._current(source)
         if kf is not None:
             d, new = kf.delta(text)
@@ -181,6 +185,8 @@ class Bodies:
     def decode(self, base: int | None, body: str | bytes) -> str:
         if isinstance(body, str):
             return body
+        if base == 0:
+            return body.decode()
         if base is None:
             return zlib.decompress(body).decode()
         kf = self.keyframe(base)

@@ -11,10 +11,11 @@ time slider does.
 from __future__ import annotations
 
 import json
-import sqlite3
 import zlib
 from array import array
 from itertools import accumulate
+
+from vtrail.store.conn import Conn
 
 _Q = "q"
 
@@ -34,7 +35,7 @@ def _deltas(xs: list[int]) -> list[int]:
     return [b - a for a, b in zip([0, *xs], xs, strict=False)]
 
 
-def take(c: sqlite3.Connection, ts: int) -> int | None:
+def take(c: Conn, ts: int) -> int | None:
     """Save the live set as of just before `ts`; its size, or None if one exists there."""
     if c.execute("SELECT 1 FROM checkpoint WHERE ts >= ?", (ts,)).fetchone():
         return None
@@ -64,7 +65,7 @@ def take(c: sqlite3.Connection, ts: int) -> int | None:
     return len(vs) + len(rs)
 
 
-def drop_from(c: sqlite3.Connection, ts: int) -> None:
+def drop_from(c: Conn, ts: int) -> None:
     """Forget checkpoints at or after `ts` (history before them changed)."""
     c.execute("DELETE FROM checkpoint WHERE ts >= ?", (ts,))
 
@@ -73,7 +74,7 @@ class CheckpointCache:
     """Unpacks the checkpoint nearest before T into temp tables `_cp_version(entity,
     valid_from)` and `_cp_relation(src, rel, dst, valid_from)`; returns its instant."""
 
-    def __init__(self, c: sqlite3.Connection) -> None:
+    def __init__(self, c: Conn) -> None:
         self.c = c
         self._loaded: int | None = None
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 ClaimKey = tuple[int, str, int]
 #: A source's open claims: `(first, attrs)` by key.
@@ -47,7 +47,7 @@ def _claim(row: tuple[int, int, int | None, int | None, str | None, int | None])
 
 
 class ClaimTable:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.c = store.conn
 
     def of_key(self, key: ClaimKey, t: int) -> list[Claim]:
@@ -81,13 +81,14 @@ class ClaimTable:
         "AND (until IS NULL OR until >= ?)"
     )
     _with_latest_entity = (
-        f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, NULL, source, "
-        "attrs, vanished_after FROM version WHERE entity = ? ORDER BY valid_from DESC LIMIT 1)"
+        f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, "
+        "CAST(NULL AS BIGINT), source, attrs, vanished_after FROM version WHERE entity = ? "
+        "ORDER BY valid_from DESC LIMIT 1) AS latest"
     )
     _with_latest_relation = (
-        f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, NULL, source, "
-        "attrs, vanished_after FROM relation WHERE src = ? AND rel = ? AND dst = ? "
-        "ORDER BY valid_from DESC LIMIT 1)"
+        f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, "
+        "CAST(NULL AS BIGINT), source, attrs, vanished_after FROM relation "
+        "WHERE src = ? AND rel = ? AND dst = ? ORDER BY valid_from DESC LIMIT 1) AS latest"
     )
 
     def at(self, key: ClaimKey, t: int) -> list[Claim]:

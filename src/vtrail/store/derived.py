@@ -13,7 +13,7 @@ from collections.abc import Collection
 
 from vtrail.store import checkpoints
 from vtrail.store.history import Intervals
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 #: A derived relation by entity ids: (src, rel, dst).
 Edge = tuple[str, str, str]
@@ -22,7 +22,7 @@ Edge = tuple[str, str, str]
 class DerivedRelations:
     """The derived relations of one source, for a deriver to bring up to date."""
 
-    def __init__(self, store: SqliteStore, source: str, rels: Collection[str]) -> None:
+    def __init__(self, store: Store, source: str, rels: Collection[str]) -> None:
         self.store = store
         self.c = store.conn
         self.source = store.source_id(source)

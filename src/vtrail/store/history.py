@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from vtrail.store import checkpoints
 from vtrail.store.claims import ClaimTable
+from vtrail.store.interfaces import Store
 from vtrail.store.journal import Journal
-from vtrail.store.sqlite import SqliteStore
 
 #: How many labels the writer remembers having written before it forgets them all.
 LABELS_KNOWN = 1 << 20
@@ -37,7 +37,7 @@ class Current:
 class Intervals:
     """Open/close/latest on one interval table, with its SQL built once."""
 
-    def __init__(self, store: SqliteStore, table: str, keycols: tuple[str, ...]) -> None:
+    def __init__(self, store: Store, table: str, keycols: tuple[str, ...]) -> None:
         self.c = store.conn
         self.table = table
         self._tally = store.tally
@@ -125,7 +125,7 @@ class Intervals:
 class HistoryWriter(Journal):
     """All writes the recorder makes, grouped by table."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         super().__init__(store)
         self.versions = Intervals(store, "version", ("entity",))
         self.relations = Intervals(store, "relation", ("src", "rel", "dst"))

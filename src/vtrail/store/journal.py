@@ -20,7 +20,9 @@ from datetime import datetime
 from pathlib import Path
 
 from vtrail.store.bodies import SMALL, Bodies
-from vtrail.store.sqlite import SqliteStore, StoreError, journal_path
+from vtrail.store.interfaces import Store
+from vtrail.store.interning import StoreError
+from vtrail.store.sqlite import journal_path
 from vtrail.timeexpr import from_us, iso_us
 
 #: Bodies packed per transaction by `compact`, so that a recorder writing
@@ -58,10 +60,10 @@ class Compacted:
 class Journal:
     """Appends to the journal and reads it back, bodies decoded."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.c = store.conn
-        self.bodies = Bodies(self.c)
+        self.bodies = Bodies(self.c, typed=store.dialect.typed_columns)
         cols = {r[0] for r in self.c.execute("SELECT name FROM pragma_table_info('journal')")}
         # A store opened read-only is not migrated: before 0009_journal_bodies every
         # body was the text itself, in `payload`.
@@ -162,7 +164,7 @@ class Journal:
     def source_mark(self, source: int) -> tuple[int, int] | None:
         """The order key `(observed_at, hash)` of the source's latest observation."""
         row = self.c.execute(
-            "SELECT observed_at, max(hash) FROM journal WHERE source = ? AND observed_at = "
+            "SELECT max(observed_at), max(hash) FROM journal WHERE source = ? AND observed_at = "
             "(SELECT max(observed_at) FROM journal WHERE source = ?)",
             (source, source),
         ).fetchone()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class Stream:
     at: int
 
 
-def committed(store: SqliteStore, stream: str, seq: int) -> bool:
+def committed(store: Store, stream: str, seq: int) -> bool:
     """Whether batch `seq` of `stream` was committed already (it is a re-send)."""
     row = store.conn.execute(
         "SELECT last_seq FROM push_stream WHERE stream = ?", (stream,)
@@ -35,7 +35,7 @@ def committed(store: SqliteStore, stream: str, seq: int) -> bool:
     return row is not None and seq <= int(row[0])
 
 
-def remember(store: SqliteStore, stream: str, seq: int, observations: int) -> None:
+def remember(store: Store, stream: str, seq: int, observations: int) -> None:
     """Batch `seq` of `stream` is being committed; call inside its transaction."""
     assert store.in_write, "a batch's number commits with the batch"
     store.conn.execute(
@@ -46,7 +46,7 @@ def remember(store: SqliteStore, stream: str, seq: int, observations: int) -> No
     )
 
 
-def streams(store: SqliteStore) -> list[Stream]:
+def streams(store: Store) -> list[Stream]:
     """Every stream that has pushed to this store, by name."""
     rows = store.conn.execute(
         "SELECT stream, last_seq, batches, observations, at FROM push_stream ORDER BY stream"

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 BLOCK = 240
 _INT = 0
@@ -259,7 +259,7 @@ class SampleWriter:
     A series is an entity's metric as one source reads it: two probes reading one
     target's `probe.loss` from two vantages are two series, never interleaved."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.c = store.conn
 
     def _open(self, key: tuple[int, str, int]) -> _Block | None:

@@ -23,21 +23,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 from urllib.request import pathname2url
 
-from vtrail.model import split_id
 from vtrail.store.attrs import AttrCodec
 from vtrail.store.checkpoints import CheckpointCache
+from vtrail.store.dialect import SQLITE, Dialect
+from vtrail.store.interfaces import Deriver
+from vtrail.store.interning import Interned, StoreError, UnknownEntity
 from vtrail.store.migrations import MIGRATIONS
 
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or used; the message says why."""
-
-
-class UnknownEntity(LookupError):
-    """An entity id the store has never recorded."""
+# StoreError and UnknownEntity were defined here first: importers of this module keep them.
+__all__ = ["SqliteStore", "StoreError", "UnknownEntity", "default_path", "journal_path"]
 
 
 def journal_path(path: Path) -> Path:
@@ -84,20 +80,9 @@ def default_path() -> Path:
     return Path(base) / "vtrail" / "vtrail.db"
 
 
-class Deriver(Protocol):
-    """What the recorder runs inside each batch's transaction to keep rows derived from
-    the history (membership, in `vtrail.triage.derive`) true to it."""
+class SqliteStore(Interned):
+    dialect: Dialect = SQLITE
 
-    def __call__(self, store: SqliteStore, since: int) -> int:
-        """Derive again from `since` (the batch's earliest instant); rows opened."""
-        ...
-
-    def forget(self) -> None:
-        """The transaction was rolled back: drop whatever was kept of it."""
-        ...
-
-
-class SqliteStore:
     def __init__(
         self,
         path: str | Path,
@@ -117,7 +102,7 @@ class SqliteStore:
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.conn = sqlite3.connect(
+            self.conn: sqlite3.Connection = sqlite3.connect(
                 _ro_uri(self.path) if readonly else self.path,
                 uri=readonly,
                 isolation_level=None,
@@ -142,10 +127,7 @@ class SqliteStore:
             self._attach_journal(readonly)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open store {self.path}: {e}") from None
-        self._eid: dict[str, int] = {}
-        self._eid_rev: dict[int, str] = {}
-        self._src: dict[str, int] = {}
-        self._src_rev: dict[int, str] = {}
+        Interned.__init__(self)
         self.in_write = False
         #: Rows the interval writer added to (or took from) `version` and `relation`
         #: in the open write; added to `tally` as it commits (0012).
@@ -261,11 +243,7 @@ class SqliteStore:
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
-            # Interned ids inserted by the failed transaction are gone with it.
-            self._eid.clear()
-            self._eid_rev.clear()
-            self._src.clear()
-            self._src_rev.clear()
+            self.forget_ids()
             self.attrs.forget()
             self.labelled.clear()
             raise
@@ -275,59 +253,13 @@ class SqliteStore:
     def close(self) -> None:
         self.conn.close()
 
-    # -- interning ------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
-    def entity_id(self, eid: str, *, create: bool = False) -> int:
-        """The integer behind an entity id; `UnknownEntity` if never recorded."""
-        n = self._eid.get(eid)
-        if n is not None:
-            return n
-        row = self.conn.execute("SELECT id FROM entity WHERE eid = ?", (eid,)).fetchone()
-        if row is None:
-            if not create:
-                raise UnknownEntity(f"unknown entity {eid!r}: vtrail has never recorded it")
-            cur = self.conn.execute(
-                "INSERT INTO entity (eid, kind) VALUES (?, ?)", (eid, split_id(eid)[0])
-            )
-            n = int(cur.lastrowid or 0)
-        else:
-            n = int(row[0])
-        self._eid[eid] = n
-        self._eid_rev[n] = eid
-        return n
-
-    def entity_name(self, n: int) -> str:
-        eid = self._eid_rev.get(n)
-        if eid is None:
-            row = self.conn.execute("SELECT eid FROM entity WHERE id = ?", (n,)).fetchone()
-            if row is None:
-                raise StoreError(f"store is inconsistent: no entity #{n}")
-            eid = str(row[0])
-            self._eid_rev[n] = eid
-            self._eid[eid] = n
-        return eid
-
-    def source_id(self, name: str) -> int:
-        n = self._src.get(name)
-        if n is not None:
-            return n
-        row = self.conn.execute("SELECT id FROM source WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            cur = self.conn.execute("INSERT INTO source (name) VALUES (?)", (name,))
-            n = int(cur.lastrowid or 0)
-        else:
-            n = int(row[0])
-        self._src[name] = n
-        self._src_rev[n] = name
-        return n
-
-    def source_name(self, n: int) -> str:
-        name = self._src_rev.get(n)
-        if name is None:
-            row = self.conn.execute("SELECT name FROM source WHERE id = ?", (n,)).fetchone()
-            name = str(row[0]) if row else f"#{n}"
-            self._src_rev[n] = name
-        return name
+    @property
+    def journal_location(self) -> str:
+        return str(journal_path(self.path))
 
     def size_bytes(self) -> int:
         """Bytes on disk, journal included."""

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from vtrail.store.sqlite import SqliteStore, StoreError
+from vtrail.store.interfaces import Store
+from vtrail.store.interning import StoreError
 
 Role = Literal["reader", "writer"]
 ROLES: tuple[Role, ...] = ("reader", "writer")
@@ -39,7 +40,7 @@ def _row(r: tuple[int, str, str, int, int | None]) -> TokenInfo:
     return TokenInfo(int(r[0]), str(r[1]), role, int(r[3]), r[4])
 
 
-def create(store: SqliteStore, role: Role, name: str) -> tuple[TokenInfo, str]:
+def create(store: Store, role: Role, name: str) -> tuple[TokenInfo, str]:
     """A new token; the secret is returned here and never again."""
     if role not in ROLES:
         raise ValueError(f"role must be reader or writer, not {role!r}")
@@ -53,7 +54,7 @@ def create(store: SqliteStore, role: Role, name: str) -> tuple[TokenInfo, str]:
     return TokenInfo(int(cur.lastrowid or 0), name, role, now, None), secret
 
 
-def lookup(store: SqliteStore, secret: str) -> TokenInfo | None:
+def lookup(store: Store, secret: str) -> TokenInfo | None:
     """The live token behind a secret, or None (unknown, revoked, or no token table yet).
 
     `StoreError` when the store cannot be read: a broken store is not an unknown token."""
@@ -66,13 +67,13 @@ def lookup(store: SqliteStore, secret: str) -> TokenInfo | None:
     return _row(rows[0]) if rows else None
 
 
-def listing(store: SqliteStore) -> list[TokenInfo]:
+def listing(store: Store) -> list[TokenInfo]:
     rows = _read(store, "SELECT id, name, role, created_at, revoked_at FROM token ORDER BY id")
     return [_row(r) for r in rows]
 
 
 def _read(
-    store: SqliteStore, sql: str, args: tuple[str, ...] = ()
+    store: Store, sql: str, args: tuple[str, ...] = ()
 ) -> list[tuple[int, str, str, int, int | None]]:
     """Rows of the token table: none in a store from before tokens; any other database
     error raised as a `StoreError` that names it."""
@@ -90,7 +91,7 @@ def _read(
         raise StoreError(f"cannot read the tokens in {store.path}: {e}") from None
 
 
-def revoke(store: SqliteStore, token_id: int) -> bool:
+def revoke(store: Store, token_id: int) -> bool:
     """Revoke a token by id; False when there is no such live token."""
     with store.write() as c:
         cur = c.execute(

@@ -23,7 +23,7 @@ from typing import Any
 
 from vtrail.policy.model import Policy
 from vtrail.query.state import BadWindow, check_window
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.triage import RelationRow, TriageReader, VersionRow
 from vtrail.timeexpr import from_us, to_us
@@ -50,7 +50,7 @@ class _Open:
 
 
 class _Walk:
-    def __init__(self, store: SqliteStore, policy: Policy, lo: int, instant: bool) -> None:
+    def __init__(self, store: Store, policy: Policy, lo: int, instant: bool) -> None:
         self.store, self.policy = store, policy
         self.matcher = Matcher(policy)
         self.fabric = Fabric()
@@ -292,7 +292,7 @@ def _violation(o: _Open, end: int | None) -> Violation:
 
 
 def check(
-    store: SqliteStore,
+    store: Store,
     policy: Policy,
     source: str,
     *,

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from vtrail.ids import domain_id, service_id
 from vtrail.policy.model import Policy
 from vtrail.policy.record import KINDS as POLICY_KINDS
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.derived import DerivedRelations, Edge
+from vtrail.store.interfaces import Deriver
 from vtrail.store.reads.triage import RelationRow, TriageReader, VersionRow
-from vtrail.store.sqlite import Deriver
 from vtrail.timeexpr import from_us
 from vtrail.triage.fabric import PLUGS, RUNS_ON, DomainIndex, Fabric, Place
 from vtrail.triage.members import Matcher, scope
@@ -48,7 +48,7 @@ _NONE: frozenset[Edge] = frozenset()
 class _State:
     """The walk at `cursor`: the fabric in force, and the relations open then."""
 
-    store: SqliteStore
+    store: Store
     cursor: int
     policy: Policy
     kinds: set[str] | None
@@ -96,7 +96,7 @@ class MembershipDeriver:
     def forget(self) -> None:
         self._state = None
 
-    def __call__(self, store: SqliteStore, since: int) -> int:
+    def __call__(self, store: Store, since: int) -> int:
         """Bring membership up to date from `since`; how many relations it opened."""
         reader = TriageReader(store)
         if self._state is None and not reader.has_kind(POLICY_KINDS):
@@ -124,7 +124,7 @@ def _flat(held: dict[str, dict[Edge, int]]) -> dict[Edge, int]:
     return {e: t for edges in held.values() for e, t in edges.items()}
 
 
-def _load(store: SqliteStore, reader: TriageReader, t: int, open_now: dict[Edge, int]) -> _State:
+def _load(store: Store, reader: TriageReader, t: int, open_now: dict[Edge, int]) -> _State:
     """The state at `t`, read whole: the policy then, and what it needs of the fabric."""
     policy = policy_at(store, from_us(t))
     kinds, ids = scope(policy)

@@ -17,7 +17,7 @@ from datetime import datetime
 from vtrail.ids import parse_probe_source
 from vtrail.policy.model import Policy
 from vtrail.query.state import BadWindow, check_window
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.probes import probe_blocks, probe_series
 from vtrail.store.samples import Num
 from vtrail.timeexpr import from_us, to_us
@@ -114,7 +114,7 @@ class Measured:
 
 
 def measure(
-    store: SqliteStore, policy: Policy, entities: Iterable[str], lo: int, hi: int
+    store: Store, policy: Policy, entities: Iterable[str], lo: int, hi: int
 ) -> list[Measured]:
     """Every probe series of `entities` with rounds in `[lo, hi]`, each round judged; read
     from the baseline before `lo` on, so that the first rounds have theirs."""
@@ -152,7 +152,7 @@ def _series_health(source: str, j: Judged) -> SeriesHealth:
 
 
 def group_members(
-    store: SqliteStore, policy: Policy, group: str, lo: datetime, hi: datetime
+    store: Store, policy: Policy, group: str, lo: datetime, hi: datetime
 ) -> tuple[str, list[str]]:
     """`service` or `domain`, and every entity in the group at some instant of `[lo, hi]`
     (a domain's: at either end, as `check` says who is in it)."""
@@ -175,7 +175,7 @@ def group_members(
 
 
 def health(
-    store: SqliteStore,
+    store: Store,
     policy: Policy,
     group: str,
     *,

@@ -23,7 +23,7 @@ from vtrail.policy.model import Policy, TriageSettings
 from vtrail.query.graph import label
 from vtrail.query.names import Ambiguous, resolve
 from vtrail.query.path import BadPath, PathComparison, compare
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import Store, UnknownEntity
 from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.stats import StatsReader
 from vtrail.timeexpr import from_us, to_us
@@ -148,7 +148,7 @@ def _last_healthy(found: list[Measured], onset: int) -> int | None:
 # -- the paths ------------------------------------------------------------------------------
 
 
-def _trace(store: SqliteStore, a: str, b: str, before: datetime, onset: datetime) -> IncidentPath:
+def _trace(store: Store, a: str, b: str, before: datetime, onset: datetime) -> IncidentPath:
     c = compare(store, a, b, before, onset)
     x, y = [h.entity for h in c.before.hops], [h.entity for h in c.after.hops]
     first = next(
@@ -196,7 +196,7 @@ def _label(eid: str, names: dict[str, str]) -> str:
 
 
 def _targets(
-    store: SqliteStore, policy: Policy, what: list[str], lo: datetime, hi: datetime
+    store: Store, policy: Policy, what: list[str], lo: datetime, hi: datetime
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """The entities whose probes are read, and the endpoint pairs asked (A B)."""
     if len(what) == 1:
@@ -215,7 +215,7 @@ def _targets(
 
 
 def triage(
-    store: SqliteStore,
+    store: Store,
     what: list[str],
     at: datetime,
     window: timedelta | None = None,
@@ -297,9 +297,7 @@ def triage(
     )
 
 
-def _violations(
-    store: SqliteStore, policy: Policy, near: set[str], lo: int, hi: int
-) -> list[Change]:
+def _violations(store: Store, policy: Policy, near: set[str], lo: int, hi: int) -> list[Change]:
     """A rule violation that began in the window is a change of its own. Only the rules
     of the services of what is on the affected paths or next to them (`near`), and only
     from `VIOLATIONS` half-lives before the onset: an older one's time part is nothing,

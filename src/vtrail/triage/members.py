@@ -16,7 +16,7 @@ from datetime import datetime
 from vtrail.model import JSONValue, canonical
 from vtrail.policy.model import Policy, Selector
 from vtrail.query.state import check_window
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.triage import TriageReader, VersionRow
 from vtrail.timeexpr import from_us, to_us
 from vtrail.triage.answer import MemberInterval, Membership
@@ -172,7 +172,7 @@ def _member(eid: str, start: int, end: int | None, lo: int, hi: int) -> MemberIn
 
 
 def membership(
-    store: SqliteStore, policy: Policy, service: str, t_from: datetime, t_to: datetime
+    store: Store, policy: Policy, service: str, t_from: datetime, t_to: datetime
 ) -> Membership:
     """The exact intervals during which each entity matched `service`'s selector."""
     check_window(t_from, t_to)

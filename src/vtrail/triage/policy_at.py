@@ -21,7 +21,7 @@ from vtrail.policy.document import to_document
 from vtrail.policy.model import Policy
 from vtrail.policy.record import PREFIXES, from_attrs, to_observation
 from vtrail.query.state import check_window
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.stats import StatsReader
 from vtrail.timeexpr import iso, to_us
@@ -54,7 +54,7 @@ class Applied:
     probes: int = 0
 
 
-def policy_at(store: SqliteStore, at: datetime) -> Policy:
+def policy_at(store: Store, at: datetime) -> Policy:
     """The policy in force at `at`: its entities live then, read by their ids' range."""
     r = GraphReader(store)
     t = to_us(at)
@@ -66,7 +66,7 @@ class NoPolicy(LookupError):
     """No policy was in force at the instant asked: nothing to check."""
 
 
-def recorded_policy(store: SqliteStore, at: datetime) -> Policy:
+def recorded_policy(store: Store, at: datetime) -> Policy:
     """The policy in force at `at`, refused when none was (`vtrail policy apply`)."""
     found = policy_at(store, at)
     if not (found.services or found.domains or found.rules or found.probes):
@@ -78,22 +78,22 @@ def recorded_policy(store: SqliteStore, at: datetime) -> Policy:
     return found
 
 
-def show(store: SqliteStore, at: datetime) -> PolicyAnswer:
+def show(store: Store, at: datetime) -> PolicyAnswer:
     return PolicyAnswer(at, to_document(policy_at(store, at)))
 
 
-def diff(store: SqliteStore, t_from: datetime, t_to: datetime) -> PolicyDiffAnswer:
+def diff(store: Store, t_from: datetime, t_to: datetime) -> PolicyDiffAnswer:
     check_window(t_from, t_to)
     return PolicyDiffAnswer(t_from, t_to, changes(policy_at(store, t_from), policy_at(store, t_to)))
 
 
-def known_kinds(store: SqliteStore) -> frozenset[str]:
+def known_kinds(store: Store) -> frozenset[str]:
     """The kinds a selector may name: vtrail's, and every kind the store holds."""
     return VTRAIL_KINDS | set(StatsReader(store).recorded_kinds())
 
 
 def apply(
-    store: SqliteStore, policy: Policy, at: datetime, record: Callable[[Observation], object]
+    store: Store, policy: Policy, at: datetime, record: Callable[[Observation], object]
 ) -> Applied:
     """Record `policy` as in force from `at` through `record` (the recorder's, which
     only the caller may reach), and say what changed."""

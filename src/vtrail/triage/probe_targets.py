@@ -23,7 +23,7 @@ from datetime import datetime
 from vtrail.ids import IPAddr, domain_id, ip_id, parse_ip, service_id
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.model import Probe
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.graph import GraphReader
 from vtrail.timeexpr import to_us
 from vtrail.triage.derive import IN_DOMAIN, MEMBER_OF
@@ -54,7 +54,7 @@ def _members(r: GraphReader, probe: Probe, t: int) -> list[str]:
     return sorted({e.src for e in r.edges([group], t, [rel]) if e.dst == group})
 
 
-def addresses_at(store: SqliteStore, entities: Iterable[str], at: datetime) -> dict[str, IPAddr]:
+def addresses_at(store: Store, entities: Iterable[str], at: datetime) -> dict[str, IPAddr]:
     """The address each entity is measured at, at `at` (those with none are left out)."""
     r, t = GraphReader(store), to_us(at)
     held: dict[str, list[IPAddr]] = {}
@@ -75,7 +75,7 @@ def addresses_at(store: SqliteStore, entities: Iterable[str], at: datetime) -> d
     return {eid: min(found, key=_rank) for eid, found in held.items() if eid in asked}
 
 
-def probe_targets(store: SqliteStore, probe: Probe, at: datetime, space: str) -> list[Target]:
+def probe_targets(store: Store, probe: Probe, at: datetime, space: str) -> list[Target]:
     """`probe`'s targets at `at`; `space` is the vantage's address space (its namespace's
     name, or its host's), which names a raw address's entity."""
     if probe.to.kind == "addresses":

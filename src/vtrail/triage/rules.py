@@ -19,7 +19,7 @@ from vtrail.model import split_id
 from vtrail.policy.model import Rule
 from vtrail.query.names import Ambiguous
 from vtrail.query.path import BadPath, path
-from vtrail.store import SqliteStore, UnknownEntity
+from vtrail.store import Store, UnknownEntity
 from vtrail.timeexpr import from_us
 from vtrail.triage.fabric import DomainIndex, Fabric
 
@@ -52,7 +52,7 @@ class Hops:
     """Router hops between two entities at an instant, by the path walk, kept until the
     walk says the network or either end changed."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.kept: dict[tuple[str, str], tuple[int | None, str]] = {}
         self.ends: dict[str, set[tuple[str, str]]] = {}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vtrail.policy.model import TriageSettings
-from vtrail.store import SqliteStore
+from vtrail.store import Store
 from vtrail.store.reads.changes import count, near_changes
 from vtrail.store.reads.graph import GraphReader
 from vtrail.store.reads.rows import bulk
@@ -65,7 +65,7 @@ class Suspect:
 
 
 def distances(
-    store: SqliteStore, seeds: Collection[str], instants: Iterable[int], depth: int = MAX_HOPS
+    store: Store, seeds: Collection[str], instants: Iterable[int], depth: int = MAX_HOPS
 ) -> dict[str, int]:
     """Hops from the nearest of `seeds` to everything within `depth`, over the relations
     live at any of `instants` (the fabric at the onset and before it)."""
@@ -118,7 +118,7 @@ FIRST_SLICE = 60_000_000
 
 
 def gather(
-    store: SqliteStore,
+    store: Store,
     settings: TriageSettings,
     lo: int,
     onset: int,

@@ -4,12 +4,11 @@ bodies."""
 
 from __future__ import annotations
 
-import sqlite3
-
+from vtrail.store.conn import Conn
 from vtrail.store.migrations.migration import Migration
 
 
-def _journal_bodies(c: sqlite3.Connection) -> None:
+def _journal_bodies(c: Conn) -> None:
     """`payload` becomes `body`, which a packed body or a delta (`base` its keyframe)
     may hold as a BLOB (store/bodies.py); every existing body stays the text it was."""
     cols = {r[0] for r in c.execute("SELECT name FROM pragma_table_info('journal', 'jnl')")}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import NamedTuple
+
+from vtrail.store.conn import Conn
 
 
 class Migration(NamedTuple):
@@ -15,4 +16,4 @@ class Migration(NamedTuple):
     prepare: str = ""
     #: As `prepare`, in Python, for a change that must look before it leaps to be
     #: safe to repeat (SQLite's ALTER TABLE has no IF NOT EXISTS). Run after it.
-    prepare_fn: Callable[[sqlite3.Connection], None] | None = None
+    prepare_fn: Callable[[Conn], None] | None = None

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vtrail.model import JSONValue
+from vtrail.store.interfaces import Store
 from vtrail.store.reads.rows import bulk
-from vtrail.store.sqlite import SqliteStore
 
 _LIVES = """
 WITH b AS (
@@ -40,7 +40,7 @@ class Life:
 
 
 class AssetReader:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.s = store
         self.c = store.conn
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 
+from vtrail.store.interfaces import Store
 from vtrail.store.reads.rows import bulk
 from vtrail.store.reads.triage import RelationRow, VersionRow
-from vtrail.store.sqlite import SqliteStore
 
 _IDS = "(SELECT id FROM entity WHERE eid IN (SELECT value FROM json_each(:ids)))"
 _RELS = "r.rel IN (SELECT value FROM json_each(:rels))"
@@ -26,7 +26,7 @@ _IN = (
 
 
 def near_changes(
-    store: SqliteStore, ids: Collection[str], rels: Collection[str], lo: int, hi: int
+    store: Store, ids: Collection[str], rels: Collection[str], lo: int, hi: int
 ) -> tuple[list[VersionRow], list[RelationRow]]:
     """The versions of `ids` that began or ended in `(lo, hi]`, and the relations of
     `rels` with an end among `ids` that did, each row once."""
@@ -56,7 +56,7 @@ def near_changes(
         return versions, [RelationRow(*r) for r in rel_rows]
 
 
-def count(store: SqliteStore, rels: Collection[str], lo: int, hi: int) -> int:
+def count(store: Store, rels: Collection[str], lo: int, hi: int) -> int:
     """How many versions, and relations of `rels`, began or ended in `(lo, hi]`."""
     args = {"lo": lo, "hi": hi, "rels": json.dumps(sorted(rels))}
     total = 0

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vtrail.model import JSONValue
+from vtrail.store.interfaces import Store
 from vtrail.store.reads.rows import LIVE_AT, LIVE_RELATIONS, LIVE_VERSIONS
-from vtrail.store.sqlite import SqliteStore
 
 # One parameter carries any number of ids: no 999-variable limit, one plan.
 _IDS = "(SELECT e.id FROM entity e WHERE e.eid IN (SELECT value FROM json_each(:ids)))"
@@ -38,7 +38,7 @@ class EdgeRow:
 
 
 class GraphReader:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.c = store.conn
         self.checkpoints = store.checkpoints
         self.codec = store.attrs

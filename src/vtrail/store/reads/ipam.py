@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 
 class Edge(NamedTuple):
@@ -52,7 +52,7 @@ def _after(prefix: str) -> str:
 
 
 class IpamReader:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.c = store.conn
 
     def ids_with_prefix(self, prefixes: Iterable[str]) -> list[tuple[int, str]]:

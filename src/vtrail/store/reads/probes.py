@@ -18,8 +18,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from vtrail.store.interfaces import Store
 from vtrail.store.samples import Num, as_num, decode
-from vtrail.store.sqlite import SqliteStore
 
 #: Every probe metric starts so; `_PAST` sorts right after all of them.
 PREFIX = "probe."
@@ -92,7 +92,7 @@ def _num(v: int | float | str | None) -> Num | None:
 
 
 def probe_blocks(
-    store: SqliteStore, entities: Collection[str], metrics: Collection[str], lo: int, hi: int
+    store: Store, entities: Collection[str], metrics: Collection[str], lo: int, hi: int
 ) -> list[ProbeBlocks]:
     """The blocks of `metrics` (each starting `probe.`) on `entities` that reach into
     `[lo, hi]`, undecoded, by entity and source."""
@@ -122,7 +122,7 @@ def _held(data: bytes) -> Callable[[], bytes]:
     return lambda: data
 
 
-def _loader(store: SqliteStore, rowid: int) -> Callable[[], bytes]:
+def _loader(store: Store, rowid: int) -> Callable[[], bytes]:
     """A sealed block's readings, read when it is decoded: a day of a hundred members'
     rounds is tens of megabytes of blocks, of which a question decodes a few."""
 
@@ -134,7 +134,7 @@ def _loader(store: SqliteStore, rowid: int) -> Callable[[], bytes]:
 
 
 def _rows(
-    store: SqliteStore,
+    store: Store,
     entities: Collection[str],
     metrics: Collection[str],
     lo: int,
@@ -165,7 +165,7 @@ def _rows(
 
 
 def probe_series(
-    store: SqliteStore, entities: Collection[str], metrics: Collection[str], lo: int, hi: int
+    store: Store, entities: Collection[str], metrics: Collection[str], lo: int, hi: int
 ) -> list[ProbeSeries]:
     """The series of `metrics` (each starting `probe.`) on `entities` with readings in
     `[lo, hi]`, by entity, metric and source."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vtrail.store.interfaces import Store
 from vtrail.store.reads.rows import bounds
 from vtrail.store.samples import Num, as_num, decode
-from vtrail.store.sqlite import SqliteStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ class SeriesKey:
 
 
 def series(
-    store: SqliteStore,
+    store: Store,
     entity: int,
     metric: str,
     t_from: int | None = None,
@@ -66,7 +66,7 @@ def series(
     ]
 
 
-def metrics(store: SqliteStore, entity: int) -> list[SeriesKey]:
+def metrics(store: Store, entity: int) -> list[SeriesKey]:
     """Every series of an entity, by metric then source."""
     sql = _BLOCKS.format(cols="metric, source, gauge", m="", order="metric, source")
     return sorted(
@@ -75,7 +75,7 @@ def metrics(store: SqliteStore, entity: int) -> list[SeriesKey]:
     )
 
 
-def totals(store: SqliteStore, entity: int, born: int | None = None) -> list[SeriesTotal]:
+def totals(store: Store, entity: int, born: int | None = None) -> list[SeriesTotal]:
     """Per metric: first and last reading and the growth over the whole life, resets counted.
 
     `born` is the instant of the entity's birth if it was born while vtrail was

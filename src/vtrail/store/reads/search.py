@@ -6,11 +6,11 @@ page's search box) matches text anywhere in an id, a name or a MAC.
 
 from __future__ import annotations
 
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 
 class SearchReader:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.c = store.conn
 
     def by_attr(self, name: str, value: str) -> list[int]:

@@ -11,8 +11,8 @@ from dataclasses import replace
 from typing import Any
 
 from vtrail.model import JSONValue, Relation, RelKey, Statement, Version
+from vtrail.store.interfaces import Store
 from vtrail.store.reads.rows import LIVE_AT, LIVE_RELATIONS, LIVE_VERSIONS, bounds, bulk, loads_many
-from vtrail.store.sqlite import SqliteStore
 from vtrail.timeexpr import from_us, to_us
 
 _V = "v.entity, e.eid, e.kind, v.valid_from, v.valid_to, v.attrs, v.source, v.vanished_after"
@@ -44,7 +44,7 @@ class _Names(dict[int, str]):
 class StateReader:
     """One per store; cheap to make."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.s = store
         self.c = store.conn
         self.checkpoints = store.checkpoints
@@ -290,11 +290,17 @@ class StateReader:
 
     def relation_changes(self, t1: int, t2: int) -> tuple[list[Relation], list[Relation]]:
         """Edges that began in `(t1, t2]`, and edges that ended in it."""
+        # In the order of the time index and the key it carries, which SQLite reads
+        # them in anyway: both stores then answer in the same order.
         began = self.c.execute(
-            f"SELECT {_R} FROM relation r WHERE r.valid_from > ? AND r.valid_from <= ?", (t1, t2)
+            f"SELECT {_R} FROM relation r WHERE r.valid_from > ? AND r.valid_from <= ? "
+            "ORDER BY r.valid_from, r.src, r.rel, r.dst",
+            (t1, t2),
         ).fetchall()
         ended = self.c.execute(
-            f"SELECT {_R} FROM relation r WHERE r.valid_to > ? AND r.valid_to <= ?", (t1, t2)
+            f"SELECT {_R} FROM relation r WHERE r.valid_to > ? AND r.valid_to <= ? "
+            "ORDER BY r.valid_to, r.src, r.rel, r.dst",
+            (t1, t2),
         ).fetchall()
         return [self._relation(r) for r in began], [self._relation(r) for r in ended]
 

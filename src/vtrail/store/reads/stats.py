@@ -6,11 +6,11 @@ None of it counts a history table: the counts are kept as rows come and go.
 
 from __future__ import annotations
 
-from vtrail.store.sqlite import SqliteStore
+from vtrail.store.interfaces import Store
 
 
 class StatsReader:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.c = store.conn
 
     def counts(self) -> dict[str, int]:
@@ -70,6 +70,6 @@ class StatsReader:
             "(SELECT max(observed_at) FROM journal WHERE source = s.id) AS last, "
             "(SELECT kind FROM journal WHERE source = s.id ORDER BY observed_at DESC LIMIT 1), "
             "EXISTS (SELECT 1 FROM claim WHERE source = s.id AND until IS NULL) "
-            "FROM source s) WHERE last IS NOT NULL ORDER BY name"
+            "FROM source s) AS sources WHERE last IS NOT NULL ORDER BY name"
         )
         return [(str(n), int(c), int(t), str(k), int(a)) for n, c, t, k, a in rows]

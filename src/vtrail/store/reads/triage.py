@@ -15,8 +15,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from vtrail.model import JSONValue
+from vtrail.store.interfaces import Store
 from vtrail.store.reads.rows import LIVE_RELATIONS, LIVE_VERSIONS, bulk
-from vtrail.store.sqlite import SqliteStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ _RELS = "r.rel IN (SELECT value FROM json_each(:rels))"
 
 
 class TriageReader:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.c = store.conn
         self.checkpoints = store.checkpoints
         self.codec = store.attrs

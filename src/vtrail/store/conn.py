@@ -1,0 +1,38 @@
+"""The part of a DB-API connection the store's SQL uses: sqlite3's has it, and so
+does the PostgreSQL adapter (store/postgres.py), which takes SQLite's dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+
+class Cursor(Protocol):
+    """What the store's SQL reads back from a statement."""
+
+    @property
+    def lastrowid(self) -> int | None: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Conn(Protocol):
+    """The connection the store's SQL runs on, in SQLite's dialect (`?` marks)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor: ...
+
+    def executescript(self, sql_script: str, /) -> Cursor: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def close(self) -> None: ...

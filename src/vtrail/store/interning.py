@@ -1,0 +1,84 @@
+"""Long ids to the store's integers and back, kept in memory once asked; the same SQL
+on both stores (an INSERT's `lastrowid` is PostgreSQL's RETURNING, store/dialect.py)."""
+
+from __future__ import annotations
+
+from vtrail.model import split_id
+from vtrail.store.conn import Conn
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used; the message says why."""
+
+
+class UnknownEntity(LookupError):
+    """An entity id the store has never recorded."""
+
+
+class Interned:
+    conn: Conn
+
+    def __init__(self) -> None:
+        self._eid: dict[str, int] = {}
+        self._eid_rev: dict[int, str] = {}
+        self._src: dict[str, int] = {}
+        self._src_rev: dict[int, str] = {}
+
+    def forget_ids(self) -> None:
+        """After a rolled-back write: ids it inserted are gone with it."""
+        self._eid.clear()
+        self._eid_rev.clear()
+        self._src.clear()
+        self._src_rev.clear()
+
+    def entity_id(self, eid: str, *, create: bool = False) -> int:
+        """The integer behind an entity id; `UnknownEntity` if never recorded."""
+        n = self._eid.get(eid)
+        if n is not None:
+            return n
+        row = self.conn.execute("SELECT id FROM entity WHERE eid = ?", (eid,)).fetchone()
+        if row is None:
+            if not create:
+                raise UnknownEntity(f"unknown entity {eid!r}: vtrail has never recorded it")
+            cur = self.conn.execute(
+                "INSERT INTO entity (eid, kind) VALUES (?, ?)", (eid, split_id(eid)[0])
+            )
+            n = int(cur.lastrowid or 0)
+        else:
+            n = int(row[0])
+        self._eid[eid] = n
+        self._eid_rev[n] = eid
+        return n
+
+    def entity_name(self, n: int) -> str:
+        eid = self._eid_rev.get(n)
+        if eid is None:
+            row = self.conn.execute("SELECT eid FROM entity WHERE id = ?", (n,)).fetchone()
+            if row is None:
+                raise StoreError(f"store is inconsistent: no entity #{n}")
+            eid = str(row[0])
+            self._eid_rev[n] = eid
+            self._eid[eid] = n
+        return eid
+
+    def source_id(self, name: str) -> int:
+        n = self._src.get(name)
+        if n is not None:
+            return n
+        row = self.conn.execute("SELECT id FROM source WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            cur = self.conn.execute("INSERT INTO source (name) VALUES (?)", (name,))
+            n = int(cur.lastrowid or 0)
+        else:
+            n = int(row[0])
+        self._src[name] = n
+        self._src_rev[n] = name
+        return n
+
+    def source_name(self, n: int) -> str:
+        name = self._src_rev.get(n)
+        if name is None:
+            row = self.conn.execute("SELECT name FROM source WHERE id = ?", (n,)).fetchone()
+            name = str(row[0]) if row else f"#{n}"
+            self._src_rev[n] = name
+        return name

@@ -1,0 +1,368 @@
+"""The PostgreSQL store: the same history, questions and migrations on a server.
+
+`PostgresStore` implements `interfaces.Store`. Its `conn` is `PgConn`, which
+takes the store's SQL in SQLite's dialect, rewrites it once per statement
+text (store/dialect.py) and runs it on a psycopg 3 connection in autocommit,
+so that a read outside a write sees what was committed, as SQLite's does.
+
+Several recorders may write at once, from as many processes or machines.
+Each write is one transaction that first takes a transaction-level advisory
+lock (`pg_advisory_xact_lock`), so write transactions run one after another:
+the recorder reads the latest interval of a key, decides and writes, across
+every key of a batch, and only a serial order keeps that read-decide-write
+true. SERIALIZABLE would give the same histories but abort and retry nearly
+every pair of batches that touch one host's rows, which is most of them; the
+lock makes the wait short instead (a batch holds it for milliseconds), and
+reads never wait for it. An observation is in the journal once (its identity
+`(observed_at, source, hash)` is unique), so one sent by two recorders is
+recorded once, and the recorder's history does not depend on the order
+batches arrive in, so the history equals that of a serial run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.adapt import Loader
+from psycopg.pq import TransactionStatus
+
+from vtrail.store.attrs import AttrCodec
+from vtrail.store.checkpoints import CheckpointCache
+from vtrail.store.dialect import POSTGRES, Dialect, to_postgres
+from vtrail.store.interfaces import Deriver
+from vtrail.store.interning import Interned, StoreError
+from vtrail.store.migrations import MIGRATIONS
+from vtrail.store.migrations.postgres import PARTITIONED
+from vtrail.store.migrations.postgres import POSTGRES as POSTGRES_SQL
+
+#: The advisory lock every write transaction holds (any constant both sides agree on).
+WRITE_LOCK = 0x76747261696C
+#: Monthly partitions kept ready ahead of the current month.
+MONTHS_AHEAD = 2
+
+_PLAIN_INSERT = re.compile(
+    r"^\s*INSERT INTO ([\w.]+)\s*(?:\(([^)]*)\))?\s*VALUES\s*\([?,\s]*\)\s*$", re.I
+)
+_VALUES_INSERT = re.compile(r"^\s*INSERT INTO \w+\s*(?:\([^)]*\))?\s*VALUES\s*\(", re.I)
+_SAVEPOINT = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK TO)\s+(?:SAVEPOINT\s+)?(\w+)", re.I)
+
+
+class PgCursor:
+    """A psycopg cursor as the store's SQL reads one (sqlite3's names)."""
+
+    def __init__(self, cur: psycopg.Cursor[Any] | None, lastrowid: int | None = None) -> None:
+        self._cur = cur
+        self._lastrowid = lastrowid
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._lastrowid
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount) if self._cur is not None else -1
+
+    def fetchone(self) -> Any:
+        cur = self._rows()
+        return cur.fetchone() if cur else None
+
+    def fetchall(self) -> list[Any]:
+        cur = self._rows()
+        return list(cur.fetchall()) if cur else []
+
+    def __iter__(self) -> Iterator[Any]:
+        cur = self._rows()
+        return iter(cur) if cur else iter(())
+
+    def _rows(self) -> psycopg.Cursor[Any] | None:
+        """The cursor when its statement returns rows (an UPDATE's has none to read)."""
+        cur = self._cur
+        return cur if cur is not None and cur.description is not None else None
+
+
+class PgConn:
+    """A psycopg connection that takes the store's SQL as sqlite3's does (`interfaces.Conn`)."""
+
+    dialect: Dialect = POSTGRES
+
+    def __init__(self, url: str) -> None:
+        try:
+            self._c: psycopg.Connection[Any] = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as e:
+            raise StoreError(f"cannot open store {_safe(url)}: {_first_line(e)}") from None
+        self._outer: str | None = None
+        self._c.adapters.register_loader("numeric", _NumberLoader)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._c.info.transaction_status != TransactionStatus.IDLE
+
+    def execute(self, sql: str, parameters: Any = (), /) -> PgCursor:
+        if sql.lstrip().upper().startswith("PRAGMA"):
+            return PgCursor(None)  # a SQLite tuning knob: PostgreSQL's are the server's
+        saved = _SAVEPOINT.match(sql)
+        if saved:
+            return self._savepoint(saved.group(1).upper(), saved.group(2))
+        text, rowid = to_postgres(sql, bool(parameters))
+        # SQLite undoes only the statement that breaks a UNIQUE key and the transaction
+        # goes on (the history writer counts on it); PostgreSQL would abort the whole
+        # transaction. So a one-row INSERT skips the conflict and raises the same error.
+        strict = _VALUES_INSERT.match(sql) is not None and "ON CONFLICT" not in text
+        if strict:
+            text = text.replace(" RETURNING", " ON CONFLICT DO NOTHING RETURNING", 1)
+            if " ON CONFLICT" not in text:
+                text += " ON CONFLICT DO NOTHING"
+        cur = self._run(text, parameters)
+        if strict and cur.rowcount == 0:
+            raise sqlite3.IntegrityError(
+                f"UNIQUE constraint failed: {sql.split('(', maxsplit=1)[0]}"
+            )
+        last = None
+        if rowid is not None and cur.description is not None:
+            row = cur.fetchone()
+            last = int(row[0]) if row else None
+        return PgCursor(cur, last)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> PgCursor:
+        plain = _PLAIN_INSERT.match(sql)
+        if plain:
+            return self._copy(plain.group(1), plain.group(2), parameters)
+        text, rowid = to_postgres(sql, True)
+        if rowid is not None:
+            text = text.rsplit(" RETURNING", 1)[0]
+        cur = self._c.cursor()
+        try:
+            cur.executemany(text, list(parameters))
+        except psycopg.Error as e:
+            raise _as_sqlite(e) from None
+        return PgCursor(cur)
+
+    def executescript(self, sql_script: str, /) -> PgCursor:
+        return PgCursor(self._run(to_postgres(sql_script, False)[0], ()))
+
+    def close(self) -> None:
+        self._c.close()
+
+    def _run(self, text: str, parameters: Any) -> psycopg.Cursor[Any]:
+        try:
+            return self._c.execute(text, parameters or None)
+        except psycopg.Error as e:
+            raise _as_sqlite(e) from None
+
+    def _copy(self, table: str, cols: str | None, rows: Iterable[Sequence[Any]]) -> PgCursor:
+        """A batch of plain INSERTs as one COPY: a stream instead of a statement per row."""
+        target = to_postgres(f"{table}", False)[0].strip()
+        columns = f" ({cols})" if cols else ""
+        n = 0
+        cur = self._c.cursor()
+        try:
+            with cur.copy(f"COPY {target}{columns} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    n += 1
+        except psycopg.Error as e:
+            raise _as_sqlite(e) from None
+        return _Counted(n)
+
+    def _savepoint(self, verb: str, name: str) -> PgCursor:
+        """SQLite's SAVEPOINT outside a transaction begins one, and its RELEASE commits."""
+        if verb == "SAVEPOINT" and not self.in_transaction:
+            self._run("BEGIN", ())
+            self._outer = name
+            return PgCursor(None)
+        if name == self._outer and verb == "RELEASE":
+            self._outer = None
+            self._run("COMMIT", ())
+            return PgCursor(None)
+        self._run(f"{verb} {name}" if verb != "RELEASE" else f"RELEASE SAVEPOINT {name}", ())
+        return PgCursor(None)
+
+
+class _Counted(PgCursor):
+    def __init__(self, n: int) -> None:
+        super().__init__(None)
+        self._n = n
+
+    @property
+    def rowcount(self) -> int:
+        return self._n
+
+
+class _NumberLoader(Loader):
+    """NUMERIC comes back as the int or float SQLite would give (counter values are
+    exact integers up to 2^64 - 1; `sum` over BIGINT is NUMERIC too), never Decimal."""
+
+    def load(self, data: Any) -> int | float:
+        text = bytes(data)
+        if text.isdigit() or (text[:1] == b"-" and text[1:].isdigit()):
+            return int(text)
+        return float(text)
+
+
+def _as_sqlite(e: Exception) -> sqlite3.Error:
+    """psycopg's errors as the sqlite3 ones the store's code catches."""
+    message = _first_line(e)
+    if isinstance(e, psycopg.errors.IntegrityError):
+        return sqlite3.IntegrityError(message)
+    if isinstance(e, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+        return sqlite3.OperationalError(message)
+    if isinstance(e, psycopg.OperationalError):
+        return sqlite3.OperationalError(message)
+    return sqlite3.DatabaseError(message)
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, to print."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+class PostgresStore(Interned):
+    """A store on a PostgreSQL server (`postgresql://user@host/db`)."""
+
+    dialect: Dialect = POSTGRES
+
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
+        Interned.__init__(self)
+        self.url = url
+        #: Where local lock files go (`ipam`'s): the temporary folder, one name per server.
+        where = hashlib.sha256(_safe(url).encode()).hexdigest()[:16]
+        self.path = Path(tempfile.gettempdir()) / f"vtrail-pg-{where}.db"
+        self.conn: PgConn = PgConn(url)
+        self.in_write = False
+        self.tally: dict[str, int] = {}
+        self.labelled: set[tuple[int, str, str]] = set()
+        self.derivers: list[Deriver] = []
+        self.checkpoints = CheckpointCache(self.conn)
+        self.attrs = AttrCodec(self.conn)
+        if readonly:
+            if not self._has("migration"):
+                self.conn.close()
+                raise StoreError(f"no store at {_safe(url)} (record something first)")
+        else:
+            self.migrate()
+            self.partitions()
+
+    def _has(self, table: str) -> bool:
+        row = self.conn.execute(f"SELECT to_regclass('{table}') IS NOT NULL").fetchone()
+        return bool(row[0])
+
+    # -- schema ---------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this store lacks, in PostgreSQL's form; return their names.
+        Two processes opening a new store at once migrate it once: the second waits."""
+        c = self.conn
+        applied: list[str] = []
+        with self._locked():
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS migration (name TEXT PRIMARY KEY, applied_at BIGINT)"
+            )
+            done = {r[0] for r in c.execute("SELECT name FROM migration")}
+            known = {m.name for m in MIGRATIONS}
+            if done - known:
+                raise StoreError(
+                    f"store {_safe(self.url)} has migrations this vtrail does not know: "
+                    f"{', '.join(sorted(done - known))} (upgrade vtrail)"
+                )
+            for m in MIGRATIONS:
+                if m.name in done:
+                    continue
+                c.executescript(POSTGRES_SQL[m.name])
+                c.execute(
+                    "INSERT INTO migration VALUES (?, ?)", (m.name, int(time.time() * 1_000_000))
+                )
+                applied.append(m.name)
+        return applied
+
+    def partitions(self, now: datetime | None = None) -> list[str]:
+        """Make the monthly partitions of the journal and the samples from this month
+        to `MONTHS_AHEAD` ahead; the ones it made. A month whose rows already went to
+        the default partition stays there (PostgreSQL refuses to move them)."""
+        start = (now or datetime.now(UTC)).replace(day=1, hour=0, minute=0, second=0)
+        start = start.replace(microsecond=0)
+        made = []
+        for i in range(MONTHS_AHEAD + 1):
+            y, m = divmod(start.month - 1 + i, 12)
+            lo = start.replace(year=start.year + y, month=m + 1)
+            y2, m2 = divmod(lo.month, 12)
+            hi = lo.replace(year=lo.year + y2, month=m2 + 1)
+            a, b = int(lo.timestamp() * 1e6), int(hi.timestamp() * 1e6)
+            for table in PARTITIONED:
+                name = f"{table}_{lo:%Y_%m}"
+                if self._has(name):
+                    continue
+                try:
+                    self.conn.execute(
+                        f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ({a}) TO ({b})"
+                    )
+                except sqlite3.DatabaseError:
+                    continue
+                made.append(name)
+        return made
+
+    def migrations(self) -> list[tuple[str, int]]:
+        return list(self.conn.execute("SELECT name, applied_at FROM migration ORDER BY name"))
+
+    # -- transactions ---------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[PgConn]:
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def write(self) -> Iterator[PgConn]:
+        """One transaction under the write lock: all of the block, or none of it."""
+        if self.in_write:
+            yield self.conn
+            return
+        self.in_write = True
+        self.tally.clear()
+        try:
+            with self._locked():
+                yield self.conn
+                counted = [(n, table) for table, n in self.tally.items() if n]
+                if counted:
+                    self.conn.executemany("UPDATE tally SET n = n + ? WHERE name = ?", counted)
+        except BaseException:
+            self.forget_ids()
+            self.attrs.forget()
+            self.labelled.clear()
+            raise
+        finally:
+            self.in_write = False
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def location(self) -> str:
+        return _safe(self.url)
+
+    @property
+    def journal_location(self) -> str:
+        return f"{_safe(self.url)} (table journal)"
+
+    def size_bytes(self) -> int:
+        """Bytes the server keeps for this database."""
+        return int(self.conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])

@@ -70,7 +70,7 @@ def guest(name: str, owner: str, host: str, img: str, vcpus: int = 2, mib: int =
         rel(vm(name), "uses_image", img),
         ent(nic, mac="52:54:00:00:00:01"),
         rel(vm(name), "has_nic", nic),
-        ent(ip, address=ip.split(":")[1].split("@")[0]),
+        ent(ip, address=ip.split(":")[1].split("@", maxsplit=1)[0]),
         rel(nic, "has_address", ip),
     ]  # fmt: skip
 

@@ -66,6 +66,8 @@ class State:
         #: Each owner's VMs, running or not.
         self.owned: dict[str, set[str]] = {}
         self.owner: dict[str, str] = {}
+        #: Owners a VM left since `owners_touched` was last asked: their usage fell.
+        self.left: set[str] = set()
 
     def apply_version(self, row: VersionRow, ending: bool) -> set[str]:
         """Apply `row`; the VMs whose rules it may change."""
@@ -107,9 +109,16 @@ class State:
         if old is not None:
             self.owned[old].discard(vm)
             del self.owner[vm]
+            self.left.add(old)
         if new is not None:
             self.owned.setdefault(new, set()).add(vm)
             self.owner[vm] = new
+
+    def owners_touched(self, touched: Iterable[str]) -> set[str]:
+        """The owners whose usage the VMs `touched` may have changed, and those a VM left."""
+        found = {self.owner[vm] for vm in touched if vm in self.owner} | self.left
+        self.left = set()
+        return found
 
     def runner(self, vm: str) -> Runner | None:
         """The VM as the rules see it, while it runs; None when it runs nowhere."""
@@ -146,12 +155,13 @@ class State:
 
 
 def read_window(
-    store: SqliteStore, p: Provisioning, lo: int, hi: int, state: State
+    store: SqliteStore, p: Provisioning | None, lo: int, hi: int, state: State
 ) -> list[tuple[int, int, int, int, Any]]:
-    """Put in `state` what was in force at `lo`; the changes of `(lo, hi]`, in order."""
+    """Put in `state` what was in force at `lo`; the changes of `(lo, hi]`, in order.
+    The addresses VMs hold are read when a quota of `p` counts them (None: always)."""
     r = TriageReader(store)
     rels = [RUNS_ON, USES_IMAGE]
-    if any("addresses" in q.limits() for q in p.quotas.values()):
+    if p is None or any("addresses" in q.limits() for q in p.quotas.values()):
         rels += ADDRESS_RELS
     vlive, vbegan = r.versions(lo, hi, {"vm", "image", "asset"})
     rlive, rbegan = r.relations(lo, hi, rels)
@@ -290,23 +300,9 @@ def audit(store: SqliteStore, p: Provisioning, lo: int, hi: int) -> list[RuleChe
     for t, touched in instants(state, events):
         for vm in touched:
             audit.vm(vm, t, False)
-        for owner in {state.owner[vm] for vm in touched if vm in state.owner} | _gone(
-            audit, touched
-        ):
+        for owner in state.owners_touched(touched):
             audit.owner(owner, t, False)
     return audit.rules()
-
-
-def _gone(audit: _Audit, touched: set[str]) -> set[str]:
-    """Owners a touched VM was counted for in an open quota violation: a VM that changed
-    owner (or lost one) leaves its old owner's count."""
-    return {
-        key[0]
-        for name, opened in audit.open.items()
-        if name.startswith("quota:")
-        for key, o in opened.items()
-        if touched.intersection(o.members)
-    }
 
 
 def _is_vm(eid: str) -> bool:

@@ -1,0 +1,166 @@
+"""Admission: whether the policy in force allows a VM to start, before it starts.
+
+The VM is its libvirt domain XML, read with the libvirt collector's own parser.
+Its disks' sources name the image files; each is resolved to a recorded image
+by path (an image's `paths` attribute, else a VM recorded with that disk and
+the image it uses), and a source no image is found for is an unknown image.
+Its owner is the one given, else its vtrail metadata's (docs/assets.md). Then
+every provisioning rule is tested on it as `vtrail check` tests a running VM,
+and every quota on what its owner runs at that instant plus this VM (each of
+its interfaces counted as one address). The answer is allow or deny with every
+reason; nothing is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from vtrail.assetattrs import OWNER
+from vtrail.collectors.libvirt.parse import DomainConfig, MalformedXML, parse_domain_xml
+from vtrail.ids import host_id, vm_id
+from vtrail.policy.model import Policy
+from vtrail.store import SqliteStore
+from vtrail.store.reads.graph import GraphReader
+from vtrail.store.reads.triage import TriageReader
+from vtrail.timeexpr import to_us
+from vtrail.triage.policy_at import policy_at
+from vtrail.triage.provision_rules import Image, Runner, Usage, breaches, over, vm_size
+from vtrail.triage.provisioning import QUOTA, USES_IMAGE, State, read_window
+
+
+class BadDomain(ValueError):
+    """Domain XML that cannot be admitted, said in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disk:
+    target: str
+    source: str | None
+    #: The recorded image the source was found to be, or None: an unknown image.
+    image: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    #: The provisioning rule, or `quota:<owner>`.
+    rule: str
+    kind: str
+    reason: str
+    #: The image or host the reason is about, if one.
+    place: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    at: datetime
+    #: The domain's name and its `vm:` id.
+    domain: str
+    entity: str
+    owner: str | None
+    #: The host it is to start on, as asked; None: host rules are not tested.
+    host: str | None
+    allow: bool
+    reasons: list[Reason]
+    disks: list[Disk]
+    #: What the owner runs at `at` without this VM, and with it, and the quota's limits
+    #: (memory in MiB); None when no quota applies.
+    usage: dict[str, int] | None
+    usage_with_vm: dict[str, int] | None
+    quota: dict[str, int] | None
+
+
+def read_domain(xml: str) -> DomainConfig:
+    try:
+        return parse_domain_xml(xml, "the domain XML")
+    except MalformedXML as e:
+        raise BadDomain(" ".join(str(e).split())) from None
+
+
+def _images_by_path(store: SqliteStore, t: int, sources: set[str]) -> dict[str, str]:
+    """Each source path some image recorded at `t` says it is at, to the image."""
+    found: dict[str, str] = {}
+    live, _ = TriageReader(store).versions(t, t, {"image"})
+    for v in sorted(live, key=lambda v: v.eid):
+        paths = v.attrs.get("paths")
+        if isinstance(paths, list):
+            for p in paths:
+                if isinstance(p, str) and p in sources:
+                    found.setdefault(p, v.eid)
+    missing = sources - found.keys()
+    if missing:
+        found |= _images_by_disk(store, t, missing)
+    return found
+
+
+def _images_by_disk(store: SqliteStore, t: int, sources: set[str]) -> dict[str, str]:
+    """Sources a VM recorded at `t` has as a disk, to the one image that VM uses."""
+    r = TriageReader(store)
+    vms, _ = r.versions(t, t, {"vm"})
+    holders: dict[str, str] = {}
+    for v in vms:
+        disks = v.attrs.get("disks")
+        if not isinstance(disks, list):
+            continue
+        for d in disks:
+            src = d.get("source") if isinstance(d, dict) else None
+            if isinstance(src, str) and src in sources:
+                holders.setdefault(src, v.eid)
+    if not holders:
+        return {}
+    uses: dict[str, set[str]] = {}
+    for x in GraphReader(store).edges(set(holders.values()), t, [USES_IMAGE]):
+        uses.setdefault(x.src, set()).add(x.dst)
+    return {src: min(uses[vm]) for src, vm in holders.items() if len(uses.get(vm, ())) == 1}
+
+
+def admit(
+    store: SqliteStore,
+    xml: str,
+    at: datetime,
+    *,
+    owner: str | None = None,
+    host: str | None = None,
+    policy: Policy | None = None,
+) -> Admission:
+    """Whether `policy` (default: the one in force at `at`) allows the domain `xml` to
+    start on `host`, owned by `owner` (default: its metadata's)."""
+    cfg = read_domain(xml)
+    p = (policy if policy is not None else policy_at(store, at)).provisioning
+    t = to_us(at)
+    who = owner or dict(cfg.asset).get(OWNER)
+    eid = vm_id(cfg.uuid)
+    sources = {d.source for d in cfg.disks if d.source}
+    by_path = _images_by_path(store, t, sources) if sources and p.rules else {}
+    disks = [Disk(d.target, d.source, by_path.get(d.source or "")) for d in cfg.disks]
+    ids = sorted({d.image for d in disks if d.image})
+    nodes = GraphReader(store).nodes(ids, t)
+    images = tuple(Image(i, nodes[i].attrs if i in nodes else {}) for i in ids)
+    unknown = tuple(sorted({d.source for d in disks if d.source and d.image is None}))
+    runner = Runner(eid, cfg.name, who, host_id(host) if host else None, images, unknown)
+    reasons = [
+        Reason(name, rule.kind, b.reason, b.place)
+        for name, rule in p.rules.items()
+        for b in breaches(rule, runner)
+    ]
+    quota = p.quota_of(who) if who is not None else None
+    usage = with_vm = limits = None
+    if quota is not None and who is not None:
+        state = State()
+        read_window(store, p, t, t, state)
+        now = state.usage(who, without=eid)
+        cpus, mib = vm_size({"vcpus": cfg.vcpus, "memory_kib": cfg.memory_kib})
+        after = Usage(now.vms + 1, now.vcpus + cpus, now.memory + mib,
+                      now.addresses + len(cfg.interfaces))  # fmt: skip
+        name = QUOTA.format(quota.owner)
+        reasons += [Reason(name, "quota", why, None) for _, why in over(quota, who, after)]
+        usage, with_vm = _dict(now), _dict(after)
+        limits = quota.limits()
+    return Admission(
+        at, cfg.name, eid, who, host, not reasons, reasons, disks,
+        usage, with_vm, limits,
+    )  # fmt: skip
+
+
+def _dict(u: Usage) -> dict[str, int]:
+    return {"vms": u.vms, "vcpus": u.vcpus, "memory": u.memory, "addresses": u.addresses}

@@ -26,7 +26,7 @@ class _Admit(TyperGroup):
     """A group whose first argument is a domain file unless it names a subcommand."""
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if args and args[0] not in self.commands and (args[0] == "-" or args[0][0] != "-"):
             return _CHECK, self.commands[_CHECK], args
         return super().resolve_command(ctx, args)
 

@@ -90,7 +90,7 @@ def test_a_bad_section_is_one_line_and_records_nothing(
     run = CliRunner().invoke
     assert run(cli_app, ["policy", "apply", str(good), "--db", str(db)]).exit_code == 0
     bad = tmp_path / "bad.yaml"
-    bad.write_text(GOOD.split("provisioning:")[0] + f"provisioning: {section}\n")
+    bad.write_text(GOOD.split("provisioning:", maxsplit=1)[0] + f"provisioning: {section}\n")
     with pytest.raises(PolicyError) as e:
         parse_policy(bad.read_text(), str(bad))
     assert error in str(e.value) and "\n" not in str(e.value)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from vtrail.api.deps import answer, reader, require_read, when_required
+from vtrail.api.deps import answer, reader, require_read, text, when_required
 from vtrail.api.ingest import read_body
 from vtrail.api.questions import At, To
 from vtrail.provisioning.admission import BadDomain, admit
@@ -73,6 +73,8 @@ async def admission(
 ) -> Response:
     """Allow or deny the domain in the body, with every reason: the provisioning rules
     and quotas of the policy in force at `at` (default now). It records nothing."""
+    owner = text(owner, "owner") if owner is not None else None
+    host = text(host, "host") if host is not None else None
     body = await read_body(request, MAX_DOMAIN)
     try:
         xml = body.decode("utf-8")
@@ -101,4 +103,5 @@ def quota_over(
     window's start and at every change, the peak of each and the first instant it was
     reached, beside the quota of the policy in force at the window's end."""
     lo, hi = when_required(t_from, "from"), when_required(t_to, "to")
+    owner = text(owner, "owner") if owner is not None else None
     return answer(quota(reader(request), lo, hi, owner))

@@ -221,3 +221,36 @@ def test_the_api_answers_as_the_cli_does(db: Path, tmp_path: Path) -> None:
     assert {k: v for k, v in api.items() if k != "at"} == {
         k: v for k, v in cli.items() if k != "at"
     }
+
+
+def test_admissions_go_on_with_what_was_recorded_since_even_in_the_past(tmp_path: Path) -> None:
+    """One connection keeps the fleet between admissions: a VM started since counts, and
+    so does one an observation that arrived late says ran all along."""
+    s = SqliteStore(tmp_path / "vtrail.db")
+    rec = Recorder(s)
+    quota = "provisioning: {quotas: {team-q: {vms: 5}}}"
+    rec.record([to_observation(parse_policy(quota), at(0)), snap("libvirt@a", 0)])
+
+    def running(seconds: float, *names: str) -> list[object]:
+        return [x for n in names for x in (
+            ent(f"vm:{n}", name=n, state="running", **{"asset.owner": "team-q"}),
+            rel(f"vm:{n}", "runs_on", "host:hv-a"),
+        )]  # fmt: skip
+
+    def used(seconds: float) -> int:
+        a = admit(s, domain(owner="team-q"), at(seconds))
+        assert a.usage is not None
+        return a.usage["vms"]
+
+    rec.record([snap("libvirt@a", 10, ent("host:hv-a", hostname="hv-a"), *running(10, "a"))])
+    assert used(20) == 1
+    rec.record([snap("libvirt@a", 30, ent("host:hv-a", hostname="hv-a"), *running(30, "a", "b"))])
+    assert used(40) == 2
+    # Another source, heard only now, saw c running from 5 on.
+    rec.record([snap("libvirt@b", 5, ent("host:hv-b", hostname="hv-b"),
+                     ent("vm:c", name="c", state="running", **{"asset.owner": "team-q"}),
+                     rel("vm:c", "runs_on", "host:hv-b"))])  # fmt: skip
+    assert used(40) == 3
+    # Asked again at an earlier instant, the fleet is read as it was then.
+    assert used(20) == 2
+    s.close()

@@ -20,13 +20,12 @@ from vtrail.assetattrs import OWNER
 from vtrail.collectors.libvirt.parse import DomainConfig, MalformedXML, parse_domain_xml
 from vtrail.ids import host_id, vm_id
 from vtrail.policy.model import Policy
+from vtrail.provisioning.fleet import fleet_at
 from vtrail.store import SqliteStore
-from vtrail.store.reads.graph import GraphReader
-from vtrail.store.reads.triage import TriageReader
 from vtrail.timeexpr import to_us
 from vtrail.triage.policy_at import policy_at
 from vtrail.triage.provision_rules import Image, Runner, Usage, breaches, over, vm_size
-from vtrail.triage.provisioning import QUOTA, USES_IMAGE, State, read_window
+from vtrail.triage.provisioning import QUOTA, USES_IMAGE, State
 
 
 class BadDomain(ValueError):
@@ -77,41 +76,30 @@ def read_domain(xml: str) -> DomainConfig:
         raise BadDomain(" ".join(str(e).split())) from None
 
 
-def _images_by_path(store: SqliteStore, t: int, sources: set[str]) -> dict[str, str]:
-    """Each source path some image recorded at `t` says it is at, to the image."""
+def _images(state: State, sources: set[str]) -> dict[str, str]:
+    """Each source path to the recorded image it is: the image whose `paths` hold it,
+    else the one image a VM with that disk uses."""
     found: dict[str, str] = {}
-    live, _ = TriageReader(store).versions(t, t, {"image"})
-    for v in sorted(live, key=lambda v: v.eid):
-        paths = v.attrs.get("paths")
+    attrs = state.fabric.attrs
+    for eid in sorted(e for e in attrs if e.startswith("image:")):
+        paths = attrs[eid].get("paths")
         if isinstance(paths, list):
             for p in paths:
                 if isinstance(p, str) and p in sources:
-                    found.setdefault(p, v.eid)
+                    found.setdefault(p, eid)
     missing = sources - found.keys()
-    if missing:
-        found |= _images_by_disk(store, t, missing)
-    return found
-
-
-def _images_by_disk(store: SqliteStore, t: int, sources: set[str]) -> dict[str, str]:
-    """Sources a VM recorded at `t` has as a disk, to the one image that VM uses."""
-    r = TriageReader(store)
-    vms, _ = r.versions(t, t, {"vm"})
-    holders: dict[str, str] = {}
-    for v in vms:
-        disks = v.attrs.get("disks")
-        if not isinstance(disks, list):
+    if not missing:
+        return found
+    for vm in sorted(e for e in attrs if e.startswith("vm:")):
+        disks = attrs[vm].get("disks")
+        uses = state.fabric.out.get((vm, USES_IMAGE), ())
+        if not isinstance(disks, list) or len(uses) != 1:
             continue
         for d in disks:
             src = d.get("source") if isinstance(d, dict) else None
-            if isinstance(src, str) and src in sources:
-                holders.setdefault(src, v.eid)
-    if not holders:
-        return {}
-    uses: dict[str, set[str]] = {}
-    for x in GraphReader(store).edges(set(holders.values()), t, [USES_IMAGE]):
-        uses.setdefault(x.src, set()).add(x.dst)
-    return {src: min(uses[vm]) for src, vm in holders.items() if len(uses.get(vm, ())) == 1}
+            if isinstance(src, str) and src in missing:
+                found.setdefault(src, next(iter(uses)))
+    return found
 
 
 def admit(
@@ -130,12 +118,12 @@ def admit(
     t = to_us(at)
     who = owner or dict(cfg.asset).get(OWNER)
     eid = vm_id(cfg.uuid)
+    state = fleet_at(store, t)
     sources = {d.source for d in cfg.disks if d.source}
-    by_path = _images_by_path(store, t, sources) if sources and p.rules else {}
+    by_path = _images(state, sources) if sources and p.rules else {}
     disks = [Disk(d.target, d.source, by_path.get(d.source or "")) for d in cfg.disks]
     ids = sorted({d.image for d in disks if d.image})
-    nodes = GraphReader(store).nodes(ids, t)
-    images = tuple(Image(i, nodes[i].attrs if i in nodes else {}) for i in ids)
+    images = tuple(Image(i, state.fabric.attrs.get(i, {})) for i in ids)
     unknown = tuple(sorted({d.source for d in disks if d.source and d.image is None}))
     runner = Runner(eid, cfg.name, who, host_id(host) if host else None, images, unknown)
     reasons = [
@@ -146,8 +134,6 @@ def admit(
     quota = p.quota_of(who) if who is not None else None
     usage = with_vm = limits = None
     if quota is not None and who is not None:
-        state = State()
-        read_window(store, p, t, t, state)
         now = state.usage(who, without=eid)
         cpus, mib = vm_size({"vcpus": cfg.vcpus, "memory_kib": cfg.memory_kib})
         after = Usage(now.vms + 1, now.vcpus + cpus, now.memory + mib,

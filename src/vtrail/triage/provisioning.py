@@ -154,41 +154,61 @@ class State:
         return Usage(len(vms), cpus, mem, len(self.addresses(vms)))
 
 
+#: The kinds and relations the walk keeps.
+KINDS = ("vm", "image", "asset")
+RELATIONS = (RUNS_ON, USES_IMAGE)
+#: One change to apply: (instant, end or begin, order read, version or relation, row).
+Event = tuple[int, int, int, int, Any]
+
+
+def _rels(p: Provisioning | None) -> list[str]:
+    """The relations to read: the addresses VMs hold when a quota of `p` counts them
+    (None: always)."""
+    if p is None or any("addresses" in q.limits() for q in p.quotas.values()):
+        return [*RELATIONS, *ADDRESS_RELS]
+    return list(RELATIONS)
+
+
+def _events(
+    versions: Iterable[VersionRow], relations: Iterable[RelationRow], lo: int, hi: int
+) -> list[Event]:
+    """The beginnings and ends of these rows that fall in `(lo, hi]`, in order."""
+    events: list[Event] = []
+    seq = 0
+    for rows, what in ((versions, _VERSION), (relations, _RELATION)):
+        for row in rows:
+            seq += 1
+            if lo < row.valid_from <= hi:
+                events.append((row.valid_from, _BEGIN, seq, what, row))
+            if row.valid_to is not None and lo < row.valid_to <= hi:
+                events.append((row.valid_to, _END, seq, what, row))
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+    return events
+
+
 def read_window(
     store: SqliteStore, p: Provisioning | None, lo: int, hi: int, state: State
-) -> list[tuple[int, int, int, int, Any]]:
-    """Put in `state` what was in force at `lo`; the changes of `(lo, hi]`, in order.
-    The addresses VMs hold are read when a quota of `p` counts them (None: always)."""
+) -> list[Event]:
+    """Put in `state` what was in force at `lo`; the changes of `(lo, hi]`, in order."""
     r = TriageReader(store)
-    rels = [RUNS_ON, USES_IMAGE]
-    if p is None or any("addresses" in q.limits() for q in p.quotas.values()):
-        rels += ADDRESS_RELS
-    vlive, vbegan = r.versions(lo, hi, {"vm", "image", "asset"})
-    rlive, rbegan = r.relations(lo, hi, rels)
+    vlive, vbegan = r.versions(lo, hi, KINDS)
+    rlive, rbegan = r.relations(lo, hi, _rels(p))
     for v in vlive:
         state.fabric.begin_version(v)
     for x in rlive:
         state.fabric.begin_relation(x)
     for eid in [e for e in state.fabric.attrs if e.startswith("vm:")]:
         state.reown(eid)
-    events: list[tuple[int, int, int, int, Any]] = []
-    seq = 0
-    changes: list[tuple[list[Any], int]] = [(vlive, _VERSION), (vbegan, _VERSION)]
-    changes += [(rlive, _RELATION), (rbegan, _RELATION)]
-    for rows, what in changes:
-        for row in rows:
-            seq += 1
-            if row.valid_from > lo:
-                events.append((row.valid_from, _BEGIN, seq, what, row))
-            if row.valid_to is not None and row.valid_to <= hi:
-                events.append((row.valid_to, _END, seq, what, row))
-    events.sort(key=lambda e: (e[0], e[1], e[2]))
-    return events
+    return _events([*vlive, *vbegan], [*rlive, *rbegan], lo, hi)
 
 
-def instants(
-    state: State, events: list[tuple[int, int, int, int, Any]]
-) -> Iterator[tuple[int, set[str]]]:
+def read_changes(store: SqliteStore, p: Provisioning | None, lo: int, hi: int) -> list[Event]:
+    """The changes of `(lo, hi]`, in order: a state in force at `lo` goes on with these."""
+    r = TriageReader(store)
+    return _events(r.changed_versions(lo, hi, KINDS), r.changed_relations(lo, hi, _rels(p)), lo, hi)
+
+
+def instants(state: State, events: list[Event]) -> Iterator[tuple[int, set[str]]]:
     """Apply the events an instant at a time: each instant, with the VMs it touched."""
     i, n = 0, len(events)
     while i < n:

@@ -25,7 +25,7 @@ from vtrail.store import SqliteStore
 from vtrail.timeexpr import to_us
 from vtrail.triage.policy_at import policy_at
 from vtrail.triage.provision_rules import Image, Runner, Usage, breaches, over, vm_size
-from vtrail.triage.provisioning import QUOTA, USES_IMAGE, State
+from vtrail.triage.provisioning import QUOTA
 
 
 class BadDomain(ValueError):
@@ -76,32 +76,6 @@ def read_domain(xml: str) -> DomainConfig:
         raise BadDomain(" ".join(str(e).split())) from None
 
 
-def _images(state: State, sources: set[str]) -> dict[str, str]:
-    """Each source path to the recorded image it is: the image whose `paths` hold it,
-    else the one image a VM with that disk uses."""
-    found: dict[str, str] = {}
-    attrs = state.fabric.attrs
-    for eid in sorted(e for e in attrs if e.startswith("image:")):
-        paths = attrs[eid].get("paths")
-        if isinstance(paths, list):
-            for p in paths:
-                if isinstance(p, str) and p in sources:
-                    found.setdefault(p, eid)
-    missing = sources - found.keys()
-    if not missing:
-        return found
-    for vm in sorted(e for e in attrs if e.startswith("vm:")):
-        disks = attrs[vm].get("disks")
-        uses = state.fabric.out.get((vm, USES_IMAGE), ())
-        if not isinstance(disks, list) or len(uses) != 1:
-            continue
-        for d in disks:
-            src = d.get("source") if isinstance(d, dict) else None
-            if isinstance(src, str) and src in missing:
-                found.setdefault(src, next(iter(uses)))
-    return found
-
-
 def admit(
     store: SqliteStore,
     xml: str,
@@ -119,9 +93,9 @@ def admit(
     who = owner or dict(cfg.asset).get(OWNER)
     eid = vm_id(cfg.uuid)
     state = fleet_at(store, t)
-    sources = {d.source for d in cfg.disks if d.source}
-    by_path = _images(state, sources) if sources and p.rules else {}
-    disks = [Disk(d.target, d.source, by_path.get(d.source or "")) for d in cfg.disks]
+    disks = [
+        Disk(d.target, d.source, state.image_at(d.source) if d.source else None) for d in cfg.disks
+    ]
     ids = sorted({d.image for d in disks if d.image})
     images = tuple(Image(i, state.fabric.attrs.get(i, {})) for i in ids)
     unknown = tuple(sorted({d.source for d in disks if d.source and d.image is None}))

@@ -68,10 +68,15 @@ class State:
         self.owner: dict[str, str] = {}
         #: Owners a VM left since `owners_touched` was last asked: their usage fell.
         self.left: set[str] = set()
+        #: Image by file path (`images_at`), kept until an image, a VM or what a VM
+        #: uses changes.
+        self._paths: dict[str, str] | None = None
 
     def apply_version(self, row: VersionRow, ending: bool) -> set[str]:
         """Apply `row`; the VMs whose rules it may change."""
         self.fabric.change_version(row, ending)
+        if row.kind != "asset":
+            self._paths = None
         if row.kind == "vm":
             touched = {row.eid}
         elif row.kind == "image":
@@ -87,12 +92,42 @@ class State:
 
     def apply_relation(self, row: RelationRow, ending: bool) -> set[str]:
         """Apply `row`; the VMs whose rules or quotas it may change, read while it holds."""
+        if row.rel == USES_IMAGE:
+            self._paths = None
         if ending:
             touched = self._vms_of(row)
             self.fabric.change_relation(row, True)
             return touched
         self.fabric.change_relation(row, False)
         return self._vms_of(row)
+
+    def image_at(self, path: str) -> str | None:
+        """The image a file path is: the one whose `paths` hold it, else the one image a
+        VM with that disk source uses; None when neither says."""
+        if self._paths is None:
+            self._paths = self._index()
+        return self._paths.get(path)
+
+    def _index(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        attrs, out = self.fabric.attrs, self.fabric.out
+        for eid in sorted(attrs):
+            kind = eid.partition(":")[0]
+            if kind == "image":
+                paths = attrs[eid].get("paths")
+                for p in paths if isinstance(paths, list) else ():
+                    if isinstance(p, str):
+                        found.setdefault(p, eid)
+        for eid in sorted(attrs):
+            uses = out.get((eid, USES_IMAGE), ())
+            disks = attrs[eid].get("disks")
+            if not eid.startswith("vm:") or len(uses) != 1 or not isinstance(disks, list):
+                continue
+            for d in disks:
+                src = d.get("source") if isinstance(d, dict) else None
+                if isinstance(src, str):
+                    found.setdefault(src, next(iter(uses)))
+        return found
 
     def _vms_of(self, row: RelationRow) -> set[str]:
         if row.rel == "has_address":

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from factory import at, ent, rel, snap
 from provisioning.domains import BATCH_DISK, DEBIAN_DISK, SCRATCH_DISK, UUID, domain
 from provisioning.story import record_story
+from test_install_extras import cli
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli_app
 from vtrail.policy.load import parse_policy
@@ -254,3 +255,14 @@ def test_admissions_go_on_with_what_was_recorded_since_even_in_the_past(tmp_path
     # Asked again at an earlier instant, the fleet is read as it was then.
     assert used(20) == 2
     s.close()
+
+
+def test_without_libvirt_python_admission_says_what_to_install(db: Path, tmp_path: Path) -> None:
+    path = tmp_path / "d.xml"
+    path.write_text(domain(disks=(DEBIAN_DISK,)))
+    done = cli(("libvirt",), "admit", str(path), "--db", str(db))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "error: admission (the libvirt collector's parser) needs libvirt-python: "
+        "pip install 'vtrail[libvirt]'\n"
+    )

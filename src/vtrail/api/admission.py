@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from vtrail.api.deps import answer, reader, require_read, text, when_required
 from vtrail.api.ingest import read_body
 from vtrail.api.questions import At, To
-from vtrail.provisioning.admission import BadDomain, admit
+from vtrail.provisioning.admission import BadDomain, NoParser, admit
 from vtrail.provisioning.quota import quota
 
 router = APIRouter(prefix="/api", tags=["provisioning"], dependencies=[Depends(require_read)])
@@ -88,6 +88,8 @@ async def admission(
             return answer(admit(store, xml, instant, owner=owner, host=host))
         except BadDomain as e:
             raise HTTPException(422, str(e)) from None
+        except NoParser as e:
+            raise HTTPException(503, str(e)) from None
 
     return await run_in_threadpool(decide)
 

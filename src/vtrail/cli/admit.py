@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 from vtrail.cli import columns
 from vtrail.cli.columns import Col, Row
 from vtrail.cli.common import DbOption, Output, OutputOption, console, emit, fail, open_store, when
-from vtrail.provisioning.admission import Admission, BadDomain, admit
+from vtrail.provisioning.admission import Admission, BadDomain, NoParser, admit
 from vtrail.provisioning.hook import HOOKS_DIR, InstallError, install
 from vtrail.store import default_path
 
@@ -95,6 +95,8 @@ def check_cmd(
             found = admit(store, xml, instant, owner=owner, host=host)
         except BadDomain as e:
             fail(str(e), 2)
+        except NoParser as e:
+            fail(str(e))
     emit(found, output, table)
     if not found.allow:
         raise typer.Exit(1)

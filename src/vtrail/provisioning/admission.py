@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from vtrail.assetattrs import OWNER
-from vtrail.collectors.libvirt.parse import DomainConfig, MalformedXML, parse_domain_xml
+from vtrail.collectors.libraries import MissingLibrary, require
 from vtrail.ids import host_id, vm_id
 from vtrail.policy.model import Policy
 from vtrail.provisioning.fleet import fleet_at
@@ -27,9 +28,17 @@ from vtrail.triage.policy_at import policy_at
 from vtrail.triage.provision_rules import Image, Runner, Usage, breaches, over, vm_size
 from vtrail.triage.provisioning import QUOTA
 
+if TYPE_CHECKING:
+    from vtrail.collectors.libvirt.parse import DomainConfig
+
 
 class BadDomain(ValueError):
     """Domain XML that cannot be admitted, said in one line."""
+
+
+class NoParser(RuntimeError):
+    """The libvirt collector's parser cannot be loaded here: its package needs
+    libvirt-python, an extra (`vtrail[libvirt]`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,15 @@ class Admission:
 
 
 def read_domain(xml: str) -> DomainConfig:
+    """The domain, read as the libvirt collector reads one. Its package loads
+    libvirt-python, so it is imported here, not where the CLI and the API are."""
+    try:
+        require("libvirt")
+    except MissingLibrary as e:
+        said = str(e).replace("the libvirt source", "admission (the libvirt collector's parser)")
+        raise NoParser(said) from None
+    from vtrail.collectors.libvirt.parse import MalformedXML, parse_domain_xml
+
     try:
         return parse_domain_xml(xml, "the domain XML")
     except MalformedXML as e:

@@ -11,6 +11,7 @@ import pytest
 
 from factory import at, ent, rel, snap
 from provisioning.story import BATCH, SCRATCH, record_story
+from vtrail.model import Observation
 from vtrail.policy.load import parse_policy
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
@@ -141,3 +142,21 @@ def test_a_vm_with_no_recorded_image_breaks_an_image_rule(tmp_path: Path) -> Non
     )  # fmt: skip
     r = rules(s, "provisioning: {rules: [{name: c, certified: true}]}", at=at(5))["c"]
     assert r.reason == "x runs no image vtrail knows"
+
+
+def test_a_vm_that_changes_owner_leaves_its_old_owners_count(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "vtrail.db")
+
+    def fleet(seconds: float, y_owner: str) -> Observation:
+        return snap(
+            "libvirt@a", seconds, ent("host:hv-a", hostname="hv-a"),
+            ent("vm:x", name="x", state="running", **{"asset.owner": "team-z"}),
+            ent("vm:y", name="y", state="running", **{"asset.owner": y_owner}),
+            rel("vm:x", "runs_on", "host:hv-a"), rel("vm:y", "runs_on", "host:hv-a"),
+        )  # fmt: skip
+
+    Recorder(s).record([fleet(0, "team-z"), fleet(20, "team-y")])
+    policy = "provisioning: {quotas: {team-z: {vms: 1}}}"
+    r = rules(s, policy, t_from=at(0), t_to=at(30))["quota:team-z"]
+    assert spans(r) == [(at(0), at(20), ["vm:x", "vm:y"])]
+    assert r.holds

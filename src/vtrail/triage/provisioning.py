@@ -265,16 +265,24 @@ class _Audit:
         names = [*p.rules, *(QUOTA.format(o) for o in p.quotas)]
         self.open: dict[str, dict[Any, _Open]] = {n: {} for n in names}
         self.closed: dict[str, list[Violation]] = {n: [] for n in names}
+        #: Each rule's open keys by the VM or owner they are about (a key's first part).
+        self.keys: dict[str, dict[str, set[Any]]] = {n: {} for n in names}
 
-    def _set(self, name: str, keys: Iterable[Any], found: dict[Any, _Open], t: int) -> None:
-        """Close what `keys` held open and `found` no longer does; open what is new."""
+    def _set(self, name: str, who: str, found: dict[Any, _Open], t: int) -> None:
+        """Close what `who` held open and `found` no longer holds; open what is new."""
         current = self.open[name]
-        for key in keys:
-            if key in current and key not in found:
-                self.closed[name].append(_violation(current.pop(key), t))
+        held = self.keys[name].get(who, set())
+        for key in [k for k in held if k not in found]:
+            self.closed[name].append(_violation(current.pop(key), t))
+            held.discard(key)
         for key, o in found.items():
             if key not in current:
                 current[key] = o
+                held.add(key)
+        if held:
+            self.keys[name][who] = held
+        else:
+            self.keys[name].pop(who, None)
 
     def vm(self, vm: str, t: int, at_start: bool) -> None:
         r = self.state.runner(vm)
@@ -283,8 +291,7 @@ class _Audit:
             if r is not None:
                 for b in breaches(rule, r):
                     found[(vm, b.place)] = _Open(t, (vm,), b.place, b.reason, at_start)
-            keys = [k for k in self.open[name] if k[0] == vm]
-            self._set(name, keys, found, t)
+            self._set(name, vm, found, t)
 
     def owner(self, owner: str, t: int, at_start: bool) -> None:
         quota = self.p.quota_of(owner)
@@ -297,8 +304,7 @@ class _Audit:
             (owner, what): _Open(t, vms, None, why, at_start)
             for what, why in over(quota, owner, used)
         }
-        keys = [k for k in self.open[name] if k[0] == owner]
-        self._set(name, keys, found, t)
+        self._set(name, owner, found, t)
 
     def rules(self) -> list[RuleCheck]:
         out = []

@@ -34,8 +34,9 @@ class _Admit(TyperGroup):
 app = typer.Typer(
     name="admit",
     cls=_Admit,
-    help="Whether the policy in force allows a VM to start (DOMAIN.xml, or - for stdin), "
-    "and the libvirt hook that asks it (docs/provisioning.md).",
+    help="Whether the policy in force allows a VM to start: vtrail admit DOMAIN.xml, with "
+    "--owner, --host, --at and -o json as `vtrail admit check --help` says (- reads the XML "
+    "from stdin); and install-hook, the libvirt hook that asks it (docs/provisioning.md).",
     no_args_is_help=True,
 )
 

@@ -81,11 +81,11 @@ async def admission(
     except UnicodeDecodeError:
         raise HTTPException(422, "the domain XML is not UTF-8 text") from None
     instant = when_required(at, "at") if at is not None else datetime.now(UTC)
-    store = reader(request)
 
     def decide() -> Response:
+        # In the thread that asks: its own read connection, which keeps the fleet.
         try:
-            return answer(admit(store, xml, instant, owner=owner, host=host))
+            return answer(admit(reader(request), xml, instant, owner=owner, host=host))
         except BadDomain as e:
             raise HTTPException(422, str(e)) from None
         except NoParser as e:

@@ -30,6 +30,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from vtrail.ids import parse_named
+from vtrail.model import InvalidId
 from vtrail.policy.places import (
     At,
     Bad,
@@ -154,7 +156,12 @@ def _status(value: object, at: At) -> str:
 
 
 def _host(value: object, at: At) -> str:
-    text = read_text(value, at).removeprefix("host:")
+    text = read_text(value, at)
+    if text.partition(":")[0] == "host":  # written as its id
+        try:
+            text = parse_named(text, "host")
+        except InvalidId:
+            raise at.bad(f"{quoted(value)} is not a host name") from None
     if not is_name(text):
         raise at.bad(f"{quoted(value)} is not a host name")
     return text

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from vtrail.ids import parse_asset
+from vtrail.ids import asset_id, parse_asset
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.provisioning import Provisioning
 from vtrail.store import SqliteStore
@@ -121,7 +121,7 @@ class State:
         for eid in sorted(attrs):
             uses = out.get((eid, USES_IMAGE), ())
             disks = attrs[eid].get("disks")
-            if not eid.startswith("vm:") or len(uses) != 1 or not isinstance(disks, list):
+            if not _is_vm(eid) or len(uses) != 1 or not isinstance(disks, list):
                 continue
             for d in disks:
                 src = d.get("source") if isinstance(d, dict) else None
@@ -132,11 +132,11 @@ class State:
     def _vms_of(self, row: RelationRow) -> set[str]:
         if row.rel == "has_address":
             return set(self.fabric.into.get((row.src, "has_nic"), ()))
-        return {row.src} if row.src.startswith("vm:") else set()
+        return {row.src} if _is_vm(row.src) else set()
 
     def reown(self, vm: str) -> None:
         own = self.fabric.attrs.get(vm)
-        register = self.fabric.attrs.get(f"asset:{vm}")
+        register = self.fabric.attrs.get(asset_id(vm))
         new = owner_of(own, register) if own is not None else None
         old = self.owner.get(vm)
         if new == old:
@@ -232,7 +232,7 @@ def read_window(
         state.fabric.begin_version(v)
     for x in rlive:
         state.fabric.begin_relation(x)
-    for eid in [e for e in state.fabric.attrs if e.startswith("vm:")]:
+    for eid in [e for e in state.fabric.attrs if _is_vm(e)]:
         state.reown(eid)
     return _events([*vlive, *vbegan], [*rlive, *rbegan], lo, hi)
 

@@ -40,6 +40,12 @@ DRAFT = {
     "rules": [{"name": "apart", "anti-affinity": "web"}],
 }
 
+#: A libvirt domain for POST /api/admission, which reads and records nothing.
+DOMAIN = (
+    "<domain type='kvm'><name>new-1</name><uuid>11111111-2222-3333-4444-555555555555</uuid>"
+    "<memory unit='MiB'>512</memory><vcpu>1</vcpu><devices/></domain>"
+)
+
 #: One request per route of the app, by its path template: (method, url, params or body).
 REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/api/where": ("GET", "/api/where", {"what": "web-1", "at": T12}),
@@ -74,6 +80,9 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/api/ipam/usage": ("GET", "/api/ipam/usage", {"from": iso(at(2))}),
     "/api/ipam/export": ("GET", "/api/ipam/export", {"format": "hosts"}),
     "/api/check": ("POST", "/api/check", DRAFT),
+    # A body of text, not JSON: a domain's XML.
+    "/api/admission": ("POST", "/api/admission", {"text": DOMAIN}),
+    "/api/quota": ("GET", "/api/quota", {"from": iso(at(2))}),
     # After the PUT above: the service `web` is in force from now on.
     "/api/health": ("GET", "/api/health", {"what": "web"}),
     "/api/triage": ("GET", "/api/triage", {"what": ["web-1", "db-1"], "at": T12}),
@@ -120,7 +129,8 @@ def _ask(app: FastAPI, db: Path, requests: dict[str, tuple[str, str, dict[str, A
         for method, url, args in requests.values():
             if method == "POST":
                 headers = {"Authorization": f"Bearer {writer}"}
-                got = client.post(url, content=json.dumps(args), headers=headers)
+                body = args["text"] if "text" in args else json.dumps(args)
+                got = client.post(url, content=body, headers=headers)
             elif method == "PUT":
                 headers = {"Authorization": f"Bearer {writer}"}
                 got = client.put(url, content=args["text"], headers=headers)

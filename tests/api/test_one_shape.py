@@ -42,6 +42,8 @@ CLI_ONLY = {
     "inventory": "a write (an inventory file); over HTTP that is POST /api/observations",
     "ipam allocate": "a write; over HTTP that is POST /api/ipam/allocate",
     "ipam release": "a write; over HTTP that is POST /api/ipam/release",
+    "admit": "decides on a domain XML file, which over HTTP is the body of "
+    "POST /api/admission; `admit install-hook` writes libvirt's hook on this machine",
 }
 
 #: Routes that are not questions, so the CLI has no command for them.
@@ -56,6 +58,8 @@ API_ONLY = {
     "GET /api/docs": "the document's browser",
     "POST /api/check": "`check` with a draft policy in the body, which the CLI reads from "
     "`--policy FILE`",
+    "POST /api/admission": "`admit` with the domain XML as the body, which the CLI reads "
+    "from a file",
 }
 
 #: CLI options that the API takes otherwise than as a query parameter of the same name.
@@ -212,6 +216,7 @@ EXAMPLES: dict[str, list[str]] = {
     "ipam conflicts": ["--from", T2, "--to", T25],
     "ipam usage": ["--from", T2, "--to", T25, "--points", "3"],
     "ipam export": ["--format", "csv", "--at", T25],
+    "quota": ["--from", T2, "--to", T25],
 }
 
 #: The keys an instant goes under, in every answer; each means an instant wherever it is.

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Match
 
 from vtrail import __version__
 from vtrail.api import (
+    admission,
     assets,
     check,
     graph,
@@ -137,6 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(questions.router)
     app.include_router(graph.router)
     app.include_router(check.router)
+    app.include_router(admission.router)
     app.include_router(health.router)
     app.include_router(triage.router)
     app.include_router(ingest.router)

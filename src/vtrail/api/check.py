@@ -19,6 +19,7 @@ from vtrail.api.heavy import Now
 from vtrail.api.ingest import read_body
 from vtrail.api.questions import At, From, To
 from vtrail.policy.model import CHANGE_KINDS
+from vtrail.policy.provisioning import PROVISION_KINDS, QUOTA_KEYS, SECURITY
 
 router = APIRouter(prefix="/api", tags=["triage"], dependencies=[Depends(require_read)])
 
@@ -77,6 +78,30 @@ _TRIAGE = _object(
     window=_DURATION,
     **{"half-life": _DURATION},
 )
+_PROVISION_RULE = {
+    **_object(
+        ["name"],
+        name=_NAME,
+        description=_TEXT,
+        owners=_NAMES,
+        certified={"anyOf": [{"const": True}, _NAMES]},
+        security={"anyOf": [{"enum": list(SECURITY)}, {"type": "array",
+                                                       "items": {"enum": list(SECURITY)}}]},
+        images=_NAMES,
+        hosts=_NAMES,
+    ),
+    "oneOf": [{"required": [kind]} for kind in PROVISION_KINDS],
+}  # fmt: skip
+_QUOTA = _object(
+    [],
+    **{k: {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]} for k in QUOTA_KEYS},
+)
+#: The `provisioning:` section (docs/provisioning.md).
+_PROVISIONING = _object(
+    [],
+    rules={"type": ["array", "null"], "items": _PROVISION_RULE},
+    quotas={"type": ["object", "null"], "additionalProperties": _QUOTA},
+)
 #: A policy file's shape (docs/policy.md), in its JSON form; YAML bodies take the same.
 POLICY_RULES = [
     "every service a rule names is one of `services`",
@@ -100,6 +125,7 @@ POLICY_SCHEMA: dict[str, Any] = {
         },
         rules={"type": ["array", "null"], "items": _RULE},
         triage={**_TRIAGE, "type": ["object", "null"]},
+        provisioning={**_PROVISIONING, "type": ["object", "null"]},
     ),
     "x-vtrail-rules": POLICY_RULES,
     "description": "A policy (docs/policy.md). Besides the schema: "
@@ -132,7 +158,7 @@ CHECK_SCHEMA: dict[str, Any] = _object(
         "items": _object(
             ["name", "kind", "services", "holds", "members", "reason", "violations"],
             name=_NAME,
-            kind={"type": "string", "enum": list(_SPECS)},
+            kind={"type": "string", "enum": [*_SPECS, *PROVISION_KINDS, "quota"]},
             services={"type": "array", "items": _NAME},
             holds={"type": "boolean"},
             members=_IDS,

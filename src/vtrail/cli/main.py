@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from vtrail import __version__
+from vtrail.cli import admit as admit_cli
 from vtrail.cli import assets as assets_cli
 from vtrail.cli import check as check_cmd
 from vtrail.cli import compact as compact_cmd
@@ -15,6 +16,7 @@ from vtrail.cli import health as health_cmd
 from vtrail.cli import ingest as ingest_cmd
 from vtrail.cli import ipam as ipam_cli
 from vtrail.cli import policy as policy_cli
+from vtrail.cli import quota as quota_cmd
 from vtrail.cli import record as record_cmd
 from vtrail.cli import serve as serve_cli
 from vtrail.cli import triage as triage_cmd
@@ -53,6 +55,8 @@ graph_cli.register(app)
 policy_cli.register(app)
 ipam_cli.register(app)
 check_cmd.register(app)
+admit_cli.register(app)
+quota_cmd.register(app)
 health_cmd.register(app)
 triage_cmd.register(app)
 assets_cli.register(app)

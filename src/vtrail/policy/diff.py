@@ -16,10 +16,11 @@ from vtrail.policy.document import (
 from vtrail.policy.model import Policy
 from vtrail.policy.pools import pool_document
 from vtrail.policy.probes import probe_document
+from vtrail.policy.provisioning import Provisioning, provisioning_document
 
 T = TypeVar("T")
 
-Part = Literal["service", "domain", "rule", "pool", "probe", "triage"]
+Part = Literal["service", "domain", "rule", "pool", "probe", "triage", "provisioning"]
 Change = Literal["added", "removed", "changed"]
 
 
@@ -61,7 +62,13 @@ def changes(old: Policy, new: Policy) -> list[PolicyChange]:
         *_part("pool", old.pools, new.pools, pool_document),
         *_part("probe", old.probes, new.probes, probe_document),
         *_part("triage", {"ranking": old.triage}, {"ranking": new.triage}, triage_document),
-    ]
+        *_part("provisioning", _section(old.provisioning), _section(new.provisioning),
+               provisioning_document),
+    ]  # fmt: skip
+
+
+def _section(p: Provisioning) -> dict[str, Provisioning]:
+    return {"provisioning": p} if p else {}
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:

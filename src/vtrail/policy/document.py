@@ -14,6 +14,7 @@ from vtrail.policy.load import METADATA
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service, TriageSettings
 from vtrail.policy.pools import pool_document
 from vtrail.policy.probes import probe_document
+from vtrail.policy.provisioning import provisioning_document
 
 
 def selector_document(s: Selector) -> dict[str, Any]:
@@ -96,6 +97,8 @@ def to_document(p: Policy) -> dict[str, Any]:
         doc["probes"] = [probe_document(x) for _, x in sorted(p.probes.items())]
     if p.triage != TriageSettings():
         doc["triage"] = triage_document(p.triage)
+    if p.provisioning:
+        doc["provisioning"] = provisioning_document(p.provisioning)
     return doc
 
 

@@ -49,6 +49,7 @@ from vtrail.policy.places import (
     quoted,
     read_count,
     read_entity_id,
+    read_glob,
     read_list,
     read_mapping,
     read_optional_text,
@@ -56,6 +57,7 @@ from vtrail.policy.places import (
 )
 from vtrail.policy.pools import read_pools
 from vtrail.policy.probes import read_probes
+from vtrail.policy.provisioning import read_provisioning
 from vtrail.timeexpr import TimeParseError, parse_duration
 
 __all__ = ["METADATA", "PolicyError", "load_policy", "parse_policy"]
@@ -65,7 +67,7 @@ HOPS_MAX = 64
 #: libvirt metadata reaches a selector as attributes under this prefix.
 METADATA = "metadata."
 
-_TOP = ("services", "domains", "rules", "pools", "probes", "triage")
+_TOP = ("services", "domains", "rules", "pools", "probes", "triage", "provisioning")
 _SERVICE = ("members", "owner", "description")
 _SELECTOR = ("kind", "name", "attrs", "metadata", "ids")
 _DOMAIN = ("hosts", "bridges", "networks", "description")
@@ -105,29 +107,6 @@ def _name(value: object, at: At) -> str:
 # -- the parts ---------------------------------------------------------------------------
 
 
-def _glob(value: object, at: At) -> str:
-    """An fnmatch glob: `*`, `?`, `[set]`. An unclosed `[` matches only itself, which is
-    never what was meant, so it is refused."""
-    pattern = read_text(value, at)
-    i = 0
-    while i < len(pattern):
-        if pattern[i] == "[":
-            j = i + 1
-            if j < len(pattern) and pattern[j] == "!":
-                j += 1
-            if j < len(pattern) and pattern[j] == "]":
-                j += 1
-            while j < len(pattern) and pattern[j] != "]":
-                j += 1
-            if j >= len(pattern):
-                raise at.bad(
-                    f"bad glob {quoted(pattern)}: the '[' at character {i + 1} is not closed"
-                )
-            i = j
-        i += 1
-    return pattern
-
-
 def _scalar(value: object, at: At) -> Scalar:
     if isinstance(value, dict | list):
         raise at.bad(f"an attribute is compared with one value, not {described(value)}")
@@ -147,7 +126,7 @@ def _selector(value: object, at: At, kinds: Collection[str]) -> Selector:
             raise at.key(m, "kind").bad(
                 f"unknown kind {quoted(kind)} {known_names(kind, kinds, 'known')}"
             )
-    name = _glob(m["name"], at.key(m, "name")) if "name" in m else None
+    name = read_glob(m["name"], at.key(m, "name")) if "name" in m else None
     attrs: dict[str, Scalar] = {}
     if "attrs" in m:
         what = "a mapping of attribute names to values"
@@ -415,7 +394,13 @@ def _policy(doc: object, kinds: Collection[str]) -> Policy:
     pools = read_pools(top.get("pools"), At("").key(top, "pools"))
     probes = read_probes(top.get("probes"), At("").key(top, "probes"), services, domains)
     triage = _triage(top.get("triage"), At("").key(top, "triage"))
-    return Policy(services, domains, rules, pools=pools, probes=probes, triage=triage)
+    provisioning = read_provisioning(
+        top.get("provisioning"), At("").key(top, "provisioning"), rules
+    )
+    return Policy(
+        services, domains, rules, pools=pools, probes=probes, triage=triage,
+        provisioning=provisioning,
+    )  # fmt: skip
 
 
 def parse_policy(text: str, where: str = "policy", kinds: Collection[str] = KINDS) -> Policy:

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Literal
 
 from vtrail.policy.pools import Pool
+from vtrail.policy.provisioning import Provisioning
 
 #: Every rule kind, as the file spells it.
 RuleKind = Literal[
@@ -211,3 +212,5 @@ class Policy:
     triage: TriageSettings = field(default_factory=TriageSettings)
     #: Address and MAC pools (policy/pools.py, docs/ipam.md).
     pools: dict[str, Pool] = field(default_factory=dict)
+    #: Who may run what, where, and how much (policy/provisioning.py, docs/provisioning.md).
+    provisioning: Provisioning = field(default_factory=Provisioning)

@@ -222,3 +222,26 @@ def read_count(value: object, at: At, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise at.bad(f"{value} is out of range: from {lo} to {hi}")
     return value
+
+
+def read_glob(value: object, at: At) -> str:
+    """An fnmatch glob: `*`, `?`, `[set]`. An unclosed `[` matches only itself, which is
+    never what was meant, so it is refused."""
+    pattern = read_text(value, at)
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "[":
+            j = i + 1
+            if j < len(pattern) and pattern[j] == "!":
+                j += 1
+            if j < len(pattern) and pattern[j] == "]":
+                j += 1
+            while j < len(pattern) and pattern[j] != "]":
+                j += 1
+            if j >= len(pattern):
+                raise at.bad(
+                    f"bad glob {quoted(pattern)}: the '[' at character {i + 1} is not closed"
+                )
+            i = j
+        i += 1
+    return pattern

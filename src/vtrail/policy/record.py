@@ -13,6 +13,8 @@ versions of its entities live at T. The entities:
   or `mac-prefix`).
 - `probe:<name>`: the probe in the file's form (`from`, `to`, `kind`, `every`, ...,
   `degraded`), every value said.
+- `provisioning:rules`, only when the file has a `provisioning:` section: the
+  section in the file's form (`rules`, `quotas`).
 - `triage:ranking`, only when the file's `triage:` section differs from the
   defaults: `time`, `distance`, `kind`, `kinds` (an object), `window` and
   `half_life` in seconds.
@@ -53,15 +55,18 @@ from vtrail.policy.model import (
 from vtrail.policy.places import At, Bad
 from vtrail.policy.pools import Pool, pool_document, read_pool
 from vtrail.policy.probes import probe_document, read_probe
+from vtrail.policy.provisioning import ENTITY, provisioning_document, provisioning_from
 
 #: The source every policy is recorded from.
 SOURCE = "policy"
 #: The kinds of the policy's entities.
-KINDS = ("service", "domain", "rule", "pool", "probe", "triage")
+KINDS = ("service", "domain", "rule", "pool", "probe", "triage", "provisioning")
 #: The one entity of the `triage:` section.
 TRIAGE_ID = triage_settings_id()
 #: What their ids start with.
-PREFIXES = (service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""), "triage:")
+PREFIXES = (
+    service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""), "triage:", ENTITY
+)  # fmt: skip
 
 
 def _some(**attrs: JSONValue) -> dict[str, JSONValue]:
@@ -103,6 +108,8 @@ def _entities(p: Policy) -> Iterable[EntityObs]:
         yield EntityObs(pool_id(name), "pool", {"name": name, **pool_document(pool)})
     if p.triage != TriageSettings():
         yield EntityObs(TRIAGE_ID, "triage", _triage_attrs(p.triage))
+    if p.provisioning:
+        yield EntityObs(ENTITY, "provisioning", provisioning_document(p.provisioning))
 
 
 def _triage_attrs(t: TriageSettings) -> dict[str, JSONValue]:
@@ -195,6 +202,9 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
         r = _Recorded(eid, attrs)
         if kind == "triage":
             p = replace(p, triage=_triage_from(r))
+            continue
+        if kind == "provisioning":
+            p = replace(p, provisioning=provisioning_from(eid, attrs))
             continue
         name = parse_named(eid, kind)
         if kind == "pool":

@@ -30,6 +30,7 @@ from vtrail.timeexpr import from_us, to_us
 from vtrail.triage.answer import CheckAnswer, Group, RuleCheck, Violation
 from vtrail.triage.fabric import PLUGS, RUNS_ON, DomainIndex, Fabric, Place
 from vtrail.triage.members import Matcher, scope
+from vtrail.triage.provisioning import audit
 from vtrail.triage.rules import EVALUATE, PER_MEMBER, SHOWN, Breach, Context, Hops
 
 #: What a path crosses: a change to any of these may change a `max-hops` rule's answer.
@@ -319,7 +320,8 @@ def check(
         end = t_to
     walk = _Walk(store, policy, lo, instant=at is not None)
     walk.run(lo, hi)
+    rules = walk.rules() + audit(store, policy.provisioning, lo, hi)
     if at is None:
-        return CheckAnswer(end, t_from, t_to, source, walk.rules())
+        return CheckAnswer(end, t_from, t_to, source, rules)
     services, domains = walk.groups(lo)
-    return CheckAnswer(end, t_from, t_to, source, walk.rules(), services, domains)
+    return CheckAnswer(end, t_from, t_to, source, rules, services, domains)

@@ -69,7 +69,7 @@ class NoPolicy(LookupError):
 def recorded_policy(store: Store, at: datetime) -> Policy:
     """The policy in force at `at`, refused when none was (`vtrail policy apply`)."""
     found = policy_at(store, at)
-    if not (found.services or found.domains or found.rules or found.probes):
+    if not (found.services or found.domains or found.rules or found.probes or found.provisioning):
         raise NoPolicy(
             f"no policy was in force at {iso(at)}: record one with `vtrail policy apply FILE` "
             "(PUT /api/policy), or check a file that was never applied (--policy FILE, "

@@ -11,6 +11,7 @@
   window's start and those begun in it, and the instants the network changed;
 - `probes`: the `probe.*` series of some entities over a window (health);
 - `changes`: a window's changes near some entities, and how many it held (triage);
+- `arrivals`: the journal's newest entry and the earliest instant after one (admission);
 - `rows`: what they share: the live set's SQL, the time bounds, batch decoding.
 
 Times are integer microseconds here; `vtrail.query` speaks datetimes.

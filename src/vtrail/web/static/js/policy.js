@@ -64,9 +64,32 @@ function member(id, names) {
   return `<a class="ent" data-ent="${esc(id)}" title="${esc(id)}">${esc(label)}</a>`;
 }
 
+// The kinds of provisioning rules (who may run which images, where, and how much,
+// docs/provisioning.md): the panel lists them apart from the placement rules.
+const PROVISIONING = new Set(["certified", "security", "images", "hosts", "quota"]);
+
+function broken(r, names) {
+  const who = r.members.map((m) => member(m, names)).join(" ");
+  return `<li class="violated" data-rule="${esc(r.name)}">
+      <div class="r1"><b>${esc(r.name)}</b><span class="chip bad">${esc(r.kind)}</span></div>
+      <div class="why">${esc(r.reason || "")}</div>
+      <div class="who">${who}</div></li>`;
+}
+
+// One group of rules: those violated, with why and who, and the others in a line.
+function group(rules, names) {
+  const out = rules.filter((r) => !r.holds).map((r) => broken(r, names));
+  const holding = rules.filter((r) => r.holds);
+  const rest = holding.length
+    ? `<p class="holding"><span class="muted">Holding:</span> ${holding.map((r) => esc(r.name)).join(", ")}</p>`
+    : "";
+  return `${out.length ? `<ul class="broken">${out.join("")}</ul>` : ""}${rest}`;
+}
+
 // The rules at `at`: each one violated then, with why and who; the others in a line.
-// Without a policy in force (the API's 404), one line says so, the API's whole line
-// (how to record one) under the pointer.
+// Provisioning rules come under a heading of their own. Without a policy in force (the
+// API's 404), one line says so, the API's whole line (how to record one) under the
+// pointer.
 export function rules(el, { at, answer, error, names }) {
   el.dataset.at = at;
   if (error) {
@@ -74,24 +97,18 @@ export function rules(el, { at, answer, error, names }) {
     el.innerHTML = `<h3>Rules</h3><p class="none one" title="${esc(error.message)}">${esc(text)}</p>`;
     return;
   }
-  const broken = answer.rules.filter((r) => !r.holds);
-  const holding = answer.rules.filter((r) => r.holds);
+  const violated = answer.rules.filter((r) => !r.holds).length;
   const summary = answer.rules.length
-    ? `${broken.length} of ${answer.rules.length} violated`
+    ? `${violated} of ${answer.rules.length} violated`
     : "the policy has no rules";
-  const items = broken.map((r) => {
-    const who = r.members.map((m) => member(m, names)).join(" ");
-    return `<li class="violated" data-rule="${esc(r.name)}">
-      <div class="r1"><b>${esc(r.name)}</b><span class="chip bad">${esc(r.kind)}</span></div>
-      <div class="why">${esc(r.reason || "")}</div>
-      <div class="who">${who}</div></li>`;
-  });
-  const rest = holding.length
-    ? `<p class="holding"><span class="muted">Holding:</span> ${holding.map((r) => esc(r.name)).join(", ")}</p>`
+  const placement = answer.rules.filter((r) => !PROVISIONING.has(r.kind));
+  const provisioning = answer.rules.filter((r) => PROVISIONING.has(r.kind));
+  const none = violated ? "" : `<p class="none ok">${answer.rules.length ? "Every rule holds at this instant." : ""}</p>`;
+  const who = provisioning.length
+    ? `<div class="provisioning"><h4>Who may run what</h4>${group(provisioning, names)}</div>`
     : "";
   el.innerHTML = `<h3>Rules <span class="muted">· ${esc(summary)}</span></h3>
-    ${items.length ? `<ul class="broken">${items.join("")}</ul>` : `<p class="none ok">${answer.rules.length ? "Every rule holds at this instant." : ""}</p>`}
-    ${rest}`;
+    ${none}${group(placement, names)}${who}`;
 }
 
 // The violations over the window as [from, to] spans in ms; one still open reaches `hi`.

@@ -27,8 +27,20 @@ ALLOWED: dict[str, set[str]] = {
     "ipam": {"core", "store", "recording", "query", "policy"},
     "assets": {"core", "store", "recording", "query"},
     "demo": {"core", "collectors", "recording", "store"},
+    "accounting": {"core", "store", "query", "policy", "triage"},
     "web": set(),
-    "api": {"core", "store", "recording", "query", "policy", "triage", "ipam", "assets", "web"},
+    "api": {
+        "core",
+        "store",
+        "recording",
+        "query",
+        "policy",
+        "triage",
+        "ipam",
+        "assets",
+        "web",
+        "accounting",
+    },
     "cli": {
         "core",
         "store",
@@ -41,6 +53,7 @@ ALLOWED: dict[str, set[str]] = {
         "assets",
         "demo",
         "api",
+        "accounting",
     },
 }
 

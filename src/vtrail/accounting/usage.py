@@ -1,0 +1,105 @@
+"""What each VM used in a window, from its counters, billed to the place it was then.
+
+A counter's growth between two readings is billed at the later reading: to the window
+when that reading is in `(from, to]`, and to the stretch of the VM's life it falls in,
+`(start, end]`. A reading lower than the one before is a reset (the process restarted,
+the VM was stopped and started): what it reads is counted whole, as `lifetime` counts
+it (docs/observations.md). A series' first reading counts nothing, but for one that
+takes over from another series of the same counter (a VM that moved, read by its new
+host's collector): the counter restarted with the VM's new process, so its first
+reading is counted whole too.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from vtrail.accounting.stretches import Fabric, Place
+from vtrail.store import SqliteStore
+from vtrail.store.reads.account import Block, before, blocks
+from vtrail.store.samples import Num
+
+CPU, DISK_READ, DISK_WRITE, NET_RX, NET_TX = range(5)
+
+
+def kind_of(metric: str) -> int | None:
+    if metric == "cpu_time_ns":
+        return CPU
+    if metric == "rx_bytes":
+        return NET_RX
+    if metric == "tx_bytes":
+        return NET_TX
+    if metric.startswith("disk."):
+        return DISK_READ if metric.endswith(".rd_bytes") else DISK_WRITE
+    return None
+
+
+@dataclass(slots=True)
+class Used:
+    #: CPU nanoseconds, disk bytes read and written, network bytes received and sent.
+    counts: list[int | float] = field(default_factory=lambda: [0, 0, 0, 0, 0])
+
+
+def _step(prev: Num | None, v: Num) -> Num:
+    if prev is None:
+        return 0
+    return v - prev if v >= prev else v
+
+
+class _Places:
+    """A VM's places in time order: which one a reading at `t` is billed to."""
+
+    def __init__(self, fabric: Fabric, vm: str) -> None:
+        found = fabric.stretches[vm]
+        self.starts = [s.start for s in found]
+        self.places = [s.place for s in found]
+
+    def index(self, t: int) -> int:
+        return max(0, bisect.bisect_left(self.starts, t) - 1)
+
+    def one(self, t0: int, t1: int) -> Place | None:
+        """The one place every reading in `[t0, t1]` is billed to, if there is one."""
+        i, j = self.index(t0), self.index(t1)
+        return (
+            self.places[i]
+            if all(self.places[k] == self.places[i] for k in range(i, j + 1))
+            else None
+        )
+
+
+def usage(store: SqliteStore, fabric: Fabric, lo: int, hi: int) -> dict[Place, Used]:
+    """Each place's counted growth of CPU time, disk and network bytes in `(lo, hi]`."""
+    prior = {(b.entity, b.metric, b.source): b.value for b in before(store, lo)}
+    began: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for e, m, _s in prior:
+        began[(e, m)].add(lo)
+    found: dict[tuple[str, str, int], list[Block]] = defaultdict(list)
+    for b in blocks(store, lo, hi):
+        key = (b.entity, b.metric, b.source)
+        if key not in prior and not found[key]:
+            began[(b.entity, b.metric)].add(b.t0)
+        found[key].append(b)
+    out: dict[Place, Used] = defaultdict(Used)
+    places: dict[str, _Places] = {}
+    for (entity, metric, source), series in found.items():
+        kind = kind_of(metric)
+        vm = fabric.nic_vm.get(entity) if entity.startswith("nic:") else entity
+        if kind is None or vm is None or vm not in fabric.stretches:
+            continue
+        where = places.get(vm) or places.setdefault(vm, _Places(fabric, vm))
+        prev: Num | None = prior.get((entity, metric, source))
+        if prev is None and min(began[(entity, metric)]) < series[0].t0:
+            prev = float("inf")  # taking over: the first reading counts whole
+        for b in series:
+            one = where.one(b.t0, b.t1) if lo < b.t0 and b.t1 <= hi else None
+            if one is not None:
+                out[one].counts[kind] += _step(prev, b.first) + b.increase
+            else:
+                for t, v in b.points():
+                    if lo < t <= hi:
+                        out[where.places[where.index(t)]].counts[kind] += _step(prev, v)
+                    prev = v
+            prev = b.last
+    return out

@@ -1,0 +1,90 @@
+"""The accounting question's SQL: the counter blocks a window of usage is read from.
+
+Accounting reads a VM's `cpu_time_ns` and `disk.<dev>.rd_bytes`/`wr_bytes`, and its
+NICs' `rx_bytes`/`tx_bytes`, for every VM at once. A block whose readings all fall in
+one stretch of a VM's life is counted from its `increase` without decoding
+(store/samples.py); only a block cut by the window's ends or by a migration is decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from vtrail.store.samples import Num, as_num, decode
+from vtrail.store.sqlite import SqliteStore
+
+#: The metrics accounting reads, as SQL over a block's `metric` (kinds `vm` and `nic`).
+_METRICS = (
+    "(s.metric = 'cpu_time_ns' OR s.metric = 'rx_bytes' OR s.metric = 'tx_bytes' "
+    "OR (s.metric LIKE 'disk.%' AND (s.metric LIKE '%.rd\\_bytes' ESCAPE '\\' "
+    "OR s.metric LIKE '%.wr\\_bytes' ESCAPE '\\')))"
+)
+_COLS = "e.eid, s.metric, s.source, s.t0, s.t1, s.v_first, s.v_last, s.increase, s.data"
+_KINDS = "e.kind IN ('vm', 'nic') AND s.gauge = 0"
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    entity: str
+    metric: str
+    source: int
+    t0: int
+    t1: int
+    first: Num
+    last: Num
+    #: The growth from the block's first reading to its last, resets counted.
+    increase: Num
+    data: bytes
+
+    def points(self) -> list[tuple[int, Num]]:
+        return decode(self.t0, self.first, self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class Before:
+    """A series' last reading at or before the window's start."""
+
+    entity: str
+    metric: str
+    source: int
+    t: int
+    value: Num
+
+
+def blocks(store: SqliteStore, lo: int, hi: int) -> Iterator[Block]:
+    """The blocks of accounted counters with a reading in `(lo, hi]`, of every VM and
+    NIC, each series' in time order."""
+    args = {"lo": lo, "hi": hi}
+    for table in ("sample", "sample_open"):
+        rows = store.conn.execute(
+            f"SELECT {_COLS} FROM {table} s JOIN entity e ON e.id = s.entity "
+            f"WHERE s.t1 > :lo AND s.t0 <= :hi AND {_KINDS} AND {_METRICS} "
+            "ORDER BY s.entity, s.metric, s.source, s.t0",
+            args,
+        )
+        for eid, metric, source, t0, t1, vf, vl, inc, data in rows:
+            yield Block(eid, metric, source, t0, t1, as_num(vf), as_num(vl), as_num(inc), data)
+
+
+def before(store: SqliteStore, lo: int) -> list[Before]:
+    """Each accounted series' last reading at or before `lo`: the last reading of its last
+    block begun by then, decoded only when that block runs past `lo`."""
+    out: list[Before] = []
+    for table in ("sample", "sample_open"):
+        # SQLite takes the bare columns from the row that holds max(t0).
+        rows = store.conn.execute(
+            "SELECT e.eid, s.metric, s.source, max(s.t0), s.t1, s.v_first, s.v_last, "
+            f"iif(s.t1 > :lo, s.data, NULL) FROM {table} s JOIN entity e ON e.id = s.entity "
+            f"WHERE s.t0 <= :lo AND {_KINDS} AND {_METRICS} GROUP BY s.entity, s.metric, s.source",
+            {"lo": lo},
+        )
+        for eid, metric, source, t0, t1, vf, vl, data in rows:
+            if data is None:
+                t, v = t1, as_num(vl)
+            else:
+                t, v = [p for p in decode(t0, as_num(vf), data) if p[0] <= lo][-1]
+            out.append(Before(eid, metric, source, t, v))
+    # A series' open block begins after its sealed ones: it comes last and wins.
+    found = {(b.entity, b.metric, b.source): b for b in out}
+    return list(found.values())

@@ -22,6 +22,7 @@ from vtrail.policy.model import Policy
 from vtrail.query.state import check_window
 from vtrail.store import SqliteStore
 from vtrail.timeexpr import to_us
+from vtrail.triage.policy_at import NoPolicy, recorded_policy
 
 By = Literal["vm", "owner", "service", "host"]
 BY: tuple[str, ...] = get_args(By)
@@ -64,6 +65,7 @@ class HostPart:
     """A row's share of one host (`host` None: time spent on no host)."""
 
     host: str | None
+    name: str | None
     vcpu_hours: float
     memory_gib_hours: float
     cpu_seconds: float
@@ -204,7 +206,11 @@ def _share(num: float, den: float) -> float | None:
 
 
 def _row(
-    key: str | None, name: str | None, parts: dict[str | None, Figures], a: Accounting
+    key: str | None,
+    name: str | None,
+    parts: dict[str | None, Figures],
+    a: Accounting,
+    names: dict[str, str],
 ) -> AccountRow:
     f = Figures()
     for p in parts.values():
@@ -212,7 +218,8 @@ def _row(
     priced = a.priced
     hosts = [
         HostPart(
-            h, _r(p.vcpu_hours), _r(p.memory_gib_hours), round(p.used[CPU] / 1e9, 9),
+            h, names.get(h, h) if h else None, _r(p.vcpu_hours), _r(p.memory_gib_hours),
+            round(p.used[CPU] / 1e9, 9),
             _r(p.cost + p.idle_cost) if priced else None,
         )
         for h, p in sorted(parts.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
@@ -232,6 +239,14 @@ def check_by(by: str) -> By:
     if by not in BY:
         raise BadAccount(f"unknown grouping {by!r}: --by is one of {', '.join(BY)}")
     return by  # type: ignore[return-value]
+
+
+def policy_in_force(store: SqliteStore, at: datetime) -> Policy:
+    """The policy recorded in force at the window's end; with none, no rate card."""
+    try:
+        return recorded_policy(store, at)
+    except NoPolicy:
+        return Policy()
 
 
 def account(
@@ -255,7 +270,7 @@ def account(
             grouped[key][place.host].add(f)
     named = by in ("vm", "host")
     rows = [
-        _row(k, fab.names.get(k, k) if named and k is not None else None, parts, a)
+        _row(k, fab.names.get(k, k) if named and k is not None else None, parts, a, fab.names)
         for k, parts in grouped.items()
     ]
     rows.sort(key=lambda r: (r.key is None, r.name or r.key or ""))

@@ -142,7 +142,8 @@ def _units(fab: Fabric, used: dict[Place, Used], states: Iterable[str]) -> dict[
                 f.memory_placed_gib_s += gib * (s.end - s.start) / 1e6
     for place, u in used.items():
         out[place].used = list(u.counts)
-    return out
+    # A stretch on no host that held and used nothing (a VM shut off) bills nothing.
+    return {p: f for p, f in out.items() if f.vcpu_hours or f.cpu_capacity_s or any(f.used)}
 
 
 def _price(f: Figures, a: Accounting) -> float:
@@ -268,6 +269,13 @@ def account(
     for place, f in units.items():
         for key in _keys(place, by):
             grouped[key][place.host].add(f)
+    if by == "host":
+        # A host's share is of its whole capacity over the window, not only while each
+        # VM was on it.
+        for key, parts in grouped.items():
+            if key is not None:
+                p = parts[key]
+                p.cpu_capacity_s, p.memory_capacity_gib_s = fab.capacity(key, lo, hi)
     named = by in ("vm", "host")
     rows = [
         _row(k, fab.names.get(k, k) if named and k is not None else None, parts, a, fab.names)

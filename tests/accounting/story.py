@@ -146,6 +146,17 @@ def observations(policy: str = POLICY) -> list[Observation]:
     return out
 
 
+def ended() -> list[Observation]:
+    """The VMs' end at hour 10, for a window that reaches past it."""
+    return [
+        event(SRC_A, h(10), gone=(DB,), gone_relations=((DB, "runs_on", HV_A),)),
+        event(
+            SRC_B, h(10), gone=(WEB, BATCH),
+            gone_relations=((WEB, "runs_on", HV_B), (BATCH, "runs_on", HV_B)),
+        ),
+    ]  # fmt: skip
+
+
 def record(path: Path, policy: str = POLICY) -> Path:
     store = SqliteStore(path)
     store.derivers = derivers()

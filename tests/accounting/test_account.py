@@ -170,10 +170,10 @@ def test_a_window_that_cuts_the_readings(store: SqliteStore) -> None:
     assert (a[BATCH].vcpu_hours, a[BATCH].cpu_seconds) == (9.0, 0.0)
 
 
-def test_blocks_counted_whole_agree_with_blocks_decoded(store: SqliteStore) -> None:
-    """From before the first reading, each block lies wholly inside the window and is
-    counted from its `increase`; from hour 0 the first reading is on the window's edge
-    and each block is decoded. Nothing was recorded before hour 0: the same answer."""
+def test_a_first_reading_on_the_windows_start_counts_nothing(store: SqliteStore) -> None:
+    """From before the first reading, each block's first reading grows from nothing (a
+    series' first reading counts nothing); from hour 0 that reading is on the window's
+    start, where counting starts. Nothing was recorded before hour 0: the same answer."""
     before, edge = ask(store, lo=-1), ask(store, lo=0)
     assert before.rows == edge.rows and before.hosts == edge.hosts
 

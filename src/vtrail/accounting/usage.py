@@ -93,9 +93,11 @@ def usage(store: SqliteStore, fabric: Fabric, lo: int, hi: int) -> dict[Place, U
         if prev is None and min(began[(entity, metric)]) < series[0].t0:
             prev = float("inf")  # taking over: the first reading counts whole
         for b in series:
-            one = where.one(b.t0, b.t1) if lo < b.t0 and b.t1 <= hi else None
+            one = where.one(b.t0, b.t1) if lo <= b.t0 and b.t1 <= hi else None
             if one is not None:
-                out[one].counts[kind] += _step(prev, b.first) + b.increase
+                # A first reading on the window's start is where counting starts from.
+                head = _step(prev, b.first) if b.t0 > lo else 0
+                out[one].counts[kind] += head + b.increase
             else:
                 for t, v in b.points():
                     if lo < t <= hi:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from vtrail.accounting.stretches import Fabric, Place
 from vtrail.store import SqliteStore
-from vtrail.store.reads.account import Block, before, blocks
+from vtrail.store.reads.account import Block, before, blocks, points
 from vtrail.store.samples import Num
 
 CPU, DISK_READ, DISK_WRITE, NET_RX, NET_TX = range(5)
@@ -99,7 +99,7 @@ def usage(store: SqliteStore, fabric: Fabric, lo: int, hi: int) -> dict[Place, U
                 head = _step(prev, b.first) if b.t0 > lo else 0
                 out[one].counts[kind] += head + b.increase
             else:
-                for t, v in b.points():
+                for t, v in points(store, b):
                     if lo < t <= hi:
                         out[where.places[where.index(t)]].counts[kind] += _step(prev, v)
                     prev = v

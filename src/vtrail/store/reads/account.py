@@ -20,7 +20,7 @@ _METRICS = (
     "OR (s.metric LIKE 'disk.%' AND (s.metric LIKE '%.rd\\_bytes' ESCAPE '\\' "
     "OR s.metric LIKE '%.wr\\_bytes' ESCAPE '\\')))"
 )
-_COLS = "e.eid, s.metric, s.source, s.t0, s.t1, s.v_first, s.v_last, s.increase, s.data"
+_COLS = "s.entity, e.eid, s.metric, s.source, s.t0, s.t1, s.v_first, s.v_last, s.increase"
 _KINDS = "e.kind IN ('vm', 'nic') AND s.gauge = 0"
 
 
@@ -35,10 +35,22 @@ class Block:
     last: Num
     #: The growth from the block's first reading to its last, resets counted.
     increase: Num
-    data: bytes
+    #: Where its readings are: a sealed block's rowid, or None for the series' open block.
+    rowid: int | None
+    entity_n: int
 
-    def points(self) -> list[tuple[int, Num]]:
-        return decode(self.t0, self.first, self.data)
+
+def points(store: SqliteStore, b: Block) -> list[tuple[int, Num]]:
+    """A block's readings, read and decoded only when asked: most blocks are counted
+    from their `increase`, and their data is never read."""
+    if b.rowid is not None:
+        row = store.conn.execute("SELECT data FROM sample WHERE rowid = ?", (b.rowid,))
+    else:
+        row = store.conn.execute(
+            "SELECT data FROM sample_open WHERE entity = ? AND metric = ? AND source = ?",
+            (b.entity_n, b.metric, b.source),
+        )
+    return decode(b.t0, b.first, row.fetchone()[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +68,15 @@ def blocks(store: SqliteStore, lo: int, hi: int) -> Iterator[Block]:
     """The blocks of accounted counters with a reading in `(lo, hi]`, of every VM and
     NIC, each series' in time order."""
     args = {"lo": lo, "hi": hi}
-    for table in ("sample", "sample_open"):
+    for table, rowid in (("sample", "s.rowid"), ("sample_open", "NULL")):
         rows = store.conn.execute(
-            f"SELECT {_COLS} FROM {table} s JOIN entity e ON e.id = s.entity "
+            f"SELECT {_COLS}, {rowid} FROM {table} s JOIN entity e ON e.id = s.entity "
             f"WHERE s.t1 > :lo AND s.t0 <= :hi AND {_KINDS} AND {_METRICS} "
             "ORDER BY s.entity, s.metric, s.source, s.t0",
             args,
         )
-        for eid, metric, source, t0, t1, vf, vl, inc, data in rows:
-            yield Block(eid, metric, source, t0, t1, as_num(vf), as_num(vl), as_num(inc), data)
+        for n, eid, metric, source, t0, t1, vf, vl, inc, rid in rows:
+            yield Block(eid, metric, source, t0, t1, as_num(vf), as_num(vl), as_num(inc), rid, n)
 
 
 def before(store: SqliteStore, lo: int) -> list[Before]:

@@ -59,6 +59,30 @@ class _Places:
     def index(self, t: int) -> int:
         return max(0, bisect.bisect_left(self.starts, t) - 1)
 
+    def walk(
+        self,
+        readings: list[tuple[int, Num]],
+        prev: Num | None,
+        lo: int,
+        hi: int,
+        kind: int,
+        out: dict[Place, Used],
+    ) -> Num | None:
+        """Bill each reading's growth in `(lo, hi]` to its place; the last reading."""
+        grown: Num = 0
+        k = -1
+        for t, v in readings:
+            if lo < t <= hi:
+                if k < 0 or (k + 1 < len(self.starts) and self.starts[k + 1] < t):
+                    if k >= 0:
+                        out[self.places[k]].counts[kind] += grown
+                    k, grown = self.index(t), 0
+                grown += _step(prev, v)
+            prev = v
+        if k >= 0:
+            out[self.places[k]].counts[kind] += grown
+        return prev
+
     def one(self, t0: int, t1: int) -> Place | None:
         """The one place every reading in `[t0, t1]` is billed to, if there is one."""
         i, j = self.index(t0), self.index(t1)
@@ -99,9 +123,6 @@ def usage(store: SqliteStore, fabric: Fabric, lo: int, hi: int) -> dict[Place, U
                 head = _step(prev, b.first) if b.t0 > lo else 0
                 out[one].counts[kind] += head + b.increase
             else:
-                for t, v in points(store, b):
-                    if lo < t <= hi:
-                        out[where.places[where.index(t)]].counts[kind] += _step(prev, v)
-                    prev = v
+                prev = where.walk(points(store, b), prev, lo, hi, kind, out)
             prev = b.last
     return out

@@ -80,26 +80,19 @@ def blocks(store: SqliteStore, lo: int, hi: int) -> Iterator[Block]:
 
 
 def before(store: SqliteStore, lo: int) -> list[Before]:
-    """Each accounted series' last reading at or before `lo`: the last reading of its last
-    block begun by then, decoded only when that block runs past `lo` from before it."""
+    """Each accounted series' last reading of its blocks that end at or before `lo`. A
+    block that runs past `lo` is among `blocks`, whose readings up to `lo` are decoded
+    once, there."""
     out: list[Before] = []
     for table in ("sample", "sample_open"):
-        # SQLite takes the bare columns from the row that holds max(t0).
+        # SQLite takes the bare columns from the row that holds max(t1).
         rows = store.conn.execute(
-            "SELECT e.eid, s.metric, s.source, max(s.t0), s.t1, s.v_first, s.v_last, "
-            f"iif(s.t1 > :lo AND s.t0 < :lo, s.data, NULL) FROM {table} s "
-            "JOIN entity e ON e.id = s.entity "
-            f"WHERE s.t0 <= :lo AND {_KINDS} AND {_METRICS} GROUP BY s.entity, s.metric, s.source",
+            f"SELECT e.eid, s.metric, s.source, max(s.t1), s.v_last FROM {table} s "
+            f"JOIN entity e ON e.id = s.entity WHERE s.t1 <= :lo AND {_KINDS} AND {_METRICS} "
+            "GROUP BY s.entity, s.metric, s.source",
             {"lo": lo},
         )
-        for eid, metric, source, t0, t1, vf, vl, data in rows:
-            if t0 == lo:
-                t, v = t0, as_num(vf)
-            elif data is None:
-                t, v = t1, as_num(vl)
-            else:
-                t, v = [p for p in decode(t0, as_num(vf), data) if p[0] <= lo][-1]
-            out.append(Before(eid, metric, source, t, v))
-    # A series' open block begins after its sealed ones: it comes last and wins.
+        out += [Before(eid, m, src, t, as_num(v)) for eid, m, src, t, v in rows]
+    # A series' open block comes after its sealed ones: it wins.
     found = {(b.entity, b.metric, b.source): b for b in out}
     return list(found.values())

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from vtrail.accounting.account import BY, CSV_COLUMNS, account, csv_rows, policy_in_force
+from vtrail.accounting.account import BY, CSV_COLUMNS, By, account, csv_rows, policy_in_force
 from vtrail.api.deps import answer, reader, require_read, text, when_required
 
 router = APIRouter(prefix="/api", tags=["accounting"], dependencies=[Depends(require_read)])
@@ -29,7 +29,7 @@ def account_route(
     t_to: Annotated[
         str | None, Query(alias="to", description="Window end (any time form; default now).")
     ] = None,
-    by: Annotated[str, Query(description=f"Rows by {', '.join(BY)}.")] = "vm",
+    by: Annotated[By, Query(description=f"Rows by {', '.join(BY)}.")] = "vm",
     output: Annotated[
         Literal["json", "csv"], Query(description="json, or csv: the CLI's `-o`.")
     ] = "json",
@@ -40,7 +40,7 @@ def account_route(
     that does not end after it starts or an unknown `by`."""
     store = reader(request)
     lo, hi = when_required(text(t_from, "from"), "from"), when_required(t_to, "to")
-    found = account(store, policy_in_force(store, hi), lo, hi, text(by, "by"))
+    found = account(store, policy_in_force(store, hi), lo, hi, by)
     if output == "json":
         return answer(found)
     out = io.StringIO()

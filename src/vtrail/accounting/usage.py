@@ -13,13 +13,15 @@ reading is counted whole too.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from vtrail.accounting.stretches import Fabric, Place
 from vtrail.store import SqliteStore
 from vtrail.store.reads.account import Block, before, blocks, points
-from vtrail.store.samples import Num
+from vtrail.store.samples import Num, as_num
 
 CPU, DISK_READ, DISK_WRITE, NET_RX, NET_TX = range(5)
 
@@ -85,44 +87,52 @@ class _Places:
 
     def one(self, t0: int, t1: int) -> Place | None:
         """The one place every reading in `[t0, t1]` is billed to, if there is one."""
+        if len(self.places) == 1:
+            return self.places[0]
         i, j = self.index(t0), self.index(t1)
-        return (
-            self.places[i]
-            if all(self.places[k] == self.places[i] for k in range(i, j + 1))
-            else None
-        )
+        first = self.places[i]
+        return first if all(self.places[k] == first for k in range(i + 1, j + 1)) else None
+
+
+def _series(group: Iterable[Block]) -> list[list[Block]]:
+    """A counter's blocks (in source, then time order) as one list per source."""
+    out: list[list[Block]] = []
+    for b in group:
+        if out and out[-1][0].source == b.source:
+            out[-1].append(b)
+        else:
+            out.append([b])
+    return out
 
 
 def usage(store: SqliteStore, fabric: Fabric, lo: int, hi: int) -> dict[Place, Used]:
     """Each place's counted growth of CPU time, disk and network bytes in `(lo, hi]`."""
     prior = {(b.entity, b.metric, b.source): b.value for b in before(store, lo)}
-    began: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for e, m, _s in prior:
-        began[(e, m)].add(lo)
-    found: dict[tuple[str, str, int], list[Block]] = defaultdict(list)
-    for b in blocks(store, lo, hi):
-        key = (b.entity, b.metric, b.source)
-        if key not in prior and not found[key]:
-            began[(b.entity, b.metric)].add(b.t0)
-        found[key].append(b)
+    seen_before = {(e, m) for e, m, _s in prior}
     out: dict[Place, Used] = defaultdict(Used)
     places: dict[str, _Places] = {}
-    for (entity, metric, source), series in found.items():
+    for (entity, metric), group in itertools.groupby(
+        blocks(store, lo, hi), key=lambda b: (b.entity, b.metric)
+    ):
         kind = kind_of(metric)
         vm = fabric.nic_vm.get(entity) if entity.startswith("nic:") else entity
         if kind is None or vm is None or vm not in fabric.stretches:
             continue
         where = places.get(vm) or places.setdefault(vm, _Places(fabric, vm))
-        prev: Num | None = prior.get((entity, metric, source))
-        if prev is None and min(began[(entity, metric)]) < series[0].t0:
-            prev = float("inf")  # taking over: the first reading counts whole
-        for b in series:
-            one = where.one(b.t0, b.t1) if lo <= b.t0 and b.t1 <= hi else None
-            if one is not None:
-                # A first reading on the window's start is where counting starts from.
-                head = _step(prev, b.first) if b.t0 > lo else 0
-                out[one].counts[kind] += head + b.increase
-            else:
-                prev = where.walk(points(store, b), prev, lo, hi, kind, out)
-            prev = b.last
+        found = _series(group)
+        began = [lo if (entity, metric, x[0].source) in prior else x[0].t0 for x in found]
+        first = min(began, default=hi) if (entity, metric) not in seen_before else lo
+        for series, start in zip(found, began, strict=True):
+            prev: Num | None = prior.get((entity, metric, series[0].source))
+            if prev is None and first < start:
+                prev = float("inf")  # taking over: the first reading counts whole
+            for b in series:
+                one = where.one(b.t0, b.t1) if lo <= b.t0 and b.t1 <= hi else None
+                if one is not None:
+                    # A first reading on the window's start is where counting starts from.
+                    head = _step(prev, as_num(b.first)) if b.t0 > lo else 0
+                    out[one].counts[kind] += head + as_num(b.increase)
+                else:
+                    prev = where.walk(points(store, b), prev, lo, hi, kind, out)
+                prev = as_num(b.last)
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from vtrail.store.samples import Num, as_num, decode
 from vtrail.store.sqlite import SqliteStore
@@ -24,20 +25,21 @@ _COLS = "s.entity, e.eid, s.metric, s.source, s.t0, s.t1, s.v_first, s.v_last, s
 _KINDS = "e.kind IN ('vm', 'nic') AND s.gauge = 0"
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(NamedTuple):
+    """A block as its row holds it: values beyond SQLite's 64 bits are text (`as_num`)."""
+
+    entity_n: int
     entity: str
     metric: str
     source: int
     t0: int
     t1: int
-    first: Num
-    last: Num
+    first: int | float | str
+    last: int | float | str
     #: The growth from the block's first reading to its last, resets counted.
-    increase: Num
+    increase: int | float | str
     #: Where its readings are: a sealed block's rowid, or None for the series' open block.
     rowid: int | None
-    entity_n: int
 
 
 def points(store: SqliteStore, b: Block) -> list[tuple[int, Num]]:
@@ -50,7 +52,20 @@ def points(store: SqliteStore, b: Block) -> list[tuple[int, Num]]:
             "SELECT data FROM sample_open WHERE entity = ? AND metric = ? AND source = ?",
             (b.entity_n, b.metric, b.source),
         )
-    return decode(b.t0, b.first, row.fetchone()[0])
+    return decode(b.t0, as_num(b.first), row.fetchone()[0])
+
+
+def blocks(store: SqliteStore, lo: int, hi: int) -> Iterator[Block]:
+    """The blocks of accounted counters with a reading in `(lo, hi]`, of every VM and
+    NIC, by entity, metric and source, each series' in time order."""
+    where = f"s.t1 > :lo AND s.t0 <= :hi AND {_KINDS} AND {_METRICS}"
+    rows = store.conn.execute(
+        f"SELECT {_COLS}, s.rowid FROM sample s JOIN entity e ON e.id = s.entity WHERE {where} "
+        f"UNION ALL SELECT {_COLS}, NULL FROM sample_open s JOIN entity e ON e.id = s.entity "
+        f"WHERE {where} ORDER BY 1, 3, 4, 5",
+        {"lo": lo, "hi": hi},
+    )
+    return map(Block._make, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +77,6 @@ class Before:
     source: int
     t: int
     value: Num
-
-
-def blocks(store: SqliteStore, lo: int, hi: int) -> Iterator[Block]:
-    """The blocks of accounted counters with a reading in `(lo, hi]`, of every VM and
-    NIC, each series' in time order."""
-    args = {"lo": lo, "hi": hi}
-    for table, rowid in (("sample", "s.rowid"), ("sample_open", "NULL")):
-        rows = store.conn.execute(
-            f"SELECT {_COLS}, {rowid} FROM {table} s JOIN entity e ON e.id = s.entity "
-            f"WHERE s.t1 > :lo AND s.t0 <= :hi AND {_KINDS} AND {_METRICS} "
-            "ORDER BY s.entity, s.metric, s.source, s.t0",
-            args,
-        )
-        for n, eid, metric, source, t0, t1, vf, vl, inc, rid in rows:
-            yield Block(eid, metric, source, t0, t1, as_num(vf), as_num(vl), as_num(inc), rid, n)
 
 
 def before(store: SqliteStore, lo: int) -> list[Before]:

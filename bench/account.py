@@ -35,7 +35,7 @@ from vtrail.policy.load import parse_policy
 from vtrail.policy.record import to_observation
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
-from vtrail.store.samples import BLOCK, _Block
+from vtrail.store.samples import _COLS, _MARKS, BLOCK, _Block
 from vtrail.timeexpr import to_us
 from vtrail.triage.derive import derivers
 
@@ -131,8 +131,8 @@ def write_samples(
     every = 86400 * len(METRICS) * vms / per_day
     n = int(days * 86400 / every) + 1
     times = [to_us(T0) + int(k * every * 1e6) for k in range(n)]
-    cols = "entity, metric, source, gauge, t0, t1, n, v_first, v_last, increase, dt_last, data"
-    marks = ",".join("?" * 12)
+    # The writer's own columns: a block's row is what SampleWriter would write.
+    cols, marks = _COLS, _MARKS
     written = 0
     with store.write():
         sources = {h: store.source_id(f"libvirt:hv-{h:03d}") for h in range(HOSTS)}

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vtrail.assetattrs import OWNER
+from vtrail.ids import parse_named
 from vtrail.model import JSONValue
 from vtrail.store import SqliteStore
 from vtrail.store.reads.triage import RelationRow, TriageReader, VersionRow
@@ -130,7 +131,7 @@ def _vm_stretches(
             continue  # not recorded then: absent
         attrs = versions[i][2].attrs
         hosts = _at(runs, a)
-        services = tuple(s.removeprefix("service:") for s in _at(members, a))
+        services = tuple(parse_named(s, "service") for s in _at(members, a))
         owner = _text(attrs, OWNER) or next(
             (o for s in services if (o := service_owner.get(s))), None
         )

@@ -115,7 +115,7 @@ def usage(store: SqliteStore, fabric: Fabric, lo: int, hi: int) -> dict[Place, U
         blocks(store, lo, hi), key=lambda b: (b.entity, b.metric)
     ):
         kind = kind_of(metric)
-        vm = fabric.nic_vm.get(entity) if entity.startswith("nic:") else entity
+        vm = fabric.nic_vm.get(entity, entity)
         if kind is None or vm is None or vm not in fabric.stretches:
             continue
         where = places.get(vm) or places.setdefault(vm, _Places(fabric, vm))

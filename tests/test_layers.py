@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "assets": {"core", "store", "recording", "query"},
     "provisioning": {"core", "store", "query", "policy", "triage", "collectors"},
     "demo": {"core", "collectors", "recording", "store"},
+    "accounting": {"core", "store", "query", "policy", "triage"},
     "web": set(),
     "api": {
         "core",
@@ -40,6 +41,7 @@ ALLOWED: dict[str, set[str]] = {
         "assets",
         "provisioning",
         "web",
+        "accounting",
     },
     "cli": {
         "core",
@@ -54,6 +56,7 @@ ALLOWED: dict[str, set[str]] = {
         "provisioning",
         "demo",
         "api",
+        "accounting",
     },
 }
 

@@ -78,6 +78,7 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/api/ipam/who/{address}": ("GET", "/api/ipam/who/10.9.0.1", {}),
     "/api/ipam/conflicts": ("GET", "/api/ipam/conflicts", {}),
     "/api/ipam/usage": ("GET", "/api/ipam/usage", {"from": iso(at(2))}),
+    "/api/account": ("GET", "/api/account", {"from": iso(at(2)), "by": "owner"}),
     "/api/ipam/export": ("GET", "/api/ipam/export", {"format": "hosts"}),
     "/api/check": ("POST", "/api/check", DRAFT),
     # A body of text, not JSON: a domain's XML.

@@ -217,6 +217,7 @@ EXAMPLES: dict[str, list[str]] = {
     "ipam usage": ["--from", T2, "--to", T25, "--points", "3"],
     "ipam export": ["--format", "csv", "--at", T25],
     "quota": ["--from", T2, "--to", T25],
+    "account": ["--from", T2, "--to", T25, "--by", "host"],
 }
 
 #: The keys an instant goes under, in every answer; each means an instant wherever it is.

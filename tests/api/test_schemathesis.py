@@ -94,6 +94,7 @@ _WINDOWS = (
     "/api/history/", "/api/diff", "/api/ghosts", "/api/timeline", "/api/counters/",
     "/api/policy/diff", "/api/check", "/api/health", "/api/ipam/who/", "/api/ipam/conflicts", "/api/ipam/usage",
     "/api/quota",
+    "/api/account",
 )  # fmt: skip
 _reader = SqliteStore(_DB, readonly=True)
 _SPAN = StatsReader(_reader).span()

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Match
 
 from vtrail import __version__
 from vtrail.api import (
+    account,
     admission,
     assets,
     check,
@@ -145,6 +146,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(policy.router)
     app.include_router(assets.router)
     app.include_router(ipam.router)
+    app.include_router(account.router)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])
     def metrics() -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vtrail.accounting.account import BadAccount
 from vtrail.ipam.pools import IpamConflict, IpamError, IpamNotFound
 from vtrail.model import InvalidId
 from vtrail.policy.load import PolicyError
@@ -26,6 +27,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (BadTriage, 422),
     (Ambiguous, 409),
     (BadWindow, 422),
+    (BadAccount, 422),
     (UnknownKind, 422),
     (BadPath, 422),
     (BadGraphQuery, 422),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from vtrail import __version__
+from vtrail.cli import account as account_cmd
 from vtrail.cli import admit as admit_cli
 from vtrail.cli import assets as assets_cli
 from vtrail.cli import check as check_cmd
@@ -60,6 +61,7 @@ quota_cmd.register(app)
 health_cmd.register(app)
 triage_cmd.register(app)
 assets_cli.register(app)
+account_cmd.register(app)
 explore.register(app)
 serve_cli.register(app)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from vtrail.policy.accounting import accounting_document
 from vtrail.policy.document import (
     domain_document,
     rule_document,
@@ -20,7 +21,7 @@ from vtrail.policy.provisioning import Provisioning, provisioning_document
 
 T = TypeVar("T")
 
-Part = Literal["service", "domain", "rule", "pool", "probe", "triage", "provisioning"]
+Part = Literal["service", "domain", "rule", "pool", "probe", "triage", "provisioning", "accounting"]
 Change = Literal["added", "removed", "changed"]
 
 
@@ -54,7 +55,8 @@ def _part(
 
 def changes(old: Policy, new: Policy) -> list[PolicyChange]:
     """Every service, domain, rule and probe that differs, in that order, each by name;
-    then the `triage:` section (named `ranking`) when it differs."""
+    then the `triage:` section (named `ranking`) and the `accounting:` one (`rates`) when
+    they differ."""
     return [
         *_part("service", old.services, new.services, service_document),
         *_part("domain", old.domains, new.domains, domain_document),
@@ -64,11 +66,16 @@ def changes(old: Policy, new: Policy) -> list[PolicyChange]:
         *_part("triage", {"ranking": old.triage}, {"ranking": new.triage}, triage_document),
         *_part("provisioning", _section(old.provisioning), _section(new.provisioning),
                provisioning_document),
+        *_part("accounting", _rates(old), _rates(new), accounting_document),
     ]  # fmt: skip
 
 
 def _section(p: Provisioning) -> dict[str, Provisioning]:
     return {"provisioning": p} if p else {}
+
+
+def _rates(p: Policy) -> dict[str, Any]:
+    return {} if p.accounting is None else {"rates": p.accounting}
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:

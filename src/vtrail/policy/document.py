@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from vtrail.policy.accounting import accounting_document
 from vtrail.policy.load import METADATA
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service, TriageSettings
 from vtrail.policy.pools import pool_document
@@ -99,6 +100,8 @@ def to_document(p: Policy) -> dict[str, Any]:
         doc["triage"] = triage_document(p.triage)
     if p.provisioning:
         doc["provisioning"] = provisioning_document(p.provisioning)
+    if p.accounting is not None:
+        doc["accounting"] = accounting_document(p.accounting)
     return doc
 
 

@@ -26,6 +26,7 @@ from vtrail.ids import (
 )
 from vtrail.limits import value_problem
 from vtrail.model import InvalidId, split_id
+from vtrail.policy.accounting import read_accounting
 from vtrail.policy.model import (
     CHANGE_KINDS,
     RULE_KINDS,
@@ -67,7 +68,7 @@ HOPS_MAX = 64
 #: libvirt metadata reaches a selector as attributes under this prefix.
 METADATA = "metadata."
 
-_TOP = ("services", "domains", "rules", "pools", "probes", "triage", "provisioning")
+_TOP = ("services", "domains", "rules", "pools", "probes", "triage", "provisioning", "accounting")
 _SERVICE = ("members", "owner", "description")
 _SELECTOR = ("kind", "name", "attrs", "metadata", "ids")
 _DOMAIN = ("hosts", "bridges", "networks", "description")
@@ -397,9 +398,10 @@ def _policy(doc: object, kinds: Collection[str]) -> Policy:
     provisioning = read_provisioning(
         top.get("provisioning"), At("").key(top, "provisioning"), rules
     )
+    accounting = read_accounting(top.get("accounting"), At("").key(top, "accounting"))
     return Policy(
         services, domains, rules, pools=pools, probes=probes, triage=triage,
-        provisioning=provisioning,
+        provisioning=provisioning, accounting=accounting,
     )  # fmt: skip
 
 

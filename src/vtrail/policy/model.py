@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from vtrail.policy.accounting import Accounting
 from vtrail.policy.pools import Pool
 from vtrail.policy.provisioning import Provisioning
 
@@ -214,3 +215,5 @@ class Policy:
     pools: dict[str, Pool] = field(default_factory=dict)
     #: Who may run what, where, and how much (policy/provisioning.py, docs/provisioning.md).
     provisioning: Provisioning = field(default_factory=Provisioning)
+    #: Which states are billed and the rate card (policy/accounting.py, docs/accounting.md).
+    accounting: Accounting | None = None

@@ -15,6 +15,8 @@ versions of its entities live at T. The entities:
   `degraded`), every value said.
 - `provisioning:rules`, only when the file has a `provisioning:` section: the
   section in the file's form (`rules`, `quotas`).
+- `accounting:rates`, only when the file has an `accounting:` section: the section in
+  the file's form.
 - `triage:ranking`, only when the file's `triage:` section differs from the
   defaults: `time`, `distance`, `kind`, `kinds` (an object), `window` and
   `half_life` in seconds.
@@ -40,6 +42,7 @@ from vtrail.ids import (
     triage_settings_id,
 )
 from vtrail.model import Attrs, EntityObs, InvalidId, JSONValue, Observation, Version, split_id
+from vtrail.policy.accounting import Accounting, accounting_document, read_accounting
 from vtrail.policy.load import PolicyError
 from vtrail.policy.model import (
     RULE_KINDS,
@@ -60,12 +63,15 @@ from vtrail.policy.provisioning import ENTITY, provisioning_document, provisioni
 #: The source every policy is recorded from.
 SOURCE = "policy"
 #: The kinds of the policy's entities.
-KINDS = ("service", "domain", "rule", "pool", "probe", "triage", "provisioning")
+KINDS = ("service", "domain", "rule", "pool", "probe", "triage", "provisioning", "accounting")
 #: The one entity of the `triage:` section.
 TRIAGE_ID = triage_settings_id()
+#: The one entity of the `accounting:` section.
+ACCOUNTING_ID = "accounting:rates"
 #: What their ids start with.
 PREFIXES = (
-    service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""), "triage:", ENTITY
+    service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""), "triage:", ENTITY,
+    "accounting:",
 )  # fmt: skip
 
 
@@ -110,6 +116,8 @@ def _entities(p: Policy) -> Iterable[EntityObs]:
         yield EntityObs(TRIAGE_ID, "triage", _triage_attrs(p.triage))
     if p.provisioning:
         yield EntityObs(ENTITY, "provisioning", provisioning_document(p.provisioning))
+    if p.accounting is not None:
+        yield EntityObs(ACCOUNTING_ID, "accounting", accounting_document(p.accounting))
 
 
 def _triage_attrs(t: TriageSettings) -> dict[str, JSONValue]:
@@ -206,6 +214,9 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
         if kind == "provisioning":
             p = replace(p, provisioning=provisioning_from(eid, attrs))
             continue
+        if kind == "accounting":
+            p = replace(p, accounting=_accounting_from(eid, attrs))
+            continue
         name = parse_named(eid, kind)
         if kind == "pool":
             p.pools[name] = _pool_from(eid, name, attrs)
@@ -231,6 +242,13 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
                 r.text("description"),
             )  # fmt: skip
     return p
+
+
+def _accounting_from(eid: str, attrs: Attrs) -> Accounting | None:
+    try:
+        return read_accounting(dict(attrs), At(eid))
+    except Bad as e:
+        raise PolicyError(f"{eid} as recorded is no policy's: {e.place}: {e.reason}") from None
 
 
 def _triage_from(r: _Recorded) -> TriageSettings:

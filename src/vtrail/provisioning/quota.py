@@ -64,9 +64,7 @@ def _step(t: int, u: Usage) -> Step:
     return Step(from_us(t), u.vms, u.vcpus, u.memory, u.addresses)
 
 
-def quota(
-    store: Store, t_from: datetime, t_to: datetime, owner: str | None = None
-) -> QuotaAnswer:
+def quota(store: Store, t_from: datetime, t_to: datetime, owner: str | None = None) -> QuotaAnswer:
     """Each owner's usage over `[t_from, t_to]` (only `owner`'s, when given)."""
     check_window(t_from, t_to)
     lo, hi = to_us(t_from), to_us(t_to)

@@ -1,0 +1,98 @@
+"""The accounting question's SQL: the counter blocks a window of usage is read from.
+
+Accounting reads a VM's `cpu_time_ns` and `disk.<dev>.rd_bytes`/`wr_bytes`, and its
+NICs' `rx_bytes`/`tx_bytes`, for every VM at once. A block whose readings all fall in
+one stretch of a VM's life is counted from its `increase` without decoding
+(store/samples.py); only a block cut by the window's ends or by a migration is decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from vtrail.store.interfaces import Store
+from vtrail.store.samples import Num, as_num, decode
+
+#: The metrics accounting reads, as SQL over a block's `metric` (kinds `vm` and `nic`).
+_METRICS = (
+    "(s.metric = 'cpu_time_ns' OR s.metric = 'rx_bytes' OR s.metric = 'tx_bytes' "
+    "OR (s.metric LIKE 'disk.%' AND (s.metric LIKE '%.rd\\_bytes' ESCAPE '\\' "
+    "OR s.metric LIKE '%.wr\\_bytes' ESCAPE '\\')))"
+)
+_COLS = "s.entity, e.eid, s.metric, s.source, s.t0, s.t1, s.v_first, s.v_last, s.increase"
+_KINDS = "e.kind IN ('vm', 'nic') AND s.gauge = 0"
+
+
+class Block(NamedTuple):
+    """A block as its row holds it: values beyond SQLite's 64 bits are text (`as_num`)."""
+
+    entity_n: int
+    entity: str
+    metric: str
+    source: int
+    t0: int
+    t1: int
+    first: int | float | str
+    last: int | float | str
+    #: The growth from the block's first reading to its last, resets counted.
+    increase: int | float | str
+    #: Where its readings are: a sealed block's rowid, or None for the series' open block.
+    rowid: int | None
+
+
+def points(store: Store, b: Block) -> list[tuple[int, Num]]:
+    """A block's readings, read and decoded only when asked: most blocks are counted
+    from their `increase`, and their data is never read."""
+    if b.rowid is not None:
+        row = store.conn.execute("SELECT data FROM sample WHERE rowid = ?", (b.rowid,))
+    else:
+        row = store.conn.execute(
+            "SELECT data FROM sample_open WHERE entity = ? AND metric = ? AND source = ?",
+            (b.entity_n, b.metric, b.source),
+        )
+    return decode(b.t0, as_num(b.first), row.fetchone()[0])
+
+
+def blocks(store: Store, lo: int, hi: int) -> Iterator[Block]:
+    """The blocks of accounted counters with a reading in `(lo, hi]`, of every VM and
+    NIC, by entity, metric and source, each series' in time order."""
+    where = f"s.t1 > :lo AND s.t0 <= :hi AND {_KINDS} AND {_METRICS}"
+    rows = store.conn.execute(
+        f"SELECT {_COLS}, s.rowid FROM sample s JOIN entity e ON e.id = s.entity WHERE {where} "
+        f"UNION ALL SELECT {_COLS}, NULL FROM sample_open s JOIN entity e ON e.id = s.entity "
+        f"WHERE {where} ORDER BY 1, 3, 4, 5",
+        {"lo": lo, "hi": hi},
+    )
+    return map(Block._make, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Before:
+    """A series' last reading at or before the window's start."""
+
+    entity: str
+    metric: str
+    source: int
+    t: int
+    value: Num
+
+
+def before(store: Store, lo: int) -> list[Before]:
+    """Each accounted series' last reading of its blocks that end at or before `lo`. A
+    block that runs past `lo` is among `blocks`, whose readings up to `lo` are decoded
+    once, there."""
+    out: list[Before] = []
+    for table in ("sample", "sample_open"):
+        # SQLite takes the bare columns from the row that holds max(t1).
+        rows = store.conn.execute(
+            f"SELECT e.eid, s.metric, s.source, max(s.t1), s.v_last FROM {table} s "
+            f"JOIN entity e ON e.id = s.entity WHERE s.t1 <= :lo AND {_KINDS} AND {_METRICS} "
+            "GROUP BY s.entity, s.metric, s.source",
+            {"lo": lo},
+        )
+        out += [Before(eid, m, src, t, as_num(v)) for eid, m, src, t, v in rows]
+    # A series' open block comes after its sealed ones: it wins.
+    found = {(b.entity, b.metric, b.source): b for b in out}
+    return list(found.values())

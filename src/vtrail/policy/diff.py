@@ -13,13 +13,14 @@ from vtrail.policy.document import (
     service_document,
     triage_document,
 )
+from vtrail.policy.maintenance import maintenance_document
 from vtrail.policy.model import Policy
 from vtrail.policy.pools import pool_document
 from vtrail.policy.probes import probe_document
 
 T = TypeVar("T")
 
-Part = Literal["service", "domain", "rule", "pool", "probe", "triage"]
+Part = Literal["service", "domain", "rule", "pool", "probe", "triage", "maintenance"]
 Change = Literal["added", "removed", "changed"]
 
 
@@ -61,6 +62,12 @@ def changes(old: Policy, new: Policy) -> list[PolicyChange]:
         *_part("pool", old.pools, new.pools, pool_document),
         *_part("probe", old.probes, new.probes, probe_document),
         *_part("triage", {"ranking": old.triage}, {"ranking": new.triage}, triage_document),
+        *_part(
+            "maintenance",
+            {"capacity": old.maintenance},
+            {"capacity": new.maintenance},
+            maintenance_document,
+        ),
     ]
 
 

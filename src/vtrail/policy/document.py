@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from vtrail.policy.load import METADATA
+from vtrail.policy.maintenance import Maintenance, maintenance_document
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service, TriageSettings
 from vtrail.policy.pools import pool_document
 from vtrail.policy.probes import probe_document
@@ -96,6 +97,8 @@ def to_document(p: Policy) -> dict[str, Any]:
         doc["probes"] = [probe_document(x) for _, x in sorted(p.probes.items())]
     if p.triage != TriageSettings():
         doc["triage"] = triage_document(p.triage)
+    if p.maintenance != Maintenance():
+        doc["maintenance"] = maintenance_document(p.maintenance)
     return doc
 
 

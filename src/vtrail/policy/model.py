@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from vtrail.policy.maintenance import Maintenance
 from vtrail.policy.pools import Pool
 
 #: Every rule kind, as the file spells it.
@@ -211,3 +212,5 @@ class Policy:
     triage: TriageSettings = field(default_factory=TriageSettings)
     #: Address and MAC pools (policy/pools.py, docs/ipam.md).
     pools: dict[str, Pool] = field(default_factory=dict)
+    #: Overcommit ratios `vtrail plan` places VMs with (policy/maintenance.py).
+    maintenance: Maintenance = field(default_factory=Maintenance)

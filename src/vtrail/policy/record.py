@@ -16,6 +16,8 @@ versions of its entities live at T. The entities:
 - `triage:ranking`, only when the file's `triage:` section differs from the
   defaults: `time`, `distance`, `kind`, `kinds` (an object), `window` and
   `half_life` in seconds.
+- `maintenance:capacity`, only when the `maintenance:` section differs from the
+  defaults: `overcommit` (`cpu`, `memory`).
 
 Each but the last also has `name`. An attribute with no value (no owner, no hosts) is left
 out. `from_attrs(to_observation(p).entities)` is `p`, exactly.
@@ -39,6 +41,12 @@ from vtrail.ids import (
 )
 from vtrail.model import Attrs, EntityObs, InvalidId, JSONValue, Observation, Version, split_id
 from vtrail.policy.load import PolicyError
+from vtrail.policy.maintenance import (
+    MAINTENANCE_ID,
+    Maintenance,
+    maintenance_document,
+    maintenance_from,
+)
 from vtrail.policy.model import (
     RULE_KINDS,
     Domain,
@@ -57,11 +65,14 @@ from vtrail.policy.probes import probe_document, read_probe
 #: The source every policy is recorded from.
 SOURCE = "policy"
 #: The kinds of the policy's entities.
-KINDS = ("service", "domain", "rule", "pool", "probe", "triage")
+KINDS = ("service", "domain", "rule", "pool", "probe", "triage", "maintenance")
 #: The one entity of the `triage:` section.
 TRIAGE_ID = triage_settings_id()
 #: What their ids start with.
-PREFIXES = (service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""), "triage:")
+PREFIXES = (
+    *(service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id("")),
+    *("triage:", "maintenance:"),
+)
 
 
 def _some(**attrs: JSONValue) -> dict[str, JSONValue]:
@@ -103,6 +114,8 @@ def _entities(p: Policy) -> Iterable[EntityObs]:
         yield EntityObs(pool_id(name), "pool", {"name": name, **pool_document(pool)})
     if p.triage != TriageSettings():
         yield EntityObs(TRIAGE_ID, "triage", _triage_attrs(p.triage))
+    if p.maintenance != Maintenance():
+        yield EntityObs(MAINTENANCE_ID, "maintenance", maintenance_document(p.maintenance))
 
 
 def _triage_attrs(t: TriageSettings) -> dict[str, JSONValue]:
@@ -195,6 +208,9 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
         r = _Recorded(eid, attrs)
         if kind == "triage":
             p = replace(p, triage=_triage_from(r))
+            continue
+        if kind == "maintenance":
+            p = replace(p, maintenance=maintenance_from(eid, attrs))
             continue
         name = parse_named(eid, kind)
         if kind == "pool":

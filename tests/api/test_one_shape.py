@@ -56,10 +56,15 @@ API_ONLY = {
     "GET /api/docs": "the document's browser",
     "POST /api/check": "`check` with a draft policy in the body, which the CLI reads from "
     "`--policy FILE`",
+    "POST /api/plan/review": "`plan review` with a saved plan in the body, which the CLI "
+    "reads from `--plan FILE`",
 }
 
 #: CLI options that the API takes otherwise than as a query parameter of the same name.
-CLI_ELSEWHERE = {("check", "policy"): "a draft policy file is the body of POST /api/check"}
+CLI_ELSEWHERE = {
+    ("check", "policy"): "a draft policy file is the body of POST /api/check",
+    ("plan review", "plan"): "a saved plan is the body of POST /api/plan/review",
+}
 
 #: Options every command has that say where the store is and how to print, not what to ask.
 #: An `--output` that offers more than a table, YAML or JSON (topology's `dot`) is a parameter.
@@ -212,6 +217,9 @@ EXAMPLES: dict[str, list[str]] = {
     "ipam conflicts": ["--from", T2, "--to", T25],
     "ipam usage": ["--from", T2, "--to", T25, "--points", "3"],
     "ipam export": ["--format", "csv", "--at", T25],
+    "plan drain": ["hv-a", "--at", T12],
+    "plan rolling": ["--hosts", "hv-a", "--at", T12],
+    "plan review": ["--from", T2, "--to", T25],
 }
 
 #: The keys an instant goes under, in every answer; each means an instant wherever it is.

@@ -62,6 +62,10 @@ def _key(eid: str | None) -> str:
     return split_id(eid)[1] if eid else "-"
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def _size(m: Move) -> str:
     return f"{m.vcpus} vCPU, {m.memory_mib:,.0f} MiB"
 
@@ -75,7 +79,7 @@ def _others(m: Move) -> list[str]:
 
 
 def drain_table(a: DrainAnswer) -> None:
-    title = f"Draining {_key(a.host)} at {columns.instant(a.at)}: {len(a.vms)} VMs, "
+    title = f"Draining {_key(a.host)} at {columns.instant(a.at)}: {_count(len(a.vms), 'VM')}, "
     title += f"{len(a.stuck)} with nowhere to go"
     rows = [
         Row(
@@ -107,7 +111,8 @@ def rolling_table(a: RollingAnswer) -> None:
     console.print(
         Text(
             f"{n} group{'' if n == 1 else 's'} at {columns.instant(a.at)} "
-            f"({a.colours} colours by {a.strategy}; {len(a.conflicts)} conflicts)",
+            f"({_count(a.colours, 'colour')} by {a.strategy}; "
+            f"{_count(len(a.conflicts), 'conflict')})",
             style="bold",
         ),
         soft_wrap=True,

@@ -12,12 +12,14 @@ would find it. A VM with nowhere to go is said in one line.
 
 from __future__ import annotations
 
+from bisect import insort
 from dataclasses import dataclass
 from datetime import datetime
 
-from vtrail.maintenance.fleet import CHECKED, Fleet, Key, Vm, drained_first
+from vtrail.maintenance.fleet import CHECKED, Fleet, Host, Key, Vm, units
 from vtrail.policy.model import Policy
 from vtrail.store import SqliteStore
+from vtrail.triage.rules import listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,36 +80,53 @@ def _mib(v: float) -> str:
     return f"{v:,.0f} MiB"
 
 
+def _preference(h: Host) -> tuple[float, float, str]:
+    return (-(h.free_mib or 0.0), -(h.free_vcpus or 0.0), h.name)
+
+
 def place(fleet: Fleet, hosts: list[str], full: bool = True) -> list[Move]:
-    """Move every VM off `hosts` in the fleet, largest first; the moves made stay made
-    (`undo` takes them back)."""
+    """Move every VM off `hosts` in the fleet, largest first (VMs an affinity rule binds
+    together as one); the moves made stay made (`undo` takes them back). Without `full`,
+    each VM's first candidate only is looked for."""
     home = {v: h for h in hosts for v in fleet.on[h]}
-    leaving = drained_first(fleet.vms[v] for v in home)
     away = set(hosts)
-    targets = [h for h in fleet.hosts.values() if h.eid not in away]
+    # The targets by preference, kept in order as each placement takes room.
+    order = sorted((h for h in fleet.hosts.values() if h.eid not in away), key=_preference)
+    leaving = [fleet.vms[v] for v in home]
     rules = {r.name: r for v in leaving for r in fleet.rules(v.eid) if r.kind in CHECKED}
     before: dict[str, set[Key]] = {n: fleet.breaches(r) for n, r in rules.items()}
     out = []
-    for v in leaving:
-        room = [h for h in targets if h.fits(v.vcpus, v.memory_mib)]
-        room.sort(key=lambda h: (-(h.free_mib or 0.0), -(h.free_vcpus or 0.0), h.name))
+    for unit in units(fleet, leaving):
+        vcpus = sum(v.vcpus for v in unit)
+        mib = sum(v.memory_mib for v in unit)
         found: list[Candidate] = []
         refused: str | None = None
-        for h in room:
-            why = fleet.keeps_rules(v.eid, h.eid, before)
+        eids = [v.eid for v in unit]
+        seen: dict[tuple[str, object], str | None] = {}
+        for h in order:
+            if not h.fits(vcpus, mib):
+                continue
+            why = fleet.keeps_rules(eids, h.eid, before, seen)
             if why is not None:
                 refused = refused or f"{h.name}: {why}"
                 continue
             found.append(Candidate(h.eid, h.free_vcpus or 0.0, h.free_mib or 0.0))
             if not full:
                 break
-        stuck = None if found else _nowhere(v, len(room), refused)
+        stuck = None
         if found:
-            fleet.move(v.eid, found[0].host)
-            for r in fleet.rules(v.eid):
+            target = fleet.hosts[found[0].host]
+            order.remove(target)
+            for e in eids:
+                fleet.move(e, target.eid)
+            insort(order, target, key=_preference)
+            for r in {r.name: r for e in eids for r in fleet.rules(e)}.values():
                 if r.name in before:
                     before[r.name] = fleet.breaches(r)
-        out.append(_move(fleet, v, home[v.eid], found, stuck))
+        else:
+            room = sum(1 for h in order if h.fits(vcpus, mib))
+            stuck = _nowhere(unit, vcpus, mib, room, refused)
+        out += [_move(fleet, v, home[v.eid], found, stuck) for v in unit]
     return out
 
 
@@ -118,12 +137,14 @@ def undo(fleet: Fleet, moves: list[Move]) -> None:
             fleet.move(m.vm, m.host)
 
 
-def _nowhere(v: Vm, room: int, refused: str | None) -> str:
-    size = f"{v.vcpus} vCPU{'' if v.vcpus == 1 else 's'} and {_mib(v.memory_mib)}"
+def _nowhere(unit: list[Vm], vcpus: int, mib: float, room: int, refused: str | None) -> str:
+    who = unit[0].name if len(unit) == 1 else f"{listed(v.name for v in unit)} (bound together)"
+    verb = "has" if len(unit) == 1 else "have"
+    size = f"{vcpus} vCPU{'' if vcpus == 1 else 's'} and {_mib(mib)}"
     if room == 0:
-        return f"{v.name} has nowhere to go: no other host has {size} free"
+        return f"{who} {verb} nowhere to go: no other host has {size} free"
     hosts = f"{room} host{'' if room == 1 else 's'}"
-    return f"{v.name} has nowhere to go: {hosts} with {size} free, each breaks a rule ({refused})"
+    return f"{who} {verb} nowhere to go: {hosts} with {size} free, each breaks a rule ({refused})"
 
 
 def _move(fleet: Fleet, v: Vm, host: str, found: list[Candidate], stuck: str | None) -> Move:

@@ -27,7 +27,7 @@ from datetime import datetime
 from itertools import pairwise
 
 from vtrail.maintenance.fleet import Fleet
-from vtrail.maintenance.plan_file import PlannedMove, SavedPlan
+from vtrail.maintenance.plan_file import SavedPlan
 from vtrail.maintenance.rolling import select
 from vtrail.query.state import check_window
 from vtrail.store import SqliteStore
@@ -164,8 +164,8 @@ def _migrations(
     vm: str, name: str, runs: list[tuple[str, int, int]], lo: int, hi: int
 ) -> list[Migration]:
     out = []
-    for (a, a_start, a_end), (b, b_start, _) in pairwise(runs):
-        if a == b or b_start <= lo or a_end >= hi or b_start < a_start:
+    for (a, _, a_end), (b, b_start, _) in pairwise(runs):
+        if a == b or b_start <= lo or a_end >= hi:
             continue
         gap = max(0, b_start - a_end) / 1e6
         out.append(Migration(vm, name, a, b, from_us(b_start), from_us(a_end), gap))
@@ -283,6 +283,3 @@ def review(
     drained = _drained(hosts, runs, lo, hi)
     compared = _compare(plan, migrations, drained) if plan is not None else None
     return ReviewAnswer(t_from, t_to, hosts, migrations, downtime, violations, drained, compared)
-
-
-__all__ = ["PlannedMove", "ReviewAnswer", "SavedPlan", "review"]

@@ -75,7 +75,7 @@ def on(name: str, host_name: str) -> object:
     return rel(f"vm:{name}", "runs_on", f"host:{host_name}")
 
 
-def _record(path: Path, policy: str, *observations: Observation) -> Path:
+def record(path: Path, policy: str, *observations: Observation) -> Path:
     store = SqliteStore(path)
     try:
         recorder = Recorder(store)
@@ -106,7 +106,7 @@ def record_drain_story(path: Path) -> Path:
     for h, vms in placed.items():
         for name, vcpus, mib in vms:
             items += [vm(name, vcpus, mib, **owners.get(name, {})), on(name, h)]
-    return _record(
+    return record(
         path,
         DRAIN_POLICY,
         snap(SRC, 1, *items),
@@ -123,4 +123,4 @@ def record_rolling_story(path: Path) -> Path:
         ("web-2", 1, 2048, "h3"),
     ):
         items += [vm(name, vcpus, mib), on(name, h)]
-    return _record(path, ROLLING_POLICY, snap(SRC, 1, *items))
+    return record(path, ROLLING_POLICY, snap(SRC, 1, *items))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from factory import at
+from factory import at, snap
 from maintenance.conftest import plan_cli
+from maintenance.story import SRC, host, on, record, vm
 from vtrail.timeexpr import iso
 
 STUCK = (
@@ -118,3 +119,32 @@ def test_bad_input_is_one_line_and_changes_nothing(
     code, _, err = plan_cli(drain_db, "drain", "hv-a", "--at", iso(at(-60)))
     assert code == 1 and err.startswith("error: no host 'hv-a' at ")
     assert hashlib.sha256(drain_db.read_bytes()).hexdigest() == before
+
+
+def test_vms_an_affinity_rule_binds_move_together(tmp_path: Path) -> None:
+    # x2 has 8,192 MiB free and x3 6,144: either holds app-1 or app-2 alone, but moved one
+    # at a time each would leave the other behind on x1 and break app-together. As one
+    # (4 vCPUs, 8,192 MiB) they fit x2 only.
+    policy = (
+        "services: {app: {members: {kind: vm, name: 'app-*'}}}\n"
+        "rules: [{name: app-together, affinity: [app]}]\n"
+    )
+    items = [
+        host("x1", 8, 16384), host("x2", 8, 8192), host("x3", 8, 6144),
+        vm("app-1", 2, 4096), on("app-1", "x1"), vm("app-2", 2, 4096), on("app-2", "x1"),
+    ]  # fmt: skip
+    db = record(tmp_path / "vtrail.db", policy, snap(SRC, 1, *items))
+    code, out, err = plan_cli(db, "drain", "x1", "--at", iso(at(10)), "-o", "json")
+    assert code == 0, err
+    assert _moves(json.loads(out)) == [
+        ("app-1", None, ["app"], ["app-together"], "host:x2", [("host:x2", 8.0, 8192.0)]),
+        ("app-2", None, ["app"], ["app-together"], "host:x2", [("host:x2", 8.0, 8192.0)]),
+    ]
+    # With x2 gone from the record, nowhere holds them both: one line for the two.
+    gone = snap(SRC, 20, *[i for i in items if i not in (items[1],)])
+    db = record(tmp_path / "again.db", policy, snap(SRC, 1, *items), gone)
+    code, out, _ = plan_cli(db, "drain", "x1", "--at", iso(at(30)), "-o", "json")
+    assert json.loads(out)["stuck"] == [
+        "app-1 and app-2 (bound together) have nowhere to go: "
+        "no other host has 4 vCPUs and 8,192 MiB free"
+    ]

@@ -7,7 +7,8 @@ of an anti-affinity service leaving one host never land on one host, and the roo
 first takes is gone for the second. A candidate is any other host with the VM's vCPUs
 and memory free (its recorded size times the policy's overcommit ratio, less what runs
 there) where the VM's arrival adds no breach to any rule it is under, as `vtrail check`
-would find it. A VM with nowhere to go is said in one line.
+would find it. VMs an `affinity` rule binds move together, as one. A VM with nowhere
+to go is said in one line.
 """
 
 from __future__ import annotations
@@ -181,5 +182,6 @@ def drain(store: SqliteStore, policy: Policy, host: str, at: datetime) -> DrainA
     fleet = Fleet(store, policy, at)
     eid = fleet.host(host)
     moves = place(fleet, [eid])
-    stuck = [m.stuck for m in moves if m.stuck is not None]
+    # One line for the VMs bound together, which share it.
+    stuck = list(dict.fromkeys(m.stuck for m in moves if m.stuck is not None))
     return DrainAnswer(at, eid, capacity(policy), moves, constraints(fleet, moves), stuck)

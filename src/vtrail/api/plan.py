@@ -9,14 +9,22 @@ from typing import Annotated, Literal
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
-from vtrail.api.deps import answer, reader, require_read, text, when, when_required
+from vtrail.api.deps import (
+    answer,
+    heavy,
+    instant,
+    reader,
+    require_read,
+    text,
+    when,
+    when_required,
+)
 from vtrail.api.ingest import read_body
 from vtrail.api.questions import At, From, To
 from vtrail.maintenance.drain import drain
 from vtrail.maintenance.notice import to_markdown
 from vtrail.maintenance.plan_file import MAX_BYTES, SavedPlan, parse_plan_text
 from vtrail.maintenance.review import review
-from vtrail.maintenance.rolling import rolling
 from vtrail.triage.policy_at import policy_at
 
 router = APIRouter(prefix="/api/plan", tags=["maintenance"], dependencies=[Depends(require_read)])
@@ -53,15 +61,14 @@ def drain_route(
 
 
 @router.get("/rolling", summary="Hosts in ordered groups that can be drained together")
-def rolling_route(request: Request, hosts: Hosts = None, at: At = None) -> Response:
+async def rolling_route(request: Request, hosts: Hosts = None, at: At = None) -> Response:
     """The hosts split into groups by graph colouring (no two hosts whose drain at once
     would break anti-affinity or same-domain or leave a service with no member
     running), fewest groups first, each with its drain plan. 409 with the reason when
-    it cannot be done safely."""
-    store = reader(request)
-    t = when_required(at, "at")
+    it cannot be done safely. A whole-fabric question: asked in the worker processes
+    (api/heavy.py)."""
     picked = text(hosts, "hosts") if hosts is not None else None
-    return answer(rolling(store, policy_at(store, t), t, picked))
+    return await heavy(request, "rolling", picked, instant(at, "at"))
 
 
 def _review(

@@ -91,6 +91,7 @@ def _listed_once(o: Any) -> bool:
 _WINDOWS = (
     "/api/history/", "/api/diff", "/api/ghosts", "/api/timeline", "/api/counters/",
     "/api/policy/diff", "/api/check", "/api/health", "/api/ipam/who/", "/api/ipam/conflicts", "/api/ipam/usage",
+    "/api/plan/review",
 )  # fmt: skip
 _reader = SqliteStore(_DB, readonly=True)
 _SPAN = StatsReader(_reader).span()

@@ -149,8 +149,7 @@ def test_the_review_of_a_real_drain(drained: tuple[Path, Path, str, str]) -> Non
     cold = next(m for m in got if m[0] == "web-2" and m[1] == hv["hv-a"])
     assert cold[5] >= 0.3
 
-    # Each VM is down exactly in the gaps between its runs: web-2 stopped once destroyed,
-    # absent once undefined, and stopped again once defined, until started.
+    # Each VM is down exactly in the gaps between its runs: web-2 for its cold move.
     for name, rs in runs.items():
         down = [d for d in a["downtime"] if d["name"] == name]
         gaps = [(x[2], y[1]) for x, y in pairwise(rs) if x[2] < y[1]]
@@ -162,7 +161,9 @@ def test_the_review_of_a_real_drain(drained: tuple[Path, Path, str, str]) -> Non
             assert any(e is not None and e <= lo < hi <= b for e, b in gaps), (name, d)
     first = [d for d in a["downtime"] if d["name"] == "web-2"]
     first = [d for d in first if _t(d["to"]) <= runs["web-2"][1][1]]
-    assert first[0]["from"] == iso(runs["web-2"][0][2]) and first[0]["kind"] == "stopped"
+    # Destroyed and undefined back to back, the two may reach the record as one change:
+    # absent at once, or stopped first. Absent it is, at some point, until defined again.
+    assert first[0]["from"] == iso(runs["web-2"][0][2])
     assert "absent" in [d["kind"] for d in first]
     assert all(x["to"] == y["from"] for x, y in pairwise(first))
     assert first[-1]["to"] == iso(runs["web-2"][1][1])

@@ -4,10 +4,10 @@ plan (`plan rolling -o json`), which the CLI reads from `--plan FILE`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from vtrail.api.deps import (
     answer,
@@ -16,11 +16,10 @@ from vtrail.api.deps import (
     reader,
     require_read,
     text,
-    when,
     when_required,
 )
 from vtrail.api.ingest import read_body
-from vtrail.api.questions import At, From, To
+from vtrail.api.questions import At, To
 from vtrail.maintenance.drain import drain
 from vtrail.maintenance.notice import to_markdown
 from vtrail.maintenance.plan_file import MAX_BYTES, SavedPlan, parse_plan_text
@@ -71,33 +70,59 @@ async def rolling_route(request: Request, hosts: Hosts = None, at: At = None) ->
     return await heavy(request, "rolling", picked, instant(at, "at"))
 
 
+Start = Annotated[str, Query(alias="from", description="Window start (any time form).")]
+_ID = {"type": "string", "minLength": 1}
+_MOVE = {
+    "type": "object",
+    "required": ["vm", "host"],
+    "properties": {"vm": _ID, "host": _ID, "target": {"anyOf": [_ID, {"type": "null"}]}},
+}
+_GROUP = {
+    "type": "object",
+    "required": ["hosts"],
+    "properties": {
+        "hosts": {"type": "array", "items": _ID},
+        "moves": {"type": "array", "items": _MOVE},
+    },
+}
+_PLAN_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A saved plan: the JSON of `vtrail plan rolling -o json` "
+        "(`GET /api/plan/rolling`); only its groups' hosts and moves are read.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["groups"],
+                    "properties": {"groups": {"type": "array", "items": _GROUP}},
+                }
+            }
+        },
+    }
+}
+
+
 def _review(
-    request: Request,
-    t_from: str | None,
-    t_to: str | None,
-    hosts: str | None,
-    plan: SavedPlan | None,
+    request: Request, t_from: str, t_to: str | None, hosts: str | None, plan: SavedPlan | None
 ) -> Response:
-    if t_from is None:
-        raise HTTPException(422, "from: a review is over a window: give its start")
-    lo, hi = when_required(t_from, "from"), when(t_to, "to")
-    assert hi is not None
+    lo, hi = when_required(t_from, "from"), when_required(t_to, "to")
     picked = text(hosts, "hosts") if hosts is not None else None
     return answer(review(reader(request), lo, hi, picked, plan))
 
 
 @router.get("/review", summary="What a maintenance window really did")
-def review_route(
-    request: Request, t_from: From = None, t_to: To = None, hosts: Hosts = None
-) -> Response:
+def review_route(request: Request, t_from: Start, t_to: To = None, hosts: Hosts = None) -> Response:
     """The migrations in the window, each VM's downtime (stopped or absent), the rule
     violations, and the hosts drained in order."""
     return _review(request, t_from, t_to, hosts, None)
 
 
-@router.post("/review", summary="The same, held against a saved plan in the body")
+@router.post(
+    "/review", summary="The same, held against a saved plan in the body", openapi_extra=_PLAN_DOC
+)
 async def review_plan_route(
-    request: Request, t_from: From = None, t_to: To = None, hosts: Hosts = None
+    request: Request, t_from: Start, t_to: To = None, hosts: Hosts = None
 ) -> Response:
     """The review, and each planned move and the plan's order held against what
     happened. The body is a saved plan (`plan rolling -o json`); 422 when it is not one."""

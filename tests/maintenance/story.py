@@ -102,6 +102,8 @@ def record_drain_story(path: Path) -> Path:
         ent("vm:stopped-1", name="stopped-1", state="shutoff", vcpus=2, memory_kib=2 << 20),
         # The register's word on batch-1's owner: the VM itself says none.
         ent("asset:vm:batch-1", **{"asset.owner": "team-batch"}),
+        # Posted by anyone: it names no VM or host, so it owns nothing.
+        ent("asset:not-an-id", **{"asset.owner": "team-nobody"}),
     ]
     for h, vms in placed.items():
         for name, vcpus, mib in vms:

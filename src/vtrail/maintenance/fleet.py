@@ -13,12 +13,13 @@ no moved VM.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
 from vtrail.assetattrs import OWNER
-from vtrail.ids import host_id
-from vtrail.model import JSONValue, split_id
+from vtrail.ids import host_id, parse_asset
+from vtrail.model import InvalidId, JSONValue, split_id
 from vtrail.policy.model import Policy, Rule
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.store.reads.triage import RelationRow, TriageReader
@@ -30,6 +31,9 @@ from vtrail.triage.rules import EVALUATE, Breach, Context, Hops
 #: Rules a move is checked against. `max-hops` is not: the path a VM would have after a
 #: move is nowhere in the record, so it is listed as a constraint left unchecked.
 CHECKED = ("same-domain", "affinity", "anti-affinity", "host-affinity", "host-anti-affinity")
+
+#: What every host's id starts with.
+HOST = host_id("")
 
 #: A breach as triage identifies it: its members and its place.
 Key = tuple[tuple[str, ...], str | None]
@@ -76,7 +80,7 @@ class _Fabric(Fabric):
         hosts = self.out.get((eid, RUNS_ON))
         if hosts:
             return min(hosts) if len(hosts) > 1 else next(iter(hosts))
-        return eid if eid.startswith("host:") else None
+        return eid if eid.startswith(HOST) else None
 
 
 _NONE: frozenset[str] = frozenset()
@@ -120,7 +124,10 @@ class Fleet:
                     None if mib is None else mib * ratios.memory_ratio,
                 )
             elif v.kind == "asset" and (owner := _text(v.attrs.get(OWNER))) is not None:
-                registered[v.eid.removeprefix("asset:")] = owner
+                # Anyone may post an `asset:` entity; one that names no VM or host is no
+                # VM's owner.
+                with suppress(InvalidId):
+                    registered[parse_asset(v.eid)] = owner
         matcher = Matcher(policy)
         self.members: dict[str, set[str]] = {s: set() for s in policy.services}
         self.vms: dict[str, Vm] = {}
@@ -156,7 +163,7 @@ class Fleet:
 
     def host(self, text: str) -> str:
         """The id of the host `text` names (`hv-a` or `host:hv-a`), live at the instant."""
-        eid = text if text.startswith("host:") else host_id(text)
+        eid = text if text.startswith(HOST) else host_id(text)
         if eid not in self.hosts:
             known = ", ".join(sorted(h.name for h in self.hosts.values())[:10]) or "none"
             more = "…" if len(self.hosts) > 10 else ""

@@ -28,8 +28,9 @@ from itertools import combinations
 
 import networkx as nx
 
+from vtrail.ids import domain_id
 from vtrail.maintenance.drain import Capacity, Move, capacity, place, undo
-from vtrail.maintenance.fleet import Fleet
+from vtrail.maintenance.fleet import HOST, Fleet
 from vtrail.policy.model import Policy
 from vtrail.store import SqliteStore, UnknownEntity
 from vtrail.triage.fabric import Place
@@ -43,6 +44,7 @@ STRATEGIES = (
     "connected_sequential_bfs",
 )
 _NONE: frozenset[str] = frozenset()
+DOMAIN = domain_id("")
 
 
 class Unsafe(Exception):
@@ -85,14 +87,14 @@ def select(fleet: Fleet, selector: str | None) -> list[str]:
     for part in (p.strip() for p in selector.split(",")):
         if not part:
             continue
-        if part.startswith("domain:"):
-            name = part.removeprefix("domain:")
+        if part.startswith(DOMAIN):
+            name = part.removeprefix(DOMAIN)
             if name not in fleet.policy.domains:
                 known = ", ".join(sorted(fleet.policy.domains)) or "none"
                 raise UnknownEntity(f"the policy has no domain {name!r} (domains: {known})")
             found = [h for h in fleet.hosts if fleet.cx.domains.of(_at(h)) & {name}]
         elif any(c in part for c in "*?["):
-            glob = part.removeprefix("host:")
+            glob = part.removeprefix(HOST)
             found = [h for h, x in fleet.hosts.items() if fnmatch.fnmatchcase(x.name, glob)]
         else:
             found = [fleet.host(part)]

@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "provisioning": {"core", "store", "query", "policy", "triage", "collectors"},
     "demo": {"core", "collectors", "recording", "store"},
     "accounting": {"core", "store", "query", "policy", "triage"},
+    "maintenance": {"core", "store", "query", "policy", "triage"},
     "web": set(),
     "api": {
         "core",
@@ -40,6 +41,7 @@ ALLOWED: dict[str, set[str]] = {
         "ipam",
         "assets",
         "provisioning",
+        "maintenance",
         "web",
         "accounting",
     },
@@ -54,6 +56,7 @@ ALLOWED: dict[str, set[str]] = {
         "ipam",
         "assets",
         "provisioning",
+        "maintenance",
         "demo",
         "api",
         "accounting",

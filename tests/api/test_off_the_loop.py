@@ -87,6 +87,10 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # After the PUT above: the service `web` is in force from now on.
     "/api/health": ("GET", "/api/health", {"what": "web"}),
     "/api/triage": ("GET", "/api/triage", {"what": ["web-1", "db-1"], "at": T12}),
+    "/api/plan/drain": ("GET", "/api/plan/drain", {"host": "hv-a", "at": T12}),
+    "/api/plan/rolling": ("GET", "/api/plan/rolling", {"hosts": "hv-a", "at": T12}),
+    # The POST, whose body is a saved plan; its GET asks the same without one.
+    "/api/plan/review": ("POST", f"/api/plan/review?from={iso(at(2))}&to={T12}", {"groups": []}),
     "/api/openapi.json": ("GET", "/api/openapi.json", {}),
     "/api/docs": ("GET", "/api/docs", {}),
     "/metrics": ("GET", "/metrics", {}),

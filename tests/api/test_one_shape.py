@@ -60,10 +60,15 @@ API_ONLY = {
     "`--policy FILE`",
     "POST /api/admission": "`admit` with the domain XML as the body, which the CLI reads "
     "from a file",
+    "POST /api/plan/review": "`plan review` with a saved plan in the body, which the CLI "
+    "reads from `--plan FILE`",
 }
 
 #: CLI options that the API takes otherwise than as a query parameter of the same name.
-CLI_ELSEWHERE = {("check", "policy"): "a draft policy file is the body of POST /api/check"}
+CLI_ELSEWHERE = {
+    ("check", "policy"): "a draft policy file is the body of POST /api/check",
+    ("plan review", "plan"): "a saved plan is the body of POST /api/plan/review",
+}
 
 #: Options every command has that say where the store is and how to print, not what to ask.
 #: An `--output` that offers more than a table, YAML or JSON (topology's `dot`) is a parameter.
@@ -218,6 +223,9 @@ EXAMPLES: dict[str, list[str]] = {
     "ipam export": ["--format", "csv", "--at", T25],
     "quota": ["--from", T2, "--to", T25],
     "account": ["--from", T2, "--to", T25, "--by", "host"],
+    "plan drain": ["hv-a", "--at", T12],
+    "plan rolling": ["--hosts", "hv-a", "--at", T12],
+    "plan review": ["--from", T2, "--to", T25],
 }
 
 #: The keys an instant goes under, in every answer; each means an instant wherever it is.

@@ -95,6 +95,7 @@ _WINDOWS = (
     "/api/policy/diff", "/api/check", "/api/health", "/api/ipam/who/", "/api/ipam/conflicts", "/api/ipam/usage",
     "/api/quota",
     "/api/account",
+    "/api/plan/review",
 )  # fmt: skip
 _reader = SqliteStore(_DB, readonly=True)
 _SPAN = StatsReader(_reader).span()

@@ -31,6 +31,7 @@ from vtrail.api import (
     ipam,
     openapi,
     page,
+    plan,
     policy,
     questions,
     triage,
@@ -147,6 +148,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(assets.router)
     app.include_router(ipam.router)
     app.include_router(account.router)
+    app.include_router(plan.router)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])
     def metrics() -> Response:

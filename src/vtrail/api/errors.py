@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from vtrail.accounting.account import BadAccount
 from vtrail.ipam.pools import IpamConflict, IpamError, IpamNotFound
+from vtrail.maintenance.plan_file import BadPlan
+from vtrail.maintenance.rolling import Unsafe
 from vtrail.model import InvalidId
 from vtrail.policy.load import PolicyError
 from vtrail.query.graph import BadGraphQuery
@@ -22,6 +24,8 @@ STATUS: list[tuple[type[Exception], int]] = [
     (UnknownEntity, 404),
     (IpamNotFound, 404),
     (IpamConflict, 409),
+    (Unsafe, 409),
+    (BadPlan, 422),
     (NoPolicy, 404),
     (UnknownGroup, 404),
     (BadTriage, 422),

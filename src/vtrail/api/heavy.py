@@ -1,4 +1,5 @@
-"""The whole-fabric questions (snapshot, diff, ghosts, topology, check), asked in worker processes.
+"""The whole-fabric questions (snapshot, diff, ghosts, topology, check, plan rolling), asked
+in worker processes.
 
 A snapshot of 20,000 entities is about a second of Python: rows into objects,
 objects into 8 MB of JSON. Asked in the server's threads, twenty of them shared
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from vtrail.api.errors import status_of
+from vtrail.maintenance.rolling import rolling
 from vtrail.policy.load import parse_policy
 from vtrail.query import state
 from vtrail.query.graph import to_dot, topology
@@ -40,7 +42,7 @@ from vtrail.query.jsonable import to_jsonable
 from vtrail.query.snapshot_json import snapshot_jsonable
 from vtrail.store import Store, StoreError, open_store, server_url
 from vtrail.triage import check
-from vtrail.triage.policy_at import recorded_policy
+from vtrail.triage.policy_at import policy_at, recorded_policy
 
 #: Worker processes: one per core of the machine this was measured on; the lanes
 #: keep at most one question of each kind running.
@@ -142,8 +144,13 @@ def _check(
     return _reply(dumps(to_jsonable(found)))
 
 
+def _rolling(s: Store, hosts: str | None, at: datetime) -> Reply:
+    return _reply(dumps(to_jsonable(rolling(s, policy_at(s, at), at, hosts))))
+
+
 QUESTIONS: dict[str, Callable[..., Reply]] = {
     "check": _check,
+    "rolling": _rolling,
     "snapshot": _snapshot,
     "diff": _diff,
     "ghosts": _ghosts,

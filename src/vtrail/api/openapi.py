@@ -58,6 +58,9 @@ _REFUSALS: dict[str, tuple[str, ...]] = {
     "/api/topology": ("404", "409"),
     "/api/check": ("404", "413"),
     "/api/health": ("404",),
+    "/api/plan/drain": ("404",),
+    "/api/plan/rolling": ("404", "409"),
+    "/api/plan/review": ("404", "413"),
     "/api/triage": ("404", "409"),
     "/api/asset/{id}": ("404", "409"),
     "/api/ipam/who/{address}": ("404",),
@@ -72,7 +75,7 @@ WRITES: dict[str, tuple[str, ...]] = {
     "POST /api/ipam/release": ("403", "404"),
 }
 _TIME_PARAMS = {"at", "from", "to", "compare"}
-_TEXT_PARAMS = {"what", "space", "a", "b", "around", "q", "id", "owner"}
+_TEXT_PARAMS = {"what", "space", "a", "b", "around", "q", "id", "owner", "host", "hosts"}
 JSON = "application/json"
 
 

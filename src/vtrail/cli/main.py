@@ -16,6 +16,7 @@ from vtrail.cli import graph as graph_cli
 from vtrail.cli import health as health_cmd
 from vtrail.cli import ingest as ingest_cmd
 from vtrail.cli import ipam as ipam_cli
+from vtrail.cli import plan as plan_cli
 from vtrail.cli import policy as policy_cli
 from vtrail.cli import quota as quota_cmd
 from vtrail.cli import record as record_cmd
@@ -55,6 +56,7 @@ questions.register(app)
 graph_cli.register(app)
 policy_cli.register(app)
 ipam_cli.register(app)
+plan_cli.register(app)
 check_cmd.register(app)
 admit_cli.register(app)
 quota_cmd.register(app)

@@ -14,6 +14,7 @@ from vtrail.policy.document import (
     service_document,
     triage_document,
 )
+from vtrail.policy.maintenance import maintenance_document
 from vtrail.policy.model import Policy
 from vtrail.policy.pools import pool_document
 from vtrail.policy.probes import probe_document
@@ -21,7 +22,17 @@ from vtrail.policy.provisioning import Provisioning, provisioning_document
 
 T = TypeVar("T")
 
-Part = Literal["service", "domain", "rule", "pool", "probe", "triage", "provisioning", "accounting"]
+Part = Literal[
+    "service",
+    "domain",
+    "rule",
+    "pool",
+    "probe",
+    "triage",
+    "provisioning",
+    "accounting",
+    "maintenance",
+]
 Change = Literal["added", "removed", "changed"]
 
 
@@ -67,6 +78,8 @@ def changes(old: Policy, new: Policy) -> list[PolicyChange]:
         *_part("provisioning", _section(old.provisioning), _section(new.provisioning),
                provisioning_document),
         *_part("accounting", _rates(old), _rates(new), accounting_document),
+        *_part("maintenance", {"capacity": old.maintenance}, {"capacity": new.maintenance},
+               maintenance_document),
     ]  # fmt: skip
 
 

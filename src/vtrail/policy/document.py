@@ -12,6 +12,7 @@ import yaml
 
 from vtrail.policy.accounting import accounting_document
 from vtrail.policy.load import METADATA
+from vtrail.policy.maintenance import Maintenance, maintenance_document
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service, TriageSettings
 from vtrail.policy.pools import pool_document
 from vtrail.policy.probes import probe_document
@@ -102,6 +103,8 @@ def to_document(p: Policy) -> dict[str, Any]:
         doc["provisioning"] = provisioning_document(p.provisioning)
     if p.accounting is not None:
         doc["accounting"] = accounting_document(p.accounting)
+    if p.maintenance != Maintenance():
+        doc["maintenance"] = maintenance_document(p.maintenance)
     return doc
 
 

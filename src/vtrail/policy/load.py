@@ -27,6 +27,7 @@ from vtrail.ids import (
 from vtrail.limits import value_problem
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.accounting import read_accounting
+from vtrail.policy.maintenance import read_maintenance
 from vtrail.policy.model import (
     CHANGE_KINDS,
     RULE_KINDS,
@@ -68,7 +69,10 @@ HOPS_MAX = 64
 #: libvirt metadata reaches a selector as attributes under this prefix.
 METADATA = "metadata."
 
-_TOP = ("services", "domains", "rules", "pools", "probes", "triage", "provisioning", "accounting")
+_TOP = (
+    "services", "domains", "rules", "pools", "probes", "triage", "provisioning", "accounting",
+    "maintenance",
+)  # fmt: skip
 _SERVICE = ("members", "owner", "description")
 _SELECTOR = ("kind", "name", "attrs", "metadata", "ids")
 _DOMAIN = ("hosts", "bridges", "networks", "description")
@@ -399,9 +403,10 @@ def _policy(doc: object, kinds: Collection[str]) -> Policy:
         top.get("provisioning"), At("").key(top, "provisioning"), rules
     )
     accounting = read_accounting(top.get("accounting"), At("").key(top, "accounting"))
+    maintenance = read_maintenance(top.get("maintenance"), At("").key(top, "maintenance"))
     return Policy(
         services, domains, rules, pools=pools, probes=probes, triage=triage,
-        provisioning=provisioning, accounting=accounting,
+        provisioning=provisioning, accounting=accounting, maintenance=maintenance,
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Literal
 
 from vtrail.policy.accounting import Accounting
+from vtrail.policy.maintenance import Maintenance
 from vtrail.policy.pools import Pool
 from vtrail.policy.provisioning import Provisioning
 
@@ -217,3 +218,5 @@ class Policy:
     provisioning: Provisioning = field(default_factory=Provisioning)
     #: Which states are billed and the rate card (policy/accounting.py, docs/accounting.md).
     accounting: Accounting | None = None
+    #: Overcommit ratios `vtrail plan` places VMs with (policy/maintenance.py).
+    maintenance: Maintenance = field(default_factory=Maintenance)

@@ -20,6 +20,8 @@ versions of its entities live at T. The entities:
 - `triage:ranking`, only when the file's `triage:` section differs from the
   defaults: `time`, `distance`, `kind`, `kinds` (an object), `window` and
   `half_life` in seconds.
+- `maintenance:capacity`, only when the `maintenance:` section differs from the
+  defaults: `overcommit` (`cpu`, `memory`).
 
 Each but the last also has `name`. An attribute with no value (no owner, no hosts) is left
 out. `from_attrs(to_observation(p).entities)` is `p`, exactly.
@@ -44,6 +46,12 @@ from vtrail.ids import (
 from vtrail.model import Attrs, EntityObs, InvalidId, JSONValue, Observation, Version, split_id
 from vtrail.policy.accounting import Accounting, accounting_document, read_accounting
 from vtrail.policy.load import PolicyError
+from vtrail.policy.maintenance import (
+    MAINTENANCE_ID,
+    Maintenance,
+    maintenance_document,
+    maintenance_from,
+)
 from vtrail.policy.model import (
     RULE_KINDS,
     Domain,
@@ -63,7 +71,10 @@ from vtrail.policy.provisioning import ENTITY, provisioning_document, provisioni
 #: The source every policy is recorded from.
 SOURCE = "policy"
 #: The kinds of the policy's entities.
-KINDS = ("service", "domain", "rule", "pool", "probe", "triage", "provisioning", "accounting")
+KINDS = (
+    "service", "domain", "rule", "pool", "probe", "triage", "provisioning", "accounting",
+    "maintenance",
+)  # fmt: skip
 #: The one entity of the `triage:` section.
 TRIAGE_ID = triage_settings_id()
 #: The one entity of the `accounting:` section.
@@ -71,7 +82,7 @@ ACCOUNTING_ID = "accounting:rates"
 #: What their ids start with.
 PREFIXES = (
     service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""), "triage:", ENTITY,
-    "accounting:",
+    "accounting:", "maintenance:",
 )  # fmt: skip
 
 
@@ -118,6 +129,8 @@ def _entities(p: Policy) -> Iterable[EntityObs]:
         yield EntityObs(ENTITY, "provisioning", provisioning_document(p.provisioning))
     if p.accounting is not None:
         yield EntityObs(ACCOUNTING_ID, "accounting", accounting_document(p.accounting))
+    if p.maintenance != Maintenance():
+        yield EntityObs(MAINTENANCE_ID, "maintenance", maintenance_document(p.maintenance))
 
 
 def _triage_attrs(t: TriageSettings) -> dict[str, JSONValue]:
@@ -216,6 +229,9 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
             continue
         if kind == "accounting":
             p = replace(p, accounting=_accounting_from(eid, attrs))
+            continue
+        if kind == "maintenance":
+            p = replace(p, maintenance=maintenance_from(eid, attrs))
             continue
         name = parse_named(eid, kind)
         if kind == "pool":

@@ -1,0 +1,35 @@
+"""The maintenance tests' stores and the CLI and API asked the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from maintenance.story import record_drain_story, record_rolling_story
+from vtrail.api import Settings, create_app
+from vtrail.cli.main import app
+
+
+@pytest.fixture(scope="module")
+def drain_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_drain_story(tmp_path_factory.mktemp("drain") / "vtrail.db")
+
+
+@pytest.fixture(scope="module")
+def rolling_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_rolling_story(tmp_path_factory.mktemp("rolling") / "vtrail.db")
+
+
+def plan_cli(db: Path, *argv: str, width: int = 200) -> tuple[int, str, str]:
+    done = CliRunner().invoke(app, ["plan", *argv, "--db", str(db)], env={"COLUMNS": str(width)})
+    return done.exit_code, done.stdout, done.stderr
+
+
+@pytest.fixture
+def drain_client(drain_db: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(db=drain_db, workers=1))) as c:
+        yield c

@@ -203,6 +203,21 @@ def triage_settings_id() -> str:
     return "triage:ranking"
 
 
+def provisioning_settings_id() -> str:
+    """The one entity of the policy's `provisioning:` section."""
+    return "provisioning:rules"
+
+
+def accounting_settings_id() -> str:
+    """The one entity of the policy's `accounting:` section (the rate card)."""
+    return "accounting:rates"
+
+
+def maintenance_settings_id() -> str:
+    """The one entity of the policy's `maintenance:` section (overcommit ratios)."""
+    return "maintenance:capacity"
+
+
 def image_id(name: str, version: str) -> str:
     return f"image:{name}@{version}"
 

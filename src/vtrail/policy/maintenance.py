@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vtrail.ids import maintenance_settings_id
 from vtrail.policy.places import At, Bad, PolicyError, described, read_mapping
 
 #: The one entity the section is recorded as, when it differs from the defaults.
-MAINTENANCE_ID = "maintenance:capacity"
+MAINTENANCE_ID = maintenance_settings_id()
 _KEYS = ("overcommit",)
 _RATIOS = ("cpu", "memory")
 #: The largest ratio taken: more is a typo, not a plan.

@@ -30,7 +30,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from vtrail.ids import parse_named
+from vtrail.ids import parse_named, provisioning_settings_id
 from vtrail.model import InvalidId
 from vtrail.policy.places import (
     At,
@@ -59,7 +59,7 @@ EVERY_OWNER = "*"
 #: What a quota limits, as the file spells it.
 QUOTA_KEYS = ("vms", "vcpus", "memory", "addresses")
 #: The entity the section is recorded as.
-ENTITY = "provisioning:rules"
+ENTITY = provisioning_settings_id()
 
 _RULE = ("name", "description", "owners", *PROVISION_KINDS)
 _TOP = ("rules", "quotas")

@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from vtrail.ids import (
+    accounting_settings_id,
     domain_id,
     parse_named,
     pool_id,
@@ -78,11 +79,11 @@ KINDS = (
 #: The one entity of the `triage:` section.
 TRIAGE_ID = triage_settings_id()
 #: The one entity of the `accounting:` section.
-ACCOUNTING_ID = "accounting:rates"
+ACCOUNTING_ID = accounting_settings_id()
 #: What their ids start with.
 PREFIXES = (
-    service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""), "triage:", ENTITY,
-    "accounting:", "maintenance:",
+    service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""),
+    TRIAGE_ID, ENTITY, ACCOUNTING_ID, MAINTENANCE_ID,
 )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from vtrail.assetattrs import IMAGE
+from vtrail.collectors.libvirt.disks import disk_images, merged_images
 from vtrail.collectors.libvirt.enums import reason_word, state_word
 from vtrail.collectors.libvirt.parse import (
     Disk,
@@ -40,6 +41,7 @@ from vtrail.collectors.libvirt.payload import (
     DomainPayload,
     Fetched,
     HostPayload,
+    ImageFile,
     StatsRecord,
 )
 from vtrail.ids import bridge_id, host_id, image_id, libvirt_net_id, nic_id, port_id, vm_id
@@ -79,6 +81,8 @@ class DomainView:
     persistent: bool | None
     config: DomainConfig | None
     facts: Facts
+    #: Its disks' files as last read, for an event that cannot read them again.
+    images: tuple[ImageFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +153,7 @@ def domain_facts(
     info: DomainInfo | None = None,
     bridges: Mapping[str, str | None] | None = None,
     xml_error: str | None = None,
+    images: Iterable[ImageFile] = (),
 ) -> Facts:
     """The vm, its NICs and (while active) ports, with their edges.
 
@@ -189,6 +194,9 @@ def domain_facts(
             relations.append(_rel(vm, "uses_image", image_id(name, version)))
         for iface in config.interfaces:
             _nic(host, uuid, iface, active, bridges or {}, entities, relations)
+        found, edges = disk_images(host, vm, config.disks, images)
+        entities += found
+        relations += edges
     entities.insert(0, EntityObs(vm, "vm", attrs))
     # Once each: an event lists one domain's facts as they are, and the format
     # refuses an id twice in one observation.
@@ -326,8 +334,11 @@ def domain_view(host: str, p: DomainPayload, bridges: Mapping[str, str | None]) 
         info=p.info,
         bridges=bridges,
         xml_error=error,
+        images=p.images,
     )
-    return DomainView(p.uuid.lower(), p.name, state, reason, p.active, p.persistent, config, facts)
+    return DomainView(
+        p.uuid.lower(), p.name, state, reason, p.active, p.persistent, config, facts, p.images
+    )
 
 
 def build_snapshot(source: str, host: str, fetched: Fetched) -> Snapshot:
@@ -353,7 +364,7 @@ def build_snapshot(source: str, host: str, fetched: Fetched) -> Snapshot:
         source=source,
         observed_at=fetched.at,
         kind="snapshot",
-        entities=tuple(_unique_entities(entities)),
+        entities=tuple(_unique_entities(merged_images(entities))),
         relations=tuple(_unique_relations(relations)),
         samples=tuple(samples),
     )

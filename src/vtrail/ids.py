@@ -12,6 +12,7 @@ that). The grammar (docs/observations.md, "Entity ids and address spaces"):
     probe:<name>
     image:sha256:<hex>             image:path:<host>:<path>
     image:<name>@<version>         asset:<entity id>
+    catalog:<name>@<version>
     pool:<name>                    mac:<mac>
 
 `<where>` is a network namespace: its name, or the hostname for a host's root
@@ -66,6 +67,7 @@ KINDS = frozenset(
         "rule",
         "probe",
         "image",
+        "catalog",
         "asset",
         "pool",
         "mac",
@@ -231,6 +233,12 @@ def image_path_id(host: str, path: str) -> str:
     return f"image:{IMAGE_PATH}{host}:{path}"
 
 
+def image_checksum(eid: str) -> str | None:
+    """The sha256 of a content-identified `image:` id; None for any other image id."""
+    key = _key(eid, "image")
+    return key.removeprefix(IMAGE_CHECKSUM) if key.startswith(IMAGE_CHECKSUM) else None
+
+
 def image_identity(eid: str) -> str:
     """How an `image:` id identifies its image: `checksum`, `path` or `name` (declared)."""
     key = _key(eid, "image")
@@ -239,6 +247,17 @@ def image_identity(eid: str) -> str:
     if key.startswith(IMAGE_PATH):
         return "path"
     return "name"
+
+
+def catalog_entry_id(name: str, version: str) -> str:
+    """An entry of the policy's image catalog (docs/images.md): the policy as recorded,
+    not the image, whose catalog facts are its own attributes."""
+    return f"{catalog_prefix()}{name}@{version}"
+
+
+def catalog_prefix() -> str:
+    """What every catalog entry's id starts with."""
+    return "catalog:"
 
 
 def asset_id(entity: str) -> str:

@@ -122,7 +122,7 @@ BAD = [
     pytest.param(
         "domains:", "domain:",
         "policy.yaml:5: domain: unknown key 'domain' (did you mean 'domains'? "
-        "allowed: domains, pools, probes, rules, services, triage)",
+        "allowed: domains, images, pools, probes, rules, services, triage)",
         id="unknown key at the top",
     ),
     pytest.param(

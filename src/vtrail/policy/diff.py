@@ -13,13 +13,14 @@ from vtrail.policy.document import (
     service_document,
     triage_document,
 )
+from vtrail.policy.images import entry_document
 from vtrail.policy.model import Policy
 from vtrail.policy.pools import pool_document
 from vtrail.policy.probes import probe_document
 
 T = TypeVar("T")
 
-Part = Literal["service", "domain", "rule", "pool", "probe", "triage"]
+Part = Literal["service", "domain", "rule", "pool", "probe", "triage", "image"]
 Change = Literal["added", "removed", "changed"]
 
 
@@ -60,6 +61,7 @@ def changes(old: Policy, new: Policy) -> list[PolicyChange]:
         *_part("rule", old.rules, new.rules, rule_document),
         *_part("pool", old.pools, new.pools, pool_document),
         *_part("probe", old.probes, new.probes, probe_document),
+        *_part("image", old.images, new.images, entry_document),
         *_part("triage", {"ranking": old.triage}, {"ranking": new.triage}, triage_document),
     ]
 

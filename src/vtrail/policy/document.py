@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from vtrail.policy.images import entry_document
 from vtrail.policy.load import METADATA
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service, TriageSettings
 from vtrail.policy.pools import pool_document
@@ -94,6 +95,8 @@ def to_document(p: Policy) -> dict[str, Any]:
         doc["pools"] = {n: pool_document(x) for n, x in sorted(p.pools.items())}
     if p.probes:
         doc["probes"] = [probe_document(x) for _, x in sorted(p.probes.items())]
+    if p.images:
+        doc["images"] = {k: entry_document(e) for k, e in sorted(p.images.items())}
     if p.triage != TriageSettings():
         doc["triage"] = triage_document(p.triage)
     return doc

@@ -26,6 +26,7 @@ from vtrail.ids import (
 )
 from vtrail.limits import value_problem
 from vtrail.model import InvalidId, split_id
+from vtrail.policy.images import read_images
 from vtrail.policy.model import (
     CHANGE_KINDS,
     RULE_KINDS,
@@ -65,7 +66,7 @@ HOPS_MAX = 64
 #: libvirt metadata reaches a selector as attributes under this prefix.
 METADATA = "metadata."
 
-_TOP = ("services", "domains", "rules", "pools", "probes", "triage")
+_TOP = ("services", "domains", "rules", "pools", "probes", "triage", "images")
 _SERVICE = ("members", "owner", "description")
 _SELECTOR = ("kind", "name", "attrs", "metadata", "ids")
 _DOMAIN = ("hosts", "bridges", "networks", "description")
@@ -415,7 +416,10 @@ def _policy(doc: object, kinds: Collection[str]) -> Policy:
     pools = read_pools(top.get("pools"), At("").key(top, "pools"))
     probes = read_probes(top.get("probes"), At("").key(top, "probes"), services, domains)
     triage = _triage(top.get("triage"), At("").key(top, "triage"))
-    return Policy(services, domains, rules, pools=pools, probes=probes, triage=triage)
+    images = read_images(top.get("images"), At("").key(top, "images"))
+    return Policy(
+        services, domains, rules, pools=pools, probes=probes, triage=triage, images=images
+    )
 
 
 def parse_policy(text: str, where: str = "policy", kinds: Collection[str] = KINDS) -> Policy:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from vtrail.policy.images import CatalogEntry
 from vtrail.policy.pools import Pool
 
 #: Every rule kind, as the file spells it.
@@ -211,3 +212,5 @@ class Policy:
     triage: TriageSettings = field(default_factory=TriageSettings)
     #: Address and MAC pools (policy/pools.py, docs/ipam.md).
     pools: dict[str, Pool] = field(default_factory=dict)
+    #: The image catalog by NAME@VERSION (policy/images.py, docs/images.md).
+    images: dict[str, CatalogEntry] = field(default_factory=dict)

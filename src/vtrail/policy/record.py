@@ -13,6 +13,8 @@ versions of its entities live at T. The entities:
   or `mac-prefix`).
 - `probe:<name>`: the probe in the file's form (`from`, `to`, `kind`, `every`, ...,
   `degraded`), every value said.
+- `catalog:<name>@<version>`: an image catalog entry in the file's form (`image`,
+  `creator`, ...).
 - `triage:ranking`, only when the file's `triage:` section differs from the
   defaults: `time`, `distance`, `kind`, `kinds` (an object), `window` and
   `half_life` in seconds.
@@ -29,6 +31,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from vtrail.ids import (
+    catalog_entry_id,
+    catalog_prefix,
     domain_id,
     parse_named,
     pool_id,
@@ -38,6 +42,7 @@ from vtrail.ids import (
     triage_settings_id,
 )
 from vtrail.model import Attrs, EntityObs, InvalidId, JSONValue, Observation, Version, split_id
+from vtrail.policy.images import entry_document, read_recorded
 from vtrail.policy.load import PolicyError
 from vtrail.policy.model import (
     RULE_KINDS,
@@ -57,11 +62,19 @@ from vtrail.policy.probes import probe_document, read_probe
 #: The source every policy is recorded from.
 SOURCE = "policy"
 #: The kinds of the policy's entities.
-KINDS = ("service", "domain", "rule", "pool", "probe", "triage")
+KINDS = ("service", "domain", "rule", "pool", "probe", "triage", "catalog")
 #: The one entity of the `triage:` section.
 TRIAGE_ID = triage_settings_id()
 #: What their ids start with.
-PREFIXES = (service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""), "triage:")
+PREFIXES = (
+    service_id(""),
+    domain_id(""),
+    rule_id(""),
+    pool_id(""),
+    probe_id(""),
+    "triage:",
+    catalog_prefix(),
+)
 
 
 def _some(**attrs: JSONValue) -> dict[str, JSONValue]:
@@ -101,6 +114,9 @@ def _entities(p: Policy) -> Iterable[EntityObs]:
         yield EntityObs(probe_id(name), "probe", probe_document(probe))
     for name, pool in sorted(p.pools.items()):
         yield EntityObs(pool_id(name), "pool", {"name": name, **pool_document(pool)})
+    for key, e in sorted(p.images.items()):
+        eid = catalog_entry_id(e.name, e.version)
+        yield EntityObs(eid, "catalog", {"name": key, **entry_document(e)})
     if p.triage != TriageSettings():
         yield EntityObs(TRIAGE_ID, "triage", _triage_attrs(p.triage))
 
@@ -197,7 +213,12 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
             p = replace(p, triage=_triage_from(r))
             continue
         name = parse_named(eid, kind)
-        if kind == "pool":
+        if kind == "catalog":
+            try:
+                p.images[name] = read_recorded(name, attrs, eid)
+            except ValueError as e:
+                raise PolicyError(str(e)) from None
+        elif kind == "pool":
             p.pools[name] = _pool_from(eid, name, attrs)
         elif kind == "service":
             owner, description = r.text("owner"), r.text("description")

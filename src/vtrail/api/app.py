@@ -25,6 +25,7 @@ from vtrail.api import (
     check,
     graph,
     health,
+    images,
     ingest,
     ipam,
     openapi,
@@ -143,6 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(policy.router)
     app.include_router(assets.router)
     app.include_router(ipam.router)
+    app.include_router(images.router)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])
     def metrics() -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vtrail.images.facts import ImageError, ImageNotFound
 from vtrail.ipam.pools import IpamConflict, IpamError, IpamNotFound
 from vtrail.model import InvalidId
 from vtrail.policy.load import PolicyError
@@ -20,6 +21,7 @@ from vtrail.wire import ObservationError
 STATUS: list[tuple[type[Exception], int]] = [
     (UnknownEntity, 404),
     (IpamNotFound, 404),
+    (ImageNotFound, 404),
     (IpamConflict, 409),
     (NoPolicy, 404),
     (UnknownGroup, 404),
@@ -31,6 +33,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (BadGraphQuery, 422),
     (PolicyError, 422),
     (IpamError, 422),
+    (ImageError, 422),
     (TimeParseError, 422),
     (ObservationError, 422),
     (InvalidId, 422),

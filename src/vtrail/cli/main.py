@@ -12,6 +12,7 @@ from vtrail.cli import demo as demo_cmd
 from vtrail.cli import explore, questions, tour
 from vtrail.cli import graph as graph_cli
 from vtrail.cli import health as health_cmd
+from vtrail.cli import images as images_cli
 from vtrail.cli import ingest as ingest_cmd
 from vtrail.cli import ipam as ipam_cli
 from vtrail.cli import policy as policy_cli
@@ -56,6 +57,7 @@ check_cmd.register(app)
 health_cmd.register(app)
 triage_cmd.register(app)
 assets_cli.register(app)
+images_cli.register(app)
 explore.register(app)
 serve_cli.register(app)
 

@@ -150,3 +150,13 @@ def set_catalog(
     _changed(current, change, now)
     record(Observation(SOURCE, now, "event", (EntityObs(eid, "image", current),)))
     return image_facts(store, eid, now)
+
+
+def show_image(store: SqliteStore, text: str, at: datetime) -> ImageFacts:
+    """The facts at `at` of the one image `text` names: a declared name stands for the
+    image catalogued under it, when there is one."""
+    found = resolve(store, text, at)
+    files = [e for e in found if image_identity(e) != "name"]
+    if len(files) > 1:
+        raise ImageError(f"{text.strip()} names {len(files)} images: {', '.join(files)}")
+    return image_facts(store, (files or found)[0], at)

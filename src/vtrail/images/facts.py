@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from vtrail.ids import image_checksum, image_identity, parse_image
 from vtrail.model import JSONValue
@@ -50,11 +50,12 @@ class ImageFacts:
     version: str | None = None
     creator: str | None = None
     certified_by: str | None = None
-    certified_at: str | None = None
+    #: A date given alone is its midnight, UTC.
+    certified_at: datetime | None = None
     #: `ok`, `vulnerable` or `unknown`; None when the catalog says nothing.
     security: str | None = None
     advisories: tuple[str, ...] = ()
-    security_at: str | None = None
+    security_at: datetime | None = None
     support_end: str | None = None
     location: str | None = None
     flags: tuple[str, ...] = ()
@@ -72,6 +73,17 @@ def _text(attrs: Mapping[str, JSONValue], key: str) -> str | None:
 def _texts(attrs: Mapping[str, JSONValue], key: str) -> tuple[str, ...]:
     v = attrs.get(key)
     return tuple(str(x) for x in v) if isinstance(v, list) else ()
+
+
+def _instant(attrs: Mapping[str, JSONValue], key: str) -> datetime | None:
+    text = _text(attrs, key)
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return None  # recorded by another producer in a form vtrail does not write
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def flags_of(attrs: Mapping[str, JSONValue], at: datetime) -> tuple[str, ...]:
@@ -103,10 +115,10 @@ def facts_from(eid: str, attrs: Mapping[str, JSONValue] | None, at: datetime) ->
         version=_text(a, VERSION),
         creator=_text(a, "catalog.creator"),
         certified_by=_text(a, "catalog.certified_by"),
-        certified_at=_text(a, "catalog.certified_at"),
+        certified_at=_instant(a, "catalog.certified_at"),
         security=_text(a, "catalog.security"),
         advisories=_texts(a, "catalog.advisories"),
-        security_at=_text(a, "catalog.security_at"),
+        security_at=_instant(a, "catalog.security_at"),
         support_end=_text(a, "catalog.support_end"),
         location=_text(a, "catalog.location"),
         flags=flags_of(a, at),

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from vtrail.ids import image_id, image_identity, parse_image
+from vtrail.ids import IMAGE_CHECKSUM, image_id, image_identity, parse_image
 from vtrail.images.facts import ImageError, ImageFacts, ImageNotFound, catalogued, image_facts
 from vtrail.model import EntityObs, InvalidId, JSONValue, Observation
 from vtrail.policy.images import (
@@ -38,8 +38,9 @@ def resolve(store: SqliteStore, text: str, at: datetime) -> list[str]:
     t = text.strip()
     try:
         return [image_ref(t)]
-    except InvalidId:
-        pass
+    except InvalidId as e:
+        if t.startswith(IMAGE_CHECKSUM):
+            raise ImageError(str(e)) from None
     images = ImageReader(store).images_at(to_us(at))
     if t.startswith("image:"):
         try:

@@ -12,6 +12,7 @@ packages=(
   graphviz                                  # `vtrail topology -o dot` renders
   chromium chromium-driver                  # browser tests of the page
   dnsmasq-base dnsmasq-utils busybox        # the lease source's tests: DHCP server and client
+  qemu-utils                                # qemu-img: disk images' headers and backing chains
 )
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi

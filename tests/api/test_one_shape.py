@@ -42,6 +42,7 @@ CLI_ONLY = {
     "inventory": "a write (an inventory file); over HTTP that is POST /api/observations",
     "ipam allocate": "a write; over HTTP that is POST /api/ipam/allocate",
     "ipam release": "a write; over HTTP that is POST /api/ipam/release",
+    "image set": "a write; over HTTP that is POST /api/image/set",
 }
 
 #: Routes that are not questions, so the CLI has no command for them.
@@ -50,6 +51,7 @@ API_ONLY = {
     "PUT /api/policy": "a write: the CLI applies a policy file with `policy apply`",
     "POST /api/ipam/allocate": "a write: the CLI allocates with `ipam allocate`",
     "POST /api/ipam/release": "a write: the CLI releases with `ipam release`",
+    "POST /api/image/set": "a write: the CLI records catalog facts with `image set`",
     "GET /metrics": "Prometheus' scrape of the server's own counters",
     "GET /": "the page, which asks the questions over HTTP",
     "GET /api/openapi.json": "the document this test walks",
@@ -212,13 +214,16 @@ EXAMPLES: dict[str, list[str]] = {
     "ipam conflicts": ["--from", T2, "--to", T25],
     "ipam usage": ["--from", T2, "--to", T25, "--points", "3"],
     "ipam export": ["--format", "csv", "--at", T25],
+    "images": ["--at", T25],
+    "image show": [f"sha256:{'a' * 64}", "--at", T25],
+    "image exposure": [f"sha256:{'a' * 64}", "--from", T2, "--to", T25],
 }
 
 #: The keys an instant goes under, in every answer; each means an instant wherever it is.
 INSTANTS = {
     "at", "from", "to", "first", "last", "since", "first_seen", "last_seen", "ended",
     "first_at", "last_at", "last_observed", "journal_kept_from", "reporting_since",
-    "onset", "last_healthy", "last_round",
+    "onset", "last_healthy", "last_round", "certified_at", "security_at",
 }  # fmt: skip
 #: Lists of instants (`points` are `[instant, value]` pairs).
 INSTANT_LISTS = {"vanished_between"}

@@ -7,7 +7,8 @@ collector reports images (`image:` entities, `uses_image`, `backed_by`):
   overlays backed by it, identified by path;
 - WEB runs on hv-a from 0 s to 3600 s on WEB_DISK, owned by alice;
 - GHOST runs on hv-b from 100 s to 105 s on GHOST_DISK: a VM that lived seconds;
-- DB is defined from 0 s on BASE itself but never runs;
+- DB is defined from 0 s on BASE itself but never runs, and its metadata declares
+  DECLARED (`debian@12.5`);
 - BATCH runs on hv-a from 0 s on OTHER, unrelated, and is still running.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from factory import ent, rel, snap
-from vtrail.ids import image_content_id, image_path_id
+from vtrail.ids import image_content_id, image_id, image_path_id
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
@@ -27,6 +28,7 @@ BASE = image_content_id(HEX)
 OTHER = image_content_id("b" * 64)
 WEB_DISK = image_path_id("hv-a", "/vms/web.qcow2")
 GHOST_DISK = image_path_id("hv-b", "/vms/ghost.qcow2")
+DECLARED = image_id("debian", "12.5")
 WEB = "vm:1a6e0000-0000-4000-8000-00000000000a"
 GHOST = "vm:1a6e0000-0000-4000-8000-00000000000b"
 DB = "vm:1a6e0000-0000-4000-8000-00000000000c"
@@ -52,7 +54,8 @@ def record_story(path: Path) -> Path:
     ghost = ent(GHOST, name="ghost", state="running", **{"asset.owner": "mallory"})
     keep = [
         hv_a, base, other, db, batch,
-        rel(DB, "uses_image", BASE), rel(BATCH, "uses_image", OTHER),
+        rel(DB, "uses_image", BASE), rel(DB, "uses_image", DECLARED),
+        rel(BATCH, "uses_image", OTHER),
         rel(BATCH, "runs_on", "host:hv-a"),
     ]  # fmt: skip
     web_parts = [

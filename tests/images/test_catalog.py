@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from factory import at
-from images.story import BASE, HEX, OTHER, record_story
+from images.story import BASE, DECLARED, HEX, OTHER, record_story
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
 from vtrail.images.facts import image_facts
@@ -95,7 +95,11 @@ def test_the_policy_catalogues_images_and_flags_them(db: Path, tmp_path: Path) -
     assert {x["facts"]["id"]: x["facts"]["flags"] for x in now["images"]} == {
         BASE: [],
         OTHER: ["uncertified", "out-of-support"],
+        # What DB's metadata declares has the facts of the image catalogued so.
+        DECLARED: [],
     }
+    declared = next(x["facts"] for x in now["images"] if x["facts"]["id"] == DECLARED)
+    assert declared["identity"] == "name" and declared["checksum"] == HEX
 
 
 def test_the_section_round_trips_through_the_record(db: Path, tmp_path: Path) -> None:

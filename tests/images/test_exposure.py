@@ -12,7 +12,19 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from factory import at
-from images.story import BASE, BATCH, DB, GHOST, GHOST_DISK, HEX, OTHER, WEB, WEB_DISK, record_story
+from images.story import (
+    BASE,
+    BATCH,
+    DB,
+    DECLARED,
+    GHOST,
+    GHOST_DISK,
+    HEX,
+    OTHER,
+    WEB,
+    WEB_DISK,
+    record_story,
+)
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
 from vtrail.images.exposure import exposure
@@ -96,4 +108,4 @@ def test_the_images_in_use_count_their_vms(db: Path) -> None:
     assert by_id[WEB_DISK] == (1, 1) and by_id[GHOST_DISK] == (1, 1)
     assert by_id[OTHER] == (1, 1)
     later = {x["facts"]["id"] for x in cli(db, "images", "--at", at(7000).isoformat())["images"]}
-    assert later == {BASE, OTHER}
+    assert later == {BASE, OTHER, DECLARED}

@@ -10,11 +10,11 @@ image the catalog names so, when one does.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from vtrail.ids import image_identity
-from vtrail.images.facts import ImageFacts, facts_from, image_facts
+from vtrail.ids import image_identity, parse_image
+from vtrail.images.facts import ImageFacts, catalogued, facts_from
 from vtrail.store import SqliteStore
 from vtrail.store.reads.images import ImageReader
 from vtrail.timeexpr import to_us
@@ -55,10 +55,11 @@ def images(store: SqliteStore, at: datetime) -> ImagesAnswer:
     running = {vm for vm, _ in r.edges_at("runs_on", t)}
     out = []
     for eid, vms in users.items():
+        facts = facts_from(eid, live.get(eid), at)
         if image_identity(eid) == "name":
-            facts = image_facts(store, eid, at)
-        else:
-            facts = facts_from(eid, live.get(eid), at)
+            named = catalogued(live, *parse_image(eid))
+            if len(named) == 1:
+                facts = replace(facts_from(named[0], live[named[0]], at), id=eid, identity="name")
         out.append(ImageInUse(facts, len(vms), len(vms & running)))
     out.sort(key=lambda x: (-x.vms, x.facts.id))
     return ImagesAnswer(at, out)

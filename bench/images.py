@@ -9,7 +9,7 @@ disk of its own (by path) backed by a product image, so that 1,000 images and
 10,000 disks are 11,000 image entities and every VM is two `backed_by` hops from its
 base. VMS VMs start at random instants of the DAYS days on one of 20 hosts and live
 from seconds (one in ten) to ten days, each changing state once while it runs: the
-history holds about 40,000 versions and 60,000 edges.
+history holds about 31,000 versions and 31,000 edges.
 
 Figures:
 - `exposure` of a golden base over the whole window (about 500 VMs, through 19

@@ -186,8 +186,7 @@ def test_an_unknown_kind_is_refused_naming_the_known_ones(
 ) -> None:
     known = (
         "asset, bridge, catalog, domain, host, image, ip, mac, net, netns, nic, pool, port, probe, "
-        "router, rule, "
-        "service, switch, vm"
+        "router, rule, service, switch, vm"
     )
     expected = f"unknown kind {kind!r}: the kinds are {known}"
     assert cli_refuses(story, *argv, "--kind", kind) == expected

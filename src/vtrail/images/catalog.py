@@ -15,7 +15,7 @@ from datetime import datetime
 
 from vtrail.ids import IMAGE_CHECKSUM, image_id, image_identity, parse_image
 from vtrail.images.facts import ImageError, ImageFacts, ImageNotFound, catalogued, image_facts
-from vtrail.model import EntityObs, InvalidId, JSONValue, Observation
+from vtrail.model import EntityObs, InvalidId, JSONValue, Observation, split_id
 from vtrail.policy.images import (
     ATTRS,
     NAME,
@@ -42,7 +42,7 @@ def resolve(store: SqliteStore, text: str, at: datetime) -> list[str]:
         if t.startswith(IMAGE_CHECKSUM):
             raise ImageError(str(e)) from None
     images = ImageReader(store).images_at(to_us(at))
-    if t.startswith("image:"):
+    if _is_image_id(t):
         try:
             name, version = parse_image(t)
         except InvalidId as e:
@@ -56,10 +56,17 @@ def resolve(store: SqliteStore, text: str, at: datetime) -> list[str]:
     try:
         name, version = catalog_key(t)
     except ValueError:
-        raise ImageError(
+        raise ImageNotFound(
             f"{t!r} names no image: give an image id, sha256:<hex>, NAME@VERSION or a path"
         ) from None
     return [*catalogued(images, name, version), image_id(name, version)]
+
+
+def _is_image_id(text: str) -> bool:
+    try:
+        return split_id(text)[0] == "image"
+    except InvalidId:
+        return False
 
 
 def _seen_at(paths: JSONValue, path: str) -> bool:

@@ -86,6 +86,10 @@ def test_the_policy_catalogues_images_and_flags_them(db: Path, tmp_path: Path) -
     assert debian["location"] == "s3://images/debian-12.5.qcow2"
     assert debian["flags"] == [] and debian["paths"] == ["/golden/debian-12.qcow2"]
     assert show(db, "alpine@3.20")["flags"] == ["uncertified", "out-of-support"]
+    # Named today, the image is found by its name over a window of last month.
+    window = ["--from", at(-10).isoformat(), "--to", at(7200).isoformat(), "-o", "json"]
+    exposed = json.loads(run(db, "image", "exposure", "debian@12.5", *window).stdout)
+    assert exposed["image"] == BASE and exposed["vm_count"] == 2
     listed = json.loads(run(db, "images", "--at", at(10).isoformat(), "-o", "json").stdout)
     # The catalog was told later: at 10 s, nothing was certified yet.
     assert {x["facts"]["id"]: x["facts"]["flags"] for x in listed["images"]}[BASE] == [

@@ -70,6 +70,10 @@ def _images_table(a: ImagesAnswer) -> None:
     columns.table(console, title, cols, rows, empty="no VM used an image then")
 
 
+def _when(t: datetime | None) -> str:
+    return "" if t is None else f" at {columns.instant(t)}"
+
+
 def _show_table(f: ImageFacts) -> None:
     lines = [
         ("image", f.id),
@@ -80,8 +84,8 @@ def _show_table(f: ImageFacts) -> None:
         ("format", f.format or ""),
         ("virtual size", "" if f.virtual_size is None else f"{f.virtual_size} bytes"),
         ("creator", f.creator or ""),
-        ("certified", f"by {f.certified_by} at {f.certified_at}" if f.certified_by else "no"),
-        ("security", f"{f.security} (set {f.security_at})" if f.security else ""),
+        ("certified", f"by {f.certified_by}{_when(f.certified_at)}" if f.certified_by else "no"),
+        ("security", f"{f.security}{_when(f.security_at)}" if f.security else ""),
         ("advisories", ", ".join(f.advisories)),
         ("support end", f.support_end or ""),
         ("location", f.location or ""),

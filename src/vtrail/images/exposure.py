@@ -12,15 +12,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from vtrail.assetattrs import OWNER
-from vtrail.ids import asset_id
+from vtrail.ids import asset_id, image_identity
 from vtrail.images.catalog import resolve
 from vtrail.query.state import check_window
 from vtrail.store import SqliteStore
 from vtrail.store.reads.images import ImageReader, Span
 from vtrail.timeexpr import from_us, to_us
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
 
 #: The deepest backing chain followed from the image asked about.
 DEPTH_MAX = 64
@@ -107,7 +112,8 @@ def exposure(store: SqliteStore, image: str, t_from: datetime, t_to: datetime) -
     check_window(t_from, t_to)
     lo, hi = to_us(t_from), to_us(t_to)
     r = ImageReader(store)
-    seeds = resolve(store, image, t_to)
+    # A name given since the window still names the image: the advisory is read today.
+    seeds = list(dict.fromkeys([*resolve(store, image, t_to), *resolve(store, image, now())]))
     imgs = _backed_closure(r, seeds, lo, hi)
     uses: dict[str, list[Span]] = defaultdict(list)
     for s in r.into(imgs, "uses_image", lo, hi):
@@ -134,7 +140,7 @@ def exposure(store: SqliteStore, image: str, t_from: datetime, t_to: datetime) -
             )  # fmt: skip
     vms.sort(key=lambda x: (x.t_from, x.entity, x.host))
     return ExposureAnswer(
-        image=seeds[0],
+        image=next((s for s in seeds if image_identity(s) != "name"), seeds[0]),
         t_from=t_from,
         t_to=t_to,
         images=imgs,

@@ -120,6 +120,8 @@ def _text(v: object) -> str | None:
 def chain(disk: DiskFile) -> list[ImageFile]:
     """The files of one disk, top first; empty when qemu-img cannot read it."""
     top = str(Path(disk.path).absolute())
+    if not Path(top).exists():
+        return []  # a missing file costs a stat, not a process
     layers = _qemu_img(top)
     if not layers:
         return []

@@ -14,6 +14,7 @@ packages=(
   dnsmasq-base dnsmasq-utils busybox        # the lease source's tests: DHCP server and client
   prometheus                                # bench/peers.py's peer (prometheus, promtool)
   postgresql                                # the PostgreSQL store's tests start a server (docs/scale.md)
+  qemu-utils                                # qemu-img: disk images' headers and backing chains
 )
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi

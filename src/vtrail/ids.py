@@ -10,7 +10,9 @@ that). The grammar (docs/observations.md, "Entity ids and address spaces"):
     ip:<address>@<space>           net:<cidr>@<space>   net:<name>@<host>
     service:<name>                 domain:<name>        rule:<name>
     probe:<name>
+    image:sha256:<hex>             image:path:<host>:<path>
     image:<name>@<version>         asset:<entity id>
+    catalog:<name>@<version>
     pool:<name>                    mac:<mac>
 
 `<where>` is a network namespace: its name, or the hostname for a host's root
@@ -65,6 +67,7 @@ KINDS = frozenset(
         "rule",
         "probe",
         "image",
+        "catalog",
         "asset",
         "pool",
         "mac",
@@ -218,8 +221,58 @@ def maintenance_settings_id() -> str:
     return "maintenance:capacity"
 
 
+#: What an image id's key begins with when it is identified by its content, or by where it is.
+IMAGE_CHECKSUM, IMAGE_PATH = "sha256:", "path:"
+
+
 def image_id(name: str, version: str) -> str:
+    """An image as a VM's asset metadata declares it (`NAME@VERSION`): what the VM says it
+    came from, not what it runs (docs/images.md, "One id scheme")."""
     return f"image:{name}@{version}"
+
+
+def image_content_id(sha256: str) -> str:
+    """An image file identified by its content: the same bytes are one image, whatever
+    path or host they are reached by."""
+    hexdigest = sha256.lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", hexdigest):
+        raise InvalidId(f"{sha256!r} is not a sha256 digest (64 hexadecimal digits)")
+    return f"image:{IMAGE_CHECKSUM}{hexdigest}"
+
+
+def image_path_id(host: str, path: str) -> str:
+    """An image file whose content vtrail could not checksum, by the host that reaches it
+    and its path there (a file, a block device, `rbd:pool/volume`)."""
+    if not host or ":" in host or not path:
+        raise InvalidId(f"an image by path needs a host without ':' and a path: {host!r} {path!r}")
+    return f"image:{IMAGE_PATH}{host}:{path}"
+
+
+def image_checksum(eid: str) -> str | None:
+    """The sha256 of a content-identified `image:` id; None for any other image id."""
+    key = _key(eid, "image")
+    return key.removeprefix(IMAGE_CHECKSUM) if key.startswith(IMAGE_CHECKSUM) else None
+
+
+def image_identity(eid: str) -> str:
+    """How an `image:` id identifies its image: `checksum`, `path` or `name` (declared)."""
+    key = _key(eid, "image")
+    if key.startswith(IMAGE_CHECKSUM):
+        return "checksum"
+    if key.startswith(IMAGE_PATH):
+        return "path"
+    return "name"
+
+
+def catalog_entry_id(name: str, version: str) -> str:
+    """An entry of the policy's image catalog (docs/images.md): the policy as recorded,
+    not the image, whose catalog facts are its own attributes."""
+    return f"{catalog_prefix()}{name}@{version}"
+
+
+def catalog_prefix() -> str:
+    """What every catalog entry's id starts with."""
+    return "catalog:"
 
 
 def asset_id(entity: str) -> str:
@@ -329,9 +382,10 @@ def parse_mac(eid: str) -> str:
 
 
 def parse_image(eid: str) -> tuple[str, str]:
-    """`(name, version)` of an `image:` id; the version is after the last `@`."""
-    name, at, version = _key(eid, "image").rpartition("@")
-    if not at or not name or not version:
+    """`(name, version)` of a declared `image:` id; the version is after the last `@`."""
+    key = _key(eid, "image")
+    name, at, version = key.rpartition("@")
+    if key.startswith((IMAGE_CHECKSUM, IMAGE_PATH)) or not at or not name or not version:
         raise InvalidId(f"{eid!r} is not image:<name>@<version>")
     return name, version
 

@@ -36,6 +36,7 @@ RELATIONS: frozenset[str] = frozenset(
         "routes",
         "has_address",
         "uses_image",
+        "backed_by",
         "member_of",
         "in_domain",
         "allocated_to",

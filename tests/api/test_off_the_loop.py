@@ -47,6 +47,7 @@ DOMAIN = (
 )
 
 #: One request per route of the app, by its path template: (method, url, params or body).
+IMG = "sha256:" + "a" * 64
 REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/api/where": ("GET", "/api/where", {"what": "web-1", "at": T12}),
     "/api/show/{id:path}": ("GET", f"/api/show/{WEB}", {"at": T12}),
@@ -80,6 +81,11 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/api/ipam/usage": ("GET", "/api/ipam/usage", {"from": iso(at(2))}),
     "/api/account": ("GET", "/api/account", {"from": iso(at(2)), "by": "owner"}),
     "/api/ipam/export": ("GET", "/api/ipam/export", {"format": "hosts"}),
+    # Catalog facts of an image no VM ran yet: an image may be catalogued first.
+    "/api/image/set": ("POST", f"/api/image/set?image={IMG}&security=ok", {}),
+    "/api/image": ("GET", "/api/image", {"image": IMG}),
+    "/api/images": ("GET", "/api/images", {}),
+    "/api/image/exposure": ("GET", "/api/image/exposure", {"image": IMG, "from": iso(at(2))}),
     "/api/check": ("POST", "/api/check", DRAFT),
     # A body of text, not JSON: a domain's XML.
     "/api/admission": ("POST", "/api/admission", {"text": DOMAIN}),

@@ -44,6 +44,7 @@ CLI_ONLY = {
     "ipam release": "a write; over HTTP that is POST /api/ipam/release",
     "admit": "decides on a domain XML file, which over HTTP is the body of "
     "POST /api/admission; `admit install-hook` writes libvirt's hook on this machine",
+    "image set": "a write; over HTTP that is POST /api/image/set",
 }
 
 #: Routes that are not questions, so the CLI has no command for them.
@@ -52,6 +53,7 @@ API_ONLY = {
     "PUT /api/policy": "a write: the CLI applies a policy file with `policy apply`",
     "POST /api/ipam/allocate": "a write: the CLI allocates with `ipam allocate`",
     "POST /api/ipam/release": "a write: the CLI releases with `ipam release`",
+    "POST /api/image/set": "a write: the CLI records catalog facts with `image set`",
     "GET /metrics": "Prometheus' scrape of the server's own counters",
     "GET /": "the page, which asks the questions over HTTP",
     "GET /api/openapi.json": "the document this test walks",
@@ -226,13 +228,16 @@ EXAMPLES: dict[str, list[str]] = {
     "plan drain": ["hv-a", "--at", T12],
     "plan rolling": ["--hosts", "hv-a", "--at", T12],
     "plan review": ["--from", T2, "--to", T25],
+    "images": ["--at", T25],
+    "image show": [f"sha256:{'a' * 64}", "--at", T25],
+    "image exposure": [f"sha256:{'a' * 64}", "--from", T2, "--to", T25],
 }
 
 #: The keys an instant goes under, in every answer; each means an instant wherever it is.
 INSTANTS = {
     "at", "from", "to", "first", "last", "since", "first_seen", "last_seen", "ended",
     "first_at", "last_at", "last_observed", "journal_kept_from", "reporting_since",
-    "onset", "last_healthy", "last_round",
+    "onset", "last_healthy", "last_round", "certified_at", "security_at",
 }  # fmt: skip
 #: Lists of instants (`points` are `[instant, value]` pairs).
 INSTANT_LISTS = {"vanished_between"}

@@ -73,7 +73,7 @@ def test_who_needs_a_token_is_said_as_the_server_is_set(db: Path) -> None:
     open_reads = by_route(document(db))
     guarded = by_route(document(db, read_token=True))
     writes = {"POST /api/observations", "PUT /api/policy", "POST /api/ipam/allocate",
-              "POST /api/ipam/release"}  # fmt: skip
+              "POST /api/ipam/release", "POST /api/image/set"}  # fmt: skip
     assert writes <= set(open_reads)
     for route, op in open_reads.items():
         if route in writes:

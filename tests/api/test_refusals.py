@@ -185,8 +185,8 @@ def test_an_unknown_kind_is_refused_naming_the_known_ones(
     story: Path, api: TestClient, argv: list[str], url: str, kind: str
 ) -> None:
     known = (
-        "asset, bridge, domain, host, image, ip, mac, net, netns, nic, pool, port, probe, router, rule, "
-        "service, switch, vm"
+        "asset, bridge, catalog, domain, host, image, ip, mac, net, netns, nic, pool, port, probe, "
+        "router, rule, service, switch, vm"
     )
     expected = f"unknown kind {kind!r}: the kinds are {known}"
     assert cli_refuses(story, *argv, "--kind", kind) == expected

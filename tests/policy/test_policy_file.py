@@ -122,8 +122,8 @@ BAD = [
     pytest.param(
         "domains:", "domain:",
         "policy.yaml:5: domain: unknown key 'domain' (did you mean 'domains'? "
-        "allowed: accounting, domains, maintenance, pools, probes, provisioning, rules, services, "
-        "triage)",
+        "allowed: accounting, domains, images, maintenance, pools, probes, provisioning, rules, "
+        "services, triage)",
         id="unknown key at the top",
     ),
     pytest.param(

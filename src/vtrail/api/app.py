@@ -27,6 +27,7 @@ from vtrail.api import (
     check,
     graph,
     health,
+    images,
     ingest,
     ipam,
     openapi,
@@ -149,6 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ipam.router)
     app.include_router(account.router)
     app.include_router(plan.router)
+    app.include_router(images.router)
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_read)])
     def metrics() -> Response:

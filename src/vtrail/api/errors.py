@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vtrail.accounting.account import BadAccount
+from vtrail.images.facts import ImageError, ImageNotFound
 from vtrail.ipam.pools import IpamConflict, IpamError, IpamNotFound
 from vtrail.maintenance.plan_file import BadPlan
 from vtrail.maintenance.rolling import Unsafe
@@ -23,6 +24,7 @@ from vtrail.wire import ObservationError
 STATUS: list[tuple[type[Exception], int]] = [
     (UnknownEntity, 404),
     (IpamNotFound, 404),
+    (ImageNotFound, 404),
     (IpamConflict, 409),
     (Unsafe, 409),
     (BadPlan, 422),
@@ -37,6 +39,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (BadGraphQuery, 422),
     (PolicyError, 422),
     (IpamError, 422),
+    (ImageError, 422),
     (TimeParseError, 422),
     (ObservationError, 422),
     (InvalidId, 422),

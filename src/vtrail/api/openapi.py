@@ -66,6 +66,8 @@ _REFUSALS: dict[str, tuple[str, ...]] = {
     "/api/ipam/who/{address}": ("404",),
     "/api/ipam/usage": ("404",),
     "/api/ipam/export": ("404",),
+    "/api/image": ("404",),
+    "/api/image/exposure": ("404",),
 }
 #: The writes (a writer's token, whatever the settings), with their refusals beyond 422 and 503.
 WRITES: dict[str, tuple[str, ...]] = {
@@ -73,9 +75,10 @@ WRITES: dict[str, tuple[str, ...]] = {
     "PUT /api/policy": ("403", "413"),
     "POST /api/ipam/allocate": ("403", "404", "409"),
     "POST /api/ipam/release": ("403", "404"),
+    "POST /api/image/set": ("403", "404"),
 }
 _TIME_PARAMS = {"at", "from", "to", "compare"}
-_TEXT_PARAMS = {"what", "space", "a", "b", "around", "q", "id", "owner", "host", "hosts"}
+_TEXT_PARAMS = {"what", "space", "a", "b", "around", "q", "id", "owner", "host", "hosts", "image"}
 JSON = "application/json"
 
 

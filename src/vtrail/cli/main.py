@@ -14,6 +14,7 @@ from vtrail.cli import demo as demo_cmd
 from vtrail.cli import explore, questions, tour
 from vtrail.cli import graph as graph_cli
 from vtrail.cli import health as health_cmd
+from vtrail.cli import images as images_cli
 from vtrail.cli import ingest as ingest_cmd
 from vtrail.cli import ipam as ipam_cli
 from vtrail.cli import plan as plan_cli
@@ -64,6 +65,7 @@ health_cmd.register(app)
 triage_cmd.register(app)
 assets_cli.register(app)
 account_cmd.register(app)
+images_cli.register(app)
 explore.register(app)
 serve_cli.register(app)
 

@@ -14,6 +14,7 @@ from vtrail.policy.document import (
     service_document,
     triage_document,
 )
+from vtrail.policy.images import entry_document
 from vtrail.policy.maintenance import maintenance_document
 from vtrail.policy.model import Policy
 from vtrail.policy.pools import pool_document
@@ -32,6 +33,7 @@ Part = Literal[
     "provisioning",
     "accounting",
     "maintenance",
+    "image",
 ]
 Change = Literal["added", "removed", "changed"]
 
@@ -74,6 +76,7 @@ def changes(old: Policy, new: Policy) -> list[PolicyChange]:
         *_part("rule", old.rules, new.rules, rule_document),
         *_part("pool", old.pools, new.pools, pool_document),
         *_part("probe", old.probes, new.probes, probe_document),
+        *_part("image", old.images, new.images, entry_document),
         *_part("triage", {"ranking": old.triage}, {"ranking": new.triage}, triage_document),
         *_part("provisioning", _section(old.provisioning), _section(new.provisioning),
                provisioning_document),

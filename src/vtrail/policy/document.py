@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from vtrail.policy.accounting import accounting_document
+from vtrail.policy.images import entry_document
 from vtrail.policy.load import METADATA
 from vtrail.policy.maintenance import Maintenance, maintenance_document
 from vtrail.policy.model import Domain, Policy, Rule, Selector, Service, TriageSettings
@@ -97,6 +98,8 @@ def to_document(p: Policy) -> dict[str, Any]:
         doc["pools"] = {n: pool_document(x) for n, x in sorted(p.pools.items())}
     if p.probes:
         doc["probes"] = [probe_document(x) for _, x in sorted(p.probes.items())]
+    if p.images:
+        doc["images"] = {k: entry_document(e) for k, e in sorted(p.images.items())}
     if p.triage != TriageSettings():
         doc["triage"] = triage_document(p.triage)
     if p.provisioning:

@@ -27,6 +27,7 @@ from vtrail.ids import (
 from vtrail.limits import value_problem
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.accounting import read_accounting
+from vtrail.policy.images import read_images
 from vtrail.policy.maintenance import read_maintenance
 from vtrail.policy.model import (
     CHANGE_KINDS,
@@ -71,7 +72,7 @@ METADATA = "metadata."
 
 _TOP = (
     "services", "domains", "rules", "pools", "probes", "triage", "provisioning", "accounting",
-    "maintenance",
+    "maintenance", "images",
 )  # fmt: skip
 _SERVICE = ("members", "owner", "description")
 _SELECTOR = ("kind", "name", "attrs", "metadata", "ids")
@@ -404,9 +405,11 @@ def _policy(doc: object, kinds: Collection[str]) -> Policy:
     )
     accounting = read_accounting(top.get("accounting"), At("").key(top, "accounting"))
     maintenance = read_maintenance(top.get("maintenance"), At("").key(top, "maintenance"))
+    images = read_images(top.get("images"), At("").key(top, "images"))
     return Policy(
         services, domains, rules, pools=pools, probes=probes, triage=triage,
         provisioning=provisioning, accounting=accounting, maintenance=maintenance,
+        images=images,
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Literal
 
 from vtrail.policy.accounting import Accounting
+from vtrail.policy.images import CatalogEntry
 from vtrail.policy.maintenance import Maintenance
 from vtrail.policy.pools import Pool
 from vtrail.policy.provisioning import Provisioning
@@ -220,3 +221,5 @@ class Policy:
     accounting: Accounting | None = None
     #: Overcommit ratios `vtrail plan` places VMs with (policy/maintenance.py).
     maintenance: Maintenance = field(default_factory=Maintenance)
+    #: The image catalog by NAME@VERSION (policy/images.py, docs/images.md).
+    images: dict[str, CatalogEntry] = field(default_factory=dict)

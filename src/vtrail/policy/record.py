@@ -17,6 +17,8 @@ versions of its entities live at T. The entities:
   section in the file's form (`rules`, `quotas`).
 - `accounting:rates`, only when the file has an `accounting:` section: the section in
   the file's form.
+- `catalog:<name>@<version>`: an image catalog entry in the file's form (`image`,
+  `creator`, ...).
 - `triage:ranking`, only when the file's `triage:` section differs from the
   defaults: `time`, `distance`, `kind`, `kinds` (an object), `window` and
   `half_life` in seconds.
@@ -36,6 +38,8 @@ from typing import Any, cast
 
 from vtrail.ids import (
     accounting_settings_id,
+    catalog_entry_id,
+    catalog_prefix,
     domain_id,
     parse_named,
     pool_id,
@@ -46,6 +50,7 @@ from vtrail.ids import (
 )
 from vtrail.model import Attrs, EntityObs, InvalidId, JSONValue, Observation, Version, split_id
 from vtrail.policy.accounting import Accounting, accounting_document, read_accounting
+from vtrail.policy.images import entry_document, read_recorded
 from vtrail.policy.load import PolicyError
 from vtrail.policy.maintenance import (
     MAINTENANCE_ID,
@@ -74,7 +79,7 @@ SOURCE = "policy"
 #: The kinds of the policy's entities.
 KINDS = (
     "service", "domain", "rule", "pool", "probe", "triage", "provisioning", "accounting",
-    "maintenance",
+    "maintenance", "catalog",
 )  # fmt: skip
 #: The one entity of the `triage:` section.
 TRIAGE_ID = triage_settings_id()
@@ -83,7 +88,7 @@ ACCOUNTING_ID = accounting_settings_id()
 #: What their ids start with.
 PREFIXES = (
     service_id(""), domain_id(""), rule_id(""), pool_id(""), probe_id(""),
-    TRIAGE_ID, ENTITY, ACCOUNTING_ID, MAINTENANCE_ID,
+    TRIAGE_ID, ENTITY, ACCOUNTING_ID, MAINTENANCE_ID, catalog_prefix(),
 )  # fmt: skip
 
 
@@ -124,6 +129,9 @@ def _entities(p: Policy) -> Iterable[EntityObs]:
         yield EntityObs(probe_id(name), "probe", probe_document(probe))
     for name, pool in sorted(p.pools.items()):
         yield EntityObs(pool_id(name), "pool", {"name": name, **pool_document(pool)})
+    for key, e in sorted(p.images.items()):
+        eid = catalog_entry_id(e.name, e.version)
+        yield EntityObs(eid, "catalog", {"name": key, **entry_document(e)})
     if p.triage != TriageSettings():
         yield EntityObs(TRIAGE_ID, "triage", _triage_attrs(p.triage))
     if p.provisioning:
@@ -235,7 +243,12 @@ def from_attrs(entities: Iterable[tuple[str, Attrs]]) -> Policy:
             p = replace(p, maintenance=maintenance_from(eid, attrs))
             continue
         name = parse_named(eid, kind)
-        if kind == "pool":
+        if kind == "catalog":
+            try:
+                p.images[name] = read_recorded(name, attrs, eid)
+            except ValueError as e:
+                raise PolicyError(str(e)) from None
+        elif kind == "pool":
             p.pools[name] = _pool_from(eid, name, attrs)
         elif kind == "service":
             owner, description = r.text("owner"), r.text("description")

@@ -18,6 +18,7 @@ from vtrail.ids import KINDS as VTRAIL_KINDS
 from vtrail.model import Observation
 from vtrail.policy.diff import PolicyChange, changes
 from vtrail.policy.document import to_document
+from vtrail.policy.images import catalog_observation
 from vtrail.policy.model import Policy
 from vtrail.policy.record import PREFIXES, from_attrs, to_observation
 from vtrail.query.state import check_window
@@ -99,6 +100,9 @@ def apply(
     only the caller may reach), and say what changed."""
     before = policy_at(store, at)
     record(to_observation(policy, at))
+    catalog = catalog_observation(before.images, policy.images, at)
+    if catalog is not None:
+        record(catalog)
     return Applied(
         at,
         len(policy.services),

@@ -61,10 +61,18 @@ def test_qemu_domain_devices_and_sizes() -> None:
         Interface("user", "52:54:00:6b:3c:04", "virtio", alias="net3"),
     )
     assert cfg.disks == (
-        Disk("vda", "/var/lib/libvirt/images/web-1.qcow2", "disk", "file", "virtio", "qcow2"),
+        Disk(
+            "vda",
+            "/var/lib/libvirt/images/web-1.qcow2",
+            "disk",
+            "file",
+            "virtio",
+            "qcow2",
+            backing=(("/var/lib/libvirt/images/base/debian-12.qcow2", "qcow2"),),
+        ),
         Disk("vdb", "/dev/vg0/web-1-data", "disk", "block", "virtio", "raw"),
         Disk("vdc", "rbd:volumes/web-1-logs", "disk", "network", "virtio", "raw"),
-        Disk("sda", None, "cdrom", "file", "sata", "raw"),
+        Disk("sda", None, "cdrom", "file", "sata", "raw", readonly=True),
     )
 
 

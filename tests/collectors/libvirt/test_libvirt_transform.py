@@ -65,6 +65,13 @@ def test_qemu_entities() -> None:
             "port:hv1/vnet6",
             f"vm:{DB}",
             f"nic:{DB}/52:54:00:db:00:01",
+            # Neither the files nor qemu-img are here: images by path, from the XML.
+            "image:path:hv1:/var/lib/libvirt/images/web-1.qcow2",
+            "image:path:hv1:/var/lib/libvirt/images/base/debian-12.qcow2",
+            "image:path:hv1:/dev/vg0/web-1-data",
+            "image:path:hv1:rbd:volumes/web-1-logs",
+            "image:path:hv1:fast/cache-1.qcow2",
+            "image:path:hv1:/var/lib/libvirt/images/db-1.qcow2",
         ]
     )
     assert all(e.kind == e.id.split(":")[0] for e in obs.entities)
@@ -90,6 +97,17 @@ def test_qemu_relations() -> None:
         ("port:hv1/vnet6", "port_of", "bridge:hv1/virbr1"),  # from the network's XML
         # db-1 is shut off: its NIC exists in config but is plugged into nothing.
         (db, "has_nic", f"nic:{DB}/52:54:00:db:00:01"),
+        # Every disk is an image, running or not; the live XML's <backingStore> a chain.
+        (web, "uses_image", "image:path:hv1:/var/lib/libvirt/images/web-1.qcow2"),
+        (
+            "image:path:hv1:/var/lib/libvirt/images/web-1.qcow2",
+            "backed_by",
+            "image:path:hv1:/var/lib/libvirt/images/base/debian-12.qcow2",
+        ),
+        (web, "uses_image", "image:path:hv1:/dev/vg0/web-1-data"),
+        (web, "uses_image", "image:path:hv1:rbd:volumes/web-1-logs"),
+        (cache, "uses_image", "image:path:hv1:fast/cache-1.qcow2"),
+        (db, "uses_image", "image:path:hv1:/var/lib/libvirt/images/db-1.qcow2"),
     }
 
 
@@ -237,12 +255,14 @@ def test_recorded_test_driver() -> None:
         vm,
         nic,
         "port:hv-t/testnet0",
+        "image:path:hv-t:/guest/diskimage1",
     }
     assert rels(obs) == {
         (vm, "runs_on", "host:hv-t"),
         (vm, "has_nic", nic),
         (nic, "plugged_into", "port:hv-t/testnet0"),
         ("port:hv-t/testnet0", "port_of", "bridge:hv-t/virbr0"),
+        (vm, "uses_image", "image:path:hv-t:/guest/diskimage1"),
     }
     metrics = {(s.entity, s.metric) for s in obs.samples}
     assert (vm, "cpu_time_ns") in metrics

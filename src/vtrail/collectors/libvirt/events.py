@@ -10,7 +10,9 @@ is described by what its events say: name, state and host.
 
 `gone`/`gone_relations` are computed as "what we said about this domain
 last time and no longer say", so they list exactly what the recorder was
-told before, whatever the event.
+told before, whatever the event. Images are the exception: another domain
+may run the same one, so an image no domain uses any more ends at the next
+snapshot, which lists every domain's.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def domain_event(
 
     before = known.facts if known is not None else Facts()
     now_ids, now_keys = set(facts.entity_ids()), set(facts.relation_keys())
-    gone = [i for i in before.entity_ids() if i not in now_ids]
+    gone = [e.id for e in before.entities if e.id not in now_ids and e.kind != "image"]
     if ended and vm_id(uuid) not in gone:
         gone.append(vm_id(uuid))
     obs = Observation(
@@ -146,8 +148,10 @@ def _next_view(
         reason = reason_word(fetched.state, fetched.reason) if fetched is not None else None
 
     config, error = (None, None)
+    images = known.images if known is not None else ()
     if fetched is not None:
         config, error = try_parse_domain(fetched.xml, fetched.name)
+        images = fetched.images
     elif known is not None:
         config = known.config
     name = fetched.name if fetched is not None else ev.name
@@ -163,8 +167,9 @@ def _next_view(
         info=fetched.info if fetched is not None else None,
         bridges=bridges,
         xml_error=error,
+        images=images,
     )
-    return DomainView(uuid, name, state, reason, active, persistent, config, facts)
+    return DomainView(uuid, name, state, reason, active, persistent, config, facts, images)
 
 
 def network_event(

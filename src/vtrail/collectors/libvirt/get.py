@@ -19,16 +19,19 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 import libvirt
 
 from vtrail.collectors.base import SourceError
+from vtrail.collectors.libvirt.images import DiskFile, read_images
 from vtrail.collectors.libvirt.payload import (
     DhcpLease,
     DomainInfo,
     DomainPayload,
     Fetched,
     HostPayload,
+    ImageFile,
     NetworkPayload,
     StatsRecord,
     StatValue,
@@ -252,7 +255,25 @@ def _domain_payload(
         persistent=persistent,
         info=info,
         stats=stats,
+        images=_images(uri, xml),
     )
+
+
+def _images(uri: str, xml: str) -> tuple[ImageFile, ...]:
+    """The disks' files, read where they are: only a local libvirt's are on this machine."""
+    if urlsplit(uri).netloc:
+        return ()
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return ()  # transform reports unreadable XML
+    disks = []
+    for el in root.iterfind("devices/disk"):
+        src = el.find("source")
+        path = None if src is None else src.get("file") or src.get("dev")
+        if path and path.startswith("/"):
+            disks.append(DiskFile(path, el.find("readonly") is not None))
+    return read_images(disks)
 
 
 def _bulk_stats(conn: Conn, uri: str) -> dict[str, StatsRecord]:

@@ -43,6 +43,11 @@ class Disk:
     type: str
     bus: str | None = None
     format: str | None = None
+    #: `<readonly/>`: the guest cannot write it, so its content is stable enough to checksum.
+    readonly: bool = False
+    #: The backing chain libvirt shows in the live XML (`<backingStore>`), top first:
+    #: (path, format) of each file under the disk's own.
+    backing: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +242,19 @@ def _disks(root: ET.Element) -> Iterable[Disk]:
             type=el.get("type", "file"),
             bus=_attr(el, "target", "bus"),
             format=_attr(el, "driver", "type"),
+            readonly=el.find("readonly") is not None,
+            backing=tuple(_backing(el)),
         )
+
+
+def _backing(disk: ET.Element) -> Iterable[tuple[str, str | None]]:
+    el = disk.find("backingStore")
+    while el is not None:
+        path = _attr(el, "source", "file") or _attr(el, "source", "dev")
+        if path is None:
+            return  # the end of the chain is an empty <backingStore/>
+        yield path, _attr(el, "format", "type")
+        el = el.find("backingStore")
 
 
 def parse_network_xml(xml: str, what: str = "a network") -> NetworkConfig:

@@ -47,6 +47,20 @@ class DomainInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageFile:
+    """One file of a disk's backing chain as read on the host (collectors/libvirt/images.py)."""
+
+    path: str
+    format: str | None
+    virtual_size: int | None
+    #: The file it is backed by, as the header names it resolved to a path; None: the end.
+    backing: str | None
+    #: sha256 of the file's bytes, or None and `unhashed` says why not.
+    checksum: str | None
+    unhashed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DomainPayload:
     uuid: str
     name: str
@@ -58,6 +72,9 @@ class DomainPayload:
     info: DomainInfo | None = None
     #: Empty for inactive domains, and when neither bulk nor per-call stats answered.
     stats: StatsRecord = field(default_factory=dict)
+    #: Every file of its disks' backing chains that could be read, by path; none from a
+    #: remote libvirt, whose files are not on this machine.
+    images: tuple[ImageFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +158,10 @@ def from_json(data: Mapping[str, Any]) -> Fetched:
         host=HostPayload(**data["host"]),
         domains=tuple(
             DomainPayload(
-                **{k: v for k, v in d.items() if k not in ("info", "stats")},
+                **{k: v for k, v in d.items() if k not in ("info", "stats", "images")},
                 info=DomainInfo(**d["info"]) if d.get("info") else None,
                 stats=dict(d.get("stats", {})),
+                images=tuple(ImageFile(**i) for i in d.get("images", ())),
             )
             for d in data["domains"]
         ),

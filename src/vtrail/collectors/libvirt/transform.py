@@ -29,6 +29,7 @@ from datetime import datetime
 from vtrail.assetattrs import IMAGE
 from vtrail.collectors.leases.parse import Lease
 from vtrail.collectors.leases.transform import lease_facts
+from vtrail.collectors.libvirt.disks import disk_images, merged_images
 from vtrail.collectors.libvirt.enums import reason_word, state_word
 from vtrail.collectors.libvirt.parse import (
     Disk,
@@ -44,6 +45,7 @@ from vtrail.collectors.libvirt.payload import (
     DomainPayload,
     Fetched,
     HostPayload,
+    ImageFile,
     StatsRecord,
 )
 from vtrail.ids import (
@@ -92,6 +94,8 @@ class DomainView:
     persistent: bool | None
     config: DomainConfig | None
     facts: Facts
+    #: Its disks' files as last read, for an event that cannot read them again.
+    images: tuple[ImageFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,7 @@ def domain_facts(
     info: DomainInfo | None = None,
     bridges: Mapping[str, str | None] | None = None,
     xml_error: str | None = None,
+    images: Iterable[ImageFile] = (),
 ) -> Facts:
     """The vm, its NICs and (while active) ports, with their edges.
 
@@ -202,6 +207,9 @@ def domain_facts(
             relations.append(_rel(vm, "uses_image", image_id(name, version)))
         for iface in config.interfaces:
             _nic(host, uuid, iface, active, bridges or {}, entities, relations)
+        found, edges = disk_images(host, vm, config.disks, images)
+        entities += found
+        relations += edges
     entities.insert(0, EntityObs(vm, "vm", attrs))
     # Once each: an event lists one domain's facts as they are, and the format
     # refuses an id twice in one observation.
@@ -339,8 +347,11 @@ def domain_view(host: str, p: DomainPayload, bridges: Mapping[str, str | None]) 
         info=p.info,
         bridges=bridges,
         xml_error=error,
+        images=p.images,
     )
-    return DomainView(p.uuid.lower(), p.name, state, reason, p.active, p.persistent, config, facts)
+    return DomainView(
+        p.uuid.lower(), p.name, state, reason, p.active, p.persistent, config, facts, p.images
+    )
 
 
 def network_leases(
@@ -383,7 +394,7 @@ def build_snapshot(source: str, host: str, fetched: Fetched) -> Snapshot:
         source=source,
         observed_at=fetched.at,
         kind="snapshot",
-        entities=tuple(_unique_entities(entities)),
+        entities=tuple(_unique_entities(merged_images(entities))),
         relations=tuple(_unique_relations(relations)),
         samples=tuple(samples),
     )

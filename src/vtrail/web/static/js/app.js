@@ -9,6 +9,7 @@
 import { get, idPath, onTokenNeeded, setToken } from "./api.js";
 import { Graph } from "./graph.js";
 import * as assetCard from "./assetcard.js";
+import * as imageCard from "./images.js";
 import * as panel from "./panel.js";
 import * as policy from "./policy.js";
 import { searchBox } from "./search.js";
@@ -216,6 +217,7 @@ async function showEntity(id, focus = true) {
     const ghost = state.ghosts.some((g) => g.entity === id);
     panel.entity($("panel"), { id: show.entity, at, show, history, counters, ghost, lo: state.lo, hi: state.hi });
     assetCard.fill($("panel"), show.entity, at, () => mine === entityToken);
+    imageCard.fill($("panel"), show.entity, at, isoOf(state.lo), isoOf(state.hi), () => mine === entityToken);
     if (focus && !graph.focus(show.entity)) toast(`${show.entity} is not in the fabric at this instant`);
     writeUrl();
   } catch (e) {

@@ -1,5 +1,6 @@
 // The drawing: Cytoscape.js with a style per kind, updated in place as time moves.
 
+import * as images from "./images.js";
 import { layout, SIZE } from "./layout.js";
 
 const C = {
@@ -90,6 +91,9 @@ const STYLE = [
     },
   },
   { selector: "node[kind = 'vm'][state != 'running']", style: { "background-color": "#e2e8f0" } },
+  { selector: "node[kind = 'image']", style: { shape: "barrel", "background-color": "#f5f3ff", "border-width": 2, "border-color": "#16a34a" } },
+  { selector: "node[kind = 'image'][imageStatus = 'flagged']", style: { "border-color": "#d97706" } },
+  { selector: "node[kind = 'image'][imageStatus = 'insecure']", style: { "border-color": "#dc2626", "background-color": "#fee2e2" } },
   {
     selector: "node[kind = 'nic']",
     style: {
@@ -333,8 +337,9 @@ export class Graph {
         data: {
           id: n.id,
           kind: n.kind,
-          label: n.label,
+          label: n.kind === "image" ? images.label(n) : n.label,
           ghostLabel: `${n.label} · ghost`,
+          imageStatus: n.kind === "image" ? images.status(n.attrs, topo.at) : null,
           boxLabel: boxLabel(n),
           box: Boolean(rect),
           title,
@@ -461,6 +466,7 @@ export class Graph {
 const DATA_KEYS = [
   "kind",
   "label",
+  "imageStatus",
   "ghostLabel",
   "boxLabel",
   "box",

@@ -220,6 +220,7 @@ export function entity(el, { id, at, show, history, counters, ghost, lo, hi }) {
       ${!v && first ? '<button data-act="jump">Go to its lifetime</button>' : ""}
     </div>
     ${kind === "vm" || kind === "host" ? `<section class="asset" data-asset-card="${esc(id)}"></section>` : ""}
+    ${kind === "image" ? `<section class="image" data-image-card="${esc(id)}"></section>` : ""}
     <h3>Attributes ${v ? "at this instant" : "last recorded"}</h3>
     ${attrsTable(attrs)}
     ${rels ? `<h3>Attached at this instant</h3><ul class="rels">${rels}</ul>` : ""}

@@ -120,10 +120,11 @@ def instant_text(value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     text = str(value).strip()
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        pass
+    if len(text) == len("2026-12-03"):
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValueError(f"{quoted(text)} is not an ISO 8601 date or instant") from None
     try:
         return instant_text(datetime.fromisoformat(text))
     except ValueError:

@@ -34,12 +34,12 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from vtrail.model import Observation
 from vtrail.recording.spool import Spool, SpooledBatch
-from vtrail.recording.writer import WriterStats
+from vtrail.recording.writer import Tallies, WriterStats
 from vtrail.wire import ObservationError, check, to_line
 
 if TYPE_CHECKING:
@@ -118,11 +118,8 @@ class PushWriter:
         self._done = threading.Event()
         self._threads: list[threading.Thread] = []
         self._times: dict[int, _Times] = {}
-        self._recorded = self._duplicates = self._rows = self._samples = 0
-        self._batches = self._replays = self._dropped = self._lat_count = 0
+        self._t = Tallies()
         self._quarantined = self._replayed = 0
-        self._lat_last = self._lat_max = self._lat_sum = 0.0
-        self._error: str | None = None
         #: The last error is the server's or the spool's, and lasts until a batch goes through.
         self._failing = False
 
@@ -192,18 +189,7 @@ class PushWriter:
         with self._cond:
             return PushStats(
                 queued=self._queue.qsize(),
-                recorded=self._recorded,
-                duplicates=self._duplicates,
-                rows_written=self._rows,
-                samples=self._samples,
-                batches=self._batches,
-                replays=self._replays,
-                dropped=self._dropped,
-                latency_last_s=self._lat_last,
-                latency_max_s=self._lat_max,
-                latency_sum_s=self._lat_sum,
-                latency_count=self._lat_count,
-                error=self._error,
+                **asdict(self._t),
                 spooled_batches=batches,
                 spooled=spooled,
                 spool_bytes=size,
@@ -258,7 +244,7 @@ class PushWriter:
         except ObservationError as e:
             self._fail(f"refused an {e}")
             with self._cond:
-                self._dropped += 1
+                self._t.dropped += 1
             return None
 
     def _spool(
@@ -286,7 +272,7 @@ class PushWriter:
             if seq is not None:
                 self._times[seq] = _Times(len(batch), sum(enq), min(enq), max(enq))
             elif batch:
-                self._dropped += len(batch)
+                self._t.dropped += len(batch)
             self._pending -= taken
             self._cond.notify_all()
 
@@ -334,7 +320,7 @@ class PushWriter:
         )
         with self._cond:
             self._quarantined += 1
-            self._dropped += batch.observations
+            self._t.dropped += batch.observations
             self._times.pop(batch.seq, None)
             self._cond.notify_all()
         return True
@@ -343,29 +329,29 @@ class PushWriter:
         answer: dict[str, Any] = r.json()
         done = time.monotonic()
         with self._cond:
-            self._recorded += batch.observations
-            self._duplicates += int(answer.get("duplicates", 0))
-            self._rows += int(answer.get("rows_written", 0))
-            self._samples += int(answer.get("samples", 0))
-            self._replays += int(answer.get("late_arrivals", 0))
-            self._batches += 1
+            self._t.recorded += batch.observations
+            self._t.duplicates += int(answer.get("duplicates", 0))
+            self._t.rows_written += int(answer.get("rows_written", 0))
+            self._t.samples += int(answer.get("samples", 0))
+            self._t.replays += int(answer.get("late_arrivals", 0))
+            self._t.batches += 1
             if r.headers.get("Idempotency-Replayed") == "true":
                 self._replayed += 1
             t = self._times.pop(batch.seq, None)
             if t is not None:
-                self._lat_sum += done * t.count - t.total
-                self._lat_count += t.count
-                self._lat_max = max(self._lat_max, done - t.first)
-                self._lat_last = done - t.last
+                self._t.latency_sum_s += done * t.count - t.total
+                self._t.latency_count += t.count
+                self._t.latency_max_s = max(self._t.latency_max_s, done - t.first)
+                self._t.latency_last_s = done - t.last
             if self._failing:
-                self._error, self._failing = None, False
+                self._t.error, self._failing = None, False
             self._cond.notify_all()
 
     def _fail(self, message: str, *, transient: bool = False) -> None:
         """Say what went wrong, once; `transient`: it clears when a batch goes through."""
         with self._cond:
-            repeated = message == self._error
-            self._error, self._failing = message, transient
+            repeated = message == self._t.error
+            self._t.error, self._failing = message, transient
         if not repeated:
             log.warning("push: %s", message)
 

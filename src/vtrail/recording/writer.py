@@ -13,7 +13,7 @@ import queue
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Protocol, runtime_checkable
 
 from vtrail.model import Observation
@@ -22,6 +22,25 @@ from vtrail.store import Store
 from vtrail.wire import ObservationError, check
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Tallies:
+    """What a writer has done so far, as `WriterStats` reports it (the queue aside)."""
+
+    recorded: int = 0
+    duplicates: int = 0
+    rows_written: int = 0
+    samples: int = 0
+    batches: int = 0
+    replays: int = 0
+    dropped: int = 0
+    latency_last_s: float = 0.0
+    latency_max_s: float = 0.0
+    latency_sum_s: float = 0.0
+    latency_count: int = 0
+    error: str | None = None
+
 
 #: How often a batch that hit a busy store is retried before it is given up.
 BUSY_RETRIES = 5
@@ -87,10 +106,7 @@ class BatchWriter:
         self._pending = 0
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
-        self._recorded = self._duplicates = self._rows = self._samples = 0
-        self._batches = self._replays = self._dropped = self._lat_count = 0
-        self._lat_last = self._lat_max = self._lat_sum = 0.0
-        self._error: str | None = None
+        self._t = Tallies()
 
     @property
     def done(self) -> bool:
@@ -136,18 +152,7 @@ class BatchWriter:
         with self._idle:
             return WriterStats(
                 queued=self._queue.qsize(),
-                recorded=self._recorded,
-                duplicates=self._duplicates,
-                rows_written=self._rows,
-                samples=self._samples,
-                batches=self._batches,
-                replays=self._replays,
-                dropped=self._dropped,
-                latency_last_s=self._lat_last,
-                latency_max_s=self._lat_max,
-                latency_sum_s=self._lat_sum,
-                latency_count=self._lat_count,
-                error=self._error,
+                **asdict(self._t),
             )
 
     # -- the writer thread ---------------------------------------------------------
@@ -221,25 +226,25 @@ class BatchWriter:
                 return
         done = time.monotonic()
         with self._idle:
-            self._recorded += len(batch)
-            self._duplicates += st.duplicates
-            self._rows += st.rows_written
-            self._samples += st.samples
-            self._replays += st.replays
-            self._batches += 1
+            self._t.recorded += len(batch)
+            self._t.duplicates += st.duplicates
+            self._t.rows_written += st.rows_written
+            self._t.samples += st.samples
+            self._t.replays += st.replays
+            self._t.batches += 1
             for item in batch:
                 lat = done - item.enqueued
-                self._lat_sum += lat
-                self._lat_max = max(self._lat_max, lat)
-            self._lat_last = done - batch[-1].enqueued
-            self._lat_count += len(batch)
+                self._t.latency_sum_s += lat
+                self._t.latency_max_s = max(self._t.latency_max_s, lat)
+            self._t.latency_last_s = done - batch[-1].enqueued
+            self._t.latency_count += len(batch)
             self._pending -= len(batch)
             self._idle.notify_all()
 
     def _failed(self, message: str, lost: list[_Item]) -> None:
         log.warning("writer: %s", message)
         with self._idle:
-            self._error = message
-            self._dropped += len(lost)
+            self._t.error = message
+            self._t.dropped += len(lost)
             self._pending -= len(lost)
             self._idle.notify_all()

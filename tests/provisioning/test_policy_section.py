@@ -111,5 +111,6 @@ def test_a_policy_of_provisioning_alone_is_a_policy_in_force(tmp_path: Path) -> 
     db = tmp_path / "vtrail.db"
     done = CliRunner().invoke(cli_app, ["policy", "apply", str(f), "--db", str(db)])
     assert done.exit_code == 0 and "provisioning" in done.output
+    assert "1 provisioning rules and quotas" in " ".join(done.output.split())
     done = CliRunner().invoke(cli_app, ["check", "--db", str(db), "-o", "json"])
     assert done.exit_code == 0, done.output

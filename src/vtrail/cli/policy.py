@@ -71,7 +71,8 @@ def changes_table(title: str, found: list[PolicyChange], empty: str) -> None:
 def _applied(a: Applied, file: str) -> None:
     changes_table(
         f"Applied {file} at {columns.instant(a.at)}: {a.services} services, "
-        f"{a.domains} domains, {a.rules} rules, {a.probes} probes",
+        f"{a.domains} domains, {a.rules} rules, {a.probes} probes"
+        + (f", {a.provisioning} provisioning rules and quotas" if a.provisioning else ""),
         a.changes,
         "nothing changed: this policy was already in force",
     )

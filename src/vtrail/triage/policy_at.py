@@ -53,6 +53,8 @@ class Applied:
     rules: int
     changes: list[PolicyChange]
     probes: int = 0
+    #: Provisioning rules and quotas (docs/provisioning.md).
+    provisioning: int = 0
 
 
 def policy_at(store: Store, at: datetime) -> Policy:
@@ -110,4 +112,5 @@ def apply(
         len(policy.rules),
         changes(before, policy),
         len(policy.probes),
+        len(policy.provisioning.rules) + len(policy.provisioning.quotas),
     )

@@ -57,9 +57,9 @@ def subtract(a: list[Span], b: list[Span]) -> list[Span]:
     if not b:
         return a
     if len(b) == 1:
-        # The common case of a conflict scan: one allocation that covers every use.
+        # The common case of a conflict scan: one allocation that covers the one use.
         lo, hi = b[0][0], _end(b[0][1])
-        if all(lo <= s and _end(e) <= hi for s, e in a):
+        if len(a) == 1 and lo <= a[0][0] and _end(a[0][1]) <= hi:
             return []
     out: list[tuple[int, int]] = []
     for s, e in a:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from vtrail.store.interfaces import Store
+from vtrail.store.reads.samples import block_data
 from vtrail.store.samples import Num, as_num, decode
 
 #: The metrics accounting reads, as SQL over a block's `metric` (kinds `vm` and `nic`).
@@ -45,14 +46,8 @@ class Block(NamedTuple):
 def points(store: Store, b: Block) -> list[tuple[int, Num]]:
     """A block's readings, read and decoded only when asked: most blocks are counted
     from their `increase`, and their data is never read."""
-    if b.rowid is not None:
-        row = store.conn.execute("SELECT data FROM sample WHERE rowid = ?", (b.rowid,))
-    else:
-        row = store.conn.execute(
-            "SELECT data FROM sample_open WHERE entity = ? AND metric = ? AND source = ?",
-            (b.entity_n, b.metric, b.source),
-        )
-    return decode(b.t0, as_num(b.first), row.fetchone()[0])
+    data = block_data(store, b.rowid, (b.entity_n, b.metric, b.source))
+    return decode(b.t0, as_num(b.first), data)
 
 
 def blocks(store: Store, lo: int, hi: int) -> Iterator[Block]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vtrail.store.interfaces import Store
+from vtrail.store.reads.samples import block_data
 from vtrail.store.samples import Num, as_num, decode
 
 #: Every probe metric starts so; `_PAST` sorts right after all of them.
@@ -125,12 +126,7 @@ def _held(data: bytes) -> Callable[[], bytes]:
 def _loader(store: Store, rowid: int) -> Callable[[], bytes]:
     """A sealed block's readings, read when it is decoded: a day of a hundred members'
     rounds is tens of megabytes of blocks, of which a question decodes a few."""
-
-    def load() -> bytes:
-        row = store.conn.execute("SELECT data FROM sample WHERE rowid = ?", (rowid,)).fetchone()
-        return bytes(row[0])
-
-    return load
+    return lambda: block_data(store, rowid)
 
 
 def _rows(

@@ -10,6 +10,22 @@ from vtrail.store.reads.rows import bounds
 from vtrail.store.samples import Num, as_num, decode
 
 
+def block_data(
+    store: Store, rowid: int | None, series: tuple[int, str, int] | None = None
+) -> bytes:
+    """A block's readings after its first, for a reader that read its row without them:
+    a sealed block's by its rowid, the open one (which has none) by its series
+    (entity, metric, source)."""
+    if rowid is not None:
+        row = store.conn.execute("SELECT data FROM sample WHERE rowid = ?", (rowid,))
+    else:
+        assert series is not None, "the open block is found by its series"
+        row = store.conn.execute(
+            "SELECT data FROM sample_open WHERE entity = ? AND metric = ? AND source = ?", series
+        )
+    return bytes(row.fetchone()[0])
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesTotal:
     metric: str

@@ -3,8 +3,15 @@ does the PostgreSQL adapter (store/postgres.py), which takes SQLite's dialect.""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
+
+
+class PipelineConflict(sqlite3.IntegrityError):
+    """A one-row INSERT sent in a pipeline (`Store.pipeline`) met its key: do the
+    transaction again without the pipeline, where the writer sees the conflict
+    when it happens."""
 
 
 class Cursor(Protocol):

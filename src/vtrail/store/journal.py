@@ -12,6 +12,7 @@ replayed, so a rebuild, or a late observation that would replay it, is refused.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -68,15 +69,37 @@ class Journal:
         # A store opened read-only is not migrated: before 0009_journal_bodies every
         # body was the text itself, in `payload`.
         self._body = "payload, NULL" if "payload" in cols else "body, base"
+        #: The identities in the journal of the batch being appended (`expect`).
+        self._expected: set[tuple[int, int, int]] | None = None
 
     # -- appending ------------------------------------------------------------
 
+    def expect(self, identities: list[tuple[int, int, int]]) -> None:
+        """The next appends are these `(observed_at, source, hash)`: ask at once which
+        the journal holds already, so that `journal_add` need not read each INSERT's
+        answer (a round trip on a server). Until `expected()`."""
+        instants = sorted({t for t, _, _ in identities})
+        rows = self.c.execute(
+            "SELECT observed_at, source, hash FROM journal "
+            "WHERE observed_at IN (SELECT CAST(value AS BIGINT) FROM json_each(?))",
+            (json.dumps(instants),),
+        )
+        self._expected = {(int(t), int(s), int(h)) for t, s, h in rows}
+
+    def expected(self) -> None:
+        self._expected = None
+
     def journal_add(
         self, source: int, kind: str, observed_at: int, recorded_at: int, h: int, payload: str
-    ) -> int | None:
-        """Append a raw observation; None when this very observation is already there."""
-        if len(payload) >= SMALL and self._known(observed_at, source, h):
-            return None  # spares encoding a large body again (a file read again)
+    ) -> bool:
+        """Append a raw observation; False when this very observation is already there."""
+        known = self._expected
+        if known is not None:
+            if (observed_at, source, h) in known:
+                return False
+            known.add((observed_at, source, h))
+        elif len(payload) >= SMALL and self._known(observed_at, source, h):
+            return False  # spares encoding a large body again (a file read again)
         base, body = self.bodies.encode(source, payload)
         cur = self.c.execute(
             "INSERT OR IGNORE INTO journal "
@@ -84,12 +107,11 @@ class Journal:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (source, kind, observed_at, recorded_at, h, base, body),
         )
-        if not cur.rowcount:
-            return None
-        seq = int(cur.lastrowid or 0)
+        if known is None and not cur.rowcount:
+            return False
         if base is None and isinstance(body, bytes):
-            self.bodies.appended(source, seq, h, payload)
-        return seq
+            self.bodies.appended(source, int(cur.lastrowid or 0), h, payload)
+        return True
 
     def _known(self, observed_at: int, source: int, h: int) -> bool:
         row = self.c.execute(

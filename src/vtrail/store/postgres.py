@@ -27,7 +27,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from psycopg.pq import TransactionStatus
 
 from vtrail.store.attrs import AttrCodec
 from vtrail.store.checkpoints import CheckpointCache
+from vtrail.store.conn import PipelineConflict
 from vtrail.store.dialect import POSTGRES, Dialect, to_postgres
 from vtrail.store.interfaces import Deriver
 from vtrail.store.interning import Interned, StoreError
@@ -58,19 +59,44 @@ _SAVEPOINT = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK TO)\s+(?:SAVEPOINT\s+)
 
 
 class PgCursor:
-    """A psycopg cursor as the store's SQL reads one (sqlite3's names)."""
+    """A psycopg cursor as the store's SQL reads one (sqlite3's names).
 
-    def __init__(self, cur: psycopg.Cursor[Any] | None, lastrowid: int | None = None) -> None:
+    In a pipeline (`PgConn.pipelined`) its result comes later: what reads it
+    (`rowcount`, `lastrowid`, the rows) waits for it then, and only then."""
+
+    def __init__(
+        self,
+        cur: psycopg.Cursor[Any] | None,
+        returns_id: bool = False,
+        pipe: psycopg.Pipeline | None = None,
+    ) -> None:
         self._cur = cur
-        self._lastrowid = lastrowid
+        self._returns_id = returns_id
+        self._lastrowid: int | None = None
+        self._pipe = pipe
 
     @property
     def lastrowid(self) -> int | None:
+        if self._returns_id:
+            self._returns_id = False
+            cur = self._rows()
+            row = cur.fetchone() if cur else None
+            self._lastrowid = int(row[0]) if row else None
         return self._lastrowid
 
     @property
     def rowcount(self) -> int:
-        return int(self._cur.rowcount) if self._cur is not None else -1
+        if self._cur is None:
+            return -1
+        self._arrived()
+        return int(self._cur.rowcount)
+
+    def _arrived(self) -> None:
+        if self._pipe is not None and self._cur is not None and self._cur.pgresult is None:
+            try:
+                self._pipe.sync()
+            except psycopg.Error as e:
+                raise _as_sqlite(e) from None
 
     def fetchone(self) -> Any:
         cur = self._rows()
@@ -86,6 +112,7 @@ class PgCursor:
 
     def _rows(self) -> psycopg.Cursor[Any] | None:
         """The cursor when its statement returns rows (an UPDATE's has none to read)."""
+        self._arrived()
         cur = self._cur
         return cur if cur is not None and cur.description is not None else None
 
@@ -102,6 +129,35 @@ class PgConn:
             raise StoreError(f"cannot open store {_safe(url)}: {_first_line(e)}") from None
         self._outer: str | None = None
         self._c.adapters.register_loader("numeric", _NumberLoader)
+        self._pipe: psycopg.Pipeline | None = None
+        #: One-row INSERTs sent in the pipeline, whose conflict is known only later.
+        self._unchecked: list[tuple[psycopg.Cursor[Any], str]] = []
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """Send statements without waiting for each one's answer (psycopg's pipeline
+        mode): a batch costs a round trip where something is read, not one per
+        statement. A one-row INSERT that met its key (which sqlite3 would have
+        raised at once, for the writer to act on) raises `PipelineConflict` at the
+        end instead: the transaction is then to be rolled back and done again
+        without the pipeline."""
+        if self._pipe is not None:
+            yield
+            return
+        try:
+            with self._c.pipeline() as pipe:
+                self._pipe = pipe
+                try:
+                    yield
+                finally:
+                    self._pipe = None
+        except psycopg.Error as e:
+            self._unchecked.clear()
+            raise _as_sqlite(e) from None
+        unchecked, self._unchecked = self._unchecked, []
+        for cur, sql in unchecked:
+            if cur.rowcount == 0:
+                raise PipelineConflict(f"UNIQUE constraint failed: {sql.split('(', 1)[0]}")
 
     @property
     def in_transaction(self) -> bool:
@@ -123,15 +179,13 @@ class PgConn:
             if " ON CONFLICT" not in text:
                 text += " ON CONFLICT DO NOTHING"
         cur = self._run(text, parameters)
-        if strict and cur.rowcount == 0:
+        if strict and self._pipe is not None:
+            self._unchecked.append((cur, sql))
+        elif strict and cur.rowcount == 0:
             raise sqlite3.IntegrityError(
                 f"UNIQUE constraint failed: {sql.split('(', maxsplit=1)[0]}"
             )
-        last = None
-        if rowid is not None and cur.description is not None:
-            row = cur.fetchone()
-            last = int(row[0]) if row else None
-        return PgCursor(cur, last)
+        return PgCursor(cur, rowid is not None, self._pipe)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> PgCursor:
         plain = _PLAIN_INSERT.match(sql)
@@ -140,12 +194,15 @@ class PgConn:
         text, rowid = to_postgres(sql, True)
         if rowid is not None:
             text = text.rsplit(" RETURNING", 1)[0]
+        return self._many(text, parameters)
+
+    def _many(self, text: str, parameters: Iterable[Any]) -> PgCursor:
         cur = self._c.cursor()
         try:
             cur.executemany(text, list(parameters))
         except psycopg.Error as e:
             raise _as_sqlite(e) from None
-        return PgCursor(cur)
+        return PgCursor(cur, pipe=self._pipe)
 
     def executescript(self, sql_script: str, /) -> PgCursor:
         return PgCursor(self._run(to_postgres(sql_script, False)[0], ()))
@@ -163,6 +220,10 @@ class PgConn:
         """A batch of plain INSERTs as one COPY: a stream instead of a statement per row."""
         target = to_postgres(f"{table}", False)[0].strip()
         columns = f" ({cols})" if cols else ""
+        if self._pipe is not None:  # no COPY in a pipeline: its rows go as statements
+            rows = list(rows)
+            marks = ", ".join(["%s"] * len(rows[0])) if rows else ""
+            return self._many(f"INSERT INTO {target}{columns} VALUES ({marks})", rows)
         n = 0
         cur = self._c.cursor()
         try:
@@ -351,6 +412,9 @@ class PostgresStore(Interned):
             raise
         finally:
             self.in_write = False
+
+    def pipeline(self) -> AbstractContextManager[None]:
+        return self.conn.pipelined()
 
     def close(self) -> None:
         self.conn.close()

@@ -97,10 +97,13 @@ def test_a_conflicting_insert_in_a_pipeline_is_raised_at_its_end(pg_server: Serv
     store = open_store(pg_server.database("conflict"))
     conn = store.conn
     conn.execute("CREATE TABLE t (a BIGINT PRIMARY KEY, b TEXT)")
-    with pytest.raises(PipelineConflict, match="UNIQUE constraint failed: INSERT INTO t"):
-        with store.write(), store.pipeline():
-            conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (1, "x"))
-            conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (1, "y"))
+    with (
+        pytest.raises(PipelineConflict, match="UNIQUE constraint failed: INSERT INTO t"),
+        store.write(),
+        store.pipeline(),
+    ):
+        conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (1, "x"))
+        conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (1, "y"))
     assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0  # rolled back
     # Outside a pipeline the same INSERT raises at once, as sqlite3's does.
     with store.write():

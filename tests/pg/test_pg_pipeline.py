@@ -21,7 +21,7 @@ from pg.test_pg_store import history
 from vtrail.model import Observation
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore, Store, open_store
-from vtrail.store.conn import PipelineConflict
+from vtrail.store.conn import PipelineConflict, send
 from vtrail.store.postgres import PgConn
 
 _tags = itertools.count()
@@ -45,7 +45,9 @@ def story(draw: Any, tag: str) -> list[Observation]:
         kind = draw(st.sampled_from(["say", "say", "edge", "gone", "unedge"]))
         a, b = draw(st.sampled_from(vms)), draw(st.sampled_from(vms))
         if kind == "say":
-            attrs = draw(st.dictionaries(st.sampled_from(["state", "mem"]), st.sampled_from([1, 2])))
+            attrs = draw(
+                st.dictionaries(st.sampled_from(["state", "mem"]), st.sampled_from([1, 2]))
+            )
             out.append(event(src, t, ent(a, **attrs)))
         elif kind == "edge" and a != b:
             out.append(event(src, t, ent(a), ent(b), rel(a, "peer", b)))
@@ -105,6 +107,28 @@ def test_a_conflicting_insert_in_a_pipeline_is_raised_at_its_end(pg_server: Serv
         conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (1, "x"))
         conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (1, "y"))
     assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0  # rolled back
+    # Held back and sent as one executemany, the same.
+    with (
+        pytest.raises(PipelineConflict, match="UNIQUE constraint failed: INSERT INTO t"),
+        store.write(),
+        store.pipeline(),
+    ):
+        for a in (1, 2, 1):
+            send(conn, "INSERT INTO t (a, b) VALUES (?, ?)", (a, "x"))
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    # Held writes go before the next statement, which sees them.
+    with store.write(), store.pipeline():
+        for a in (1, 2, 3):
+            send(conn, "INSERT INTO t (a, b) VALUES (?, ?)", (a, "x"))
+        seen = conn.execute("SELECT count(*) FROM t").fetchone()[0]
+        send(conn, "UPDATE t SET b = ? WHERE a = ?", ("y", 2))
+    assert seen == 3
+    assert conn.execute("SELECT a, b FROM t ORDER BY a").fetchall() == [
+        (1, "x"),
+        (2, "y"),
+        (3, "x"),
+    ]
+    conn.execute("DELETE FROM t")
     # Outside a pipeline the same INSERT raises at once, as sqlite3's does.
     with store.write():
         conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (1, "x"))

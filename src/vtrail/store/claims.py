@@ -15,7 +15,6 @@ entity.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from vtrail.store.interfaces import Store
@@ -106,18 +105,23 @@ class ClaimTable:
     def fetch_ahead(self, keys: set[ClaimKey], t: int) -> None:
         """Ask `with_latest(key, t')` for every key at once, for any `t' >= t`; a key
         with no rows and no interval is answered too. One statement per kind of key,
-        so that a batch costs a round trip here, not one per observation."""
+        so that a batch costs a round trip here, not one per observation. A server
+        store's only (its SQL is PostgreSQL's)."""
         self._ahead.clear()
         self._ahead_t = t
         if not keys:
             return
         found: dict[ClaimKey, tuple[list[Claim], Latest | None]] = {k: ([], None) for k in keys}
         entities = [k[0] for k in keys if k[1] == ""]
-        relations = [{"a": k[0], "r": k[1], "b": k[2]} for k in keys if k[1] != ""]
-        for sql, arg in ((self._ahead_entities, entities), (self._ahead_relations, relations)):
-            if not arg:
-                continue
-            for tag, a, rel, b, *rest in self.c.execute(sql, (json.dumps(arg), t)):
+        rels = [k for k in keys if k[1] != ""]
+        asks: list[tuple[str, tuple[object, ...]]] = []
+        if entities:
+            asks.append((self._ahead_entities, (entities, t, entities)))
+        if rels:
+            cols = ([k[0] for k in rels], [k[1] for k in rels], [k[2] for k in rels])
+            asks.append((self._ahead_relations, (*cols, t, *cols)))
+        for sql, args in asks:
+            for tag, a, rel, b, *rest in self.c.execute(sql, args):
                 key = (int(a), str(rel), int(b))
                 if tag:
                     vf, vt, attrs, source, va = rest[1], rest[2], rest[4], rest[0], rest[5]
@@ -137,27 +141,29 @@ class ClaimTable:
     def forget_all(self) -> None:
         self._ahead.clear()
 
+    # In PostgreSQL's own dialect: only a server store asks ahead (`Dialect.remote`).
+    # Each key is looked up by its index (LATERAL), whatever the planner believes of
+    # the tables' sizes: a freshly grown table's statistics would have it scan them.
+    _C = ", ".join("c." + x for x in _COLS.split(", "))
     _ahead_entities = (
-        "WITH k(e) AS (SELECT CAST(value AS BIGINT) FROM json_each(?)) "
-        f"SELECT 0, c.a, c.rel, c.b, {', '.join('c.' + x for x in _COLS.split(', '))} "
-        "FROM k JOIN claim c ON c.a = k.e AND c.rel = '' AND c.b = 0 "
-        "AND (c.until IS NULL OR c.until >= ?) "
+        f"SELECT 0, k.e, '', 0, {_C} FROM unnest(CAST(? AS BIGINT[])) AS k(e) "
+        "JOIN LATERAL (SELECT * FROM claim WHERE a = k.e AND rel = '' AND b = 0 "
+        "AND (until IS NULL OR until >= ?)) c ON true "
         "UNION ALL SELECT 1, k.e, '', 0, v.source, v.valid_from, v.valid_to, "
-        "CAST(NULL AS BIGINT), v.attrs, v.vanished_after FROM k JOIN version v "
-        "ON v.entity = k.e AND v.valid_from = "
-        "(SELECT max(valid_from) FROM version WHERE entity = k.e)"
+        "CAST(NULL AS BIGINT), v.attrs, v.vanished_after "
+        "FROM unnest(CAST(? AS BIGINT[])) AS k(e) JOIN LATERAL (SELECT * FROM version "
+        "WHERE entity = k.e ORDER BY valid_from DESC LIMIT 1) v ON true"
     )
     _ahead_relations = (
-        "WITH k(a, r, b) AS (SELECT CAST(json_extract(value, '$.a') AS BIGINT), "
-        "json_extract(value, '$.r'), CAST(json_extract(value, '$.b') AS BIGINT) "
-        "FROM json_each(?)) "
-        f"SELECT 0, c.a, c.rel, c.b, {', '.join('c.' + x for x in _COLS.split(', '))} "
-        "FROM k JOIN claim c ON c.a = k.a AND c.rel = k.r AND c.b = k.b "
-        "AND (c.until IS NULL OR c.until >= ?) "
+        f"SELECT 0, k.a, k.r, k.b, {_C} "
+        "FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS k(a, r, b) "
+        "JOIN LATERAL (SELECT * FROM claim WHERE a = k.a AND rel = k.r AND b = k.b "
+        "AND (until IS NULL OR until >= ?)) c ON true "
         "UNION ALL SELECT 1, k.a, k.r, k.b, v.source, v.valid_from, v.valid_to, "
-        "CAST(NULL AS BIGINT), v.attrs, v.vanished_after FROM k JOIN relation v "
-        "ON v.src = k.a AND v.rel = k.r AND v.dst = k.b AND v.valid_from = "
-        "(SELECT max(valid_from) FROM relation WHERE src = k.a AND rel = k.r AND dst = k.b)"
+        "CAST(NULL AS BIGINT), v.attrs, v.vanished_after "
+        "FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS k(a, r, b) "
+        "JOIN LATERAL (SELECT * FROM relation WHERE src = k.a AND rel = k.r AND dst = k.b "
+        "ORDER BY valid_from DESC LIMIT 1) v ON true"
     )
 
     def at(self, key: ClaimKey, t: int) -> list[Claim]:

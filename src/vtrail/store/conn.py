@@ -43,3 +43,13 @@ class Conn(Protocol):
     def in_transaction(self) -> bool: ...
 
     def close(self) -> None: ...
+
+
+def send(conn: Conn, sql: str, parameters: Any) -> None:
+    """Run a write whose answer the writer does not read: a server's connection
+    (store/postgres.py) may hold it back and send it with others of its kind."""
+    defer = getattr(conn, "defer", None)
+    if defer is None:
+        conn.execute(sql, parameters)
+    else:
+        defer(sql, parameters)

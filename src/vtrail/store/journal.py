@@ -12,7 +12,6 @@ replayed, so a rebuild, or a late observation that would replay it, is refused.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from vtrail.store.bodies import SMALL, Bodies
+from vtrail.store.conn import send
 from vtrail.store.interfaces import Store
 from vtrail.store.interning import StoreError
 from vtrail.store.sqlite import journal_path
@@ -58,6 +58,12 @@ class Compacted:
     bytes_after: int
 
 
+_APPEND = (
+    "INSERT OR IGNORE INTO journal (source, kind, observed_at, recorded_at, hash, base, body) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 class Journal:
     """Appends to the journal and reads it back, bodies decoded."""
 
@@ -79,10 +85,13 @@ class Journal:
         the journal holds already, so that `journal_add` need not read each INSERT's
         answer (a round trip on a server). Until `expected()`."""
         instants = sorted({t for t, _, _ in identities})
+        # PostgreSQL's dialect: only a server store asks ahead (`Dialect.remote`); each
+        # instant by the journal's index, whatever the planner believes of its size.
         rows = self.c.execute(
-            "SELECT observed_at, source, hash FROM journal "
-            "WHERE observed_at IN (SELECT CAST(value AS BIGINT) FROM json_each(?))",
-            (json.dumps(instants),),
+            "SELECT j.observed_at, j.source, j.hash FROM unnest(CAST(? AS BIGINT[])) AS k(t) "
+            "JOIN LATERAL (SELECT observed_at, source, hash FROM journal "
+            "WHERE observed_at = k.t) j ON true",
+            (instants,),
         )
         self._expected = {(int(t), int(s), int(h)) for t, s, h in rows}
 
@@ -101,15 +110,15 @@ class Journal:
         elif len(payload) >= SMALL and self._known(observed_at, source, h):
             return False  # spares encoding a large body again (a file read again)
         base, body = self.bodies.encode(source, payload)
-        cur = self.c.execute(
-            "INSERT OR IGNORE INTO journal "
-            "(source, kind, observed_at, recorded_at, hash, base, body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (source, kind, observed_at, recorded_at, h, base, body),
-        )
+        row = (source, kind, observed_at, recorded_at, h, base, body)
+        keyframe = base is None and isinstance(body, bytes)
+        if known is not None and not keyframe:
+            send(self.c, _APPEND, row)  # nothing of its answer is read
+            return True
+        cur = self.c.execute(_APPEND, row)
         if known is None and not cur.rowcount:
             return False
-        if base is None and isinstance(body, bytes):
+        if keyframe:
             self.bodies.appended(source, int(cur.lastrowid or 0), h, payload)
         return True
 

@@ -48,6 +48,10 @@ from vtrail.store.migrations.postgres import POSTGRES as POSTGRES_SQL
 
 #: The advisory lock every write transaction holds (any constant both sides agree on).
 WRITE_LOCK = 0x76747261696C
+#: The tables whose statistics the recorder's plans depend on, and the rows added
+#: to the history before the first time it analyzes them itself.
+ANALYZED = ("entity", "claim", "version", "relation", "journal")
+ANALYZE_AFTER = 20_000
 #: Monthly partitions kept ready ahead of the current month.
 MONTHS_AHEAD = 2
 
@@ -130,8 +134,11 @@ class PgConn:
         self._outer: str | None = None
         self._c.adapters.register_loader("numeric", _NumberLoader)
         self._pipe: psycopg.Pipeline | None = None
-        #: One-row INSERTs sent in the pipeline, whose conflict is known only later.
-        self._unchecked: list[tuple[psycopg.Cursor[Any], str]] = []
+        #: INSERTs sent in the pipeline, whose conflict is known only later: the
+        #: cursor, the statement, how many rows it must have written.
+        self._unchecked: list[tuple[psycopg.Cursor[Any], str, int]] = []
+        #: Writes held back in a pipeline (`defer`), by statement.
+        self._held: dict[str, list[Any]] = {}
 
     @contextmanager
     def pipelined(self) -> Iterator[None]:
@@ -149,21 +156,48 @@ class PgConn:
                 self._pipe = pipe
                 try:
                     yield
+                    self._release()
                 finally:
                     self._pipe = None
+                    self._held.clear()
         except psycopg.Error as e:
             self._unchecked.clear()
             raise _as_sqlite(e) from None
         unchecked, self._unchecked = self._unchecked, []
-        for cur, sql in unchecked:
-            if cur.rowcount == 0:
+        for cur, sql, n in unchecked:
+            if cur.rowcount < n:
                 raise PipelineConflict(f"UNIQUE constraint failed: {sql.split('(', 1)[0]}")
+
+    def defer(self, sql: str, parameters: Any, /) -> None:
+        """A write whose writer reads no answer of it. In a pipeline it is held back,
+        and the held writes go as one `executemany` per statement before the next
+        other statement, which may read what they wrote: held writes must commute
+        with each other (the recorder's are to different rows). Else run now."""
+        if self._pipe is None:
+            self.execute(sql, parameters)
+        else:
+            self._held.setdefault(sql, []).append(parameters)
+
+    def _release(self) -> None:
+        held, self._held = self._held, {}
+        for sql, rows in held.items():
+            text, rowid = to_postgres(sql, True)
+            if rowid is not None:
+                text = text.rsplit(" RETURNING", 1)[0]
+            strict = _VALUES_INSERT.match(sql) is not None and "ON CONFLICT" not in text
+            if strict:
+                text += " ON CONFLICT DO NOTHING"
+            cur = self._many(text, rows)._cur
+            if strict and cur is not None:
+                self._unchecked.append((cur, sql, len(rows)))
 
     @property
     def in_transaction(self) -> bool:
         return self._c.info.transaction_status != TransactionStatus.IDLE
 
     def execute(self, sql: str, parameters: Any = (), /) -> PgCursor:
+        if self._held:
+            self._release()
         if sql.lstrip().upper().startswith("PRAGMA"):
             return PgCursor(None)  # a SQLite tuning knob: PostgreSQL's are the server's
         saved = _SAVEPOINT.match(sql)
@@ -180,7 +214,7 @@ class PgConn:
                 text += " ON CONFLICT DO NOTHING"
         cur = self._run(text, parameters)
         if strict and self._pipe is not None:
-            self._unchecked.append((cur, sql))
+            self._unchecked.append((cur, sql, 1))
         elif strict and cur.rowcount == 0:
             raise sqlite3.IntegrityError(
                 f"UNIQUE constraint failed: {sql.split('(', maxsplit=1)[0]}"
@@ -188,6 +222,8 @@ class PgConn:
         return PgCursor(cur, rowid is not None, self._pipe)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> PgCursor:
+        if self._held:
+            self._release()
         plain = _PLAIN_INSERT.match(sql)
         if plain:
             return self._copy(plain.group(1), plain.group(2), parameters)
@@ -205,6 +241,8 @@ class PgConn:
         return PgCursor(cur, pipe=self._pipe)
 
     def executescript(self, sql_script: str, /) -> PgCursor:
+        if self._held:
+            self._release()
         return PgCursor(self._run(to_postgres(sql_script, False)[0], ()))
 
     def close(self) -> None:
@@ -305,6 +343,10 @@ class PostgresStore(Interned):
         self.conn: PgConn = PgConn(url)
         self.in_write = False
         self.tally: dict[str, int] = {}
+        #: Versions and relations added since the tables were last analyzed, and
+        #: how many there were then (`_grew`).
+        self._growth = 0
+        self._size = 0
         self.labelled: set[tuple[int, str, str]] = set()
         self.derivers: list[Deriver] = []
         self.checkpoints = CheckpointCache(self.conn)
@@ -405,6 +447,7 @@ class PostgresStore(Interned):
                 counted = [(n, table) for table, n in self.tally.items() if n]
                 if counted:
                     self.conn.executemany("UPDATE tally SET n = n + ? WHERE name = ?", counted)
+            self._grew(sum(n for n, _ in counted if n > 0))
         except BaseException:
             self.forget_ids()
             self.attrs.forget()
@@ -412,6 +455,22 @@ class PostgresStore(Interned):
             raise
         finally:
             self.in_write = False
+
+    def _grew(self, rows: int) -> None:
+        """Analyze the history's tables each time they have doubled (from
+        `ANALYZE_AFTER` rows on). Autovacuum does it too, but only a minute or so
+        later: a store filling fast has statistics that say its tables are empty,
+        and the planner then scans them where it should look a key up."""
+        self._growth += rows
+        if self._growth < max(ANALYZE_AFTER, self._size):
+            return
+        self.conn.execute(f"ANALYZE {', '.join(ANALYZED)}")
+        self._size = int(
+            self.conn.execute(
+                "SELECT sum(n) FROM tally WHERE name IN ('version', 'relation')"
+            ).fetchone()[0]
+        )
+        self._growth = 0
 
     def pipeline(self) -> AbstractContextManager[None]:
         return self.conn.pipelined()

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from factory import ent, event, rel
+from factory import ent, event, rel, snap
 from pg.pgserver import Server
 from pg.test_pg_store import history
 from vtrail.model import Observation
@@ -36,15 +36,19 @@ def pg(pg_server: Server) -> Iterator[Store]:
 
 @st.composite
 def story(draw: Any, tag: str) -> list[Observation]:
-    """Events of two sources about four VMs and their edges: changes, repeats,
-    vanishings, the same observation twice."""
+    """Events and snapshots of two sources about four VMs and their edges: changes,
+    repeats, vanishings, the same observation twice."""
     vms = [f"vm:{tag}-{i}" for i in range(4)]
     out: list[Observation] = []
     for t in sorted(draw(st.lists(st.integers(0, 40), min_size=1, max_size=14, unique=True))):
         src = f"agent-{draw(st.sampled_from('ab'))}-{tag}"
-        kind = draw(st.sampled_from(["say", "say", "edge", "gone", "unedge"]))
+        kind = draw(st.sampled_from(["say", "say", "edge", "gone", "unedge", "snap"]))
         a, b = draw(st.sampled_from(vms)), draw(st.sampled_from(vms))
-        if kind == "say":
+        if kind == "snap":
+            shown = draw(st.lists(st.sampled_from(vms), unique=True, max_size=3))
+            state = draw(st.sampled_from([1, 2]))
+            out.append(snap(src, t, *(ent(v, state=state) for v in shown)))
+        elif kind == "say":
             attrs = draw(
                 st.dictionaries(st.sampled_from(["state", "mem"]), st.sampled_from([1, 2]))
             )
@@ -71,7 +75,7 @@ def mine(store: Store, tag: str) -> list[tuple[object, ...]]:
     return sorted(decoded, key=repr)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_a_pipelined_batch_writes_the_history_of_the_statement_path(
     pg: Store, tmp_path: Path, data: st.DataObject

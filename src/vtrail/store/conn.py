@@ -4,7 +4,7 @@ does the PostgreSQL adapter (store/postgres.py), which takes SQLite's dialect.""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from typing import Any, Protocol
 
 
@@ -45,11 +45,12 @@ class Conn(Protocol):
     def close(self) -> None: ...
 
 
-def send(conn: Conn, sql: str, parameters: Any) -> None:
-    """Run a write whose answer the writer does not read: a server's connection
+def send(conn: Conn, sql: str, parameters: Any, row: Hashable | None = None) -> None:
+    """Run a write whose answer the writer does not read, to the row `row` names
+    (None: a row no other write touches). A server's connection
     (store/postgres.py) may hold it back and send it with others of its kind."""
     defer = getattr(conn, "defer", None)
     if defer is None:
         conn.execute(sql, parameters)
     else:
-        defer(sql, parameters)
+        defer(sql, parameters, row)

@@ -121,7 +121,7 @@ class Intervals:
     def open(self, key: tuple[int | str, ...], t: int, source: int, attrs: str) -> None:
         self._forget(key)
         try:
-            send(self.c, self._open, (*key, t, source, attrs))
+            send(self.c, self._open, (*key, t, source, attrs), (self.table, *key, t))
         except sqlite3.IntegrityError:
             # An interval of the key began at `t` already: it is that one, open again.
             if not self.c.execute(self._reopen, (source, attrs, *key, t)).rowcount:
@@ -133,7 +133,12 @@ class Intervals:
         self, key: tuple[int | str, ...], valid_from: int, t: int, vanished_after: int | None
     ) -> None:
         self._forget(key)
-        send(self.c, self._close, (t, vanished_after, *key, valid_from))
+        send(
+            self.c,
+            self._close,
+            (t, vanished_after, *key, valid_from),
+            (self.table, *key, valid_from),
+        )
 
     def rollback(self, t: int) -> None:
         """Forget what was derived at or after `t` (the journal re-derives it)."""

@@ -26,7 +26,7 @@ import re
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,8 +137,10 @@ class PgConn:
         #: INSERTs sent in the pipeline, whose conflict is known only later: the
         #: cursor, the statement, how many rows it must have written.
         self._unchecked: list[tuple[psycopg.Cursor[Any], str, int]] = []
-        #: Writes held back in a pipeline (`defer`), by statement.
+        #: Writes held back in a pipeline (`defer`), by statement, and the statement
+        #: that last wrote each row they name.
         self._held: dict[str, list[Any]] = {}
+        self._rows: dict[Hashable, str] = {}
 
     @contextmanager
     def pipelined(self) -> Iterator[None]:
@@ -160,6 +162,7 @@ class PgConn:
                 finally:
                     self._pipe = None
                     self._held.clear()
+                    self._rows.clear()
         except psycopg.Error as e:
             self._unchecked.clear()
             raise _as_sqlite(e) from None
@@ -168,18 +171,26 @@ class PgConn:
             if cur.rowcount < n:
                 raise PipelineConflict(f"UNIQUE constraint failed: {sql.split('(', 1)[0]}")
 
-    def defer(self, sql: str, parameters: Any, /) -> None:
-        """A write whose writer reads no answer of it. In a pipeline it is held back,
-        and the held writes go as one `executemany` per statement before the next
-        other statement, which may read what they wrote: held writes must commute
-        with each other (the recorder's are to different rows). Else run now."""
+    def defer(self, sql: str, parameters: Any, row: Hashable | None = None, /) -> None:
+        """A write whose writer reads no answer of it, to the row `row` names (None:
+        a row no other write touches). In a pipeline it is held back, and the held
+        writes go as one `executemany` per statement, in the order each statement
+        was first held, before the next statement of any other kind (which may read
+        what they wrote). So writes of different statements to one row must not be
+        held together: such a write sends what is held first. Else run now."""
         if self._pipe is None:
             self.execute(sql, parameters)
-        else:
-            self._held.setdefault(sql, []).append(parameters)
+            return
+        if row is not None:
+            before = self._rows.get(row)
+            if before is not None and before != sql:
+                self._release()
+            self._rows[row] = sql
+        self._held.setdefault(sql, []).append(parameters)
 
     def _release(self) -> None:
         held, self._held = self._held, {}
+        self._rows.clear()
         for sql, rows in held.items():
             text, rowid = to_postgres(sql, True)
             if rowid is not None:

@@ -115,7 +115,7 @@ def test_any_sequence_of_bodies_reads_back_exactly(
                 if how != "small":
                     last[s] = text
                 src = store.source_id(f"s{s}")
-                assert j.journal_add(src, "snapshot", n, n, h64(text), text) is not None
+                assert j.journal_add(src, "snapshot", n, n, h64(text), text)
                 written.append(text)
         assert texts(store) == written
         assert [r.payload for r in sorted(j.journal_since(0), key=lambda r: r.seq)] == written

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from vtrail.model import JSONValue, Observation, canonical
 from vtrail.payload import decode, encode
 from vtrail.recording.merge import Merger
 from vtrail.store.claims import ClaimKey, OpenClaims
+from vtrail.store.conn import PipelineConflict
 from vtrail.store.history import HistoryWriter
 from vtrail.store.interfaces import Store
 from vtrail.store.samples import SampleWriter
@@ -81,6 +83,10 @@ class Recorder:
         self.merger = Merger(store, self.h)
         self.samples = SampleWriter(store)
         self.checkpoint_min = checkpoint_min
+        #: The batch's entity ids the store did not know when it began, and the keys
+        #: of theirs already told to the claim table (`_new_key`).
+        self._unknown: set[str] = set()
+        self._fresh: set[ClaimKey] = set()
         self._last_checkpoint_size, self._since_checkpoint = self.h.since_checkpoint()
         self.recover()
 
@@ -135,42 +141,109 @@ class Recorder:
             observations = [
                 (check(x[0]), x[1]) if isinstance(x, tuple) else check(x) for x in observations
             ]
+        now = time.time_ns() // 1000
+        items = [x if isinstance(x, tuple) else (x, now) for x in observations]
+        remote = self.store.dialect.remote
         stats = RecordStats()
         try:
-            self._record(observations, stats)
+            try:
+                self._record(items, stats, pipelined=remote)
+            except PipelineConflict:
+                # Rolled back: what the pipeline could not see at once, done one by one.
+                self._forget()
+                stats = RecordStats()
+                self._record(items, stats, pipelined=False)
         except BaseException:
-            self.merger.forget()
-            for d in self.store.derivers:
-                d.forget()
+            self._forget()
             raise
         return stats
 
+    def _forget(self) -> None:
+        """After a rolled-back write: what was kept of it may be gone."""
+        self.claims.forget_all()
+        self.h.expected()
+        self._unknown, self._fresh = set(), set()
+        self.merger.forget()
+        for d in self.store.derivers:
+            d.forget()
+
     def _record(
-        self, observations: Iterable[Observation | tuple[Observation, int]], stats: RecordStats
+        self, items: list[tuple[Observation, int]], stats: RecordStats, *, pipelined: bool
     ) -> None:
         with self.store.write():
             if not self.h.in_step():
                 self._repair(stats)
-            marks: dict[int, tuple[int, int] | None] = {}
-            first: int | None = None
-            per_source: dict[int, int] = {}
-            for item in observations:
-                o, at = item if isinstance(item, tuple) else (item, time.time_ns() // 1000)
-                journaled = stats.observations
-                self._record_one(o, at, marks, stats)
-                if stats.observations > journaled:
-                    t = to_us(o.observed_at)
-                    first = t if first is None else min(first, t)
-                    src = self.store.source_id(o.source)
-                    per_source[src] = per_source.get(src, 0) + 1
-            if first is not None:
-                self.h.mark_applied(first)
-                self.h.count_observations(per_source)
-            self._count_rows(stats)
-            if first is not None:
-                self._derive(first, stats)
-            if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size // 2):
-                self._checkpoint(stats)
+            with self.store.pipeline() if pipelined else nullcontext():
+                self._record_items(items, stats, ahead=pipelined)
+
+    def _record_items(
+        self, items: list[tuple[Observation, int]], stats: RecordStats, *, ahead: bool
+    ) -> None:
+        marks: dict[int, tuple[int, int] | None] = {}
+        first: int | None = None
+        per_source: dict[int, int] = {}
+        encoded = [_payload(o) for o, _ in items]
+        if ahead:
+            self._fetch_ahead([o for o, _ in items])
+            self.h.expect(
+                [
+                    (to_us(o.observed_at), self.store.source_id(o.source), h)
+                    for (o, _), (_, h) in zip(items, encoded, strict=True)
+                ]
+            )
+        for (o, at), enc in zip(items, encoded, strict=True):
+            journaled = stats.observations
+            self._record_one(o, at, marks, stats, enc)
+            if stats.observations > journaled:
+                t = to_us(o.observed_at)
+                first = t if first is None else min(first, t)
+                src = self.store.source_id(o.source)
+                per_source[src] = per_source.get(src, 0) + 1
+        self.claims.forget_all()
+        self.h.expected()
+        self._unknown, self._fresh = set(), set()
+        if first is not None:
+            self.h.mark_applied(first)
+            self.h.count_observations(per_source)
+        self._count_rows(stats)
+        if first is not None:
+            self._derive(first, stats)
+        if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size // 2):
+            self._checkpoint(stats)
+
+    def _fetch_ahead(self, batch: list[Observation]) -> None:
+        """Ask a server at once what the batch's events will ask of each key (its
+        statements and latest interval), instead of once per observation: one round
+        trip instead of one each. Snapshots are left out: most of what they say repeats what
+        their source said, which needs no question at all."""
+        eids: set[str] = set()
+        rels = []
+        t: int | None = None
+        for o in batch:
+            if o.kind in {"snapshot", "disconnect"}:
+                continue
+            eids.update(e.id for e in o.entities)
+            for r in o.relations:
+                eids.update((r.key.src, r.key.dst))
+                rels.append(r.key)
+            ts = to_us(o.observed_at)
+            t = ts if t is None else min(t, ts)
+        if t is None:
+            return
+        known = self.store.entity_ids(eids)
+        self._unknown = eids - known.keys()
+        keys: set[ClaimKey] = {(known[e], "", 0) for e in known}
+        keys.update(
+            (known[k.src], k.rel, known[k.dst]) for k in rels if k.src in known and k.dst in known
+        )
+        self.claims.fetch_ahead(keys, t)
+
+    def _new_key(self, key: ClaimKey, *eids: str) -> None:
+        """A key of an entity the store did not know when the batch began has nothing
+        recorded of it until the batch writes it; tell the claim table so, once."""
+        if self._unknown and any(e in self._unknown for e in eids) and key not in self._fresh:
+            self._fresh.add(key)
+            self.claims.nothing_yet(key)
 
     def _record_one(
         self,
@@ -178,14 +251,14 @@ class Recorder:
         recorded_at: int,
         marks: dict[int, tuple[int, int] | None],
         stats: RecordStats,
+        encoded: tuple[str, int] | None = None,
     ) -> None:
-        payload, h = _payload(o)
+        payload, h = encoded or _payload(o)
         t = to_us(o.observed_at)
         src = self.store.source_id(o.source)
         if src not in marks:
             marks[src] = self.h.source_mark(src)
-        seq = self.h.journal_add(src, o.kind, t, recorded_at, h, payload)
-        if seq is None:
+        if not self.h.journal_add(src, o.kind, t, recorded_at, h, payload):
             stats.duplicates += 1
             return
         stats.observations += 1
@@ -287,6 +360,7 @@ class Recorder:
     ) -> ClaimKey:
         n = self.store.entity_id(eid, create=True)
         key: ClaimKey = (n, "", 0)
+        self._new_key(key, eid)
         text = self.store.attrs.encode(attrs)
         if self._repeats(key, text, claims) or not self.merger.state(key, src, t, text):
             return key
@@ -307,6 +381,7 @@ class Recorder:
         claims: OpenClaims | None,
     ) -> ClaimKey:
         key = (self.store.entity_id(a, create=True), rel, self.store.entity_id(b, create=True))
+        self._new_key(key, a, b)
         text = canonical(attrs)
         if not self._repeats(key, text, claims):
             self.merger.state(key, src, t, text)

@@ -46,9 +46,19 @@ def _claim(row: tuple[int, int, int | None, int | None, str | None, int | None])
     return Claim(source, since, until, since if first is None else first, attrs, va)
 
 
+#: What `with_latest` answers for a key: its rows from some instant on, and its latest
+#: version or relation interval.
+Latest = tuple[int, int | None, str, int, int | None]
+
+
 class ClaimTable:
     def __init__(self, store: Store) -> None:
         self.c = store.conn
+        #: `with_latest`'s answers for a batch's keys, fetched in one statement each for
+        #: entities and relations (`fetch_ahead`), from `_ahead_t` on. A key leaves
+        #: it when it is asked or written, whichever comes first.
+        self._ahead: dict[ClaimKey, tuple[list[Claim], Latest | None]] = {}
+        self._ahead_t = 0
 
     def of_key(self, key: ClaimKey, t: int) -> list[Claim]:
         """The key's rows that hold at `t` or later (open, or ending at or after `t`)."""
@@ -59,16 +69,17 @@ class ClaimTable:
         )
         return [_claim(r) for r in rows]
 
-    def with_latest(
-        self, key: ClaimKey, t: int
-    ) -> tuple[list[Claim], tuple[int, int | None, str, int, int | None] | None]:
+    def with_latest(self, key: ClaimKey, t: int) -> tuple[list[Claim], Latest | None]:
         """`of_key(key, t)` and the key's latest version or relation interval
         (`valid_from, valid_to, attrs, source, vanished_after`), in one statement:
         the recorder asks both for every statement it records."""
+        ahead = self._ahead.pop(key, None)
+        if ahead is not None and t >= self._ahead_t:
+            return [r for r in ahead[0] if r.until is None or r.until >= t], ahead[1]
         sql = self._with_latest_entity if key[1] == "" else self._with_latest_relation
         args = (*key, t, key[0]) if key[1] == "" else (*key, t, *key)
         rows: list[Claim] = []
-        latest = None
+        latest: Latest | None = None
         for tag, a, b, c, d, e, f in self.c.execute(sql, args):
             if tag:
                 latest = (a, b, e, d, f)
@@ -89,6 +100,70 @@ class ClaimTable:
         f"{_CLAIMS} UNION ALL SELECT * FROM (SELECT 1, valid_from, valid_to, "
         "CAST(NULL AS BIGINT), source, attrs, vanished_after FROM relation "
         "WHERE src = ? AND rel = ? AND dst = ? ORDER BY valid_from DESC LIMIT 1) AS latest"
+    )
+
+    def fetch_ahead(self, keys: set[ClaimKey], t: int) -> None:
+        """Ask `with_latest(key, t')` for every key at once, for any `t' >= t`; a key
+        with no rows and no interval is answered too. One statement per kind of key,
+        so that a batch costs a round trip here, not one per observation. A server
+        store's only (its SQL is PostgreSQL's)."""
+        self._ahead.clear()
+        self._ahead_t = t
+        if not keys:
+            return
+        found: dict[ClaimKey, tuple[list[Claim], Latest | None]] = {k: ([], None) for k in keys}
+        entities = [k[0] for k in keys if k[1] == ""]
+        rels = [k for k in keys if k[1] != ""]
+        asks: list[tuple[str, tuple[object, ...]]] = []
+        if entities:
+            asks.append((self._ahead_entities, (entities, t, entities)))
+        if rels:
+            cols = ([k[0] for k in rels], [k[1] for k in rels], [k[2] for k in rels])
+            asks.append((self._ahead_relations, (*cols, t, *cols)))
+        for sql, args in asks:
+            for tag, a, rel, b, *rest in self.c.execute(sql, args):
+                key = (int(a), str(rel), int(b))
+                if tag:
+                    vf, vt, attrs, source, va = rest[1], rest[2], rest[4], rest[0], rest[5]
+                    found[key] = (found[key][0], (vf, vt, attrs, source, va))
+                else:
+                    found[key][0].append(_claim(tuple(rest)))
+        self._ahead = found
+
+    def forget(self, key: ClaimKey) -> None:
+        """`key` was written: what was fetched ahead of it no longer holds."""
+        self._ahead.pop(key, None)
+
+    def nothing_yet(self, key: ClaimKey) -> None:
+        """`key` has no rows and no interval (its entity was new to the store)."""
+        self._ahead[key] = ([], None)
+
+    def forget_all(self) -> None:
+        self._ahead.clear()
+
+    # In PostgreSQL's own dialect: only a server store asks ahead (`Dialect.remote`).
+    # Each key is looked up by its index (LATERAL), whatever the planner believes of
+    # the tables' sizes: a freshly grown table's statistics would have it scan them.
+    _C = ", ".join("c." + x for x in _COLS.split(", "))
+    _ahead_entities = (
+        f"SELECT 0, k.e, '', 0, {_C} FROM unnest(CAST(? AS BIGINT[])) AS k(e) "
+        "JOIN LATERAL (SELECT * FROM claim WHERE a = k.e AND rel = '' AND b = 0 "
+        "AND (until IS NULL OR until >= ?)) c ON true "
+        "UNION ALL SELECT 1, k.e, '', 0, v.source, v.valid_from, v.valid_to, "
+        "CAST(NULL AS BIGINT), v.attrs, v.vanished_after "
+        "FROM unnest(CAST(? AS BIGINT[])) AS k(e) JOIN LATERAL (SELECT * FROM version "
+        "WHERE entity = k.e ORDER BY valid_from DESC LIMIT 1) v ON true"
+    )
+    _ahead_relations = (
+        f"SELECT 0, k.a, k.r, k.b, {_C} "
+        "FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS k(a, r, b) "
+        "JOIN LATERAL (SELECT * FROM claim WHERE a = k.a AND rel = k.r AND b = k.b "
+        "AND (until IS NULL OR until >= ?)) c ON true "
+        "UNION ALL SELECT 1, k.a, k.r, k.b, v.source, v.valid_from, v.valid_to, "
+        "CAST(NULL AS BIGINT), v.attrs, v.vanished_after "
+        "FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS k(a, r, b) "
+        "JOIN LATERAL (SELECT * FROM relation WHERE src = k.a AND rel = k.r AND dst = k.b "
+        "ORDER BY valid_from DESC LIMIT 1) v ON true"
     )
 
     def at(self, key: ClaimKey, t: int) -> list[Claim]:
@@ -151,6 +226,7 @@ class ClaimTable:
         until: int | None = None,
         vanished_after: int | None = None,
     ) -> None:
+        self._ahead.pop(key, None)
         self.c.execute(
             "INSERT INTO claim (a, rel, b, source, since, until, first, attrs, vanished_after) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (a, rel, b, source, since) "
@@ -161,6 +237,7 @@ class ClaimTable:
 
     def close(self, key: ClaimKey, row: Claim, t: int, vanished_after: int | None = None) -> None:
         """End `row` at `t`; a row that would hold for no time at all is removed."""
+        self._ahead.pop(key, None)
         if row.since >= t:
             self.c.execute(
                 "DELETE FROM claim WHERE a = ? AND rel = ? AND b = ? AND source = ? AND since = ?",
@@ -175,6 +252,7 @@ class ClaimTable:
 
     def rollback(self, t: int, source: int | None = None) -> None:
         """Undo what was derived from observations at or after `t` (of one source, or all)."""
+        self._ahead.clear()
         only = "" if source is None else " AND source = ?"
         args: tuple[int, ...] = (t,) if source is None else (t, source)
         self.c.execute(f"DELETE FROM claim WHERE since >= ?{only}", args)

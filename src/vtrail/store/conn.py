@@ -3,8 +3,15 @@ does the PostgreSQL adapter (store/postgres.py), which takes SQLite's dialect.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import sqlite3
+from collections.abc import Hashable, Iterable, Iterator
 from typing import Any, Protocol
+
+
+class PipelineConflict(sqlite3.IntegrityError):
+    """A one-row INSERT sent in a pipeline (`Store.pipeline`) met its key: do the
+    transaction again without the pipeline, where the writer sees the conflict
+    when it happens."""
 
 
 class Cursor(Protocol):
@@ -36,3 +43,14 @@ class Conn(Protocol):
     def in_transaction(self) -> bool: ...
 
     def close(self) -> None: ...
+
+
+def send(conn: Conn, sql: str, parameters: Any, row: Hashable | None = None) -> None:
+    """Run a write whose answer the writer does not read, to the row `row` names
+    (None: a row no other write touches). A server's connection
+    (store/postgres.py) may hold it back and send it with others of its kind."""
+    defer = getattr(conn, "defer", None)
+    if defer is None:
+        conn.execute(sql, parameters)
+    else:
+        defer(sql, parameters, row)

@@ -24,10 +24,13 @@ class Dialect:
     #: A column holds one type: a journal body that is text goes in as UTF-8 bytes
     #: (store/bodies.py marks it with base 0), where SQLite keeps a `str`.
     typed_columns: bool
+    #: Each statement is a round trip to a server: asking a batch's keys in one
+    #: statement pays. In process (SQLite) a statement per key is cheaper.
+    remote: bool = False
 
 
 SQLITE = Dialect("sqlite", typed_columns=False)
-POSTGRES = Dialect("postgresql", typed_columns=True)
+POSTGRES = Dialect("postgresql", typed_columns=True, remote=True)
 
 #: The key `INSERT OR REPLACE` replaces on, per table it is used on.
 _REPLACE_KEYS = {"sample_open": ("entity", "metric", "source")}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from vtrail.store import checkpoints
 from vtrail.store.claims import ClaimTable
+from vtrail.store.conn import send
 from vtrail.store.interfaces import Store
 from vtrail.store.journal import Journal
 
@@ -37,9 +38,18 @@ class Current:
 class Intervals:
     """Open/close/latest on one interval table, with its SQL built once."""
 
-    def __init__(self, store: Store, table: str, keycols: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        table: str,
+        keycols: tuple[str, ...],
+        claims: ClaimTable | None = None,
+    ) -> None:
         self.c = store.conn
         self.table = table
+        # A write makes what the claim table fetched ahead of the key stale.
+        self._claims = claims
+        self._entity = keycols == ("entity",)
         self._tally = store.tally
         where = " AND ".join(f"{k} = ?" for k in keycols)
         cols = ", ".join(keycols)
@@ -88,7 +98,13 @@ class Intervals:
         rows = self.c.execute(self._overlapping, (*key, 2**62 if end is None else end, start))
         return [Current(*r) for r in rows]
 
+    def _forget(self, key: tuple[int | str, ...]) -> None:
+        if self._claims is not None:
+            k = (int(key[0]), "", 0) if self._entity else key
+            self._claims.forget(k)  # type: ignore[arg-type]
+
     def delete_from(self, key: tuple[int | str, ...], t: int) -> None:
+        self._forget(key)
         self._count(-self.c.execute(self._delete_from, (*key, t)).rowcount)
 
     def _count(self, n: int) -> None:
@@ -96,14 +112,16 @@ class Intervals:
 
     def rewrite(self, key: tuple[int | str, ...], row: Current) -> None:
         """Set the end, source and attrs of the interval that begins at `row.valid_from`."""
+        self._forget(key)
         self.c.execute(
             self._update,
             (row.valid_to, row.vanished_after, row.source, row.attrs, *key, row.valid_from),
         )
 
     def open(self, key: tuple[int | str, ...], t: int, source: int, attrs: str) -> None:
+        self._forget(key)
         try:
-            self.c.execute(self._open, (*key, t, source, attrs))
+            send(self.c, self._open, (*key, t, source, attrs), (self.table, *key, t))
         except sqlite3.IntegrityError:
             # An interval of the key began at `t` already: it is that one, open again.
             if not self.c.execute(self._reopen, (source, attrs, *key, t)).rowcount:
@@ -114,10 +132,18 @@ class Intervals:
     def close(
         self, key: tuple[int | str, ...], valid_from: int, t: int, vanished_after: int | None
     ) -> None:
-        self.c.execute(self._close, (t, vanished_after, *key, valid_from))
+        self._forget(key)
+        send(
+            self.c,
+            self._close,
+            (t, vanished_after, *key, valid_from),
+            (self.table, *key, valid_from),
+        )
 
     def rollback(self, t: int) -> None:
         """Forget what was derived at or after `t` (the journal re-derives it)."""
+        if self._claims is not None:
+            self._claims.forget_all()
         self._count(-self.c.execute(self._drop_after, (t,)).rowcount)
         self.c.execute(self._reopen_after, (t,))
 
@@ -127,9 +153,9 @@ class HistoryWriter(Journal):
 
     def __init__(self, store: Store) -> None:
         super().__init__(store)
-        self.versions = Intervals(store, "version", ("entity",))
-        self.relations = Intervals(store, "relation", ("src", "rel", "dst"))
         self.claims = ClaimTable(store)
+        self.versions = Intervals(store, "version", ("entity",), self.claims)
+        self.relations = Intervals(store, "relation", ("src", "rel", "dst"), self.claims)
 
     def label(self, entity: int, key: str, value: str) -> None:
         known = self.store.labelled

@@ -33,6 +33,10 @@ class Interning(Protocol):
         """The integer behind an entity id; `UnknownEntity` if never recorded."""
         ...
 
+    def entity_ids(self, eids: set[str]) -> dict[str, int]:
+        """The integers of those of `eids` the store has recorded, in one question."""
+        ...
+
     def entity_name(self, n: int) -> str: ...
 
     def source_id(self, name: str) -> int: ...
@@ -80,6 +84,14 @@ class HistoryWriting(Reading, Protocol):
 
     def write(self) -> AbstractContextManager[Conn]:
         """One transaction: all of the block, or none of it; nested calls join it."""
+        ...
+
+    def pipeline(self) -> AbstractContextManager[None]:
+        """Inside a write: the block's statements may go without waiting for each
+        one's answer (a server's round trips). A one-row INSERT that meets its key
+        then raises `PipelineConflict` at the block's end, and the transaction is to
+        be done again outside a pipeline. In process, a statement is not a round
+        trip, and this does nothing."""
         ...
 
 

@@ -3,6 +3,8 @@ on both stores (an INSERT's `lastrowid` is PostgreSQL's RETURNING, store/dialect
 
 from __future__ import annotations
 
+import json
+
 from vtrail.model import split_id
 from vtrail.store.conn import Conn
 
@@ -49,6 +51,21 @@ class Interned:
         self._eid[eid] = n
         self._eid_rev[n] = eid
         return n
+
+    def entity_ids(self, eids: set[str]) -> dict[str, int]:
+        """The integers of those of `eids` the store has recorded, asked in one statement
+        for all that are not known here yet."""
+        out = {e: n for e in eids if (n := self._eid.get(e)) is not None}
+        missing = [e for e in eids if e not in out]
+        if missing:
+            rows = self.conn.execute(
+                "SELECT id, eid FROM entity WHERE eid IN (SELECT value FROM json_each(?))",
+                (json.dumps(missing),),
+            )
+            for n, eid in rows:
+                out[eid] = self._eid[eid] = int(n)
+                self._eid_rev[int(n)] = eid
+        return out
 
     def entity_name(self, n: int) -> str:
         eid = self._eid_rev.get(n)

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from vtrail.store.bodies import SMALL, Bodies
+from vtrail.store.conn import send
 from vtrail.store.interfaces import Store
 from vtrail.store.interning import StoreError
 from vtrail.store.sqlite import journal_path
@@ -57,6 +58,12 @@ class Compacted:
     bytes_after: int
 
 
+_APPEND = (
+    "INSERT OR IGNORE INTO journal (source, kind, observed_at, recorded_at, hash, base, body) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 class Journal:
     """Appends to the journal and reads it back, bodies decoded."""
 
@@ -68,28 +75,52 @@ class Journal:
         # A store opened read-only is not migrated: before 0009_journal_bodies every
         # body was the text itself, in `payload`.
         self._body = "payload, NULL" if "payload" in cols else "body, base"
+        #: The identities in the journal of the batch being appended (`expect`).
+        self._expected: set[tuple[int, int, int]] | None = None
 
     # -- appending ------------------------------------------------------------
 
+    def expect(self, identities: list[tuple[int, int, int]]) -> None:
+        """The next appends are these `(observed_at, source, hash)`: ask at once which
+        the journal holds already, so that `journal_add` need not read each INSERT's
+        answer (a round trip on a server). Until `expected()`."""
+        instants = sorted({t for t, _, _ in identities})
+        # PostgreSQL's dialect: only a server store asks ahead (`Dialect.remote`); each
+        # instant by the journal's index, whatever the planner believes of its size.
+        rows = self.c.execute(
+            "SELECT j.observed_at, j.source, j.hash FROM unnest(CAST(? AS BIGINT[])) AS k(t) "
+            "JOIN LATERAL (SELECT observed_at, source, hash FROM journal "
+            "WHERE observed_at = k.t) j ON true",
+            (instants,),
+        )
+        self._expected = {(int(t), int(s), int(h)) for t, s, h in rows}
+
+    def expected(self) -> None:
+        self._expected = None
+
     def journal_add(
         self, source: int, kind: str, observed_at: int, recorded_at: int, h: int, payload: str
-    ) -> int | None:
-        """Append a raw observation; None when this very observation is already there."""
-        if len(payload) >= SMALL and self._known(observed_at, source, h):
-            return None  # spares encoding a large body again (a file read again)
+    ) -> bool:
+        """Append a raw observation; False when this very observation is already there."""
+        known = self._expected
+        if known is not None:
+            if (observed_at, source, h) in known:
+                return False
+            known.add((observed_at, source, h))
+        elif len(payload) >= SMALL and self._known(observed_at, source, h):
+            return False  # spares encoding a large body again (a file read again)
         base, body = self.bodies.encode(source, payload)
-        cur = self.c.execute(
-            "INSERT OR IGNORE INTO journal "
-            "(source, kind, observed_at, recorded_at, hash, base, body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (source, kind, observed_at, recorded_at, h, base, body),
-        )
-        if not cur.rowcount:
-            return None
-        seq = int(cur.lastrowid or 0)
-        if base is None and isinstance(body, bytes):
-            self.bodies.appended(source, seq, h, payload)
-        return seq
+        row = (source, kind, observed_at, recorded_at, h, base, body)
+        keyframe = base is None and isinstance(body, bytes)
+        if known is not None and not keyframe:
+            send(self.c, _APPEND, row)  # nothing of its answer is read
+            return True
+        cur = self.c.execute(_APPEND, row)
+        if known is None and not cur.rowcount:
+            return False
+        if keyframe:
+            self.bodies.appended(source, int(cur.lastrowid or 0), h, payload)
+        return True
 
     def _known(self, observed_at: int, source: int, h: int) -> bool:
         row = self.c.execute(

@@ -26,8 +26,8 @@ import re
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from psycopg.pq import TransactionStatus
 
 from vtrail.store.attrs import AttrCodec
 from vtrail.store.checkpoints import CheckpointCache
+from vtrail.store.conn import PipelineConflict
 from vtrail.store.dialect import POSTGRES, Dialect, to_postgres
 from vtrail.store.interfaces import Deriver
 from vtrail.store.interning import Interned, StoreError
@@ -47,6 +48,10 @@ from vtrail.store.migrations.postgres import POSTGRES as POSTGRES_SQL
 
 #: The advisory lock every write transaction holds (any constant both sides agree on).
 WRITE_LOCK = 0x76747261696C
+#: The tables whose statistics the recorder's plans depend on, and the rows added
+#: to the history before the first time it analyzes them itself.
+ANALYZED = ("entity", "claim", "version", "relation", "journal")
+ANALYZE_AFTER = 20_000
 #: Monthly partitions kept ready ahead of the current month.
 MONTHS_AHEAD = 2
 
@@ -58,19 +63,44 @@ _SAVEPOINT = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK TO)\s+(?:SAVEPOINT\s+)
 
 
 class PgCursor:
-    """A psycopg cursor as the store's SQL reads one (sqlite3's names)."""
+    """A psycopg cursor as the store's SQL reads one (sqlite3's names).
 
-    def __init__(self, cur: psycopg.Cursor[Any] | None, lastrowid: int | None = None) -> None:
+    In a pipeline (`PgConn.pipelined`) its result comes later: what reads it
+    (`rowcount`, `lastrowid`, the rows) waits for it then, and only then."""
+
+    def __init__(
+        self,
+        cur: psycopg.Cursor[Any] | None,
+        returns_id: bool = False,
+        pipe: psycopg.Pipeline | None = None,
+    ) -> None:
         self._cur = cur
-        self._lastrowid = lastrowid
+        self._returns_id = returns_id
+        self._lastrowid: int | None = None
+        self._pipe = pipe
 
     @property
     def lastrowid(self) -> int | None:
+        if self._returns_id:
+            self._returns_id = False
+            cur = self._rows()
+            row = cur.fetchone() if cur else None
+            self._lastrowid = int(row[0]) if row else None
         return self._lastrowid
 
     @property
     def rowcount(self) -> int:
-        return int(self._cur.rowcount) if self._cur is not None else -1
+        if self._cur is None:
+            return -1
+        self._arrived()
+        return int(self._cur.rowcount)
+
+    def _arrived(self) -> None:
+        if self._pipe is not None and self._cur is not None and self._cur.pgresult is None:
+            try:
+                self._pipe.sync()
+            except psycopg.Error as e:
+                raise _as_sqlite(e) from None
 
     def fetchone(self) -> Any:
         cur = self._rows()
@@ -86,6 +116,7 @@ class PgCursor:
 
     def _rows(self) -> psycopg.Cursor[Any] | None:
         """The cursor when its statement returns rows (an UPDATE's has none to read)."""
+        self._arrived()
         cur = self._cur
         return cur if cur is not None and cur.description is not None else None
 
@@ -102,12 +133,82 @@ class PgConn:
             raise StoreError(f"cannot open store {_safe(url)}: {_first_line(e)}") from None
         self._outer: str | None = None
         self._c.adapters.register_loader("numeric", _NumberLoader)
+        self._pipe: psycopg.Pipeline | None = None
+        #: INSERTs sent in the pipeline, whose conflict is known only later: the
+        #: cursor, the statement, how many rows it must have written.
+        self._unchecked: list[tuple[psycopg.Cursor[Any], str, int]] = []
+        #: Writes held back in a pipeline (`defer`), by statement, and the statement
+        #: that last wrote each row they name.
+        self._held: dict[str, list[Any]] = {}
+        self._rows: dict[Hashable, str] = {}
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """Send statements without waiting for each one's answer (psycopg's pipeline
+        mode): a batch costs a round trip where something is read, not one per
+        statement. A one-row INSERT that met its key (which sqlite3 would have
+        raised at once, for the writer to act on) raises `PipelineConflict` at the
+        end instead: the transaction is then to be rolled back and done again
+        without the pipeline."""
+        if self._pipe is not None:
+            yield
+            return
+        try:
+            with self._c.pipeline() as pipe:
+                self._pipe = pipe
+                try:
+                    yield
+                    self._release()
+                finally:
+                    self._pipe = None
+                    self._held.clear()
+                    self._rows.clear()
+        except psycopg.Error as e:
+            self._unchecked.clear()
+            raise _as_sqlite(e) from None
+        unchecked, self._unchecked = self._unchecked, []
+        for cur, sql, n in unchecked:
+            if cur.rowcount < n:
+                raise PipelineConflict(f"UNIQUE constraint failed: {sql.split('(', 1)[0]}")
+
+    def defer(self, sql: str, parameters: Any, row: Hashable | None = None, /) -> None:
+        """A write whose writer reads no answer of it, to the row `row` names (None:
+        a row no other write touches). In a pipeline it is held back, and the held
+        writes go as one `executemany` per statement, in the order each statement
+        was first held, before the next statement of any other kind (which may read
+        what they wrote). So writes of different statements to one row must not be
+        held together: such a write sends what is held first. Else run now."""
+        if self._pipe is None:
+            self.execute(sql, parameters)
+            return
+        if row is not None:
+            before = self._rows.get(row)
+            if before is not None and before != sql:
+                self._release()
+            self._rows[row] = sql
+        self._held.setdefault(sql, []).append(parameters)
+
+    def _release(self) -> None:
+        held, self._held = self._held, {}
+        self._rows.clear()
+        for sql, rows in held.items():
+            text, rowid = to_postgres(sql, True)
+            if rowid is not None:
+                text = text.rsplit(" RETURNING", 1)[0]
+            strict = _VALUES_INSERT.match(sql) is not None and "ON CONFLICT" not in text
+            if strict:
+                text += " ON CONFLICT DO NOTHING"
+            cur = self._many(text, rows)._cur
+            if strict and cur is not None:
+                self._unchecked.append((cur, sql, len(rows)))
 
     @property
     def in_transaction(self) -> bool:
         return self._c.info.transaction_status != TransactionStatus.IDLE
 
     def execute(self, sql: str, parameters: Any = (), /) -> PgCursor:
+        if self._held:
+            self._release()
         if sql.lstrip().upper().startswith("PRAGMA"):
             return PgCursor(None)  # a SQLite tuning knob: PostgreSQL's are the server's
         saved = _SAVEPOINT.match(sql)
@@ -123,31 +224,36 @@ class PgConn:
             if " ON CONFLICT" not in text:
                 text += " ON CONFLICT DO NOTHING"
         cur = self._run(text, parameters)
-        if strict and cur.rowcount == 0:
+        if strict and self._pipe is not None:
+            self._unchecked.append((cur, sql, 1))
+        elif strict and cur.rowcount == 0:
             raise sqlite3.IntegrityError(
                 f"UNIQUE constraint failed: {sql.split('(', maxsplit=1)[0]}"
             )
-        last = None
-        if rowid is not None and cur.description is not None:
-            row = cur.fetchone()
-            last = int(row[0]) if row else None
-        return PgCursor(cur, last)
+        return PgCursor(cur, rowid is not None, self._pipe)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> PgCursor:
+        if self._held:
+            self._release()
         plain = _PLAIN_INSERT.match(sql)
         if plain:
             return self._copy(plain.group(1), plain.group(2), parameters)
         text, rowid = to_postgres(sql, True)
         if rowid is not None:
             text = text.rsplit(" RETURNING", 1)[0]
+        return self._many(text, parameters)
+
+    def _many(self, text: str, parameters: Iterable[Any]) -> PgCursor:
         cur = self._c.cursor()
         try:
             cur.executemany(text, list(parameters))
         except psycopg.Error as e:
             raise _as_sqlite(e) from None
-        return PgCursor(cur)
+        return PgCursor(cur, pipe=self._pipe)
 
     def executescript(self, sql_script: str, /) -> PgCursor:
+        if self._held:
+            self._release()
         return PgCursor(self._run(to_postgres(sql_script, False)[0], ()))
 
     def close(self) -> None:
@@ -163,6 +269,10 @@ class PgConn:
         """A batch of plain INSERTs as one COPY: a stream instead of a statement per row."""
         target = to_postgres(f"{table}", False)[0].strip()
         columns = f" ({cols})" if cols else ""
+        if self._pipe is not None:  # no COPY in a pipeline: its rows go as statements
+            rows = list(rows)
+            marks = ", ".join(["%s"] * len(rows[0])) if rows else ""
+            return self._many(f"INSERT INTO {target}{columns} VALUES ({marks})", rows)
         n = 0
         cur = self._c.cursor()
         try:
@@ -244,6 +354,10 @@ class PostgresStore(Interned):
         self.conn: PgConn = PgConn(url)
         self.in_write = False
         self.tally: dict[str, int] = {}
+        #: Versions and relations added since the tables were last analyzed, and
+        #: how many there were then (`_grew`).
+        self._growth = 0
+        self._size = 0
         self.labelled: set[tuple[int, str, str]] = set()
         self.derivers: list[Deriver] = []
         self.checkpoints = CheckpointCache(self.conn)
@@ -344,6 +458,7 @@ class PostgresStore(Interned):
                 counted = [(n, table) for table, n in self.tally.items() if n]
                 if counted:
                     self.conn.executemany("UPDATE tally SET n = n + ? WHERE name = ?", counted)
+            self._grew(sum(n for n, _ in counted if n > 0))
         except BaseException:
             self.forget_ids()
             self.attrs.forget()
@@ -351,6 +466,25 @@ class PostgresStore(Interned):
             raise
         finally:
             self.in_write = False
+
+    def _grew(self, rows: int) -> None:
+        """Analyze the history's tables each time they have doubled (from
+        `ANALYZE_AFTER` rows on). Autovacuum does it too, but only a minute or so
+        later: a store filling fast has statistics that say its tables are empty,
+        and the planner then scans them where it should look a key up."""
+        self._growth += rows
+        if self._growth < max(ANALYZE_AFTER, self._size):
+            return
+        self.conn.execute(f"ANALYZE {', '.join(ANALYZED)}")
+        self._size = int(
+            self.conn.execute(
+                "SELECT sum(n) FROM tally WHERE name IN ('version', 'relation')"
+            ).fetchone()[0]
+        )
+        self._growth = 0
+
+    def pipeline(self) -> AbstractContextManager[None]:
+        return self.conn.pipelined()
 
     def close(self) -> None:
         self.conn.close()

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from urllib.request import pathname2url
 
@@ -225,6 +225,9 @@ class SqliteStore(Interned):
         return list(self.conn.execute("SELECT name, applied_at FROM migration ORDER BY name"))
 
     # -- transactions ---------------------------------------------------------
+
+    def pipeline(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

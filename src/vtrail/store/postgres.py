@@ -102,12 +102,26 @@ class PgConn:
             raise StoreError(f"cannot open store {_safe(url)}: {_first_line(e)}") from None
         self._outer: str | None = None
         self._c.adapters.register_loader("numeric", _NumberLoader)
+        # A statement run twice is prepared on the server: from then on it is bound and
+        # run without being parsed and planned again (an as-of lookup is one such
+        # statement). The store's texts are few; dynamic ones (an IN list of some
+        # length) are what the larger cache makes room for.
+        self._c.prepare_threshold = 1
+        self._c.prepared_max = 512
 
     @property
     def in_transaction(self) -> bool:
         return self._c.info.transaction_status != TransactionStatus.IDLE
 
+    @property
+    def raw(self) -> psycopg.Connection[Any]:
+        """The psycopg connection, for what only PostgreSQL says (COPY, VACUUM)."""
+        return self._c
+
     def execute(self, sql: str, parameters: Any = (), /) -> PgCursor:
+        if sql.startswith("SELECT"):
+            # The questions' path: nothing below applies to a read.
+            return PgCursor(self._run(to_postgres(sql, bool(parameters))[0], parameters))
         if sql.lstrip().upper().startswith("PRAGMA"):
             return PgCursor(None)  # a SQLite tuning knob: PostgreSQL's are the server's
         saved = _SAVEPOINT.match(sql)

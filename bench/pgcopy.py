@@ -95,7 +95,10 @@ def copy(lite: SqliteStore, pg: PostgresStore) -> dict[str, int]:
             convert = _converter(table, columns)
             raw.execute(f"TRUNCATE {table}")
             n = 0
-            with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as cp:
+            with (
+                raw.cursor() as cur,
+                cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as cp,
+            ):
                 for row in _rows(lite, table, names):
                     cp.write_row(convert(row) if convert else row)
                     n += 1

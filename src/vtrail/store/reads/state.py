@@ -12,7 +12,6 @@ from typing import Any
 
 from vtrail.model import JSONValue, Relation, RelKey, Statement, Version
 from vtrail.store.interfaces import Store
-from vtrail.store.interning import UnknownEntity
 from vtrail.store.reads.rows import LIVE_AT, LIVE_RELATIONS, LIVE_VERSIONS, bounds, bulk, loads_many
 from vtrail.timeexpr import from_us, to_us
 
@@ -126,19 +125,19 @@ class StateReader:
 
     def version_of(self, eid: str, t: int) -> Version | None:
         """`version_at` by the entity's id, in one statement: a lookup of an entity not
-        yet interned costs one round trip to a server, not two. `UnknownEntity` if
-        the id was never recorded."""
+        yet interned costs one round trip to a server, not two (a second only when
+        nothing is found, to tell an unknown id, `UnknownEntity`, from one not alive)."""
         row = self.c.execute(
-            "SELECT v.valid_from, v.valid_to, v.attrs, v.source, v.vanished_after, e.id "
-            "FROM entity e LEFT JOIN version v ON v.entity = e.id AND v.valid_from = "
-            "(SELECT max(valid_from) FROM version WHERE entity = e.id AND valid_from <= ?) "
-            "WHERE e.eid = ?",
-            (t, eid),
+            "SELECT valid_from, valid_to, attrs, source, vanished_after, entity FROM version "
+            "WHERE entity = (SELECT id FROM entity WHERE eid = ?) AND valid_from <= ? "
+            "ORDER BY valid_from DESC LIMIT 1",
+            (eid, t),
         ).fetchone()
         if row is None:
-            raise UnknownEntity(f"unknown entity {eid!r}: vtrail has never recorded it")
+            self.s.entity_id(eid)
+            return None
         vf, vt, text, src, va, e = row
-        if vf is None or (vt is not None and vt <= t):
+        if vt is not None and vt <= t:
             return None
         return self._version((e, eid, eid.partition(":")[0], vf, vt, text, src, va))
 

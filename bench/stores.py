@@ -185,7 +185,7 @@ def main() -> None:
     ap.add_argument("--ingest", type=int, default=20_000, help="events recorded on top")
     ap.add_argument("--lookups", type=int, default=100_000)
     ap.add_argument("--check", type=int, default=3_000, help="events of the copy check")
-    ap.add_argument("--writer-events", type=int, default=40_000)
+    ap.add_argument("--writer-events", type=int, default=40_000, help="0: no writers")
     args = ap.parse_args()
     if SKIP_REASON:
         raise SystemExit(SKIP_REASON)
@@ -225,7 +225,7 @@ def main() -> None:
             a, b = figures["SQLite"][k], figures["PostgreSQL"][k]
             print(f"{k:<26}{a:>14,.3f}{b:>14,.3f}{b / a:>10.2f}")
         print(f"\n== recorders writing to PostgreSQL at once ({args.writer_events:,} events)")
-        for n in (1, 2, 4):
+        for n in (1, 2, 4) if args.writer_events else ():
             print(
                 f"  {n} writer{'s' if n > 1 else ' '}   {writers(server, n, args.writer_events):>10,.0f} events/s"
             )

@@ -1,21 +1,30 @@
 """SQLite against PostgreSQL on the same history, and 1, 2 and 4 recorders writing to
 PostgreSQL at once: prints both stores' figures from the same run.
 
-    python bench/stores.py                        # 1M versions (long: see docs/performance.md)
+    python bench/stores.py                        # 1M versions (see docs/performance.md)
     python bench/stores.py --versions 200000 --writer-events 20000
 
-The history is bench/stream.py's (100k VMs, one changing every 36 ms). Each store
-is populated by one recorder in batches of 10,000 events; then, through a
-read connection of its own, as the API's readers do:
+The history is bench/stream.py's (100k VMs, one changing every 36 ms). The
+recorder writes it into SQLite in batches of 10,000 events; PostgreSQL gets
+the same rows by COPY from that file (bench/pgcopy.py), since recording 1M
+versions into a server one batch at a time takes hours here. First, on a
+small history, the bench checks that a copied store holds exactly the rows the
+recorder writes to the server itself, and stops if not. Then, through a read
+connection of its own, as the API's readers do, on each store:
 
-- as-of lookups of random VMs at random instants (p50, p99);
+- as-of lookups of random VMs at random instants, by id, one statement each
+  (p50, p99, p99.9 of `--lookups`);
 - a snapshot at T near the end of the history (first, and again);
-- a diff over the last hour.
+- a diff over the last hour;
+- ingest on top: the recorder writes `--ingest` more events (each a VM's new
+  state, closing its last version), in batches of 10,000.
 
 PostgreSQL is Debian's server, started here with `initdb`/`pg_ctl` in a
 temporary folder (tests/pg/pgserver.py) with its durable defaults (fsync,
 synchronous commit), and asked over TCP on loopback, so that every statement
-crosses the network stack. SQLite is the file beside it, in WAL mode.
+crosses the network stack. SQLite is the file beside it, in WAL mode. The
+load average is printed before and after: the tail of a lookup that crosses
+two processes follows how busy the machine is.
 
 Several writers: each is a process with its own connection and recorder,
 recording its own VMs from its own source, in batches of 100 events; the
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import random
 import statistics
 import sys
@@ -41,33 +51,58 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from pg.pgserver import SKIP_REASON, Server
+from pgcopy import copy, same_rows
 from record import pct
-from stream import STEP, T0, ev
+from stream import LIVE, STEP, T0, ev
 from vtrail.model import EntityObs, Observation
 from vtrail.query import state
 from vtrail.recording.recorder import Recorder
 from vtrail.store import Store, open_store
+from vtrail.store.postgres import PostgresStore
 from vtrail.store.reads.state import StateReader
+from vtrail.store.sqlite import SqliteStore
 from vtrail.timeexpr import to_us
 
-LIVE = 100_000
+BATCH = 10_000
 
 
-def populate(store: Store, total: int) -> float:
-    """Record `total` events in batches of 10,000; events per second."""
+def record(store: Store, start: int, total: int) -> float:
+    """Record events `start` to `start + total` in batches of 10,000; events per second."""
     rec = Recorder(store)
     t = time.perf_counter()
-    for start in range(0, total, 10_000):
-        n = min(10_000, total - start)
-        rec.record((ev(i, i % LIVE) for i in range(start, start + n)), validated=True)
+    for first in range(start, start + total, BATCH):
+        n = min(BATCH, start + total - first)
+        rec.record((ev(i, i % LIVE) for i in range(first, first + n)), validated=True)
     return total / (time.perf_counter() - t)
 
 
-def lookups(ask: Callable[[str, int], object], total: int) -> list[float]:
-    """Microseconds of each of 10,000 as-of lookups of random VMs at random instants."""
+def check(server: Server, folder: Path, events: int) -> None:
+    """A store copied from SQLite holds the rows the recorder writes to the server: on
+    `events` of a stream whose VMs change state every 1,000 events."""
+    spaced = [ev(k * 100, (k * 100) % LIVE) for k in range(events)]
+    recorded, copied = open_store(server.database("rec")), open_store(server.database("cp"))
+    lite = open_store(folder / "check.db")
+    try:
+        for store in (recorded, lite):
+            rec = Recorder(store)
+            for i in range(0, events, 1_000):
+                rec.record(spaced[i : i + 1_000], validated=True)
+        assert isinstance(lite, SqliteStore) and isinstance(copied, PostgresStore)
+        copy(lite, copied)
+        differ = same_rows(recorded, copied)
+    finally:
+        for store in (recorded, copied, lite):
+            store.close()
+    if differ:
+        raise SystemExit("the copied store differs from the recorded one:\n" + "\n".join(differ))
+    print(f"  copy check: {events:,} events copied hold the recorder's rows", flush=True)
+
+
+def lookups(ask: Callable[[str, int], object], total: int, n: int) -> list[float]:
+    """Microseconds of each of `n` as-of lookups of random VMs at random instants."""
     rng = random.Random(1)
     out = []
-    for _ in range(10_000):
+    for _ in range(n):
         eid = f"vm:{rng.randrange(min(total, LIVE)):08d}"
         tq = to_us(T0 + STEP * rng.randrange(total))
         t = time.perf_counter()
@@ -76,12 +111,17 @@ def lookups(ask: Callable[[str, int], object], total: int) -> list[float]:
     return out
 
 
-def questions(where: str, total: int) -> dict[str, float]:
+def questions(where: str, total: int, n: int) -> dict[str, float]:
     asker = open_store(where, readonly=True)
     try:
         r = StateReader(asker)
-        times = lookups(lambda eid, tq: r.version_at(asker.entity_id(eid), tq), total)
-        out = {"as-of p50 (µs)": pct(times, 0.5), "as-of p99 (µs)": pct(times, 0.99)}
+        lookups(r.version_of, total, 1_000)  # warm: the server's cache and plans
+        times = lookups(r.version_of, total, n)
+        out = {
+            "as-of p50 (µs)": pct(times, 0.5),
+            "as-of p99 (µs)": pct(times, 0.99),
+            "as-of p99.9 (µs)": pct(times, 0.999),
+        }
         at = T0 + STEP * (total - 1_000)
         snaps = []
         for _ in range(3):
@@ -97,6 +137,10 @@ def questions(where: str, total: int) -> dict[str, float]:
         return out
     finally:
         asker.close()
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def writer(url: str, k: int, events: int, ready: multiprocessing.Barrier) -> None:  # type: ignore[type-arg]
@@ -138,33 +182,54 @@ def writers(server: Server, n: int, events: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--versions", type=int, default=1_000_000)
-    ap.add_argument("--writer-events", type=int, default=40_000)
+    ap.add_argument("--ingest", type=int, default=20_000, help="events recorded on top")
+    ap.add_argument("--lookups", type=int, default=100_000)
+    ap.add_argument("--check", type=int, default=3_000, help="events of the copy check")
+    ap.add_argument("--writer-events", type=int, default=40_000, help="0: no writers")
     args = ap.parse_args()
     if SKIP_REASON:
         raise SystemExit(SKIP_REASON)
+    print(f"  {load()}", flush=True)
     server = Server(durable=True)
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            check(server, Path(tmp), args.check)
             stores = {"SQLite": str(Path(tmp) / "bench.db"), "PostgreSQL": server.database("b")}
+            lite, pg = open_store(stores["SQLite"]), open_store(stores["PostgreSQL"])
+            try:
+                rate = record(lite, 0, args.versions)
+                print(f"  SQLite populated by the recorder: {rate:,.0f} events/s", flush=True)
+                assert isinstance(lite, SqliteStore) and isinstance(pg, PostgresStore)
+                t = time.perf_counter()
+                copy(lite, pg)
+                print(
+                    f"  PostgreSQL populated by COPY: {time.perf_counter() - t:,.1f} s", flush=True
+                )
+            finally:
+                lite.close()
+                pg.close()
             figures: dict[str, dict[str, float]] = {}
             for name, where in stores.items():
+                figures[name] = questions(where, args.versions, args.lookups)
                 store = open_store(where)
                 try:
-                    rate = populate(store, args.versions)
+                    figures[name]["ingest on top (events/s)"] = record(
+                        store, args.versions, args.ingest
+                    )
                 finally:
                     store.close()
-                figures[name] = {"ingest (events/s)": rate, **questions(where, args.versions)}
-                print(f"  {name} done", flush=True)
+                print(f"  {name} done; {load()}", flush=True)
         print(f"\n== {args.versions:,} versions, SQLite and PostgreSQL (TCP loopback)")
-        print(f"{'':<24}{'SQLite':>14}{'PostgreSQL':>14}{'ratio':>10}")
+        print(f"{'':<26}{'SQLite':>14}{'PostgreSQL':>14}{'ratio':>10}")
         for k in figures["SQLite"]:
             a, b = figures["SQLite"][k], figures["PostgreSQL"][k]
-            print(f"{k:<24}{a:>14,.3f}{b:>14,.3f}{b / a:>10.2f}")
+            print(f"{k:<26}{a:>14,.3f}{b:>14,.3f}{b / a:>10.2f}")
         print(f"\n== recorders writing to PostgreSQL at once ({args.writer_events:,} events)")
-        for n in (1, 2, 4):
+        for n in (1, 2, 4) if args.writer_events else ():
             print(
                 f"  {n} writer{'s' if n > 1 else ' '}   {writers(server, n, args.writer_events):>10,.0f} events/s"
             )
+        print(f"  {load()}")
     finally:
         server.stop()
 

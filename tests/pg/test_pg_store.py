@@ -43,6 +43,11 @@ def test_every_migration_has_its_postgresql_form() -> None:
             "CAST(%(ids)s AS json))) AND n ILIKE '5%%'",
         ),
         (
+            "INSERT INTO h VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET k = max(k, excluded.k)",
+            "INSERT INTO h VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET "
+            "k = greatest(h.k, excluded.k)",
+        ),
+        (
             "INSERT INTO entity (eid, kind) VALUES (?, ?)",
             "INSERT INTO entity (eid, kind) VALUES (%s, %s) RETURNING id",
         ),
@@ -234,19 +239,6 @@ def test_four_recorders_at_once_write_the_history_of_a_serial_run(server: Server
         concurrent.close()
     assert journal == sum(len(obs) for obs in per_host.values())
     assert got == expected
-
-
-@pytest.mark.parametrize("command", ["rebuild", "compact"])
-def test_file_commands_refuse_a_server_store_in_one_line(command: str) -> None:
-    from typer.testing import CliRunner
-
-    from vtrail.cli.main import app
-
-    done = CliRunner().invoke(app, [command, "--db", "postgresql://vt@127.0.0.1:1/v"])
-    assert done.exit_code == 2
-    assert done.output.strip() == (
-        f"error: {command} works on a SQLite store file, not on a PostgreSQL server"
-    )
 
 
 def test_the_cli_records_and_answers_on_a_server(server: Server, tmp_path: Path) -> None:

@@ -102,12 +102,6 @@ def open_store(db: Path | None, *, readonly: bool = True, cache_mib: int = 128) 
         store.close()
 
 
-def file_store_only(db: Path | None, command: str) -> None:
-    """`command` works on SQLite's files: a `postgresql://` store is refused in one line."""
-    if factory.server_url(db) is not None:
-        fail(f"{command} works on a SQLite store file, not on a PostgreSQL server", 2)
-
-
 def emit(answer: Any, output: Output, table: Callable[[Any], None]) -> None:
     if output is Output.json:
         data = to_jsonable(answer)

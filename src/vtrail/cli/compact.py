@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from vtrail.cli.common import DbOption, err_console, esc, fail, file_store_only, open_store
+from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
+from vtrail.store import factory
 from vtrail.store.journal import Journal
 from vtrail.timeexpr import iso
 
@@ -32,13 +33,21 @@ def register(app: typer.Typer) -> None:
         ] = None,
         db: DbOption = None,
     ) -> None:
-        """Pack the journal's bodies and give the space back; history is never deleted."""
-        file_store_only(db, "compact")
+        """Pack the journal's bodies and give the space back; history is never deleted
+        (on PostgreSQL: drop the same bodies, VACUUM FULL the journal, ANALYZE)."""
         if keep_days is not None and keep_days < 0:
             fail(f"--keep-days must be 0 or more, not {keep_days}", 2)
         keep_from = None if keep_days is None else time.time_ns() // 1000 - keep_days * DAY_US
         with open_store(db, readonly=False) as store:
-            done = Journal(store).compact(keep_from)
+            if factory.server_url(db) is not None:
+                # Here only: psycopg is an extra, and a SQLite store needs none of it.
+                from vtrail.store.pgmaint import compact as compact_server
+                from vtrail.store.postgres import PostgresStore
+
+                assert isinstance(store, PostgresStore)
+                done = compact_server(store, keep_from)
+            else:
+                done = Journal(store).compact(keep_from)
         err_console.print(
             esc(
                 f"packed {done.packed:,} bodies, dropped {done.dropped:,}; journal "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -16,10 +17,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from vtrail.cli.common import DbOption, err_console, esc, fail, file_store_only, open_store
+from vtrail.cli.common import DbOption, err_console, esc, fail, open_store
 from vtrail.query import state
 from vtrail.recording.ingest import ingest_lines, rebuild_in_place
-from vtrail.store import StoreError, default_path
+from vtrail.recording.ingest import rebuild as replay_journal
+from vtrail.recording.recorder import RecordStats
+from vtrail.store import StoreError, default_path, factory
 from vtrail.triage.derive import derivers
 
 
@@ -75,8 +78,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Record")
     def rebuild(db: DbOption = None) -> None:
-        """Replay the journal into fresh tables; the old store is kept as NAME.before-rebuild.db."""
-        file_store_only(db, "rebuild")
+        """Replay the journal into fresh tables; the old store is kept as NAME.before-rebuild.db
+        (on PostgreSQL, as the schema SCHEMA_before_rebuild)."""
         path = db or default_path()
         with open_store(path) as store:
             total = state.stats(store).counts.get("journal")
@@ -87,12 +90,42 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, description=f"replayed {n:,} observations", completed=n)
 
             try:
-                stats, backup = rebuild_in_place(path, tick, derivers())
+                if factory.server_url(db) is not None:
+                    stats, backup = _rebuild_server(db, tick)
+                else:
+                    stats, path_backup = rebuild_in_place(path, tick, derivers())
+                    backup = str(path_backup)
             except (StoreError, FileExistsError) as e:
                 fail(str(e))
+        where = "the store" if factory.server_url(db) is not None else str(path)
         err_console.print(
             esc(
-                f"rebuilt {path} from {stats.observations:,} observations; previous store: {backup}"
+                f"rebuilt {where} from {stats.observations:,} observations; "
+                f"previous store: {backup}"
             ),
             soft_wrap=True,
         )
+
+
+def _rebuild_server(db: Path | None, tick: Callable[[int], None]) -> tuple[RecordStats, str]:
+    """The journal replayed into a fresh schema, which then takes the store's place
+    (store/pgmaint.py); the old schema's name."""
+    # Here only: psycopg is an extra, and a SQLite store needs none of it.
+    from vtrail.store.pgmaint import Rebuild
+    from vtrail.store.postgres import PostgresStore
+
+    store = factory.open_store(db)
+    assert isinstance(store, PostgresStore)
+    try:
+        job = Rebuild(store)
+        try:
+            # The fresh schema is a store of its own, named by a URL (the factory takes
+            # one as `--db` does, even as a path).
+            stats = replay_journal(store, Path(job.url), tick, derivers())
+            backup = job.swap()
+        except BaseException:
+            job.abandon()
+            raise
+    finally:
+        store.close()
+    return stats, f"schema {backup}"

@@ -83,6 +83,9 @@ _OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO", re.I)
 _OR_REPLACE = re.compile(r"^\s*INSERT OR REPLACE INTO (\w+)\s*\(([^)]*)\)", re.I)
 _INSERT_INTO = re.compile(r"^\s*INSERT INTO (\w+)", re.I)
 _SCALAR = re.compile(r"\b(max|min)\(", re.I)
+#: `greatest(c, excluded.c)` in an upsert's SET: a bare `c` is the table's on SQLite,
+#: ambiguous on PostgreSQL.
+_UPSERT_EXTREMA = re.compile(r"\b(greatest|least)\((\w+), excluded\.\2\)")
 _MARKS = re.compile(r"'(?:[^']|'')*'|\?|(?<!:):(\w+)|%")
 
 
@@ -137,6 +140,8 @@ def to_postgres(sql: str, marks: bool = True) -> tuple[str, str | None]:
     elif _OR_IGNORE.match(sql):
         sql = _OR_IGNORE.sub("INSERT INTO", sql) + " ON CONFLICT DO NOTHING"
     insert = _INSERT_INTO.match(sql)
+    if insert and "DO UPDATE SET" in sql:
+        sql = _UPSERT_EXTREMA.sub(rf"\1({insert.group(1)}.\2, excluded.\2)", sql)
     rowid = ROW_IDS.get(insert.group(1)) if insert else None
     if rowid and "RETURNING" not in sql.upper():
         sql = f"{sql.rstrip().rstrip(';')} RETURNING {rowid}"

@@ -133,6 +133,12 @@ class PgConn:
             raise StoreError(f"cannot open store {_safe(url)}: {_first_line(e)}") from None
         self._outer: str | None = None
         self._c.adapters.register_loader("numeric", _NumberLoader)
+        # A statement run twice is prepared on the server: from then on it is bound and
+        # run without being parsed and planned again (an as-of lookup is one such
+        # statement). The store's texts are few; dynamic ones (an IN list of some
+        # length) are what the larger cache makes room for.
+        self._c.prepare_threshold = 1
+        self._c.prepared_max = 512
         self._pipe: psycopg.Pipeline | None = None
         #: INSERTs sent in the pipeline, whose conflict is known only later: the
         #: cursor, the statement, how many rows it must have written.
@@ -206,9 +212,18 @@ class PgConn:
     def in_transaction(self) -> bool:
         return self._c.info.transaction_status != TransactionStatus.IDLE
 
+    @property
+    def raw(self) -> psycopg.Connection[Any]:
+        """The psycopg connection, for what only PostgreSQL says (COPY, VACUUM)."""
+        return self._c
+
     def execute(self, sql: str, parameters: Any = (), /) -> PgCursor:
         if self._held:
             self._release()
+        if sql.startswith("SELECT"):
+            # The questions' path: nothing below applies to a read.
+            cur = self._run(to_postgres(sql, bool(parameters))[0], parameters)
+            return PgCursor(cur, pipe=self._pipe)
         if sql.lstrip().upper().startswith("PRAGMA"):
             return PgCursor(None)  # a SQLite tuning knob: PostgreSQL's are the server's
         saved = _SAVEPOINT.match(sql)

@@ -22,7 +22,7 @@ from vtrail.model import Observation
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore, Store, open_store
 from vtrail.store.conn import PipelineConflict, send
-from vtrail.store.postgres import PgConn
+from vtrail.store.pgconn import PgConn
 
 _tags = itertools.count()
 

@@ -21,15 +21,15 @@ from test_recorder_order import history
 from vtrail.api import Settings, create_app
 from vtrail.model import Observation
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import SqliteStore, open_store
 from vtrail.store import tokens as token_store
 from vtrail.wire import to_line
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def writer_token(db: Path) -> str:
-    store = SqliteStore(db)
+def writer_token(db: Path | str) -> str:
+    store = open_store(str(db))
     try:
         return token_store.create(store, "writer", "collector")[1]
     finally:
@@ -137,9 +137,9 @@ def append(path: Path, obs: list[Observation]) -> None:
         f.writelines(f"{to_line(o)}\n" for o in obs)
 
 
-def journaled(db: Path) -> dict[str, int]:
+def journaled(db: Path | str) -> dict[str, int]:
     """Observations in the store's journal, per source."""
-    store = SqliteStore(db, readonly=True)
+    store = open_store(str(db), readonly=True)
     try:
         rows = store.conn.execute(
             "SELECT s.name, count(*) FROM jnl.journal j JOIN source s ON s.id = j.source "

@@ -1,6 +1,6 @@
 """`POST /api/observations` with an `Idempotency-Key`: a batch sent again after its reply was
 lost is acknowledged again, recorded once, and counted as no duplicate; the real app
-through its test client, on a real store."""
+through its test client, on a real store: a SQLite file, and a PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from push.served import journaled, observations, writer_token
 from vtrail.api import Settings, create_app
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.store.pushed import streams
 from vtrail.wire import to_line
 
@@ -27,17 +27,19 @@ def duplicates(client: TestClient) -> float:
     raise AssertionError("no duplicate counter")
 
 
+pytestmark = pytest.mark.both_stores
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> TestClient:
-    db = tmp_path / "central.db"
-    token = writer_token(db)
-    c = TestClient(create_app(Settings(db=db)))
+def client(db_location: str) -> TestClient:
+    token = writer_token(db_location)
+    c = TestClient(create_app(Settings(db=Path(db_location))))
     c.headers.update({"Authorization": f"Bearer {token}"})
     return c
 
 
 def test_a_batch_sent_again_under_its_key_is_acknowledged_and_not_recorded_again(
-    client: TestClient, tmp_path: Path
+    client: TestClient, db_location: str
 ) -> None:
     with client:
         first = client.post(
@@ -70,8 +72,8 @@ def test_a_batch_sent_again_under_its_key_is_acknowledged_and_not_recorded_again
             headers={"Idempotency-Key": "hv-b-9:1", "Content-Type": "application/x-ndjson"},
         )
         assert other.json()["observations"] == 5
-    assert journaled(tmp_path / "central.db") == {"push@hv-a": 25}
-    store = SqliteStore(tmp_path / "central.db", readonly=True)
+    assert journaled(db_location) == {"push@hv-a": 25}
+    store = open_store(db_location, readonly=True)
     try:
         assert [(s.stream, s.last_seq, s.batches, s.observations) for s in streams(store)] == [
             ("hv-a-1", 2, 1, 20),
@@ -81,7 +83,7 @@ def test_a_batch_sent_again_under_its_key_is_acknowledged_and_not_recorded_again
         store.close()
 
 
-def test_a_refused_batch_leaves_its_number_unused(client: TestClient, tmp_path: Path) -> None:
+def test_a_refused_batch_leaves_its_number_unused(client: TestClient, db_location: str) -> None:
     with client:
         bad = body(0, 3) + b'{"source": "push@hv-a"}\n'
         refused = client.post("/api/observations", content=bad, headers={"Idempotency-Key": "s:4"})
@@ -92,25 +94,29 @@ def test_a_refused_batch_leaves_its_number_unused(client: TestClient, tmp_path: 
             "/api/observations", content=body(0, 3), headers={"Idempotency-Key": "s:4"}
         )
         assert ok.json()["observations"] == 3 and "Idempotency-Replayed" not in ok.headers
-    assert journaled(tmp_path / "central.db") == {"push@hv-a": 3}
+    assert journaled(db_location) == {"push@hv-a": 3}
 
 
 @pytest.mark.parametrize("key", ["", "s", "s:0", "s:-1", "s:x", "a b:1", f"{'s' * 129}:1"])
 def test_a_malformed_key_is_a_one_line_refusal_that_records_nothing(
-    client: TestClient, tmp_path: Path, key: str
+    client: TestClient, db_location: str, key: str
 ) -> None:
     with client:
         r = client.post("/api/observations", content=body(0, 3), headers={"Idempotency-Key": key})
     assert r.status_code == 422
     assert r.json()["detail"].startswith("Idempotency-Key: ")
     assert "\n" not in r.json()["detail"]
-    assert journaled(tmp_path / "central.db") == {}
+    assert journaled(db_location) == {}
 
 
 def test_the_server_commits_what_it_acknowledges_with_a_synced_wal(client: TestClient) -> None:
     with client:
         assert client.post("/api/observations", content=body(0, 1)).status_code == 200
         writer = client.app.state.stores.writer()  # type: ignore[attr-defined]
+        if writer.dialect.name == "postgresql":
+            # A commit returns once its WAL is flushed on the server.
+            assert writer.conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+            return
         # 2 is FULL, for the history's file and the journal's.
         assert writer.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
         assert writer.conn.execute("PRAGMA jnl.synchronous").fetchone()[0] == 2

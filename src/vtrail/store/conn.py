@@ -1,5 +1,5 @@
 """The part of a DB-API connection the store's SQL uses: sqlite3's has it, and so
-does the PostgreSQL adapter (store/postgres.py), which takes SQLite's dialect."""
+does the PostgreSQL adapter (store/pgconn.py), which takes SQLite's dialect."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class Conn(Protocol):
 def send(conn: Conn, sql: str, parameters: Any, row: Hashable | None = None) -> None:
     """Run a write whose answer the writer does not read, to the row `row` names
     (None: a row no other write touches). A server's connection
-    (store/postgres.py) may hold it back and send it with others of its kind."""
+    (store/pgconn.py) may hold it back and send it with others of its kind."""
     defer = getattr(conn, "defer", None)
     if defer is None:
         conn.execute(sql, parameters)

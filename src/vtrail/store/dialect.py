@@ -3,7 +3,7 @@
 The store's readers and writers are written once, in SQLite's dialect (`?` and
 `:name` marks, `ifnull`, scalar `max(a, b)`, `INSERT OR IGNORE`, `json_each`, a
 `temp.` schema). `to_postgres` rewrites a statement for PostgreSQL; the adapter
-in store/postgres.py runs every statement through it, once per distinct text.
+in store/pgconn.py runs every statement through it, once per distinct text.
 Each rule below is one difference, named by what it rewrites.
 
 `Dialect` holds the few differences that are not in the text of a statement

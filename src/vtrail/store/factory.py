@@ -35,8 +35,9 @@ def open_store(
 ) -> Store:
     """The store at `location`: a file path (SQLite) or a `postgresql://` URL; None
     means `$VTRAIL_DB`, else the default file. `cache_mib` sizes SQLite's page cache;
-    `durable` makes SQLite's commits survive a power loss (a PostgreSQL server's
-    commits do already)."""
+    `durable` makes commits survive a power loss: SQLite syncs its WAL at each, and
+    a PostgreSQL connection asks for `synchronous_commit` whatever the server's
+    default."""
     url = server_url(location)
     if url is not None:
         try:
@@ -45,7 +46,7 @@ def open_store(
             raise StoreError(
                 "a PostgreSQL store needs psycopg: pip install 'vtrail[postgres]'"
             ) from None
-        return PostgresStore(url, readonly=readonly)
+        return PostgresStore(url, readonly=readonly, durable=durable)
     return SqliteStore(
         location or default_path(), readonly=readonly, cache_mib=cache_mib, durable=durable
     )

@@ -40,8 +40,9 @@ def remember(store: Store, stream: str, seq: int, observations: int) -> None:
     assert store.in_write, "a batch's number commits with the batch"
     store.conn.execute(
         "INSERT INTO push_stream (stream, last_seq, batches, observations, at) "
-        "VALUES (?1, ?2, 1, ?3, ?4) ON CONFLICT (stream) DO UPDATE SET "
-        "last_seq = ?2, batches = batches + 1, observations = observations + ?3, at = ?4",
+        "VALUES (?, ?, 1, ?, ?) ON CONFLICT (stream) DO UPDATE SET "
+        "last_seq = excluded.last_seq, batches = push_stream.batches + 1, "
+        "observations = push_stream.observations + excluded.observations, at = excluded.at",
         (stream, seq, observations, time.time_ns() // 1000),
     )
 

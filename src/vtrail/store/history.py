@@ -163,7 +163,7 @@ class HistoryWriter(Journal):
             return
         if len(known) >= LABELS_KNOWN:
             known.clear()
-        self.c.execute("INSERT OR IGNORE INTO label VALUES (?, ?, ?)", (key, value, entity))
+        send(self.c, "INSERT OR IGNORE INTO label VALUES (?, ?, ?)", (key, value, entity))
         known.add((entity, key, value))
 
     # -- checkpoints ----------------------------------------------------------

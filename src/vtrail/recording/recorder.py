@@ -232,6 +232,10 @@ class Recorder:
             return
         known = self.store.entity_ids(eids)
         self._unknown = eids - known.keys()
+        # Every entity of an event not in the journal yet is interned when it is
+        # applied; one that is in it already was interned then. So the new ones are
+        # interned now, all at once.
+        self.store.create_ids(sorted(self._unknown))
         keys: set[ClaimKey] = {(known[e], "", 0) for e in known}
         keys.update(
             (known[k.src], k.rel, known[k.dst]) for k in rels if k.src in known and k.dst in known

@@ -67,6 +67,20 @@ class Interned:
                 self._eid_rev[int(n)] = eid
         return out
 
+    def create_ids(self, eids: list[str]) -> None:
+        """Intern entity ids the store has never recorded, a few thousand per statement
+        (one round trip each on a server, where `entity_id` takes one per id)."""
+        for i in range(0, len(eids), 5_000):
+            chunk = eids[i : i + 5_000]
+            marks = ", ".join(["(?, ?)"] * len(chunk))
+            rows = self.conn.execute(
+                f"INSERT INTO entity (eid, kind) VALUES {marks} RETURNING id, eid",
+                [x for e in chunk for x in (e, split_id(e)[0])],
+            ).fetchall()
+            for n, eid in rows:
+                self._eid[str(eid)] = int(n)
+                self._eid_rev[int(n)] = str(eid)
+
     def entity_name(self, n: int) -> str:
         eid = self._eid_rev.get(n)
         if eid is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vtrail.store.conn import send
 from vtrail.store.interfaces import Store
 
 ClaimKey = tuple[int, str, int]
@@ -227,27 +228,34 @@ class ClaimTable:
         vanished_after: int | None = None,
     ) -> None:
         self._ahead.pop(key, None)
-        self.c.execute(
+        send(
+            self.c,
             "INSERT INTO claim (a, rel, b, source, since, until, first, attrs, vanished_after) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (a, rel, b, source, since) "
             "DO UPDATE SET until = excluded.until, first = excluded.first, "
             "attrs = excluded.attrs, vanished_after = excluded.vanished_after",
             (*key, source, since, until, first, attrs, vanished_after),
+            ("claim", *key, source, since),
         )
 
     def close(self, key: ClaimKey, row: Claim, t: int, vanished_after: int | None = None) -> None:
         """End `row` at `t`; a row that would hold for no time at all is removed."""
         self._ahead.pop(key, None)
+        row_id = ("claim", *key, row.source, row.since)
         if row.since >= t:
-            self.c.execute(
+            send(
+                self.c,
                 "DELETE FROM claim WHERE a = ? AND rel = ? AND b = ? AND source = ? AND since = ?",
                 (*key, row.source, row.since),
+                row_id,
             )
             return
-        self.c.execute(
+        send(
+            self.c,
             "UPDATE claim SET until = ?, vanished_after = ? WHERE a = ? AND rel = ? AND b = ? "
             "AND source = ? AND since = ?",
             (t, vanished_after, *key, row.source, row.since),
+            row_id,
         )
 
     def rollback(self, t: int, source: int | None = None) -> None:

@@ -75,6 +75,15 @@ def test_a_block_of_floats_has_no_marks() -> None:
     assert s._encode([(1, 2), (2, 3)])[1] == mk.NONE
 
 
+def test_a_block_grown_past_64_kib_has_none() -> None:
+    """Late readings can grow a sealed block past what a mark's 16-bit offsets reach."""
+    rng = random.Random(5)
+    points = [(k * 1_000_003 + rng.randrange(999), rng.randrange(TOP)) for k in range(8000)]
+    data, marks = s._encode(points)
+    assert len(data) > 0xFFFF and marks is None
+    assert s._encode(points[:2000])[1] is not None
+
+
 def stored_blocks(store: Store) -> list[tuple[int, int, bytes, bytes | None]]:
     rows = [
         *store.conn.execute("SELECT t0, v_first, data, marks FROM sample ORDER BY t0"),

@@ -112,10 +112,12 @@ class _Places:
         a, end = max(lo, b.t0), min(hi, b.t1)
         if a >= end:
             return
-        inside = self.starts[
-            bisect.bisect_right(self.starts, a) : bisect.bisect_left(self.starts, end)
-        ]
-        cuts = [a, *inside, end]
+        starts = self.starts
+        if len(starts) == 1:
+            cuts = [a, end]  # one place: the window's ends only
+        else:
+            inside = starts[bisect.bisect_right(starts, a) : bisect.bisect_left(starts, end)]
+            cuts = [a, *inside, end]
         # Up to the block's first reading it has grown by nothing, up to its last by all.
         within = [x for x in cuts if b.t0 < x < b.t1]
         found = iter(growth_at(b.t0, first, data, marks, within))

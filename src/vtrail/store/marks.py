@@ -12,13 +12,15 @@ then the last mark's at or before it, plus at most `EVERY - 1` readings decoded 
 
 `marks` column (BLOB): the count (uint16); the marks' instants (int64 each: one `struct`
 call and a bisection find the mark); per mark, where its record starts after the
-table and where decoding resumes in `data` (uint32 each); then the records, varints of
+table and where decoding resumes in `data` (uint16 each: a block grown past 64 KiB by
+late readings has no marks); then the records, varints of
 the time step (less the mean step since the mark before: 0 for a steady poll), the
 value less the block's first, and the growth less that difference (0 until a reset).
 Integers of any size stay exact.
 
 A block holding floats has no marks (NULL), nor has one written before
-0018_counter_block_marks, nor an open block begun before it: those are decoded whole.
+0018_counter_block_marks, an open block begun before it, or a block grown past 64 KiB:
+those are decoded whole.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from collections.abc import Sequence
 
 from vtrail.store.varints import get, put, unzz, zz
 
-#: Readings between two marks: a cut decodes 8 readings on average, for about 25 bytes
-#: a mark (two bytes a reading of a block of 240 and 4 to 5 bytes per reading).
-EVERY = 16
+#: Readings between two marks: a cut decodes 4 readings on average, for about 19 bytes
+#: a mark (2.4 bytes a reading, beside the 4 or 5 a steady counter's reading takes).
+EVERY = 8
 _COUNT = struct.Struct("<H")
 _AT = struct.Struct("<q")
-_WHERE = struct.Struct("<II")
+_WHERE = struct.Struct("<HH")
+#: What a `_WHERE` field holds: a block larger (grown by late readings) has no marks.
+_FAR = 0xFFFF
 #: The marks of a block of integers with fewer than `EVERY` readings.
 NONE = _COUNT.pack(0)
 
@@ -55,11 +59,13 @@ def _record(mark: Mark, since: int, v0: int) -> bytes:
     return bytes(out)
 
 
-def pack(marks: Sequence[Mark], t0: int, v0: int) -> bytes:
+def pack(marks: Sequence[Mark], t0: int, v0: int) -> bytes | None:
     """The marks of a block whose first reading is `(t0, v0)`."""
     table, where, records = bytearray(), bytearray(), bytearray()
     since = t0
     for m in marks:
+        if len(records) > _FAR or m[2] > _FAR:
+            return None
         table += _AT.pack(m[0])
         where += _WHERE.pack(len(records), m[2])
         records += _record(m, since, v0)
@@ -67,11 +73,13 @@ def pack(marks: Sequence[Mark], t0: int, v0: int) -> bytes:
     return _COUNT.pack(len(marks)) + table + where + records
 
 
-def append(blob: bytes, mark: Mark, t0: int, v0: int) -> bytes:
+def append(blob: bytes, mark: Mark, t0: int, v0: int) -> bytes | None:
     """`blob` with one more mark, after the last (a reading appended to the open block)."""
     m = _COUNT.unpack_from(blob)[0]
-    table, where = 2 + 8 * m, 2 + 16 * m
+    table, where = 2 + 8 * m, 2 + 12 * m
     since = _AT.unpack_from(blob, table - 8)[0] if m else t0
+    if len(blob) - where > _FAR or mark[2] > _FAR:
+        return None
     return b"".join(
         (
             _COUNT.pack(m + 1),
@@ -90,7 +98,7 @@ def growth_at(t0: int, v0: int, data: bytes, blob: bytes, xs: Sequence[int]) -> 
     (ascending): 0 before its second reading."""
     m = _COUNT.unpack_from(blob)[0]
     ats = struct.unpack_from(f"<{m}q", blob, 2)
-    where, records = 2 + 8 * m, 2 + 16 * m
+    where, records = 2 + 8 * m, 2 + 12 * m
     # Where decoding stands: after the reading at `t` of value `v`.
     pos, t, dt, v, grown = 1, t0, 0, v0, 0
     n = len(data)
@@ -98,7 +106,7 @@ def growth_at(t0: int, v0: int, data: bytes, blob: bytes, xs: Sequence[int]) -> 
     for x in xs:
         j = bisect.bisect_right(ats, x) - 1
         if j >= 0 and ats[j] > t:
-            rec, pos = _WHERE.unpack_from(blob, where + 8 * j)
+            rec, pos = _WHERE.unpack_from(blob, where + 4 * j)
             zdt, i = get(blob, records + rec)
             zv, i = get(blob, i)
             zr, _ = get(blob, i)

@@ -152,8 +152,8 @@ def _nowhere(unit: list[Vm], vcpus: int, mib: float, room: int, refused: str | N
 
 
 def _move(fleet: Fleet, v: Vm, host: str, found: list[Candidate], stuck: str | None) -> Move:
-    why = fleet.unchecked(v.eid)
     hops = [r.name for r in fleet.rules(v.eid) if r.kind == HOPS]
+    why = fleet.unchecked(v.eid) if hops else None
     return Move(
         v.eid,
         v.name,

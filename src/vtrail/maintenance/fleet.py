@@ -232,7 +232,7 @@ class Fleet:
         it cannot tell apart (a same-domain rule sees a host's domains only), while
         nothing else moves."""
         rules = {r.name: r for vm in vms for r in self.rules(vm) if r.kind in CHECKED}
-        if any(self.unchecked(vm) for vm in vms):
+        if any(r.kind == HOPS for r in rules.values()) and any(self.unchecked(v) for v in vms):
             rules = {n: r for n, r in rules.items() if r.kind != HOPS}
         pending = []
         for name in sorted(rules):

@@ -230,7 +230,7 @@ SINCE_EXACT_SAMPLES: list[Migration] = [
     ),
     Migration(
         "0018_counter_block_marks",
-        # A block of integer readings keeps, every 8 readings, where its readings stand
+        # A block of integer readings keeps, every 16 readings, where its readings stand
         # (store/marks.py), so that accounting over a window that starts or ends inside a
         # block decodes a few readings of it instead of all. Blocks written before stay
         # NULL and are decoded whole, as before.

@@ -12,7 +12,7 @@
 app-2 ran on hv-a until 60 s, when it migrated to hv-d; stopped-1 is defined on hv-a
 but shut off (no `runs_on`). Rules: db-apart (anti-affinity db), db-off-d
 (host-anti-affinity db on hv-d), web-together (same-domain web; rack-1 is hv-a and
-hv-b, rack-2 hv-c and hv-d), web-near-db (max-hops, never checked for a move).
+hv-b, rack-2 hv-c and hv-d), web-near-db (max-hops: not checked, its VMs record no NIC).
 
 `record_rolling_story`: four hosts of 4 cpus and 8192 MiB (2 vCPUs a cpu): db-1 (2, 4096)
 and web-1 (1, 2048) on h1, db-2 (2, 4096) on h2, web-2 (1, 2048) on h3, h4 empty.

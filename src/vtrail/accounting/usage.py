@@ -8,6 +8,13 @@ it (docs/observations.md). A series' first reading counts nothing, but for one t
 takes over from another series of the same counter (a VM that moved, read by its new
 host's collector): the counter restarted with the VM's new process, so its first
 reading is counted whole too.
+
+A block whose readings all fall in one stretch is counted from its row. One cut by the
+window's start or end, or by a stretch's (a single-source series across a migration),
+is counted from its growth up to each cut, which its marks give for a few readings
+decoded (store/marks.py): the growth of its readings in `(a, b]` is the growth up to
+`b` less the growth up to `a`. A block without marks (one holding floats, or written
+before them) is decoded whole and each reading billed in turn.
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ from dataclasses import dataclass, field
 
 from vtrail.accounting.stretches import Fabric, Place
 from vtrail.store import Store
-from vtrail.store.reads.account import Block, before, blocks, points
-from vtrail.store.samples import Num, as_num
+from vtrail.store.marks import growth_at
+from vtrail.store.reads.account import Block, before, blocks, contents
+from vtrail.store.samples import Num, as_num, decode
 
 CPU, DISK_READ, DISK_WRITE, NET_RX, NET_TX = range(5)
 
@@ -85,6 +93,39 @@ class _Places:
             out[self.places[k]].counts[kind] += grown
         return prev
 
+    def cut(
+        self,
+        b: Block,
+        data: bytes,
+        marks: bytes,
+        prev: Num | None,
+        lo: int,
+        hi: int,
+        kind: int,
+        out: dict[Place, Used],
+    ) -> None:
+        """As `walk`, for a block of integers with marks: its growth between each two cuts
+        (the window's ends, the starts of stretches) billed to the stretch it falls in."""
+        first = int(as_num(b.first))
+        if lo < b.t0 <= hi:
+            out[self.places[self.index(b.t0)]].counts[kind] += _step(prev, first)
+        a, end = max(lo, b.t0), min(hi, b.t1)
+        if a >= end:
+            return
+        starts = self.starts
+        if len(starts) == 1:
+            cuts = [a, end]  # one place: the window's ends only
+        else:
+            inside = starts[bisect.bisect_right(starts, a) : bisect.bisect_left(starts, end)]
+            cuts = [a, *inside, end]
+        # Up to the block's first reading it has grown by nothing, up to its last by all.
+        within = [x for x in cuts if b.t0 < x < b.t1]
+        found = iter(growth_at(b.t0, first, data, marks, within))
+        total = int(as_num(b.increase))
+        grown = [0 if x <= b.t0 else total if x >= b.t1 else next(found) for x in cuts]
+        for k in range(1, len(cuts)):
+            out[self.places[self.index(cuts[k])]].counts[kind] += grown[k] - grown[k - 1]
+
     def one(self, t0: int, t1: int) -> Place | None:
         """The one place every reading in `[t0, t1]` is billed to, if there is one."""
         if len(self.places) == 1:
@@ -133,6 +174,10 @@ def usage(store: Store, fabric: Fabric, lo: int, hi: int) -> dict[Place, Used]:
                     head = _step(prev, as_num(b.first)) if b.t0 > lo else 0
                     out[one].counts[kind] += head + as_num(b.increase)
                 else:
-                    prev = where.walk(points(store, b), prev, lo, hi, kind, out)
+                    data, marks = contents(store, b)
+                    if marks is None:
+                        where.walk(decode(b.t0, as_num(b.first), data), prev, lo, hi, kind, out)
+                    else:
+                        where.cut(b, data, marks, prev, lo, hi, kind, out)
                 prev = as_num(b.last)
     return out

@@ -102,6 +102,8 @@ def drain_table(a: DrainAnswer) -> None:
         ]
         cols = [Col("rule"), Col("kind"), Col("services"), Col("checked")]
         columns.table(console, "Rules that bind them", cols, rule_rows)
+    for line in dict.fromkeys(u for m in a.vms for u in m.unchecked):
+        console.print(Text(line), soft_wrap=True)
     for line in a.stuck:
         console.print(Text(line, style="bold red"), soft_wrap=True)
 

@@ -17,7 +17,7 @@ from bisect import insort
 from dataclasses import dataclass
 from datetime import datetime
 
-from vtrail.maintenance.fleet import CHECKED, Fleet, Host, Key, Vm, units
+from vtrail.maintenance.fleet import CHECKED, HOPS, Fleet, Host, Key, Vm, units
 from vtrail.policy.model import Policy
 from vtrail.store import Store
 from vtrail.triage.rules import listed
@@ -49,6 +49,8 @@ class Move:
     candidates: list[Candidate]
     #: Why it has nowhere to go, in a line; None when it has a target.
     stuck: str | None
+    #: The rules of its own left unchecked for it, each with why (`rule: reason`).
+    unchecked: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,8 @@ class Constraint:
     name: str
     kind: str
     services: list[str]
-    #: False for `max-hops`: a path after a move is nowhere in the record.
+    #: False for a `max-hops` rule when a VM it binds cannot be followed to another host
+    #: (its `unchecked` says why).
     checked: bool
 
 
@@ -149,6 +152,8 @@ def _nowhere(unit: list[Vm], vcpus: int, mib: float, room: int, refused: str | N
 
 
 def _move(fleet: Fleet, v: Vm, host: str, found: list[Candidate], stuck: str | None) -> Move:
+    hops = [r.name for r in fleet.rules(v.eid) if r.kind == HOPS]
+    why = fleet.unchecked(v.eid) if hops else None
     return Move(
         v.eid,
         v.name,
@@ -161,14 +166,21 @@ def _move(fleet: Fleet, v: Vm, host: str, found: list[Candidate], stuck: str | N
         found[0].host if found else None,
         found,
         stuck,
+        [f"{n}: not checked for {v.name}: {why}" for n in hops] if why else [],
     )
 
 
 def constraints(fleet: Fleet, moves: list[Move]) -> list[Constraint]:
     names = sorted({r for m in moves for r in m.rules})
     rules = fleet.policy.rules
+    unchecked = {u.split(": ", 1)[0] for m in moves for u in m.unchecked}
     return [
-        Constraint(n, rules[n].kind, list(rules[n].services), rules[n].kind in CHECKED)
+        Constraint(
+            n,
+            rules[n].kind,
+            list(rules[n].services),
+            rules[n].kind in CHECKED and n not in unchecked,
+        )
         for n in names
     ]
 

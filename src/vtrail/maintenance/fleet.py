@@ -7,7 +7,9 @@ nowhere and needs no moving). Sizes are the recorded `vcpus` and `memory_kib` of
 and the `cpus` and `memory_mib` of a host, the latter times the policy's overcommit
 ratios (`maintenance:`). Domains are judged by host: a VM that moves takes none of
 its old host's bridges along, so a domain that names only bridges or networks holds
-no moved VM.
+no moved VM. A `max-hops` rule is judged on the path a moved VM would have, its NICs
+plugged into the bridges and networks of the same names on its new host
+(maintenance/hops.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime
 
 from vtrail.assetattrs import OWNER
 from vtrail.ids import host_id, parse_asset
+from vtrail.maintenance.hops import MovedHops
 from vtrail.model import InvalidId, JSONValue, split_id
 from vtrail.policy.model import Policy, Rule
 from vtrail.store import Store, UnknownEntity
@@ -26,11 +29,19 @@ from vtrail.store.reads.triage import RelationRow, TriageReader
 from vtrail.timeexpr import iso, to_us
 from vtrail.triage.fabric import RUNS_ON, DomainIndex, Fabric, Place
 from vtrail.triage.members import Matcher, scope
-from vtrail.triage.rules import EVALUATE, Breach, Context, Hops
+from vtrail.triage.rules import EVALUATE, Breach, Context
 
-#: Rules a move is checked against. `max-hops` is not: the path a VM would have after a
-#: move is nowhere in the record, so it is listed as a constraint left unchecked.
-CHECKED = ("same-domain", "affinity", "anti-affinity", "host-affinity", "host-anti-affinity")
+#: Rules a move is checked against. `max-hops` is, for the VMs whose NICs can be
+#: followed to another host (maintenance/hops.py); for the others it is left unchecked.
+CHECKED = (
+    "same-domain",
+    "affinity",
+    "anti-affinity",
+    "host-affinity",
+    "host-anti-affinity",
+    "max-hops",
+)
+HOPS = "max-hops"
 
 #: What every host's id starts with.
 HOST = host_id("")
@@ -153,7 +164,9 @@ class Fleet:
             self.on[host].append(eid)
             self.hosts[host].used_vcpus += vm.vcpus
             self.hosts[host].used_mib += vm.memory_mib
-        self.cx = Context(self.fabric, DomainIndex(policy.domains), self.members, Hops(store), t)
+        self.hops = MovedHops(store, self.fabric, {e: self.fabric.host(e) for e in self.vms})
+        self.cx = Context(self.fabric, DomainIndex(policy.domains), self.members, self.hops, t)
+        self._unmodelled: dict[str, str | None] = {}
         self.rules_of: dict[str, list[Rule]] = {}
         for rule in policy.rules.values():
             for s in rule.services:
@@ -177,6 +190,12 @@ class Fleet:
         """The rules of the services `vm` is in, each once, by name."""
         found = {r.name: r for s in self.vms[vm].services for r in self.rules_of.get(s, ())}
         return [found[n] for n in sorted(found)]
+
+    def unchecked(self, vm: str) -> str | None:
+        """Why a `max-hops` rule cannot be judged for `vm` after a move; None if it can."""
+        if vm not in self._unmodelled:
+            self._unmodelled[vm] = self.hops.unmodelled(vm, self.cx.t)
+        return self._unmodelled[vm]
 
     def breaches(self, rule: Rule) -> set[Key]:
         return {b.key for b in self._evaluate(rule)}
@@ -213,6 +232,8 @@ class Fleet:
         it cannot tell apart (a same-domain rule sees a host's domains only), while
         nothing else moves."""
         rules = {r.name: r for vm in vms for r in self.rules(vm) if r.kind in CHECKED}
+        if any(r.kind == HOPS for r in rules.values()) and any(self.unchecked(v) for v in vms):
+            rules = {n: r for n, r in rules.items() if r.kind != HOPS}
         pending = []
         for name in sorted(rules):
             rule = rules[name]

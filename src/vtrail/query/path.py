@@ -352,9 +352,10 @@ def _arrive(w: Walk, trip: _Trip, dst: _Endpoint) -> None:
         trip.hops.append(w.hop(end, "namespace"))
 
 
-def path(store: Store, a: str, b: str, at: datetime) -> PathAnswer:
-    """The hops from `a` to `b` at `at` (VMs, NICs, MACs, IPs or namespaces)."""
-    w = Walk(store, to_us(at))
+def path(store: Store, a: str, b: str, at: datetime, walk: Walk | None = None) -> PathAnswer:
+    """The hops from `a` to `b` at `at` (VMs, NICs, MACs, IPs or namespaces); over `walk`
+    when given, a view of the fabric at `at` (a planner's, with VMs moved)."""
+    w = walk or Walk(store, to_us(at))
     src, dst = _endpoint(store, w, a, at), _endpoint(store, w, b, at)
     saddr, daddr = _pick(src, dst)
     trip = _Trip()

@@ -7,7 +7,9 @@ tick at a steady interval, so these are tiny) and zig-zag deltas of the values
 block that must hold both an integer beyond 2^53 and a float (a late reading
 of the other type) tags each reading. `increase` is the block's growth
 counting resets (a counter that went down restarted from zero), so lifetime
-totals need no decoding.
+totals need no decoding. A block of integers also keeps marks (store/marks.py): where
+its readings stand every `marks.EVERY` readings, so that its growth up to an instant
+inside it costs a few readings decoded.
 
 Integers are exact whatever their size: readings go up to 2^64 - 1 (a 64-bit
 counter), deltas and totals are Python integers. A float that holds an
@@ -27,7 +29,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from vtrail.store import marks as mk
 from vtrail.store.interfaces import Store
+from vtrail.store.varints import put as _varint
+from vtrail.store.varints import unzz as _unzz
+from vtrail.store.varints import zz as _zz
 
 BLOCK = 240
 _INT = 0
@@ -39,22 +45,6 @@ _I64 = (-(2**63), 2**63 - 1)
 _DOUBLE_EXACT = 2**53
 
 Num = int | float
-
-
-def _zz(n: int) -> int:
-    # Python integers: a step between two 64-bit readings needs 65 bits.
-    return n << 1 if n >= 0 else (~n << 1) | 1
-
-
-def _unzz(n: int) -> int:
-    return (n >> 1) ^ -(n & 1)
-
-
-def _varint(n: int, out: bytearray) -> None:
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
 
 
 def _exact(value: Num) -> Num:
@@ -93,15 +83,25 @@ def _put_value(mode: int, v: Num, prev: Num, out: bytearray) -> None:
 
 def encode(points: list[tuple[int, Num]]) -> bytes:
     """Everything after the first point, which lives in the row itself."""
+    return _encode(points)[0]
+
+
+def _encode(points: list[tuple[int, Num]]) -> tuple[bytes, bytes | None]:
+    """The block's data, and its marks (None for a block that holds floats)."""
     mode = _mode(v for _, v in points)
     out = bytearray([mode])
+    marks: list[mk.Mark] = []
     prev_t, prev_dt, prev_v = points[0][0], 0, points[0][1]
-    for t, v in points[1:]:
+    grown: Num = 0
+    for k, (t, v) in enumerate(points[1:], 1):
         dt = t - prev_t
         _varint(_zz(dt - prev_dt), out)
         _put_value(mode, v, prev_v, out)
+        grown += v - prev_v if v >= prev_v else v
+        if k % mk.EVERY == 0 and mode == _INT:
+            marks.append((t, dt, len(out), int(v), int(grown)))
         prev_t, prev_dt, prev_v = t, dt, v
-    return bytes(out)
+    return bytes(out), mk.pack(marks, points[0][0], int(points[0][1])) if mode == _INT else None
 
 
 def decode(t0: int, v0: Num, data: bytes) -> list[tuple[int, Num]]:
@@ -160,9 +160,9 @@ def as_num(v: int | float | str) -> Num:
 
 _COLS = (
     "entity, metric, source, gauge, t0, t1, n, v_first, v_last, increase, dt_last, data, "
-    "v_min, v_max, v_sum"
+    "v_min, v_max, v_sum, marks"
 )
-_MARKS = ",".join("?" * 15)
+_MARKS = ",".join("?" * 16)
 #: A series: its entity, metric and the source that read it (0: recorded before 0014).
 _SERIES = "entity = ? AND metric = ? AND source = ?"
 
@@ -187,6 +187,9 @@ class _Block:
     v_min: Num | None = None
     v_max: Num | None = None
     v_sum: Num | None = None
+    #: Where its readings stand every `marks.EVERY` (store/marks.py); None: a block that
+    #: holds floats, or one begun before 0018_counter_block_marks.
+    marks: bytes | None = None
 
     @classmethod
     def of(
@@ -194,7 +197,7 @@ class _Block:
     ) -> _Block:
         dt = points[-1][0] - points[-2][0] if len(points) > 1 else 0
         values = [v for _, v in points]
-        summary = (min(values), max(values), sum(values)) if gauge else (None, None, None)
+        data, marks = _encode(points)
         return cls(
             entity,
             metric,
@@ -207,14 +210,17 @@ class _Block:
             points[-1][1],
             _increase(points),
             dt,
-            encode(points),
+            data,
             None,
-            *summary,
+            v_min=min(values) if gauge else None,
+            v_max=max(values) if gauge else None,
+            v_sum=sum(values) if gauge else None,
+            marks=marks,
         )
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...], rowid: int | None) -> _Block:
-        e, m, src, g, t0, t1, n, vf, vl, inc, dt, data, lo, hi, total = row
+        e, m, src, g, t0, t1, n, vf, vl, inc, dt, data, lo, hi, total, marks = row
         return cls(
             e,
             m,
@@ -229,7 +235,10 @@ class _Block:
             dt,
             data,
             rowid,
-            *(None if x is None else as_num(x) for x in (lo, hi, total)),
+            v_min=None if lo is None else as_num(lo),
+            v_max=None if hi is None else as_num(hi),
+            v_sum=None if total is None else as_num(total),
+            marks=None if marks is None else bytes(marks),
         )
 
     def key(self) -> tuple[int, str, int]:
@@ -250,6 +259,7 @@ class _Block:
             self.dt_last,
             self.data,
             *(None if x is None else _db(x) for x in (self.v_min, self.v_max, self.v_sum)),
+            self.marks,
         )
 
 
@@ -303,10 +313,15 @@ class SampleWriter:
         summary: tuple[Num | None, ...] = (None, None, None)
         if b.v_min is not None and b.v_max is not None and b.v_sum is not None:
             summary = (min(b.v_min, value), max(b.v_max, value), b.v_sum + value)
+        marks = b.marks
+        if marks is not None and b.n % mk.EVERY == 0:
+            # The block's n-th reading (from 0) is this one: a mark after it.
+            mark = (ts, dt, len(b.data) + len(tail), int(value), int(increase))
+            marks = mk.append(marks, mark, b.t0, int(b.v_first))
         # Only what an append changes: the first reading stays as its column holds it.
         self.c.execute(
             "UPDATE sample_open SET t1 = ?, n = ?, v_last = ?, increase = ?, dt_last = ?, "
-            f"data = ?, v_min = ?, v_max = ?, v_sum = ? WHERE {_SERIES}",
+            f"data = ?, v_min = ?, v_max = ?, v_sum = ?, marks = ? WHERE {_SERIES}",
             (
                 ts,
                 b.n + 1,
@@ -315,6 +330,7 @@ class SampleWriter:
                 dt,
                 b.data + tail,
                 *(None if x is None else _db(x) for x in summary),
+                marks,
                 *b.key(),
             ),
         )
@@ -335,7 +351,7 @@ class SampleWriter:
                 f"SELECT {_COLS}, rowid FROM sample WHERE {_SERIES} ORDER BY t0 LIMIT 1", key
             ).fetchone()
         )
-        return _Block.from_row(row[:15], row[15]) if row else None
+        return _Block.from_row(row[:16], row[16]) if row else None
 
     def _insert_into(self, b: _Block, ts: int, value: Num) -> bool:
         points = decode(b.t0, b.v_first, b.data)
@@ -349,7 +365,8 @@ class SampleWriter:
         else:
             self.c.execute(
                 "UPDATE sample SET t0 = ?, t1 = ?, n = ?, v_first = ?, v_last = ?, increase = ?, "
-                "dt_last = ?, data = ?, v_min = ?, v_max = ?, v_sum = ? WHERE rowid = ?",
+                "dt_last = ?, data = ?, v_min = ?, v_max = ?, v_sum = ?, marks = ? "
+                "WHERE rowid = ?",
                 (*nb.row()[4:], b.rowid),
             )
         return True

@@ -19,6 +19,7 @@ from vtrail.model import split_id
 from vtrail.policy.model import Rule
 from vtrail.query.names import Ambiguous
 from vtrail.query.path import BadPath, path
+from vtrail.query.walk import Walk
 from vtrail.store import Store, UnknownEntity
 from vtrail.timeexpr import from_us
 from vtrail.triage.fabric import DomainIndex, Fabric
@@ -76,9 +77,12 @@ class Hops:
             self.ends.setdefault(b, set()).add((a, b))
         return found
 
-    def _walk(self, a: str, b: str, at: datetime) -> tuple[int | None, str]:
+    def _walk(
+        self, a: str, b: str, at: datetime, walk: Walk | None = None
+    ) -> tuple[int | None, str]:
+        """Over the record at `at`, or over `walk`, a view of it (a planner's)."""
         try:
-            p = path(self.store, a, b, at)
+            p = path(self.store, a, b, at, walk)
         except (UnknownEntity, Ambiguous, BadPath) as e:
             return None, str(e)
         if not p.reachable:

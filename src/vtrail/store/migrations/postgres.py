@@ -232,6 +232,10 @@ CREATE TABLE push_stream (
     at           BIGINT NOT NULL
 );
 """,
+    "0018_counter_block_marks": """
+ALTER TABLE sample ADD COLUMN marks BYTEA;
+ALTER TABLE sample_open ADD COLUMN marks BYTEA;
+""",
 }
 
 #: The tables partitioned by time, and the column they are partitioned on.

@@ -228,4 +228,15 @@ SINCE_EXACT_SAMPLES: list[Migration] = [
         ) WITHOUT ROWID;
         """,
     ),
+    Migration(
+        "0018_counter_block_marks",
+        # A block of integer readings keeps, every 16 readings, where its readings stand
+        # (store/marks.py), so that accounting over a window that starts or ends inside a
+        # block decodes a few readings of it instead of all. Blocks written before stay
+        # NULL and are decoded whole, as before.
+        """
+        ALTER TABLE sample ADD COLUMN marks;
+        ALTER TABLE sample_open ADD COLUMN marks;
+        """,
+    ),
 ]

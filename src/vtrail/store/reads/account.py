@@ -3,7 +3,8 @@
 Accounting reads a VM's `cpu_time_ns` and `disk.<dev>.rd_bytes`/`wr_bytes`, and its
 NICs' `rx_bytes`/`tx_bytes`, for every VM at once. A block whose readings all fall in
 one stretch of a VM's life is counted from its `increase` without decoding
-(store/samples.py); only a block cut by the window's ends or by a migration is decoded.
+(store/samples.py); only a block cut by the window's ends or by a migration is read,
+and of it, from its marks (store/marks.py), the few readings around each cut.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from vtrail.store.interfaces import Store
-from vtrail.store.reads.samples import block_data
-from vtrail.store.samples import Num, as_num, decode
+from vtrail.store.reads.samples import block_columns
+from vtrail.store.samples import Num, as_num
 
 #: The metrics accounting reads, as SQL over a block's `metric` (kinds `vm` and `nic`).
 _METRICS = (
@@ -23,6 +24,10 @@ _METRICS = (
     "OR s.metric LIKE '%.wr\\_bytes' ESCAPE '\\')))"
 )
 _COLS = "s.entity, e.eid, s.metric, s.source, s.t0, s.t1, s.v_first, s.v_last, s.increase"
+#: A block that the window's start or end cuts is read whole with its row, in the one
+#: ordered read, rather than by a query of its own.
+_CUT = "s.t0 < :lo OR s.t1 > :hi"
+_CONTENTS = f"CASE WHEN {_CUT} THEN s.data END, CASE WHEN {_CUT} THEN s.marks END"
 _KINDS = "e.kind IN ('vm', 'nic') AND s.gauge = 0"
 
 
@@ -41,13 +46,19 @@ class Block(NamedTuple):
     increase: int | float | str
     #: Where its readings are: a sealed block's rowid, or None for the series' open block.
     rowid: int | None
+    #: Its data and marks (store/marks.py) when the window cuts it, else None: most
+    #: blocks are counted from their `increase`, and their data is never read.
+    data: bytes | None
+    marks: bytes | None
 
 
-def points(store: Store, b: Block) -> list[tuple[int, Num]]:
-    """A block's readings, read and decoded only when asked: most blocks are counted
-    from their `increase`, and their data is never read."""
-    data = block_data(store, b.rowid, (b.entity_n, b.metric, b.source))
-    return decode(b.t0, as_num(b.first), data)
+def contents(store: Store, b: Block) -> tuple[bytes, bytes | None]:
+    """A block's data and marks: read with its row if the window cuts it, else now (a
+    block cut by a migration only)."""
+    data, marks = b.data, b.marks
+    if data is None:
+        data, marks = block_columns(store, "data, marks", b.rowid, (b.entity_n, b.metric, b.source))
+    return bytes(data), None if marks is None else bytes(marks)
 
 
 def blocks(store: Store, lo: int, hi: int) -> Iterator[Block]:
@@ -55,9 +66,9 @@ def blocks(store: Store, lo: int, hi: int) -> Iterator[Block]:
     NIC, by entity, metric and source, each series' in time order."""
     where = f"s.t1 > :lo AND s.t0 <= :hi AND {_KINDS} AND {_METRICS}"
     rows = store.conn.execute(
-        f"SELECT {_COLS}, s.rowid FROM sample s JOIN entity e ON e.id = s.entity WHERE {where} "
-        f"UNION ALL SELECT {_COLS}, NULL FROM sample_open s JOIN entity e ON e.id = s.entity "
-        f"WHERE {where} ORDER BY 1, 3, 4, 5",
+        f"SELECT {_COLS}, s.rowid, {_CONTENTS} FROM sample s JOIN entity e ON e.id = s.entity "
+        f"WHERE {where} UNION ALL SELECT {_COLS}, NULL, {_CONTENTS} FROM sample_open s "
+        f"JOIN entity e ON e.id = s.entity WHERE {where} ORDER BY 1, 3, 4, 5",
         {"lo": lo, "hi": hi},
     )
     return map(Block._make, rows)

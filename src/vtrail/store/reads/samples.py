@@ -4,6 +4,7 @@ the totals over its life, read from the blocks of store/samples.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from vtrail.store.interfaces import Store
 from vtrail.store.reads.rows import bounds
@@ -16,14 +17,22 @@ def block_data(
     """A block's readings after its first, for a reader that read its row without them:
     a sealed block's by its rowid, the open one (which has none) by its series
     (entity, metric, source)."""
+    return bytes(block_columns(store, "data", rowid, series)[0])
+
+
+def block_columns(
+    store: Store, cols: str, rowid: int | None, series: tuple[int, str, int] | None = None
+) -> tuple[Any, ...]:
+    """Columns of one block's row, found as `block_data` finds it."""
     if rowid is not None:
-        row = store.conn.execute("SELECT data FROM sample WHERE rowid = ?", (rowid,))
+        row = store.conn.execute(f"SELECT {cols} FROM sample WHERE rowid = ?", (rowid,))
     else:
         assert series is not None, "the open block is found by its series"
         row = store.conn.execute(
-            "SELECT data FROM sample_open WHERE entity = ? AND metric = ? AND source = ?", series
+            f"SELECT {cols} FROM sample_open WHERE entity = ? AND metric = ? AND source = ?",
+            series,
         )
-    return bytes(row.fetchone()[0])
+    return tuple(row.fetchone())
 
 
 @dataclass(frozen=True, slots=True)

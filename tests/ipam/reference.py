@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 
 from vtrail.ids import parse_ip, parse_mac
 from vtrail.ipam.conflicts import Conflict, _cut, _epochs, _joined
@@ -53,6 +54,11 @@ def as_row(c: Conflict) -> Row:
             None if c.t_to is None else to_us(c.t_to), c.space, c.pool)  # fmt: skip
 
 
+def ordered(rows: Iterable[Row]) -> list[Row]:
+    """Rows in one order, whatever of theirs is None."""
+    return sorted(rows, key=repr)
+
+
 def reference(store: Store, lo: int, hi: int) -> list[Row]:
     epochs = _epochs(store, lo, hi)
     days = [p.stale_days for _, _, pools in epochs for p in pools.values() if p.kind == "ip"]
@@ -93,7 +99,7 @@ def reference(store: Store, lo: int, hi: int) -> list[Row]:
                 if overlaps(as_row(c)[3:5], max(lo, e0), min(hi, e1))]  # fmt: skip
         by_epoch.append([_cut(c, e0, e1) for c in part])
     out += _joined(by_epoch)
-    return sorted(as_row(c) for c in out)
+    return ordered(as_row(c) for c in out)
 
 
 def judged(

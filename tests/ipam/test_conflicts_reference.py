@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipam.fabric import NOW, ago, allocated, apply_pools, holds
-from ipam.reference import as_row, reference
+from ipam.reference import as_row, ordered, reference
 from vtrail.ids import ip_id
 from vtrail.ipam.conflicts import conflicts
 from vtrail.model import EntityObs, Observation, RelationObs, RelKey
@@ -125,8 +125,8 @@ def test_the_scan_finds_what_the_plain_computation_finds(
         if t_from < t_to:
             got = conflicts(store, t_from=t_from, t_to=t_to).conflicts
             want = reference(store, to_us(t_from), to_us(t_to))
-            assert sorted(as_row(c) for c in got if c.kind in ADDRESS_KINDS) == want
+            assert ordered(as_row(c) for c in got if c.kind in ADDRESS_KINDS) == want
         got = conflicts(store, at=at(instant)).conflicts
         want = reference(store, to_us(at(instant)), to_us(at(instant)) + 1)
-        assert sorted(as_row(c) for c in got if c.kind in ADDRESS_KINDS) == want
+        assert ordered(as_row(c) for c in got if c.kind in ADDRESS_KINDS) == want
         store.close()

@@ -18,18 +18,16 @@ the longest `stale-days`.
 
 from __future__ import annotations
 
-import socket
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import groupby, pairwise
-from operator import itemgetter
 from typing import Literal, TypeVar
 
 from vtrail.ids import parse_ip, parse_mac, parse_nic, pool_id
 from vtrail.ipam.intervals import Span, intersect, join, overlaps, subtract
+from vtrail.ipam.plain import sift, stale_from
 from vtrail.ipam.pools import (
     address_key,
     member_text,
@@ -225,7 +223,7 @@ def conflicts(
     # Uses read from the horizon on, for staleness; the window's own are filtered by `add`.
     # Most addresses are plainly right (one interface, one allocation that covers it):
     # those are set aside on a glance at their two edges, and the rest judged in full.
-    plain, rest = _sift(r.address_edges(horizon, lo, hi), epochs, lo)
+    plain, rest = sift(r.address_edges(horizon, lo, hi), [p for _, _, p in epochs], lo)
     if plain:
         # An address written in some other way too is judged whole, every text of it.
         other = {k[1] for e in rest if (k := address_key(e[3])) is not None and k[0] == 4}
@@ -256,83 +254,6 @@ def conflicts(
     found.out += _joined(by_epoch)
     found.out.sort(key=lambda c: (c.t_from, c.kind, c.address, c.entities))
     return ConflictsAnswer(at, t_from, t_to, found.out)
-
-
-def _sift(
-    rows: list[AddressEdge], epochs: list[tuple[int, int, dict[str, Pool]]], lo: int
-) -> tuple[dict[int, list[AddressEdge]], list[AddressEdge]]:
-    """The edges of each IPv4 address that plainly has no conflict, by the address as an
-    integer, and all the others' edges. Plain: written canonically, one interface holding
-    it and one allocation of it (no lease), and in every epoch the one pool holding it is
-    the allocation's, in its space, counting the interface's space, with an allocation
-    that covers the use and no gap in the use as long as the pool's `stale-days`: what
-    the full judgement would find nothing in."""
-    judges = [_Plain(pools, lo) for _, _, pools in epochs]
-    plain: dict[int, list[AddressEdge]] = {}
-    rest: list[AddressEdge] = []
-    for x, group in groupby(rows, key=itemgetter(0)):
-        edges = list(group)
-        if len(edges) == 2 and {edges[0][1], edges[1][1]} == {0, 2}:
-            use, alloc = (edges[0], edges[1]) if edges[0][1] == 0 else (edges[1], edges[0])
-            try:
-                n = int.from_bytes(socket.inet_pton(socket.AF_INET, x), "big")
-            except (OSError, ValueError):
-                n = -1
-            cut = 4 + len(x)
-            if n >= 0 and all(
-                j.clean(n, use[3][cut:], alloc[3][cut:], alloc[7], use[5:7], alloc[5:7])
-                for j in judges
-            ):
-                twice = plain.pop(n, None)
-                if twice is None:
-                    plain[n] = edges
-                    continue
-                rest += twice
-        rest += edges
-    return plain, rest
-
-
-class _Plain:
-    """Whether an address with one use and one allocation is plainly right under the
-    pools of one epoch (`_sift`)."""
-
-    def __init__(self, pools: dict[str, Pool], lo: int) -> None:
-        v4 = sorted(
-            ((*p.bounds(), p) for p in pools.values() if p.kind == "ip" and p.family == 4),
-            key=lambda b: b[0],
-        )
-        self.starts = [b[0] for b in v4]
-        self.v4 = v4
-        # Where pools overlap, an address is in two and each judges it: none is plain.
-        self.disjoint = all(a[1] < b[0] for a, b in pairwise(v4))
-        self.counted: dict[tuple[str, str], bool] = {}
-        self.lo = lo
-
-    def clean(self, n: int, use_space: str, alloc_space: str, pool: object, use: Span,
-              alloc: Span) -> bool:  # fmt: skip
-        i = bisect_right(self.starts, n) - 1
-        if i < 0 or not self.disjoint:
-            return False
-        _, last, p = self.v4[i]
-        if n > last or p.name != pool or p.space != alloc_space:
-            return False
-        counted = self.counted.get((p.name, use_space))
-        if counted is None:
-            counted = self.counted[(p.name, use_space)] = observed_space(p, use_space)
-        if not counted:
-            return False
-        # Nothing unallocated: the allocation covers the use.
-        end = _FOREVER if alloc[1] is None else alloc[1]
-        if alloc[0] > use[0] or (_FOREVER if use[1] is None else use[1]) > end:
-            return False
-        # Nothing stale: no gap in the use that `_stale` would flag.
-        n_us = p.stale_days * _DAY
-        horizon = self.lo - n_us
-        for g0, g1 in subtract([alloc], [use]):
-            start = max(g0, horizon) + n_us if g0 < horizon else g0 + n_us
-            if g1 is None or start < g1:
-                return False
-        return True
 
 
 def _epochs(store: Store, lo: int, hi: int) -> list[tuple[int, int, dict[str, Pool]]]:
@@ -470,11 +391,8 @@ def _allocations(rows: list[AddressEdge]) -> list[_Alloc]:
 def _stale(found: _Found, p: Pool, eid: str, holder: int, span: Span, used: list[Span],
            lo: int) -> None:  # fmt: skip
     """The parts of an allocation `p.stale_days` after it was last seen in use."""
-    n = p.stale_days * _DAY
-    horizon = lo - n
     for g0, g1 in subtract([span], used):
-        # A gap that began before what was read began at least at the horizon.
-        start = max(g0, horizon) + n if g0 < horizon else g0 + n
+        start = stale_from(g0, p.stale_days, lo)
         if g1 is None or start < g1:
             found.add("stale-allocation", _text(eid), [holder], (start, g1), p.space, p.name)
 

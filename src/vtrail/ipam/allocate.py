@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ from vtrail.timeexpr import to_us
 SOURCE = "ipam"
 #: The most members one request allocates.
 COUNT_MAX = 4096
+#: Stores that have allocated once in this process.
+_WARM: weakref.WeakSet[Store] = weakref.WeakSet()
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,13 +210,15 @@ def allocate(
     (nothing recorded) when the pool is unknown or has too few free."""
     if not 1 <= count <= COUNT_MAX:
         raise IpamError(f"--count {count} is out of range: from 1 to {COUNT_MAX}")
-    # What can be read before the lock is: the pool, the holder, and the members taken
-    # now (which brings their pages in, the first time a process allocates). Under the
-    # lock, only the claim: what is taken at the instant of the allocation, and its record.
+    # What can be read before the lock is: the pool, the holder and, the first time a
+    # store allocates, the members taken now, which brings their pages in (that first
+    # reading cost several times the next ones, all of it while others waited). Under
+    # the lock, only the claim: what is taken at the instant, the pick and its record.
     pool = pool_named(store, pool_name, datetime.now(UTC))
     who = holder(store, entity)
-    if pool.from_ip is None:
+    if pool.from_ip is None and store not in _WARM:
         _warm(store, pool, count)
+        _WARM.add(store)
     with one_at_a_time(store), store.write():
         now = datetime.now(UTC)
         t = to_us(now)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ipam.fabric import ago, apply_pools, holds, plugged
+from ipam.fabric import POOLS, ago, apply_pools, holds, plugged
 from vtrail.ipam.allocate import allocate, release
 from vtrail.ipam.pools import IpamError
 from vtrail.ipam.who import who
@@ -34,6 +34,20 @@ def test_the_next_free_skips_what_is_held_reserved_or_observed(
     holds(recorder, "netlink:blue", "port:blue/eth0", "10.0.3.2", "blue", ago(1), None)
     assert addresses(store, recorder, "lab", 2) == ["10.0.3.3", "10.0.3.4"]
     assert addresses(store, recorder, "lab") == ["10.0.3.5"]
+
+
+def test_a_pool_wider_than_256_is_read_a_block_at_a_time_and_allocated_across_them(
+    store: SqliteStore, recorder: Recorder
+) -> None:
+    """Taken members are read 256 at a time from the low end: a request that runs past
+    the first block goes on in the next, skipping what is taken there too."""
+    apply_pools(recorder, POOLS + "  wide: {prefix: 10.1.0.0/22, space: lab}\n")
+    assert addresses(store, recorder, "wide", 250)[-1] == "10.1.0.250"
+    holds(recorder, "netlink:blue", "port:blue/eth0", "10.1.1.1", "blue", ago(1), None)
+    got = addresses(store, recorder, "wide", 8)
+    assert got == [*(f"10.1.0.{n}" for n in range(251, 256)), "10.1.1.0", "10.1.1.2", "10.1.1.3"]
+    with pytest.raises(IpamError, match="pool wide has 763 free, not 1000"):
+        allocate(store, recorder, "wide", "vm:a", 1000)
 
 
 def test_an_address_used_once_but_no_more_is_free_again(

@@ -17,12 +17,13 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from vtrail.ids import address_prefixes, ip_id, mac_id
+from vtrail.ids import address_prefixes, ip_id, ip_text_prefix, mac_id
 from vtrail.ipam.pools import (
     IpamConflict,
     IpamError,
@@ -52,6 +53,8 @@ from vtrail.timeexpr import to_us
 SOURCE = "ipam"
 #: The most members one request allocates.
 COUNT_MAX = 4096
+#: Stores that have allocated once in this process.
+_WARM: weakref.WeakSet[Store] = weakref.WeakSet()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +110,18 @@ def one_at_a_time(store: Store) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def taken(store: Store, pool: Pool, t: int) -> set[int]:
-    """The members of `pool` held at `t` (see the module doc), reserved ones included."""
+def taken(store: Store, pool: Pool, t: int, within: tuple[int, int] | None = None) -> set[int]:
+    """The members of `pool` held at `t` (see the module doc), reserved ones included;
+    only those from `within[0]` to `within[1]` when it is given (IPv4: a block of 256
+    or less, read as the ids that begin with its first three octets)."""
     r = IpamReader(store)
-    out = set(reserved(pool)) if pool.kind == "ip" else set()
     family, lo, hi = shape(pool)
-    for eid, rel in r.taken(id_prefix(pool), t):
+    prefix = id_prefix(pool)
+    if within is not None:
+        lo, hi = max(lo, within[0]), min(hi, within[1])
+        prefix = ip_text_prefix(str(ipaddress.IPv4Address(lo)).rsplit(".", 1)[0] + ".")
+    out = {n for n in reserved(pool) if lo <= n <= hi} if pool.kind == "ip" else set()
+    for eid, rel in r.taken(prefix, t):
         if family:
             key = address_key(eid)
             if key is None or key[0] != family or not lo <= key[1] <= hi:
@@ -135,16 +144,28 @@ def taken(store: Store, pool: Pool, t: int) -> set[int]:
     return out
 
 
-def _pick(pool: Pool, held: set[int], count: int) -> list[int]:
+def _pick(store: Store, pool: Pool, t: int, count: int) -> list[int]:
+    """The `count` lowest free members. An IPv4 pool's taken members are read 256 at a
+    time from its low end, and no further than the block where enough are free: a
+    /16 allocated from the bottom is not read whole for each address."""
     lo, hi = pool.bounds()
     out: list[int] = []
-    n = lo
-    while n <= hi and len(out) < count:
-        if n not in held:
-            out.append(n)
-        n += 1
+    block = lo
+    while block <= hi and len(out) < count:
+        if pool.kind == "ip" and pool.family == 4:
+            end = min(hi, block | 0xFF)
+            held = taken(store, pool, t, (block, end))
+        else:
+            end = hi
+            held = taken(store, pool, t)
+        n = block
+        while n <= end and len(out) < count:
+            if n not in held:
+                out.append(n)
+            n += 1
+        block = end + 1
     if len(out) < count:
-        free = pool.size() - len(held - reserved(pool))
+        free = pool.size() - len(taken(store, pool, t) - reserved(pool))
         raise IpamConflict(
             f"pool {pool.name} has {max(free, 0)} free, not {count}: nothing was allocated"
         )
@@ -175,6 +196,13 @@ def _derived(store: Store, pool: Pool, entity: str, t: int, held: set[int]) -> l
     return out
 
 
+def _warm(store: Store, pool: Pool, count: int) -> None:
+    """Read what the claim will read, outside the lock; a pool too full is refused
+    under it."""
+    with suppress(IpamConflict):
+        _pick(store, pool, to_us(datetime.now(UTC)), count)
+
+
 def allocate(
     store: Store, recorder: Recorder, pool_name: str, entity: str, count: int = 1
 ) -> AllocateAnswer:
@@ -182,16 +210,23 @@ def allocate(
     (nothing recorded) when the pool is unknown or has too few free."""
     if not 1 <= count <= COUNT_MAX:
         raise IpamError(f"--count {count} is out of range: from 1 to {COUNT_MAX}")
+    # What can be read before the lock is: the pool, the holder and, the first time a
+    # store allocates, the members taken now, which brings their pages in (that first
+    # reading cost several times the next ones, all of it while others waited). Under
+    # the lock, only the claim: what is taken at the instant, the pick and its record.
+    pool = pool_named(store, pool_name, datetime.now(UTC))
+    who = holder(store, entity)
+    if pool.from_ip is None and store not in _WARM:
+        _warm(store, pool, count)
+        _WARM.add(store)
     with one_at_a_time(store), store.write():
         now = datetime.now(UTC)
         t = to_us(now)
         pool = pool_named(store, pool_name, now)
-        who = holder(store, entity)
-        held = taken(store, pool, t)
         picked = (
-            _derived(store, pool, who, t, held)
+            _derived(store, pool, who, t, taken(store, pool, t))
             if pool.from_ip is not None
-            else _pick(pool, held, count)
+            else _pick(store, pool, t, count)
         )
         found = [
             Allocation(pool.name, member_text(pool, n), member_id(pool, member_text(pool, n)), who)

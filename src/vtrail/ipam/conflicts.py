@@ -18,27 +18,29 @@ the longest `stale-days`.
 
 from __future__ import annotations
 
-import ipaddress
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from vtrail.ids import parse_ip, parse_mac, parse_nic, pool_id
 from vtrail.ipam.intervals import Span, intersect, join, overlaps, subtract
+from vtrail.ipam.plain import sift, stale_from
 from vtrail.ipam.pools import (
     address_key,
+    member_text,
     member_value,
     observed_space,
     pools_at,
     reserved,
-    shape,
 )
 from vtrail.model import InvalidId, split_id
 from vtrail.policy.pools import Pool
 from vtrail.query.state import check_window
 from vtrail.store import Store
-from vtrail.store.reads.ipam import Edge, IpamReader
+from vtrail.store.reads.ipam import AddressEdge, Edge, IpamReader
 from vtrail.timeexpr import from_us, to_us
 
 Kind = Literal[
@@ -58,6 +60,8 @@ KINDS: tuple[str, ...] = (
     "outside-pool",
 )
 _DAY = 86_400_000_000
+#: A holder: its id, or its row id.
+_K = TypeVar("_K", int, str)
 #: Beyond every instant, either way: the open ends of the first and last epochs.
 _FOREVER = 2**62
 
@@ -86,19 +90,23 @@ class ConflictsAnswer:
 
 
 class _Found:
-    def __init__(self, lo: int, hi: int) -> None:
+    def __init__(self, store: Store, lo: int, hi: int) -> None:
+        self.store = store
         self.lo, self.hi = lo, hi
         self.out: list[Conflict] = []
 
-    def add(self, kind: Kind, address: str, entities: list[str], span: Span,
+    def add(self, kind: Kind, address: str, entities: Iterable[int | str], span: Span,
             space: str | None = None, pool: str | None = None) -> None:  # fmt: skip
+        """`entities` are ids, or the store's row ids of them: the scans keep the
+        holders' row ids and name only those in a conflict."""
         if overlaps(span, self.lo, self.hi):
             s, t = span
+            names = [e if isinstance(e, str) else self.store.entity_name(e) for e in entities]
             self.out.append(
                 Conflict(
                     kind,
                     address,
-                    sorted(entities),
+                    sorted(names),
                     from_us(s),
                     None if t is None else from_us(t),
                     space,
@@ -107,23 +115,71 @@ class _Found:
             )
 
 
-def _spans(edges: list[Edge], key: str) -> dict[tuple[str, str], list[Span]]:
-    """Joined spans per (address id, other end) of edges; `key` says which end is the
-    address: `src` or `dst`."""
-    found: dict[tuple[str, str], list[Span]] = defaultdict(list)
-    for e in edges:
-        pair = (e.src, e.dst) if key == "src" else (e.dst, e.src)
-        found[pair].append((e.valid_from, e.valid_to))
-    return {k: join(v) for k, v in found.items()}
+#: Joined spans of each (address row id, holder row id).
+_Held = dict[tuple[int, int], list[Span]]
+#: Each address's holdings, by (family, address as an integer): (space, holder row id,
+#: joined spans) of each.
+_Uses = dict[tuple[int, int], list[tuple[str | None, int, list[Span]]]]
+#: An allocation: member id, its `address_key`, holder row id, joined spans, pool.
+_Alloc = tuple[str, tuple[int, int, str | None] | None, int, list[Span], str | None]
 
 
-def _pairs(found: _Found, kind: Kind, address: str, holders: dict[str, list[Span]],
+def _held(rows: list[AddressEdge], ids: dict[int, str]) -> _Held:
+    """The holdings, grouped; `ids` learns each address's id by its row id."""
+    found: _Held = {}
+    for _, _, a, eid, h, f, t, _ in rows:
+        ids[a] = eid
+        spans = found.get((a, h))
+        if spans is None:
+            found[(a, h)] = [(f, t)]
+        else:
+            spans.append((f, t))
+    for k, v in found.items():
+        if len(v) > 1:
+            found[k] = join(v)
+    return found
+
+
+def _pairs(found: _Found, kind: Kind, address: str, holders: dict[_K, list[Span]],
            space: str | None) -> None:  # fmt: skip
     names = sorted(holders)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             for span in intersect(holders[a], holders[b]):
                 found.add(kind, address, [a, b], span, space)
+
+
+def _duplicates(found: _Found, observed: _Held, ids: dict[int, str]) -> None:
+    """Addresses held by two interfaces at once: only those with two holders are grouped."""
+    first: dict[int, int] = {}
+    twice: set[int] = set()
+    for a, h in observed:
+        if first.setdefault(a, h) != h:
+            twice.add(a)
+    holders: dict[int, dict[int, list[Span]]] = defaultdict(dict)
+    for (a, h), spans in observed.items():
+        if a in twice:
+            holders[a][h] = spans
+    for a, by in holders.items():
+        parsed = _ip(ids[a])
+        if parsed is not None:
+            _pairs(found, "duplicate-address", parsed[0], by, parsed[1])
+
+
+def _by_number(held: Iterable[_Held], ids: dict[int, str]) -> _Uses:
+    found: _Uses = {}
+    for pairs in held:
+        for (a, h), spans in pairs.items():
+            key = address_key(ids[a])
+            if key is None:
+                continue
+            family, n, space = key
+            got = found.get((family, n))
+            if got is None:
+                found[(family, n)] = [(space, h, spans)]
+            else:
+                got.append((space, h, spans))
+    return found
 
 
 def _ip(eid: str) -> tuple[str, str | None] | None:
@@ -162,32 +218,38 @@ def conflicts(
     days = [p.stale_days for _, _, pools in epochs for p in pools.values() if p.kind == "ip"]
     horizon = lo - max(days, default=0) * _DAY
     r = IpamReader(store)
-    found = _Found(lo, hi)
+    found = _Found(store, lo, hi)
 
     # Uses read from the horizon on, for staleness; the window's own are filtered by `add`.
-    observed = _spans(r.edges_by_rel(("has_address",), horizon, hi), "dst")
-    leased = _spans(r.edges_by_rel(("leased_to",), horizon, hi), "src")
-    allocs = _allocations(r.allocations(lo, hi))
-
-    by_address: dict[str, dict[str, list[Span]]] = defaultdict(dict)
-    for (ip, holder), spans in observed.items():
-        by_address[ip][holder] = spans
-    for ip, holders in by_address.items():
-        if len(holders) > 1:
-            parsed = _ip(ip)
-            if parsed is not None:
-                _pairs(found, "duplicate-address", parsed[0], holders, parsed[1])
+    # Most addresses are plainly right (one interface, one allocation that covers it):
+    # those are set aside on a glance at their two edges, and the rest judged in full.
+    plain, rest = sift(r.address_edges(horizon, lo, hi), [p for _, _, p in epochs], lo)
+    if plain:
+        # An address written in some other way too is judged whole, every text of it.
+        other = {k[1] for e in rest if (k := address_key(e[3])) is not None and k[0] == 4}
+        for n in other & plain.keys():
+            rest += plain[n]
+    ids: dict[int, str] = {}
+    observed = _held([e for e in rest if e[1] == 0], ids)
+    leased = _held([e for e in rest if e[1] == 1], ids)
+    allocs = _allocations([e for e in rest if e[1] == 2])
+    _duplicates(found, observed, ids)
+    uses = _by_number((observed, leased), ids)
+    numbers: dict[int, list[int]] = defaultdict(list)
+    for family, n in uses:
+        numbers[family].append(n)
+    for members in numbers.values():
+        members.sort()
     macs = _macs(found, r.nic_plugs(lo, hi))
 
     # What depends on the pools is judged with the pools in force, epoch by epoch: each
     # epoch's conflicts are cut at its ends and joined again where the next goes on.
     by_epoch: list[list[Conflict]] = []
     for e0, e1, pools in epochs:
-        part = _Found(max(lo, e0), min(hi, e1))
-        ip_pools = [p for p in pools.values() if p.kind == "ip"]
+        part = _Found(store, max(lo, e0), min(hi, e1))
         mac_pools = [p for p in pools.values() if p.kind == "mac"]
         _outside_mac_pools(part, macs, mac_pools)
-        _against_pools(part, pools, ip_pools, (observed, leased), allocs, lo)
+        _against_pools(part, pools, uses, numbers, allocs, lo)
         by_epoch.append([_cut(c, e0, e1) for c in part.out])
     found.out += _joined(by_epoch)
     found.out.sort(key=lambda c: (c.t_from, c.kind, c.address, c.entities))
@@ -247,76 +309,90 @@ def _joined(by_epoch: list[list[Conflict]]) -> list[Conflict]:
 def _against_pools(
     found: _Found,
     pools: dict[str, Pool],
-    ip_pools: list[Pool],
-    uses: tuple[dict[tuple[str, str], list[Span]], ...],
-    allocs: dict[tuple[str, str], tuple[list[Span], str | None]],
+    uses: _Uses,
+    numbers: dict[int, list[int]],
+    allocs: list[_Alloc],
     lo: int,
 ) -> None:
     """Unallocated use, stale allocations and allocations outside their pool."""
-    # Use of each pool's addresses, by address integer, in the spaces the pool counts.
-    use: dict[str, dict[int, list[Span]]] = {p.name: defaultdict(list) for p in ip_pools}
-    users: dict[str, dict[int, set[str]]] = {p.name: defaultdict(set) for p in ip_pools}
-    shapes = [(p, *shape(p)) for p in ip_pools]
-    for source in uses:
-        for (ip, holder), spans in source.items():
-            key = address_key(ip)
-            if key is None:
-                continue
-            family, n, space = key
-            for p, pf, plo, phi in shapes:
-                if family == pf and plo <= n <= phi and observed_space(p, space):
-                    use[p.name][n].extend(spans)
-                    users[p.name][n].add(holder)
-    allocated: dict[str, dict[int, list[Span]]] = {p.name: defaultdict(list) for p in ip_pools}
-    for (eid, holder), (spans, pool_name) in allocs.items():
-        pool = pools.get(pool_name) if pool_name is not None else None
-        key = address_key(eid)
-        space = key[2] if key is not None else None
-        member = member_value(pool, eid) if pool is not None else None
-        inside = (
-            pool is not None and member is not None and (pool.kind == "mac" or space == pool.space)
-        )
-        for span in spans:
-            if not inside:
-                found.add("outside-pool", _text(eid), [holder], span, space, pool_name)
-            elif pool is not None and member is not None and pool.kind == "ip":
-                allocated[pool.name][member].append(span)
-                _stale(found, pool, eid, holder, span, join(use[pool.name].get(member, [])), lo)
+    ip_pools = [p for p in pools.values() if p.kind == "ip"]
+    bounds = {p.name: p.bounds() for p in ip_pools}
+    # Use of each pool's addresses, in the spaces the pool counts: joined, with its holders.
+    use: dict[tuple[str, int], tuple[list[Span], list[int]]] = {}
     for p in ip_pools:
-        skip = reserved(p)
-        held = allocated[p.name]
-        for n, spans in use[p.name].items():
-            if n in skip:
-                continue
-            left = subtract(join(spans), join(held.get(n, [])))
-            if not left:
-                continue
-            text = str(ipaddress.ip_address(n) if p.family == 4 else ipaddress.IPv6Address(n))
+        plo, phi = bounds[p.name]
+        counts: dict[str | None, bool] = {}
+        members = numbers.get(p.family, [])
+        for n in members[bisect_left(members, plo) : bisect_right(members, phi)]:
+            spans: list[Span] = []
+            holders: list[int] = []
+            for space, h, got in uses[(p.family, n)]:
+                counted = counts.get(space)
+                if counted is None:
+                    counted = counts[space] = observed_space(p, space)
+                if counted:
+                    spans += got
+                    holders.append(h)
+            if spans:
+                use[(p.name, n)] = (spans if len(holders) == 1 else join(spans), holders)
+    allocated: dict[tuple[str, int], list[Span]] = defaultdict(list)
+    for eid, key, holder, spans, name in allocs:
+        pool = pools.get(name) if name is not None else None
+        space = key[2] if key is not None else None
+        member: int | None = None
+        if pool is not None and pool.kind == "ip":
+            if key is not None and key[0] == pool.family:
+                plo, phi = bounds[pool.name]
+                member = key[1] if plo <= key[1] <= phi else None
+        elif pool is not None:
+            member = member_value(pool, eid)
+        if pool is None or member is None or (pool.kind == "ip" and space != pool.space):
+            for span in spans:
+                found.add("outside-pool", _text(eid), [holder], span, space, name)
+        elif pool.kind == "ip":
+            allocated[(pool.name, member)] += spans
+            used = use.get((pool.name, member))
+            for span in spans:
+                _stale(found, pool, eid, holder, span, used[0] if used else [], lo)
+    skip = {p.name: reserved(p) for p in ip_pools}
+    for (name, n), (spans, holders) in use.items():
+        if n in skip[name]:
+            continue
+        held = allocated.get((name, n))
+        left = subtract(spans, join(held)) if held else spans
+        if left:
+            text = member_text(pools[name], n)
             for span in left:
-                found.add("unallocated", text, list(users[p.name][n]), span, None, p.name)
+                found.add("unallocated", text, set(holders), span, None, name)
 
 
-def _allocations(
-    allocs: list[tuple[str, str, int, int | None, str | None]],
-) -> dict[tuple[str, str], tuple[list[Span], str | None]]:
-    """Joined spans and pool of each (member id, holder) allocation."""
-    spans: dict[tuple[str, str], list[Span]] = defaultdict(list)
-    pool: dict[tuple[str, str], str | None] = {}
-    for src, dst, vf, vt, name in allocs:
-        key = (src, dst)
-        spans[key].append((vf, vt))
-        pool.setdefault(key, name)
-    return {k: (join(v), pool[k]) for k, v in spans.items()}
+def _allocations(rows: list[AddressEdge]) -> list[_Alloc]:
+    """Each (member, holder) allocation once: its spans joined, and the pool its first
+    version names."""
+    spans: dict[tuple[int, int], list[Span]] = {}
+    first: dict[tuple[int, int], tuple[int, str | None]] = {}
+    ids: dict[int, str] = {}
+    for _, _, a, eid, h, f, t, pool in rows:
+        ids[a] = eid
+        got = spans.get((a, h))
+        if got is None:
+            spans[(a, h)] = [(f, t)]
+            first[(a, h)] = (f, None if pool is None else str(pool))
+        else:
+            got.append((f, t))
+            if f < first[(a, h)][0]:
+                first[(a, h)] = (f, None if pool is None else str(pool))
+    return [
+        (ids[a], address_key(ids[a]), h, v if len(v) == 1 else join(v), first[(a, h)][1])
+        for (a, h), v in spans.items()
+    ]
 
 
-def _stale(found: _Found, p: Pool, eid: str, holder: str, span: Span, used: list[Span],
+def _stale(found: _Found, p: Pool, eid: str, holder: int, span: Span, used: list[Span],
            lo: int) -> None:  # fmt: skip
     """The parts of an allocation `p.stale_days` after it was last seen in use."""
-    n = p.stale_days * _DAY
-    horizon = lo - n
     for g0, g1 in subtract([span], used):
-        # A gap that began before what was read began at least at the horizon.
-        start = max(g0, horizon) + n if g0 < horizon else g0 + n
+        start = stale_from(g0, p.stale_days, lo)
         if g1 is None or start < g1:
             found.add("stale-allocation", _text(eid), [holder], (start, g1), p.space, p.name)
 

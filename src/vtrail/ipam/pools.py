@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -106,15 +107,21 @@ def _dotted_quad(text: str) -> int | None:
 @lru_cache(maxsize=1 << 18)
 def address_key(eid: str) -> tuple[int, int, str | None] | None:
     """`(family, address as an integer, space)` of an `ip:` id, None for any other id.
-    The scans read it of every edge: a dotted quad is read without `ipaddress`, and
-    each id once."""
+    The scans read it of every address: a dotted quad is read without `ipaddress`,
+    and each id once."""
     head = ip_text_prefix()
     if not eid.startswith(head):
         return None
     local, at, space = eid[len(head) :].partition("@")
-    quad = _dotted_quad(local) if at else None
-    if quad is not None:
-        return 4, quad, space
+    if at:
+        try:
+            # The C parser takes the dotted quads `_dotted_quad` reads, but for those
+            # with leading zeros, which it leaves to it, at a fifth of the cost.
+            return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, local), "big"), space
+        except (OSError, ValueError):
+            quad = _dotted_quad(local)
+            if quad is not None:
+                return 4, quad, space
     try:
         parsed = parse_ip(eid)
     except InvalidId:

@@ -30,6 +30,13 @@ class Edge(NamedTuple):
     source: str
 
 
+#: `(address text, kind, address row id, address id, other end's row id, valid_from,
+#: valid_to, pool)`: kind 0 `has_address`, 1 `leased_to`, 2 `allocated_to` (with the pool
+#: its attributes name); the text is what an `ip:` id holds before its `@` (the whole id
+#: of any other).
+AddressEdge = tuple[str, int, int, str, int, int, int | None, str | None]
+
+
 class Life(NamedTuple):
     """One version of an entity: `eid` from `valid_from` to `valid_to`, and its source."""
 
@@ -40,6 +47,7 @@ class Life(NamedTuple):
 
 
 _OVERLAP = "r.valid_from < :hi AND (r.valid_to IS NULL OR r.valid_to > :lo)"
+_OVERLAP_FROM = "r.valid_from < :hi AND (r.valid_to IS NULL OR r.valid_to > :horizon)"
 _EDGE = "a.eid, r.rel, b.eid, r.valid_from, r.valid_to, r.attrs, s.name"
 _JOIN = (
     "JOIN entity a ON a.id = r.src JOIN entity b ON b.id = r.dst JOIN source s ON s.id = r.source"
@@ -118,7 +126,7 @@ class IpamReader:
         return [(str(a), str(b)) for a, b in rows]
 
     def edges_by_rel(self, rels: Sequence[str], lo: int, hi: int) -> list[Edge]:
-        """Every edge of these relations in the window: what the conflict scans read."""
+        """Every edge of these relations in the window, each end named: what usage reads."""
         found: list[Edge] = []
         for rel in rels:
             found.extend(
@@ -130,18 +138,29 @@ class IpamReader:
             )
         return found
 
-    def allocations(self, lo: int, hi: int) -> list[tuple[str, str, int, int | None, str | None]]:
-        """(member id, holder, valid_from, valid_to, pool) of every `allocated_to` edge in
-        the window: the pool read by SQLite, not by a JSON parse per row."""
-        rows = self.c.execute(
-            "SELECT a.eid, b.eid, r.valid_from, r.valid_to, json_extract(r.attrs, '$.pool') "
-            "FROM relation r JOIN entity a ON a.id = r.src JOIN entity b ON b.id = r.dst "
-            f"WHERE r.rel = 'allocated_to' AND {_OVERLAP}",
-            {"lo": lo, "hi": hi},
+    def address_edges(self, horizon: int, lo: int, hi: int) -> list[AddressEdge]:
+        """What the conflict scan reads: every `has_address` and `leased_to` edge from
+        `horizon` to `hi`, and every `allocated_to` edge from `lo` to `hi`, in the order
+        of the address's id, so that all the edges of one address text (every space's
+        id of it begins `ip:<address>@`) come together. Only the address's id is read
+        as text; the other end is named when it is in a conflict."""
+        x = (
+            "CASE WHEN instr(e.eid, '@') > 0 THEN substr(e.eid, 4, instr(e.eid, '@') - 4) "
+            "ELSE e.eid END"
         )
-        return [
-            (str(a), str(b), int(f), t, None if p is None else str(p)) for a, b, f, t, p in rows
-        ]
+        rows = self.c.execute(
+            f"SELECT {x}, 0, r.dst, e.eid, r.src, r.valid_from, r.valid_to, NULL "
+            "FROM relation r JOIN entity e ON e.id = r.dst "
+            f"WHERE r.rel = 'has_address' AND {_OVERLAP_FROM} "
+            f"UNION ALL SELECT {x}, 1, r.src, e.eid, r.dst, r.valid_from, r.valid_to, NULL "
+            "FROM relation r JOIN entity e ON e.id = r.src "
+            f"WHERE r.rel = 'leased_to' AND {_OVERLAP_FROM} "
+            f"UNION ALL SELECT {x}, 2, r.src, e.eid, r.dst, r.valid_from, r.valid_to, "
+            "json_extract(r.attrs, '$.pool') FROM relation r JOIN entity e ON e.id = r.src "
+            f"WHERE r.rel = 'allocated_to' AND {_OVERLAP} ORDER BY 4",
+            {"horizon": horizon, "lo": lo, "hi": hi},
+        )
+        return rows.fetchall()
 
     def nic_plugs(self, lo: int, hi: int) -> list[Edge]:
         """Every `plugged_into` edge of a NIC in the window: when each NIC was live on

@@ -18,6 +18,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
+from starlette.types import Receive, Scope, Send
 
 from vtrail import __version__
 from vtrail.api import (
@@ -48,6 +49,7 @@ from vtrail.api.deps import (
 from vtrail.api.errors import STATUS
 from vtrail.api.heavy import Heavy
 from vtrail.api.metrics import CONTENT_TYPE, Metrics, RequestTimer
+from vtrail.api.short_reads import ShortReads
 from vtrail.ids import KINDS
 from vtrail.store.reads.stats import StatsReader
 
@@ -117,7 +119,19 @@ def _docs(app: FastAPI) -> None:
         return get_swagger_ui_html(openapi_url="/api/openapi.json", title="vtrail API")
 
 
-def create_app(settings: Settings) -> FastAPI:
+class App(FastAPI):
+    """The app, with `where` and `show` answered ahead of its middlewares and routing
+    (api/short_reads.py); `short_reads = None` sends them through the routes too."""
+
+    short_reads: ShortReads | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.short_reads and await self.short_reads(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings) -> App:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = READ_THREADS
@@ -125,7 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.heavy.close()
         app.state.stores.close()
 
-    app = FastAPI(
+    app = App(
         title="vtrail",
         version=__version__,
         openapi_url=None,  # served by _docs, with what only the server knows
@@ -160,4 +174,5 @@ def create_app(settings: Settings) -> FastAPI:
     _docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(RequestTimer, metrics=app.state.metrics)
+    app.short_reads = ShortReads(app.state.stores, settings, app.state.metrics)
     return app

@@ -239,6 +239,10 @@ async def heavy(request: Request, question: str, *args: Hashable) -> Response:
     return Response(reply.body, reply.status, headers, reply.media_type)
 
 
+def encode(data: Any) -> bytes:
+    """JSON as every answer of the API is sent: compact, UTF-8."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def json_response(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(encode(data), status_code=status, media_type="application/json")

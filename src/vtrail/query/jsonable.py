@@ -96,8 +96,14 @@ def fields_json(obj: Any) -> dict[str, Any]:
     }
 
 
+#: Values that are their own JSON, tested first: most of an answer's leaves are.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def to_jsonable(obj: Any) -> Any:
     """An answer (dataclasses, model objects, datetimes) as plain JSON values."""
+    if type(obj) in _SCALARS:
+        return obj
     if isinstance(obj, Version):
         return version_json(obj)
     if isinstance(obj, Relation):

@@ -1,14 +1,11 @@
-"""No SQL runs on the event loop (issue 9, "the API does not block or scan"), but the
-short reads' (issue 15).
+"""No SQL runs on the event loop (issue 9, "the API does not block or scan").
 
 A route that reads or writes the store is plain `def`, so that it runs in the
 read threads (api/deps.py), or hands its work on: to a worker process
 (api/heavy.py), to the write thread, to the thread pool (the token checks).
 Every statement SQLite runs in the server is traced here with the thread it
 ran on, for a request to every route the app has: a route added without a
-request here fails, and so does one that runs a statement on the loop. The one
-exception is `where` and `show` of a SQLite store, answered on the loop on
-purpose (api/short_reads.py): their statements, and only theirs, run there.
+request here fails, and so does one that runs a statement on the loop.
 """
 
 from __future__ import annotations
@@ -156,14 +153,10 @@ def _ask(app: FastAPI, db: Path, requests: dict[str, tuple[str, str, dict[str, A
     return status
 
 
-#: The routes api/short_reads.py answers on the loop.
-SHORT = ("/api/where", "/api/show/{id:path}")
-
-
 def test_no_statement_runs_on_the_event_loop(db: Path, statements: list[tuple[bool, str]]) -> None:
     app = create_app(Settings(db=db, read_token=True))
     assert templates(app.routes) == set(REQUESTS), "a route this test does not ask"
-    assert _ask(app, db, {k: v for k, v in REQUESTS.items() if k not in SHORT}) == {200}
+    assert _ask(app, db, REQUESTS) == {200}
     # The trace saw the server's work (a question, a token, a write), not nothing.
     off_loop = [sql for loop, sql in statements if not loop]
     assert any("FROM label" in s for s in off_loop)
@@ -183,19 +176,3 @@ def test_a_route_that_reads_on_the_loop_is_caught(
 
     assert _ask(app, db, {"": ("GET", "/api/where-on-the-loop", {})}) == {200}
     assert any("FROM label" in sql for loop, sql in statements if loop)
-
-
-def test_the_short_reads_alone_read_on_the_loop(
-    db: Path, statements: list[tuple[bool, str]]
-) -> None:
-    app = create_app(Settings(db=db, read_token=True))
-    assert _ask(app, db, {k: REQUESTS[k] for k in SHORT}) == {200}
-    on_loop = [sql for loop, sql in statements if loop]
-    assert any("FROM label" in s for s in on_loop)
-    assert any("FROM token" in s for s in on_loop)
-    # Through the routes, as when short reads are declined, they read in the threads.
-    app.short_reads = None
-    statements.clear()
-    assert _ask(app, db, {k: REQUESTS[k] for k in SHORT}) == {200}
-    assert any("FROM label" in sql for _, sql in statements)
-    assert [sql for loop, sql in statements if loop] == []

@@ -10,11 +10,9 @@ ambiguous entity, a bug) is declined and goes through the app, which answers it
 as it always did. The routes stay in the app for those answers and for the
 OpenAPI document.
 
-From a SQLite store the read runs on the event loop: in WAL mode a reader never
-waits for the writer, and its few indexed statements cost less than the two
-thread switches a hop takes (measured in docs/performance.md). Its Python holds
-the loop no longer than it would hold the GIL in a thread. From PostgreSQL,
-where every statement is a round trip, it runs in the read threads as before.
+The read itself runs in the read threads, as every route's does: no SQL runs on
+the event loop (tests/api/test_off_the_loop.py), so a `show` of an entity with
+thousands of relations never holds the other requests up.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from vtrail.api.deps import Settings, Stores, encode, text, when_required
 from vtrail.api.metrics import Metrics
 from vtrail.query import state
 from vtrail.query.jsonable import to_jsonable
-from vtrail.store import server_url
 from vtrail.store import tokens as token_store
 
 WHERE = "/api/where"
@@ -64,7 +61,6 @@ class ShortReads:
 
     def __init__(self, stores: Stores, settings: Settings, metrics: Metrics) -> None:
         self.stores, self.settings = stores, settings
-        self.on_loop = server_url(settings.db) is None
         self.timers = {r: metrics.requests.labels(t, "200") for r, t in ROUTES.items()}
 
     async def __call__(self, scope: Scope, send: Send) -> bool:
@@ -73,10 +69,7 @@ class ShortReads:
         if route is None:
             return False
         start = time.perf_counter()
-        if self.on_loop:
-            body = self.body(route, scope)
-        else:
-            body = await to_thread.run_sync(self.body, route, scope)
+        body = await to_thread.run_sync(self.body, route, scope)
         if body is None:
             return False
         headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]

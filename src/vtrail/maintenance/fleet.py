@@ -23,7 +23,7 @@ from vtrail.assetattrs import OWNER
 from vtrail.ids import host_id, parse_asset
 from vtrail.maintenance.hops import MovedHops
 from vtrail.model import InvalidId, JSONValue, split_id
-from vtrail.policy.model import Policy, Rule
+from vtrail.policy.model import RULE_KINDS, Policy, Rule
 from vtrail.store import Store, UnknownEntity
 from vtrail.store.reads.triage import RelationRow, TriageReader
 from vtrail.timeexpr import iso, to_us
@@ -31,16 +31,9 @@ from vtrail.triage.fabric import RUNS_ON, DomainIndex, Fabric, Place
 from vtrail.triage.members import Matcher, scope
 from vtrail.triage.rules import EVALUATE, Breach, Context
 
-#: Rules a move is checked against. `max-hops` is, for the VMs whose NICs can be
+#: Rules a move is checked against: every kind. `max-hops` is, for the VMs whose NICs can be
 #: followed to another host (maintenance/hops.py); for the others it is left unchecked.
-CHECKED = (
-    "same-domain",
-    "affinity",
-    "anti-affinity",
-    "host-affinity",
-    "host-anti-affinity",
-    "max-hops",
-)
+CHECKED = RULE_KINDS
 HOPS = "max-hops"
 
 #: What every host's id starts with.

@@ -212,31 +212,38 @@ class Recorder:
             self._checkpoint(stats)
 
     def _fetch_ahead(self, batch: list[Observation]) -> None:
-        """Ask a server at once what the batch's events will ask of each key (its
-        statements and latest interval), instead of once per observation: one round
-        trip instead of one each. Snapshots are left out: most of what they say repeats what
-        their source said, which needs no question at all."""
-        eids: set[str] = set()
+        """Ask a server at once what the batch will ask of it one observation at a time:
+        one round trip instead of one each. The ids it names, and those it will
+        intern; and for its events, each key's statements and latest interval.
+        Snapshots' keys are left out: most of what a snapshot says repeats what its
+        source said, which needs no question at all."""
+        named: dict[str, None] = {}
+        event_eids: set[str] = set()
         rels = []
         t: int | None = None
         for o in batch:
-            if o.kind in {"snapshot", "disconnect"}:
+            if o.kind == "disconnect":
                 continue
-            eids.update(e.id for e in o.entities)
-            for r in o.relations:
-                eids.update((r.key.src, r.key.dst))
-                rels.append(r.key)
+            # In the order `_record_one` interns them: samples, entities, relations' ends.
+            ids = [e.id for e in o.entities]
+            ids += [x for r in o.relations for x in (r.key.src, r.key.dst)]
+            named.update(dict.fromkeys([s.entity for s in o.samples] + ids))
+            if o.kind == "snapshot":
+                continue
+            event_eids.update(ids)
+            rels += [r.key for r in o.relations]
             ts = to_us(o.observed_at)
             t = ts if t is None else min(t, ts)
+        known = self.store.entity_ids(set(named))
+        # An entity of an observation not in the journal yet is interned when it is
+        # applied; one that is in it already was interned then. So the new ones are
+        # interned now, all at once, in the order they would have been one by one.
+        new = [e for e in named if e not in known]
+        self._unknown = set(new)
+        self.store.create_ids(new)
         if t is None:
             return
-        known = self.store.entity_ids(eids)
-        self._unknown = eids - known.keys()
-        # Every entity of an event not in the journal yet is interned when it is
-        # applied; one that is in it already was interned then. So the new ones are
-        # interned now, all at once.
-        self.store.create_ids(sorted(self._unknown))
-        keys: set[ClaimKey] = {(known[e], "", 0) for e in known}
+        keys: set[ClaimKey] = {(known[e], "", 0) for e in event_eids if e in known}
         keys.update(
             (known[k.src], k.rel, known[k.dst]) for k in rels if k.src in known and k.dst in known
         )

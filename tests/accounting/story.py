@@ -24,7 +24,7 @@ from vtrail.model import Observation
 from vtrail.policy.load import parse_policy
 from vtrail.policy.record import to_observation
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.triage.derive import derivers
 
 H = 3600
@@ -157,8 +157,9 @@ def ended() -> list[Observation]:
     ]  # fmt: skip
 
 
-def record(path: Path, policy: str = POLICY) -> Path:
-    store = SqliteStore(path)
+def record(path: Path | str, policy: str = POLICY) -> Path | str:
+    """Record the story into `path`: a SQLite file, or a PostgreSQL URL."""
+    store = open_store(path)
     store.derivers = derivers()
     try:
         Recorder(store).record(observations(policy))

@@ -1,4 +1,4 @@
-"""`account` over the story (story.py), every figure worked out by hand.
+"""`account` over the story (story.py) on both stores, every figure worked out by hand.
 
 The window is hours 0 to 10 unless a test says otherwise. Rates: 0.5 a vCPU-hour,
 0.25 a GiB-hour, 2 a GB on disk, 1 a GB on the network.
@@ -14,21 +14,24 @@ import pytest
 
 from accounting.story import BATCH, DB, HV_A, HV_B, POLICY, WEB, h, record
 from factory import at
+from stores import STORES, location
 from vtrail.accounting.account import AccountAnswer, AccountRow, account, policy_in_force
 from vtrail.policy.load import parse_policy
-from vtrail.store import SqliteStore
+from vtrail.store import SqliteStore, Store, open_store
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStore]:
-    s = SqliteStore(record(tmp_path_factory.mktemp("account") / "vtrail.db"), readonly=True)
+@pytest.fixture(scope="module", params=STORES)
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    """The story on a SQLite file, then on a real PostgreSQL server."""
+    where = location(request, request.param, tmp_path_factory.mktemp("account") / "vtrail.db")
+    s = open_store(record(where), readonly=True)
     yield s
     s.close()
 
 
-def ask(
-    store: SqliteStore, by: str = "vm", lo: float = 0, hi: float = 10, **card: Any
-) -> AccountAnswer:
+def ask(store: Store, by: str = "vm", lo: float = 0, hi: float = 10, **card: Any) -> AccountAnswer:
     policy = policy_in_force(store, at(h(hi)))
     if card:
         policy = parse_policy(
@@ -47,7 +50,7 @@ def rows(a: AccountAnswer) -> dict[str | None, AccountRow]:
     return {r.key: r for r in a.rows}
 
 
-def test_each_vm_its_allocation_use_share_and_cost(store: SqliteStore) -> None:
+def test_each_vm_its_allocation_use_share_and_cost(store: Store) -> None:
     a = rows(ask(store))
     web, db, batch = a[WEB], a[DB], a[BATCH]
     # web-1: running all 10 h with 2 vCPUs and 4 GiB: 4 h on hv-a, 6 h on hv-b.
@@ -88,7 +91,7 @@ def test_each_vm_its_allocation_use_share_and_cost(store: SqliteStore) -> None:
     assert [r.name for r in ask(store).rows] == ["batch-1", "db-1", "web-1"]
 
 
-def test_hosts_their_vms_and_idle_capacity(store: SqliteStore) -> None:
+def test_hosts_their_vms_and_idle_capacity(store: Store) -> None:
     answer = ask(store, "host")
     a = rows(answer)
     assert set(a) == {HV_A, HV_B}
@@ -115,7 +118,7 @@ def test_hosts_their_vms_and_idle_capacity(store: SqliteStore) -> None:
     ]  # fmt: skip
 
 
-def test_owners_and_services(store: SqliteStore) -> None:
+def test_owners_and_services(store: Store) -> None:
     owners = rows(ask(store, "owner"))
     # db-1's own asset.owner wins over its service's; web-1 is owned through web;
     # batch-1 has no owner.
@@ -133,7 +136,7 @@ def test_owners_and_services(store: SqliteStore) -> None:
     }
 
 
-def test_paused_time_counts_when_the_card_says_so(store: SqliteStore) -> None:
+def test_paused_time_counts_when_the_card_says_so(store: Store) -> None:
     db = rows(ask(store, states="[running, paused]"))[DB]
     # One more hour: 2 to 3.
     assert (db.vcpu_hours, db.memory_gib_hours) == (36.0, 72.0)
@@ -141,7 +144,7 @@ def test_paused_time_counts_when_the_card_says_so(store: SqliteStore) -> None:
     assert db.cpu_seconds == 27200.0
 
 
-def test_max_of_allocated_and_used_and_idle_shared_out(store: SqliteStore) -> None:
+def test_max_of_allocated_and_used_and_idle_shared_out(store: Store) -> None:
     answer = ask(store, bill="max", **{"share-idle": True})
     a = rows(answer)
     # batch-1 used 12 CPU-hours of the 10 it was allocated: it pays for 12. The others
@@ -159,7 +162,7 @@ def test_max_of_allocated_and_used_and_idle_shared_out(store: SqliteStore) -> No
     assert [x.idle_cost for x in answer.hosts] == [40.0, 18.0]
 
 
-def test_a_window_that_cuts_the_readings(store: SqliteStore) -> None:
+def test_a_window_that_cuts_the_readings(store: Store) -> None:
     """Hours 0.5 to 9.5: the counter blocks are cut by the window, and decoded."""
     a = rows(ask(store, lo=0.5, hi=9.5))
     # web-1: 3.5 h on hv-a, 5.5 h on hv-b; readings at 1-4 h on hv-a, 5-9 h on hv-b.
@@ -170,7 +173,7 @@ def test_a_window_that_cuts_the_readings(store: SqliteStore) -> None:
     assert (a[BATCH].vcpu_hours, a[BATCH].cpu_seconds) == (9.0, 0.0)
 
 
-def test_a_first_reading_on_the_windows_start_counts_nothing(store: SqliteStore) -> None:
+def test_a_first_reading_on_the_windows_start_counts_nothing(store: Store) -> None:
     """From before the first reading, each block's first reading grows from nothing (a
     series' first reading counts nothing); from hour 0 that reading is on the window's
     start, where counting starts. Nothing was recorded before hour 0: the same answer."""
@@ -178,7 +181,7 @@ def test_a_first_reading_on_the_windows_start_counts_nothing(store: SqliteStore)
     assert before.rows == edge.rows and before.hosts == edge.hosts
 
 
-def test_a_window_with_nothing_recorded(store: SqliteStore) -> None:
+def test_a_window_with_nothing_recorded(store: Store) -> None:
     a = ask(store, lo=-3, hi=-1)
     assert a.rows == [] and a.hosts == []
 

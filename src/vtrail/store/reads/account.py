@@ -91,11 +91,13 @@ def before(store: Store, lo: int) -> list[Before]:
     once, there."""
     out: list[Before] = []
     for table in ("sample", "sample_open"):
-        # SQLite takes the bare columns from the row that holds max(t1).
+        # The row of each series with the greatest t1, in SQL both stores take (SQLite's
+        # bare columns beside max() are its own).
         rows = store.conn.execute(
-            f"SELECT e.eid, s.metric, s.source, max(s.t1), s.v_last FROM {table} s "
-            f"JOIN entity e ON e.id = s.entity WHERE s.t1 <= :lo AND {_KINDS} AND {_METRICS} "
-            "GROUP BY s.entity, s.metric, s.source",
+            "SELECT eid, metric, source, t1, v_last FROM (SELECT e.eid, s.metric, s.source, "
+            "s.t1, s.v_last, row_number() OVER (PARTITION BY s.entity, s.metric, s.source "
+            f"ORDER BY s.t1 DESC) AS n FROM {table} s JOIN entity e ON e.id = s.entity "
+            f"WHERE s.t1 <= :lo AND {_KINDS} AND {_METRICS}) AS last WHERE n = 1",
             {"lo": lo},
         )
         out += [Before(eid, m, src, t, as_num(v)) for eid, m, src, t, v in rows]

@@ -3,14 +3,12 @@ with `output=csv` (docs/accounting.md)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from vtrail.accounting.account import BY, CSV_COLUMNS, By, account, csv_rows, policy_in_force
-from vtrail.api.deps import answer, reader, require_read, text, when_required
+from vtrail.api.deps import answer, csv_response, reader, require_read, text, when_required
 
 router = APIRouter(prefix="/api", tags=["accounting"], dependencies=[Depends(require_read)])
 
@@ -43,8 +41,4 @@ def account_route(
     found = account(store, policy_in_force(store, hi), lo, hi, by)
     if output == "json":
         return answer(found)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_rows(found))
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+    return csv_response(CSV_COLUMNS, csv_rows(found))

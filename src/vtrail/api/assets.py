@@ -4,13 +4,11 @@ observation, through `POST /api/observations` (an `asset:<id>` entity)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from vtrail.api.deps import answer, reader, require_read, text, when_required
+from vtrail.api.deps import answer, csv_response, reader, require_read, text, when_required
 from vtrail.assets.card import asset
 from vtrail.assets.listing import CSV_COLUMNS, assets, csv_rows
 
@@ -54,11 +52,7 @@ def assets_route(
     found = assets(store, when_required(at, "at"), who, flagged)
     if output == "json":
         return answer(found)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_rows(found))
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+    return csv_response(CSV_COLUMNS, csv_rows(found))
 
 
 @router.get("/asset/{id:path}", summary="A VM's or host's identity card")

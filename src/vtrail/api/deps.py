@@ -10,10 +10,12 @@ writer.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import ipaddress
 import json
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -218,6 +220,15 @@ def instant(value: str | None, name: str) -> datetime | Now:
     if value is None or value == "now":
         return NOW
     return when_required(value, name)
+
+
+def csv_response(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
+    """Rows as CSV under a header, as the CLI's `-o csv` prints them."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 
 def answer(obj: Any) -> Response:

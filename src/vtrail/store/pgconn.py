@@ -139,7 +139,7 @@ class PgConn:
         unchecked, self._unchecked = self._unchecked, []
         for cur, sql, n in unchecked:
             if cur.rowcount < n:
-                raise PipelineConflict(f"UNIQUE constraint failed: {sql.split('(', 1)[0]}")
+                raise PipelineConflict(_conflict(sql))
 
     def defer(self, sql: str, parameters: Any, row: Hashable | None = None, /) -> None:
         """A write whose writer reads no answer of it, to the row `row` names (None:
@@ -165,9 +165,7 @@ class PgConn:
             text, rowid = to_postgres(sql, True)
             if rowid is not None:
                 text = text.rsplit(" RETURNING", 1)[0]
-            strict = _VALUES_INSERT.match(sql) is not None and "ON CONFLICT" not in text
-            if strict:
-                text += " ON CONFLICT DO NOTHING"
+            text, strict = _skipping_conflicts(sql, text)
             cur = self._many(text, rows)._cur
             if strict and cur is not None:
                 self._unchecked.append((cur, sql, len(rows)))
@@ -197,18 +195,12 @@ class PgConn:
         # SQLite undoes only the statement that breaks a UNIQUE key and the transaction
         # goes on (the history writer counts on it); PostgreSQL would abort the whole
         # transaction. So a one-row INSERT skips the conflict and raises the same error.
-        strict = _VALUES_INSERT.match(sql) is not None and "ON CONFLICT" not in text
-        if strict:
-            text = text.replace(" RETURNING", " ON CONFLICT DO NOTHING RETURNING", 1)
-            if " ON CONFLICT" not in text:
-                text += " ON CONFLICT DO NOTHING"
+        text, strict = _skipping_conflicts(sql, text)
         cur = self._run(text, parameters)
         if strict and self._pipe is not None:
             self._unchecked.append((cur, sql, 1))
         elif strict and cur.rowcount == 0:
-            raise sqlite3.IntegrityError(
-                f"UNIQUE constraint failed: {sql.split('(', maxsplit=1)[0]}"
-            )
+            raise sqlite3.IntegrityError(_conflict(sql))
         return PgCursor(cur, rowid is not None, self._pipe)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> PgCursor:
@@ -275,6 +267,23 @@ class PgConn:
             return PgCursor(None)
         self._run(f"{verb} {name}" if verb != "RELEASE" else f"RELEASE SAVEPOINT {name}", ())
         return PgCursor(None)
+
+
+def _skipping_conflicts(sql: str, text: str) -> tuple[str, bool]:
+    """`text` (`sql` rewritten) made to skip a row that breaks a UNIQUE key, and whether
+    it had to be: a one-row INSERT without its own ON CONFLICT, whose writer must be
+    told of the conflict as sqlite3 would have raised it."""
+    strict = _VALUES_INSERT.match(sql) is not None and "ON CONFLICT" not in text
+    if strict:
+        text = text.replace(" RETURNING", " ON CONFLICT DO NOTHING RETURNING", 1)
+        if " ON CONFLICT" not in text:
+            text += " ON CONFLICT DO NOTHING"
+    return text, strict
+
+
+def _conflict(sql: str) -> str:
+    """sqlite3's message for the INSERT `sql` that met its key."""
+    return f"UNIQUE constraint failed: {sql.split('(', maxsplit=1)[0]}"
 
 
 class _Counted(PgCursor):

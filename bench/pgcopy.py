@@ -43,7 +43,7 @@ def tables(pg: PostgresStore) -> dict[str, list[tuple[str, str]]]:
         "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
         "JOIN pg_class k ON k.oid = to_regclass(c.table_name) "
         "WHERE c.table_schema = current_schema() AND NOT k.relispartition "
-        "ORDER BY c.table_name, c.ordinal_position"
+        "AND k.relkind IN ('r', 'p') ORDER BY c.table_name, c.ordinal_position"
     )
     for table, column, kind in rows:
         if table not in SKIPPED:
@@ -77,8 +77,12 @@ def _converter(table: str, columns: list[tuple[str, str]]) -> Convert | None:
     return None
 
 
+#: Tables the server keeps in another form than SQLite: what SQLite's rows become.
+OTHER_FORM = {"tally_part": "SELECT name, 0, n FROM tally"}
+
+
 def _rows(lite: SqliteStore, table: str, names: list[str]) -> Iterator[Sequence[Any]]:
-    yield from lite.conn.execute(f"SELECT {', '.join(names)} FROM {table}")
+    yield from lite.conn.execute(OTHER_FORM.get(table, f"SELECT {', '.join(names)} FROM {table}"))
 
 
 def copy(lite: SqliteStore, pg: PostgresStore) -> dict[str, int]:
@@ -127,7 +131,11 @@ def content(store: PostgresStore) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     for table, columns in tables(store).items():
         names = [c for c, _ in columns if (table, c) not in WALL_CLOCK]
-        rows = store.conn.raw.execute(f"SELECT {', '.join(names)} FROM {table}").fetchall()
+        if table == "tally_part":  # each writer adds to a part of its own: the sums count
+            names = ["name", "0", "sum(n)"]
+        what = f"SELECT {', '.join(names)} FROM {table}"
+        rows = store.conn.raw.execute(what + (" GROUP BY name" if table == "tally_part" else ""))
+        rows = rows.fetchall()
         out[table] = sorted(rows, key=repr)
     return out
 

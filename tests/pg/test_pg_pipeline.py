@@ -63,16 +63,8 @@ def story(draw: Any, tag: str) -> list[Observation]:
 
 
 def mine(store: Store, tag: str) -> list[tuple[object, ...]]:
-    """The example's rows of the history, an entity's statements decoded (their text
-    names a key set by an id each store interns in its own order)."""
-    rows = [r for r in history(store) if f"-{tag}" in str(r[1]) or f"-{tag}" in str(r[5])]
-    decoded = [
-        (*r[:4], store.attrs.decode(str(r[4])), *r[5:])
-        if r[0] == "c" and str(r[1]).endswith(" ") and r[4]
-        else r
-        for r in rows
-    ]
-    return sorted(decoded, key=repr)
+    """The example's rows of the history (`history` decodes their attributes)."""
+    return [r for r in history(store) if f"-{tag}" in str(r[1]) or f"-{tag}" in str(r[5])]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))

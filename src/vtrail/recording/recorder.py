@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from vtrail.model import JSONValue, Observation, canonical
 from vtrail.payload import decode, encode
 from vtrail.recording.merge import Merger
+from vtrail.recording.names import batch_names, entities_of
 from vtrail.store.claims import ClaimKey, OpenClaims
-from vtrail.store.conn import PipelineConflict
+from vtrail.store.conn import NeedsWholeStore, PipelineConflict
 from vtrail.store.history import HistoryWriter
 from vtrail.store.interfaces import Store
 from vtrail.store.samples import SampleWriter
@@ -87,6 +88,8 @@ class Recorder:
         #: of theirs already told to the claim table (`_new_key`).
         self._unknown: set[str] = set()
         self._fresh: set[ClaimKey] = set()
+        #: Whether a batch must hold the whole store: a deriver walks all of it.
+        self._wide = False
         self._last_checkpoint_size, self._since_checkpoint = self.h.since_checkpoint()
         self.recover()
 
@@ -143,23 +146,31 @@ class Recorder:
             ]
         now = time.time_ns() // 1000
         items = [x if isinstance(x, tuple) else (x, now) for x in observations]
-        remote = self.store.dialect.remote
+        pipelined = self.store.dialect.remote
+        # On a server, first holding only what the batch names (vtrail.recording.names).
+        narrow = pipelined and not self._wide and not self.store.in_write
         stats = RecordStats()
         try:
-            try:
-                self._record(items, stats, pipelined=remote)
-            except PipelineConflict:
-                # Rolled back: what the pipeline could not see at once, done one by one.
+            while True:
+                try:
+                    self._record(items, stats, pipelined=pipelined, narrow=narrow)
+                    return stats
+                except NeedsWholeStore:
+                    if not narrow:
+                        raise
+                    narrow = False
+                except PipelineConflict:
+                    # Rolled back: what the pipeline could not see at once, done one by one.
+                    narrow = pipelined = False
                 self._forget()
                 stats = RecordStats()
-                self._record(items, stats, pipelined=False)
         except BaseException:
             self._forget()
             raise
-        return stats
 
     def _forget(self) -> None:
         """After a rolled-back write: what was kept of it may be gone."""
+        self.claims.scope = None
         self.claims.forget_all()
         self.h.expected()
         self._unknown, self._fresh = set(), set()
@@ -168,23 +179,39 @@ class Recorder:
             d.forget()
 
     def _record(
-        self, items: list[tuple[Observation, int]], stats: RecordStats, *, pipelined: bool
+        self,
+        items: list[tuple[Observation, int]],
+        stats: RecordStats,
+        *,
+        pipelined: bool,
+        narrow: bool = False,
     ) -> None:
-        with self.store.write():
+        names = batch_names(o for o, _ in items) if narrow else None
+        with self.store.write(names):
             if not self.h.in_step():
                 self._repair(stats)
             with self.store.pipeline() if pipelined else nullcontext():
-                self._record_items(items, stats, ahead=pipelined)
+                self._record_items(items, stats, ahead=pipelined, names=names)
+        self.claims.scope = None
+        if names is not None and self._checkpoint_due():
+            # The live set is everyone's: taken holding the whole store.
+            with self.store.write():
+                self._checkpoint(stats)
 
     def _record_items(
-        self, items: list[tuple[Observation, int]], stats: RecordStats, *, ahead: bool
+        self,
+        items: list[tuple[Observation, int]],
+        stats: RecordStats,
+        *,
+        ahead: bool,
+        names: set[str] | None = None,
     ) -> None:
         marks: dict[int, tuple[int, int] | None] = {}
         first: int | None = None
         per_source: dict[int, int] = {}
         encoded = [_payload(o) for o, _ in items]
         if ahead:
-            self._fetch_ahead([o for o, _ in items])
+            self._fetch_ahead([o for o, _ in items], names)
             self.h.expect(
                 [
                     (to_us(o.observed_at), self.store.source_id(o.source), h)
@@ -208,15 +235,19 @@ class Recorder:
         self._count_rows(stats)
         if first is not None:
             self._derive(first, stats)
-        if self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size // 2):
+        if names is None and self._checkpoint_due():
             self._checkpoint(stats)
 
-    def _fetch_ahead(self, batch: list[Observation]) -> None:
+    def _checkpoint_due(self) -> bool:
+        return self._since_checkpoint >= max(self.checkpoint_min, self._last_checkpoint_size // 2)
+
+    def _fetch_ahead(self, batch: list[Observation], names: set[str] | None = None) -> None:
         """Ask a server at once what the batch will ask of it one observation at a time:
         one round trip instead of one each. The ids it names, and those it will
         intern; and for its events, each key's statements and latest interval.
         Snapshots' keys are left out: most of what a snapshot says repeats what its
-        source said, which needs no question at all."""
+        source said, which needs no question at all. With the batch's `names` locked
+        alone, the claim table is told the entities it may write."""
         named: dict[str, None] = {}
         event_eids: set[str] = set()
         rels = []
@@ -241,6 +272,8 @@ class Recorder:
         new = [e for e in named if e not in known]
         self._unknown = set(new)
         self.store.create_ids(new)
+        if names is not None:
+            self.claims.scope = set(self.store.entity_ids(entities_of(names)).values())
         if t is None:
             return
         keys: set[ClaimKey] = {(known[e], "", 0) for e in event_eids if e in known}
@@ -309,6 +342,13 @@ class Recorder:
         """Bring what is derived from the history (`store.derivers`) up to date from
         `since`, in the batch's transaction, before a checkpoint may be taken."""
         for d in self.store.derivers:
+            if self.claims.scope is not None:
+                # Holding only the batch's names: a deriver that would walk the whole
+                # history needs it all, for this batch and from now on.
+                if d.idle(self.store):
+                    continue
+                self._wide = True
+                raise NeedsWholeStore("a deriver walks the whole history")
             n = d(self.store, since)
             stats.rows_written += n
             self._since_checkpoint += n

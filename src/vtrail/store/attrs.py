@@ -39,8 +39,14 @@ class AttrCodec:
             name = canonical(keys)
             row = self.c.execute("SELECT id FROM attr_keys WHERE keys = ?", (name,)).fetchone()
             if row is None:
+                cur = self.c.execute("INSERT OR IGNORE INTO attr_keys (keys) VALUES (?)", (name,))
+                # Not inserted: a writer beside this one (on a server) interned it meanwhile.
                 row = (
-                    self.c.execute("INSERT INTO attr_keys (keys) VALUES (?)", (name,)).lastrowid,
+                    (cur.lastrowid,)
+                    if cur.rowcount
+                    else self.c.execute(
+                        "SELECT id FROM attr_keys WHERE keys = ?", (name,)
+                    ).fetchone()
                 )
             kid = int(row[0])
             self._ids[keys] = kid

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vtrail.store.conn import send
+from vtrail.store.conn import NeedsWholeStore, send
 from vtrail.store.interfaces import Store
 
 ClaimKey = tuple[int, str, int]
@@ -60,6 +60,10 @@ class ClaimTable:
         #: it when it is asked or written, whichever comes first.
         self._ahead: dict[ClaimKey, tuple[list[Claim], Latest | None]] = {}
         self._ahead_t = 0
+        #: The entities a write that locked only what its batch names may touch (None:
+        #: any). A key of another raises `NeedsWholeStore` before anything is written
+        #: to it; so does a write of a whole source.
+        self.scope: set[int] | None = None
 
     def of_key(self, key: ClaimKey, t: int) -> list[Claim]:
         """The key's rows that hold at `t` or later (open, or ending at or after `t`)."""
@@ -132,8 +136,14 @@ class ClaimTable:
         self._ahead = found
 
     def forget(self, key: ClaimKey) -> None:
-        """`key` was written: what was fetched ahead of it no longer holds."""
+        """`key` is being written: what was fetched ahead of it no longer holds."""
+        self._mine(key)
         self._ahead.pop(key, None)
+
+    def _mine(self, key: ClaimKey) -> None:
+        scope = self.scope
+        if scope is not None and (key[0] not in scope or (key[1] != "" and key[2] not in scope)):
+            raise NeedsWholeStore(f"the batch writes key {key}, which it did not lock")
 
     def nothing_yet(self, key: ClaimKey) -> None:
         """`key` has no rows and no interval (its entity was new to the store)."""
@@ -227,7 +237,7 @@ class ClaimTable:
         until: int | None = None,
         vanished_after: int | None = None,
     ) -> None:
-        self._ahead.pop(key, None)
+        self.forget(key)
         send(
             self.c,
             "INSERT INTO claim (a, rel, b, source, since, until, first, attrs, vanished_after) "
@@ -240,7 +250,7 @@ class ClaimTable:
 
     def close(self, key: ClaimKey, row: Claim, t: int, vanished_after: int | None = None) -> None:
         """End `row` at `t`; a row that would hold for no time at all is removed."""
-        self._ahead.pop(key, None)
+        self.forget(key)
         row_id = ("claim", *key, row.source, row.since)
         if row.since >= t:
             send(
@@ -260,6 +270,8 @@ class ClaimTable:
 
     def rollback(self, t: int, source: int | None = None) -> None:
         """Undo what was derived from observations at or after `t` (of one source, or all)."""
+        if self.scope is not None:
+            raise NeedsWholeStore("the batch takes back what a source said")
         self._ahead.clear()
         only = "" if source is None else " AND source = ?"
         args: tuple[int, ...] = (t,) if source is None else (t, source)

@@ -14,6 +14,13 @@ class PipelineConflict(sqlite3.IntegrityError):
     when it happens."""
 
 
+class NeedsWholeStore(sqlite3.OperationalError):
+    """A write that locked only the sources and entities its batch names touched
+    something else, or met another writer where only the whole store's lock avoids
+    it (a deadlock, a full lock table): roll it back and do it again holding the
+    whole store (store/postgres.py, `PostgresStore.write`)."""
+
+
 class Cursor(Protocol):
     """What the store's SQL reads back from a statement."""
 

@@ -14,6 +14,7 @@ above the store, `Conn` for the SQL inside it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -86,8 +87,11 @@ class HistoryWriting(Reading, Protocol):
     #: Set by whoever opens the store to record into it (the CLI, the API).
     derivers: list[Deriver]
 
-    def write(self) -> AbstractContextManager[Conn]:
-        """One transaction: all of the block, or none of it; nested calls join it."""
+    def write(self, names: Collection[str] | None = None) -> AbstractContextManager[Conn]:
+        """One transaction: all of the block, or none of it; nested calls join it.
+        `names` (vtrail.recording.names): the sources and entities the
+        block writes, known before it begins, so that a server lets writers of
+        other names write at once; None: anything."""
         ...
 
     def pipeline(self) -> AbstractContextManager[None]:
@@ -119,4 +123,10 @@ class Deriver(Protocol):
 
     def forget(self) -> None:
         """The transaction was rolled back: drop whatever was kept of it."""
+        ...
+
+    def idle(self, store: Store) -> bool:
+        """Whether a call now would derive nothing at all. A batch that holds only what
+        it names (vtrail.recording.names) is written beside others only then: a
+        deriver that walks the whole history needs the whole store."""
         ...

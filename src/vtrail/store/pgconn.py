@@ -15,7 +15,7 @@ import psycopg
 from psycopg.adapt import Loader
 from psycopg.pq import TransactionStatus
 
-from vtrail.store.conn import PipelineConflict
+from vtrail.store.conn import NeedsWholeStore, PipelineConflict
 from vtrail.store.dialect import POSTGRES, Dialect, to_postgres
 from vtrail.store.interning import StoreError
 
@@ -230,6 +230,14 @@ class PgConn:
     def close(self) -> None:
         self._c.close()
 
+    def unprepared(self, text: str) -> None:
+        """Run statements in PostgreSQL's own dialect, with no parameters, in one round
+        trip; never prepared, since their text changes every time."""
+        try:
+            self._c.execute(text, prepare=False)
+        except psycopg.Error as e:
+            raise _as_sqlite(e) from None
+
     def _run(self, text: str, parameters: Any) -> psycopg.Cursor[Any]:
         try:
             return self._c.execute(text, parameters or None)
@@ -310,6 +318,10 @@ class _NumberLoader(Loader):
 def _as_sqlite(e: Exception) -> sqlite3.Error:
     """psycopg's errors as the sqlite3 ones the store's code catches."""
     message = _first_line(e)
+    if isinstance(e, psycopg.errors.DeadlockDetected | psycopg.errors.OutOfMemory):
+        # Two writers of a few names each waited for the other, or their locks filled
+        # the server's table: the whole store's lock avoids both.
+        return NeedsWholeStore(message)
     if isinstance(e, psycopg.errors.IntegrityError):
         return sqlite3.IntegrityError(message)
     if isinstance(e, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):

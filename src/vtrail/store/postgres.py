@@ -6,17 +6,20 @@ text (store/dialect.py) and runs it on a psycopg 3 connection in autocommit,
 so that a read outside a write sees what was committed, as SQLite's does.
 
 Several recorders may write at once, from as many processes or machines.
-Each write is one transaction that first takes a transaction-level advisory
-lock (`pg_advisory_xact_lock`), so write transactions run one after another:
-the recorder reads the latest interval of a key, decides and writes, across
-every key of a batch, and only a serial order keeps that read-decide-write
-true. SERIALIZABLE would give the same histories but abort and retry nearly
-every pair of batches that touch one host's rows, which is most of them; the
-lock makes the wait short instead (a batch holds it for milliseconds), and
-reads never wait for it. An observation is in the journal once (its identity
-`(observed_at, source, hash)` is unique), so one sent by two recorders is
-recorded once, and the recorder's history does not depend on the order
-batches arrive in, so the history equals that of a serial run.
+Each write is one transaction that first takes transaction-level advisory
+locks (`pg_advisory_xact_lock`): the recorder reads the latest interval of a
+key, decides and writes, and only a serial order per key keeps that
+read-decide-write true. A write that names what it will write (`write(names)`:
+the recorder's batch, its sources and entities) holds the store's lock shared
+and one lock per name, taken in one sorted order so that two writers never
+wait for each other in a circle; batches of other hosts then write at once,
+and two that name one entity run one after the other. Any other write holds
+the store's lock alone (a migration, a checkpoint, a batch that names too much).
+SERIALIZABLE would give the same histories but abort and retry nearly every
+pair of batches that touch one host's rows; the locks make the wait short
+instead, and reads never wait for them. An observation is in the journal once
+(its identity `(observed_at, source, hash)` is unique), so one sent by two
+recorders is recorded once, and the history equals that of a serial run.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import hashlib
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,14 +43,37 @@ from vtrail.store.migrations.postgres import PARTITIONED
 from vtrail.store.migrations.postgres import POSTGRES as POSTGRES_SQL
 from vtrail.store.pgconn import PgConn, safe_url
 
-#: The advisory lock every write transaction holds (any constant both sides agree on).
+#: The store's advisory lock: a write holds it alone, or shared with one lock per name it
+#: writes (any constant every writer agrees on; the names' locks are all above it).
 WRITE_LOCK = 0x76747261696C
+#: The store's lock shared, then each name's, in the order given (`unnest` keeps it).
+_LOCK_NAMES = (
+    "SELECT count(CASE WHEN i = 1 THEN pg_advisory_xact_lock_shared(k) "
+    "ELSE pg_advisory_xact_lock(k) END) FROM unnest(CAST('{{{}}}' AS BIGINT[])) "
+    "WITH ORDINALITY AS u(k, i)"
+)
 #: The tables whose statistics the recorder's plans depend on, and the rows added
 #: to the history before the first time it analyzes them itself.
 ANALYZED = ("entity", "claim", "version", "relation", "journal")
 ANALYZE_AFTER = 20_000
 #: Monthly partitions kept ready ahead of the current month.
 MONTHS_AHEAD = 2
+#: Every id a write draws from a sequence, and the column it is drawn for.
+_SEQUENCES = {
+    "pg_get_serial_sequence('entity', 'id')": ("entity", "id"),
+    "pg_get_serial_sequence('source', 'id')": ("source", "id"),
+    "pg_get_serial_sequence('attr_keys', 'id')": ("attr_keys", "id"),
+    "pg_get_serial_sequence('checkpoint', 'id')": ("checkpoint", "id"),
+    "'journal_seq'": ("journal", "seq"),
+    "'sample_rowid'": ("sample", "rowid"),
+}
+#: A rolled-back write keeps the ids it drew, where SQLite gives them again: the next
+#: write that holds the whole store gives them back, so that a batch done again
+#: interns what it interns under the ids a first try would have.
+_REUSE_IDS = "; ".join(
+    f"SELECT setval({seq}, coalesce((SELECT max({col}) FROM {table}), 0) + 1, false)"
+    for seq, (table, col) in _SEQUENCES.items()
+)
 
 
 class PostgresStore(Interned):
@@ -67,6 +93,8 @@ class PostgresStore(Interned):
             # server's own default (a cluster may run with it off).
             self.conn.execute("SET synchronous_commit = on")
         self.in_write = False
+        #: A write was rolled back since ids were last given back (`_REUSE_IDS`).
+        self._drawn = False
         self.tally: dict[str, int] = {}
         #: Versions and relations added since the tables were last analyzed, and
         #: how many there were then (`_grew`).
@@ -148,31 +176,43 @@ class PostgresStore(Interned):
     # -- transactions ---------------------------------------------------------
 
     @contextmanager
-    def _locked(self) -> Iterator[PgConn]:
-        self.conn.execute("BEGIN")
+    def _locked(self, names: Collection[str] | None = None) -> Iterator[PgConn]:
+        if names is None:
+            lock = f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+            if self._drawn:
+                # No other writer draws ids while this one holds the whole store.
+                lock += "; " + _REUSE_IDS
+                self._drawn = False
+        else:
+            lock = _LOCK_NAMES.format(",".join(map(str, [WRITE_LOCK, *lock_keys(names)])))
         try:
-            self.conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+            # One round trip for all; integers only, so the text is safe as it is.
+            self.conn.unprepared(f"BEGIN; {lock}")
             yield self.conn
             self.conn.execute("COMMIT")
         except BaseException:
+            self._drawn = True
             self.conn.execute("ROLLBACK")
             raise
 
     @contextmanager
-    def write(self) -> Iterator[PgConn]:
-        """One transaction under the write lock: all of the block, or none of it."""
+    def write(self, names: Collection[str] | None = None) -> Iterator[PgConn]:
+        """One transaction under the write lock: all of the block, or none of it.
+        With `names` (vtrail.recording.names), only what they name may be written:
+        the store's lock is held shared, beside other writers of other names."""
         if self.in_write:
             yield self.conn
             return
         self.in_write = True
         self.tally.clear()
         try:
-            with self._locked():
+            with self._locked(names):
                 yield self.conn
-                counted = [(n, table) for table, n in self.tally.items() if n]
+                # In one order, so that two writers never wait for each other's rows.
+                counted = [(table, n) for table, n in sorted(self.tally.items()) if n]
                 if counted:
-                    self.conn.executemany("UPDATE tally SET n = n + ? WHERE name = ?", counted)
-            self._grew(sum(n for n, _ in counted if n > 0))
+                    self.conn.executemany("SELECT tally_add(?, ?)", counted)
+            self._grew(sum(n for _, n in counted if n > 0))
         except BaseException:
             self.forget_ids()
             self.attrs.forget()
@@ -214,3 +254,15 @@ class PostgresStore(Interned):
     def size_bytes(self) -> int:
         """Bytes the server keeps for this database."""
         return int(self.conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
+
+def lock_keys(names: Collection[str]) -> list[int]:
+    """Each name's advisory lock, sorted: a 64-bit hash of it, above `WRITE_LOCK`
+    (two names sharing one only run one after the other)."""
+    top = 1 << 62
+    return sorted(
+        {
+            top | int.from_bytes(hashlib.blake2b(n.encode(), digest_size=8).digest()) % top
+            for n in names
+        }
+    )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from urllib.request import pathname2url
@@ -230,8 +230,9 @@ class SqliteStore(Interned):
         return nullcontext()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One `BEGIN IMMEDIATE` transaction: all of the block, or none of it."""
+    def write(self, names: Collection[str] | None = None) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction: all of the block, or none of it. SQLite
+        has one writer at a time, whatever the block `names`."""
         if self.in_write:
             yield self.conn
             return

@@ -96,11 +96,15 @@ class MembershipDeriver:
     def forget(self) -> None:
         self._state = None
 
+    def idle(self, store: Store) -> bool:
+        """No policy was ever recorded: there is no membership to derive."""
+        return self._state is None and not TriageReader(store).has_kind(POLICY_KINDS)
+
     def __call__(self, store: Store, since: int) -> int:
         """Bring membership up to date from `since`; how many relations it opened."""
-        reader = TriageReader(store)
-        if self._state is None and not reader.has_kind(POLICY_KINDS):
+        if self.idle(store):
             return 0
+        reader = TriageReader(store)
         hi = reader.last_change()
         if hi is None:
             return 0

@@ -18,6 +18,7 @@ from psycopg.pq import TransactionStatus
 from vtrail.store.conn import NeedsWholeStore, PipelineConflict
 from vtrail.store.dialect import POSTGRES, Dialect, to_postgres
 from vtrail.store.interning import StoreError
+from vtrail.store.pgbulk import as_set, columns_of
 
 _PLAIN_INSERT = re.compile(
     r"^\s*INSERT INTO ([\w.]+)\s*(?:\(([^)]*)\))?\s*VALUES\s*\([?,\s]*\)\s*$", re.I
@@ -111,6 +112,10 @@ class PgConn:
         #: that last wrote each row they name.
         self._held: dict[str, list[Any]] = {}
         self._rows: dict[Hashable, str] = {}
+        #: Each held statement as one over arrays of its rows (store/pgbulk.py), or None;
+        #: and the tables' columns that takes.
+        self._bulk: dict[str, tuple[str, str | None, bool]] = {}
+        self._tables: dict[str, list[tuple[str, str]]] = {}
 
     @contextmanager
     def pipelined(self) -> Iterator[None]:
@@ -144,16 +149,15 @@ class PgConn:
     def defer(self, sql: str, parameters: Any, row: Hashable | None = None, /) -> None:
         """A write whose writer reads no answer of it, to the row `row` names (None:
         a row no other write touches). In a pipeline it is held back, and the held
-        writes go as one `executemany` per statement, in the order each statement
-        was first held, before the next statement of any other kind (which may read
-        what they wrote). So writes of different statements to one row must not be
-        held together: such a write sends what is held first. Else run now."""
+        writes go as one statement each over arrays of their rows (store/pgbulk.py),
+        in the order each statement was first held, before the next statement of
+        any other kind (which may read what they wrote). So no two writes to one
+        row are held together: the second sends what is held first. Else run now."""
         if self._pipe is None:
             self.execute(sql, parameters)
             return
         if row is not None:
-            before = self._rows.get(row)
-            if before is not None and before != sql:
+            if row in self._rows:
                 self._release()
             self._rows[row] = sql
         self._held.setdefault(sql, []).append(parameters)
@@ -162,13 +166,39 @@ class PgConn:
         held, self._held = self._held, {}
         self._rows.clear()
         for sql, rows in held.items():
-            text, rowid = to_postgres(sql, True)
-            if rowid is not None:
-                text = text.rsplit(" RETURNING", 1)[0]
-            text, strict = _skipping_conflicts(sql, text)
-            cur = self._many(text, rows)._cur
+            text, bulk, strict = self._bulk.get(sql) or self._as_bulk(sql)
+            if bulk is not None and len(rows) > 1:
+                cur: psycopg.Cursor[Any] | None = self._run(bulk, columns_of(rows))
+            else:
+                cur = self._many(text, rows)._cur
             if strict and cur is not None:
                 self._unchecked.append((cur, sql, len(rows)))
+
+    def _as_bulk(self, sql: str) -> tuple[str, str | None, bool]:
+        """A held statement in PostgreSQL's form, as one over arrays of its rows (None:
+        it is not of a shape store/pgbulk.py takes), and whether a conflict must be
+        told (`_skipping_conflicts`)."""
+        text, rowid = to_postgres(sql, True)
+        if rowid is not None:
+            text = text.rsplit(" RETURNING", 1)[0]
+        text, strict = _skipping_conflicts(sql, text)
+        found = self._bulk[sql] = (text, as_set(text, self._columns), strict)
+        return found
+
+    def _columns(self, table: str) -> list[tuple[str, str]]:
+        known = self._tables.get(table)
+        if known is None:
+            rows = PgCursor(
+                self._run(
+                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
+                    "ORDER BY attnum",
+                    (table,),
+                ),
+                pipe=self._pipe,
+            ).fetchall()
+            known = self._tables[table] = [(str(n), str(t)) for n, t in rows]
+        return known
 
     @property
     def in_transaction(self) -> bool:

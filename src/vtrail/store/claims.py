@@ -155,11 +155,13 @@ class ClaimTable:
     # In PostgreSQL's own dialect: only a server store asks ahead (`Dialect.remote`).
     # Each key is looked up by its index (LATERAL), whatever the planner believes of
     # the tables' sizes: a freshly grown table's statistics would have it scan them.
+    # `OFFSET 0` keeps a plain subquery from being pulled up into a join the planner
+    # may then turn around (a scan of every open claim, each against every key).
     _C = ", ".join("c." + x for x in _COLS.split(", "))
     _ahead_entities = (
         f"SELECT 0, k.e, '', 0, {_C} FROM unnest(CAST(? AS BIGINT[])) AS k(e) "
         "JOIN LATERAL (SELECT * FROM claim WHERE a = k.e AND rel = '' AND b = 0 "
-        "AND (until IS NULL OR until >= ?)) c ON true "
+        "AND (until IS NULL OR until >= ?) OFFSET 0) c ON true "
         "UNION ALL SELECT 1, k.e, '', 0, v.source, v.valid_from, v.valid_to, "
         "CAST(NULL AS BIGINT), v.attrs, v.vanished_after "
         "FROM unnest(CAST(? AS BIGINT[])) AS k(e) JOIN LATERAL (SELECT * FROM version "
@@ -169,7 +171,7 @@ class ClaimTable:
         f"SELECT 0, k.a, k.r, k.b, {_C} "
         "FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS k(a, r, b) "
         "JOIN LATERAL (SELECT * FROM claim WHERE a = k.a AND rel = k.r AND b = k.b "
-        "AND (until IS NULL OR until >= ?)) c ON true "
+        "AND (until IS NULL OR until >= ?) OFFSET 0) c ON true "
         "UNION ALL SELECT 1, k.a, k.r, k.b, v.source, v.valid_from, v.valid_to, "
         "CAST(NULL AS BIGINT), v.attrs, v.vanished_after "
         "FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS k(a, r, b) "

@@ -86,11 +86,12 @@ class Journal:
         answer (a round trip on a server). Until `expected()`."""
         instants = sorted({t for t, _, _ in identities})
         # PostgreSQL's dialect: only a server store asks ahead (`Dialect.remote`); each
-        # instant by the journal's index, whatever the planner believes of its size.
+        # instant by the journal's index, whatever the planner believes of its size
+        # (`OFFSET 0`: the lookup stays one, not a join the planner may turn around).
         rows = self.c.execute(
             "SELECT j.observed_at, j.source, j.hash FROM unnest(CAST(? AS BIGINT[])) AS k(t) "
             "JOIN LATERAL (SELECT observed_at, source, hash FROM journal "
-            "WHERE observed_at = k.t) j ON true",
+            "WHERE observed_at = k.t OFFSET 0) j ON true",
             (instants,),
         )
         self._expected = {(int(t), int(s), int(h)) for t, s, h in rows}

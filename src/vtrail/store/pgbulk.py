@@ -89,6 +89,6 @@ def _numbered(part: str, first: int) -> str:
 
 
 def _unnest(types: list[str]) -> str:
-    arrays = ", ".join(f"CAST(%s AS {t}[])" for t in types)
+    arrays = ", ".join(f"CAST(%b AS {t}[])" for t in types)
     names = ", ".join(f"p{i}" for i in range(1, len(types) + 1))
     return f"unnest({arrays}) AS u({names})"

@@ -56,6 +56,8 @@ _LOCK_NAMES = (
 #: to the history before the first time it analyzes them itself.
 ANALYZED = ("entity", "claim", "version", "relation", "journal")
 ANALYZE_AFTER = 20_000
+#: Rows a writer adds between two looks at how many all writers added (`_grew`).
+GROWTH_LOOK = 2_000
 #: Monthly partitions kept ready ahead of the current month.
 MONTHS_AHEAD = 2
 #: Every id a write draws from a sequence, and the column it is drawn for.
@@ -96,10 +98,9 @@ class PostgresStore(Interned):
         #: A write was rolled back since ids were last given back (`_REUSE_IDS`).
         self._drawn = False
         self.tally: dict[str, int] = {}
-        #: Versions and relations added since the tables were last analyzed, and
-        #: how many there were then (`_grew`).
+        #: Versions and relations this writer added since it last looked at how many
+        #: there are (`_grew`).
         self._growth = 0
-        self._size = 0
         self.labelled: set[tuple[int, str, str]] = set()
         self.derivers: list[Deriver] = []
         self.checkpoints = CheckpointCache(self.conn)
@@ -186,7 +187,9 @@ class PostgresStore(Interned):
         else:
             lock = _LOCK_NAMES.format(",".join(map(str, [WRITE_LOCK, *lock_keys(names)])))
         try:
-            # One round trip for all; integers only, so the text is safe as it is.
+            # One round trip for all; integers only, so the text is safe as it is. A
+            # write looks keys up: a table that grew faster than its statistics knew
+            # (several writers filling it) is still not scanned whole for one.
             self.conn.unprepared(f"BEGIN; {lock}")
             yield self.conn
             self.conn.execute("COMMIT")
@@ -222,20 +225,22 @@ class PostgresStore(Interned):
             self.in_write = False
 
     def _grew(self, rows: int) -> None:
-        """Analyze the history's tables each time they have doubled (from
-        `ANALYZE_AFTER` rows on). Autovacuum does it too, but only a minute or so
-        later: a store filling fast has statistics that say its tables are empty,
-        and the planner then scans them where it should look a key up."""
+        """Analyze the history's tables each time they have doubled since they were
+        last analyzed (from `ANALYZE_AFTER` rows on), by whichever writer: each looks
+        every `GROWTH_LOOK` rows of its own. Autovacuum does it too, but only a
+        minute or so later: a store filling fast has statistics that say its tables
+        are empty, and the planner then scans them where it should look a key up."""
         self._growth += rows
-        if self._growth < max(ANALYZE_AFTER, self._size):
+        if self._growth < GROWTH_LOOK:
             return
-        self.conn.execute(f"ANALYZE {', '.join(ANALYZED)}")
-        self._size = int(
-            self.conn.execute(
-                "SELECT sum(n) FROM tally WHERE name IN ('version', 'relation')"
-            ).fetchone()[0]
-        )
         self._growth = 0
+        rows_now, analyzed = self.conn.execute(
+            "SELECT (SELECT sum(n) FROM tally WHERE name IN ('version', 'relation')), "
+            "(SELECT sum(greatest(reltuples, 0)) FROM pg_class "
+            "WHERE oid IN (to_regclass('version'), to_regclass('relation')))"
+        ).fetchone()
+        if int(rows_now or 0) >= max(ANALYZE_AFTER, 2 * int(analyzed or 0)):
+            self.conn.execute(f"ANALYZE {', '.join(ANALYZED)}")
 
     def pipeline(self) -> AbstractContextManager[None]:
         return self.conn.pipelined()

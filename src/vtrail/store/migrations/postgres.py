@@ -238,7 +238,8 @@ ALTER TABLE sample_open ADD COLUMN marks BYTEA;
 """,
     # Several recorders write at once (store/postgres.py), and no row may be one that
     # every writer updates. Each count is kept in parts, a writer adding to the part its
-    # connection picks; `tally` is their sum, read as before. `applied` goes: the
+    # connection picks, an entity's once per statement; `tally` is their sum, read as
+    # before. `applied` goes: the
     # journal and the history commit in one transaction on a server, so they are
     # always in step (a vtrail from before, which would misread its absence, refuses
     # a store with this migration).
@@ -257,11 +258,21 @@ CREATE FUNCTION tally_add(what TEXT, delta BIGINT) RETURNS void LANGUAGE sql AS 
     INSERT INTO tally_part VALUES (what, pg_backend_pid() % 64, delta)
     ON CONFLICT (name, part) DO UPDATE SET n = tally_part.n + excluded.n
 $$;
-CREATE OR REPLACE FUNCTION tally_entity() RETURNS trigger LANGUAGE plpgsql AS $$
+DROP TRIGGER tally_entity ON entity;
+DROP FUNCTION tally_entity();
+CREATE FUNCTION tally_entities() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM tally_add('entity', CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END);
+    IF TG_OP = 'INSERT' THEN
+        PERFORM tally_add('entity', (SELECT count(*) FROM changed));
+    ELSE
+        PERFORM tally_add('entity', -(SELECT count(*) FROM changed));
+    END IF;
     RETURN NULL;
 END $$;
+CREATE TRIGGER tally_entity_in AFTER INSERT ON entity REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION tally_entities();
+CREATE TRIGGER tally_entity_out AFTER DELETE ON entity REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION tally_entities();
 CREATE OR REPLACE FUNCTION tally_sample() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN

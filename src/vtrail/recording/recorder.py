@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from vtrail.model import JSONValue, Observation, canonical
 from vtrail.payload import decode, encode
 from vtrail.recording.merge import Merger
-from vtrail.recording.names import batch_names, entities_of
+from vtrail.recording.names import batch_names, entities_of, with_ends
 from vtrail.store.claims import ClaimKey, OpenClaims
 from vtrail.store.conn import NeedsWholeStore, PipelineConflict
 from vtrail.store.history import HistoryWriter
@@ -187,6 +187,8 @@ class Recorder:
         narrow: bool = False,
     ) -> None:
         names = batch_names(o for o, _ in items) if narrow else None
+        if names is not None:
+            names = with_ends([o for o, _ in items], names, self.claims)
         with self.store.write(names):
             if not self.h.in_step():
                 self._repair(stats)

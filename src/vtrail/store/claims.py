@@ -179,6 +179,23 @@ class ClaimTable:
         "ORDER BY valid_from DESC LIMIT 1) v ON true"
     )
 
+    def ends_named(self, sources: list[str], gone: list[tuple[str, str]]) -> set[str]:
+        """The entities a batch may end without naming them: each of `sources` reports
+        now (a snapshot of theirs ends what it leaves out), and those joined to a gone
+        entity by what its source reports (`(source, entity)`: an edge ends with it).
+        In one statement, in PostgreSQL's dialect: for a server store's locks."""
+        rows = self.c.execute(
+            "SELECT e.eid FROM claim c JOIN source s ON s.id = c.source "
+            "JOIN entity e ON e.id = c.a OR e.id = c.b "
+            "WHERE c.until IS NULL AND s.name = ANY(CAST(? AS TEXT[])) "
+            "UNION SELECT e.eid FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS g(src, eid) "
+            "JOIN source s ON s.name = g.src JOIN entity x ON x.eid = g.eid "
+            "JOIN claim c ON c.source = s.id AND c.until IS NULL AND c.rel != '' "
+            "AND (c.a = x.id OR c.b = x.id) JOIN entity e ON e.id = c.a OR e.id = c.b",
+            (sources, [s for s, _ in gone], [e for _, e in gone]),
+        )
+        return {str(r[0]) for r in rows}
+
     def at(self, key: ClaimKey, t: int) -> list[Claim]:
         """The key's rows in force at `t`."""
         rows = self.c.execute(

@@ -29,8 +29,11 @@ two processes follows how busy the machine is.
 Several writers: each is a process with its own connection and recorder,
 recording its own VMs from its own source, in batches of 100 events; the
 figure is all their events over the wall time from the first start to the
-last commit. Every write transaction holds the store's advisory lock
-(store/postgres.py), so writers overlap their Python work, not their writes.
+last commit. A batch holds the locks of the names it writes, beside the
+store's lock held shared (store/postgres.py), so writers of other VMs write at
+once. Each writer's events per CPU-second are given too, of its own process
+and of its server process (read from /proc), which a loaded machine blurs less
+than the wall clock.
 """
 
 from __future__ import annotations
@@ -143,8 +146,22 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def writer(url: str, k: int, events: int, ready: multiprocessing.Barrier) -> None:  # type: ignore[type-arg]
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process of this machine (the server's, too)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def writer(
+    url: str,
+    k: int,
+    events: int,
+    ready: multiprocessing.Barrier,  # type: ignore[type-arg]
+    spent: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
     store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    backend = store.conn.raw.info.backend_pid
     rec = Recorder(store)
     obs = [
         Observation(
@@ -156,17 +173,23 @@ def writer(url: str, k: int, events: int, ready: multiprocessing.Barrier) -> Non
         for i in range(events)
     ]
     ready.wait()
+    mine, server = time.process_time(), cpu_seconds(backend)
     for i in range(0, events, 100):
         rec.record(obs[i : i + 100], validated=True)
+    spent.put((time.process_time() - mine, cpu_seconds(backend) - server))
     store.close()
 
 
-def writers(server: Server, n: int, events: int) -> float:
+def writers(server: Server, n: int, events: int) -> tuple[float, float, float]:
+    """Events per second, and per CPU-second of the recorders and of their server
+    processes."""
     url = server.database("w")
     open_store(url).close()
     ready = multiprocessing.Barrier(n + 1)
+    spent: multiprocessing.Queue[tuple[float, float]] = multiprocessing.Queue()
     procs = [
-        multiprocessing.Process(target=writer, args=(url, k, events // n, ready)) for k in range(n)
+        multiprocessing.Process(target=writer, args=(url, k, events // n, ready, spent))
+        for k in range(n)
     ]
     for p in procs:
         p.start()
@@ -176,7 +199,10 @@ def writers(server: Server, n: int, events: int) -> float:
         p.join()
         if p.exitcode:
             raise SystemExit(f"writer exited with {p.exitcode}")
-    return (events // n) * n / (time.perf_counter() - t)
+    wall = time.perf_counter() - t
+    total = (events // n) * n
+    cpu = [spent.get() for _ in procs]
+    return total / wall, total / sum(c for c, _ in cpu), total / sum(s for _, s in cpu)
 
 
 def main() -> None:
@@ -225,9 +251,13 @@ def main() -> None:
             a, b = figures["SQLite"][k], figures["PostgreSQL"][k]
             print(f"{k:<26}{a:>14,.3f}{b:>14,.3f}{b / a:>10.2f}")
         print(f"\n== recorders writing to PostgreSQL at once ({args.writer_events:,} events)")
+        print(f"{'':<12}{'events/s':>10}{'per CPU-s: recorders':>22}{'server':>9}{'both':>9}")
         for n in (1, 2, 4) if args.writer_events else ():
+            rate, client, backend = writers(server, n, args.writer_events)
+            both = 1 / (1 / client + 1 / backend)
             print(
-                f"  {n} writer{'s' if n > 1 else ' '}   {writers(server, n, args.writer_events):>10,.0f} events/s"
+                f"  {n} writer{'s' if n > 1 else ' '}  {rate:>10,.0f}{client:>22,.0f}"
+                f"{backend:>9,.0f}{both:>9,.0f}"
             )
         print(f"  {load()}")
     finally:

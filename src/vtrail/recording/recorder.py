@@ -160,6 +160,8 @@ class Recorder:
                         raise
                     narrow = False
                 except PipelineConflict:
+                    if not pipelined:
+                        raise
                     # Rolled back: what the pipeline could not see at once, done one by one.
                     narrow = pipelined = False
                 self._forget()

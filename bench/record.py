@@ -18,6 +18,7 @@ through another, as `vtrail record` and `vtrail serve` do.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sqlite3
@@ -118,6 +119,7 @@ def populated(total: int, workdir: Path, keep: Path | None) -> tuple[SqliteStore
         t = time.perf_counter()
         for n in names:
             shutil.copyfile(keep / n, workdir / n)
+        os.sync()  # the copies written back now, not while the figures are taken
         print(f"  populated stores copied from {keep} in {time.perf_counter() - t:,.0f}s")
         return SqliteStore(workdir / names[0]), Baseline(workdir / names[2], create=False)
     store = SqliteStore(workdir / names[0])

@@ -5,10 +5,11 @@
     python bench/record.py --versions 10000000 --keep DIR
                                         # 10M alone; populated once, kept in DIR
 
-Figures: ingest rate of event streams in batches of 1, 100 and 10,000; as-of
-lookup p50/p99; snapshot at T of 100k live entities near the start and the end
-of the history; diff over one hour holding 100k changes; bytes per version and
-per counter sample. Baselines: plain inserts of the same rows into an indexed
+Figures: ingest rate of event streams in batches of 1, 100 and 10,000 (and of
+10,000 the way `vtrail record` takes them, a source's thread putting and the
+writer's thread recording); as-of lookup p50/p99; snapshot at T of 100k live
+entities near the start and the end of the history; diff over one hour holding
+100k changes; bytes per version and per counter sample. Baselines: plain inserts of the same rows into an indexed
 table of the same size, a plain indexed select on it, a plain fetch of 100k rows.
 
 The recorder writes through its own connection and the questions are asked
@@ -33,6 +34,7 @@ from stream import LIVE, STEP, T0, stream
 from vtrail.model import Observation, SampleObs
 from vtrail.query import state
 from vtrail.recording.recorder import Recorder
+from vtrail.recording.writer import BatchWriter
 from vtrail.store import SqliteStore
 from vtrail.store.reads.state import StateReader
 from vtrail.store.reads.stats import StatsReader
@@ -58,6 +60,22 @@ def rate(fn: Callable[[int, int], None], events: int, batch: int, start: int) ->
     for k in range(0, events, batch):
         fn(start + k, batch)
     return events / (time.perf_counter() - t)
+
+
+def through_writer(store: SqliteStore, start: int, events: int, batch: int) -> float:
+    """Events a second the way `vtrail record` takes them: a source's thread puts each
+    observation (and holds it to the format's rules), the writer's thread records
+    them in batches of up to `batch`."""
+    w = BatchWriter(store, queue_size=2 * batch, max_batch=batch)
+    w.start()
+    t = time.perf_counter()
+    for o in stream(start, events):
+        w.put(o)
+    if not w.flush(3600):
+        raise SystemExit(f"the writer stopped: {w.stats().error}")
+    took = time.perf_counter() - t
+    w.close(60)
+    return events / took
 
 
 def lookups(ask: Callable[[str, int], object], end: int, seed: int) -> list[float]:
@@ -155,6 +173,10 @@ def bench(total: int, workdir: Path, keep: Path | None = None) -> None:
         raw = rate(base.insert, events, batch, start)
         start += events
         print(f"  batch {batch:>6,}                  {ours:>10,.0f}     {raw:>10,.0f}")
+    ours = through_writer(store, start, 50_000, 10_000)
+    raw = rate(base.insert, 50_000, 10_000, start)
+    start += 50_000
+    print(f"  batch {10_000:>6,}, as `record` does {ours:>9,.0f}     {raw:>10,.0f}")
 
     asker = SqliteStore(store.path, readonly=True)
     r = StateReader(asker)

@@ -16,16 +16,10 @@ states the member's entity (`ip:<address>@<space>` or `mac:<mac>`, with its
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import BinaryIO
 
 from vtrail.ids import address_prefixes, ip_id, ip_text_prefix, mac_id
 from vtrail.ipam.pools import (
@@ -45,6 +39,7 @@ from vtrail.ipam.pools import (
     reserved,
     shape,
 )
+from vtrail.ipam.queue import count_release, one_at_a_time, releases
 from vtrail.model import EntityObs, InvalidId, JSONValue, Observation, RelationObs, RelKey, split_id
 from vtrail.policy.pools import Pool
 from vtrail.query.names import resolve_one
@@ -119,45 +114,6 @@ def holder(store: Store, text: str) -> str:
     except InvalidId:
         return resolve_one(store, t)
     return t
-
-
-def _lock_path(store: Store) -> Path:
-    return store.path.with_name(store.path.name + ".ipam-lock")
-
-
-@contextmanager
-def one_at_a_time(store: Store) -> Iterator[BinaryIO]:
-    """Allocators queue on a lock of their own beside the store, which the kernel hands
-    to the next one the moment it is free. Queued on SQLite's busy handler instead, a
-    waiting allocation sleeps in steps of up to 100 ms: under contention that sleep,
-    not the allocation, was the time it took. The transaction still makes it safe
-    against any other writer (a recorder); this only orders the allocators. The file
-    holds how many releases they made (`_Floor`)."""
-    # Not opened to append: Linux writes at the end of such a file whatever the offset.
-    with os.fdopen(os.open(_lock_path(store), os.O_RDWR | os.O_CREAT, 0o666), "r+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield f
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def releases(store: Store) -> int:
-    """How many releases the allocators of this store made (0 before the first)."""
-    try:
-        with _lock_path(store).open("rb") as f:
-            count = f.read(8)
-    except FileNotFoundError:
-        return 0
-    return int.from_bytes(count, "little") if len(count) == 8 else 0
-
-
-def _count_release(lock: BinaryIO) -> None:
-    """One release more, written once it is committed and before the lock is let go: a
-    reading that saw the count before saw the store before the release."""
-    count = os.pread(lock.fileno(), 8, 0)
-    n = int.from_bytes(count, "little") + 1 if len(count) == 8 else 1
-    os.pwrite(lock.fileno(), n.to_bytes(8, "little"), 0)
 
 
 def taken(store: Store, pool: Pool, t: int, within: tuple[int, int] | None = None) -> set[int]:
@@ -367,7 +323,7 @@ def release(store: Store, recorder: Recorder, text: str) -> ReleaseAnswer:
             gone = tuple(sorted({e.src for e in live}))
             gone_rel = tuple(RelKey(e.src, e.rel, e.dst) for e in live)
             recorder.record([Observation(SOURCE, now, "event", gone=gone, gone_relations=gone_rel)])
-        _count_release(lock)
+        count_release(lock)
     released = [
         Allocation(
             str(json.loads(e.attrs).get("pool", "")),

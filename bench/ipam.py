@@ -14,9 +14,9 @@ Figures:
   on the ids' index);
 - `conflicts` over the 24 hours; baseline, reading the same edges alone (the floor);
 - `allocate` one address at a time in a /16, 4 processes at once, p50 and p99 per
-  allocation; baseline, one process alone. Beside them, what does not depend on how
-  busy the CPUs are: the share of the time spent queued for the allocators' lock, the
-  time each allocation held it, and the CPU time each took.
+  allocation; baseline, one process alone. Beside them, what depends less on how busy
+  the CPUs are: the share of the time spent queued for the allocators' lock, how long
+  each allocation held it (and of that, its CPU time), and the CPU time each took.
 """
 
 from __future__ import annotations
@@ -123,9 +123,9 @@ def timed(store):
     # Measurement only: how long the allocation queued for the lock, and held it.
     t = time.perf_counter()
     with lock(store) as f:
-        got = time.perf_counter()
+        got, cpu = time.perf_counter(), time.process_time()
         yield f
-    queued.append((got - t, time.perf_counter() - got))
+    queued.append((got - t, time.perf_counter() - got, time.process_time() - cpu))
 allocating.one_at_a_time = timed
 rows = []
 for _ in range(int(sys.argv[2])):
@@ -135,8 +135,9 @@ for _ in range(int(sys.argv[2])):
 print(json.dumps(rows))
 """
 
-#: `(took, queued for the lock, held it, CPU time)` of one allocation, in seconds.
-Took = tuple[float, float, float, float]
+#: `(took, queued for the lock, held it, CPU time holding it, CPU time)` of one
+#: allocation, in seconds.
+Took = tuple[float, float, float, float, float]
 
 
 def contend(db: Path, procs: int, each: int) -> list[Took]:
@@ -152,18 +153,20 @@ def contend(db: Path, procs: int, each: int) -> list[Took]:
     out: list[Took] = []
     for p in ps:
         got, _ = p.communicate()
-        out += [(a, b, c, d) for a, b, c, d in json.loads(got)]
+        out += [(a, b, c, d, e) for a, b, c, d, e in json.loads(got)]
     return out
 
 
 def report(what: str, rows: list[Took]) -> None:
-    took, queued, held, cpu = ([r[k] for r in rows] for k in range(4))
+    took, queued, held, held_cpu, cpu = ([r[k] for r in rows] for k in range(5))
     print(f"{what}: p50 {statistics.median(took) * 1e3:.1f} ms, p99 {pct(took, 0.99) * 1e3:.1f} ms "
           f"({len(rows)} allocations, {sum(t > 0.02 for t in took)} over 20 ms)")  # fmt: skip
     print(f"  queued for the lock: {sum(queued) / sum(took):.0%} of the time, p99 "
           f"{pct(queued, 0.99) * 1e3:.1f} ms; held it: p50 {statistics.median(held) * 1e3:.2f} "
-          f"ms, p99 {pct(held, 0.99) * 1e3:.1f} ms; CPU time: p50 "
-          f"{statistics.median(cpu) * 1e3:.2f} ms, p99 {pct(cpu, 0.99) * 1e3:.1f} ms")  # fmt: skip
+          f"ms, p99 {pct(held, 0.99) * 1e3:.1f} ms, of CPU time p50 "
+          f"{statistics.median(held_cpu) * 1e3:.2f} ms, p99 {pct(held_cpu, 0.99) * 1e3:.1f} ms")  # fmt: skip
+    print(f"  CPU time of an allocation: p50 {statistics.median(cpu) * 1e3:.2f} ms, p99 "
+          f"{pct(cpu, 0.99) * 1e3:.1f} ms")  # fmt: skip
 
 
 def allocations(db: Path, each: int) -> None:

@@ -21,7 +21,7 @@ from vtrail.ipam.pools import IpamError
 from vtrail.ipam.who import who
 from vtrail.model import Observation, RelKey
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import SqliteStore, Store
 
 
 def addresses(
@@ -245,3 +245,21 @@ def test_candidates_taken_while_an_allocation_queued_are_passed_over(
     assert got == [gets]
     live = [h.entity for h in who(store, gets).holders if h.t_to is None]
     assert live == ["vm:a"]
+
+
+@pytest.mark.both_stores
+def test_allocate_and_release_on_either_store(store: Store, recorder: Recorder) -> None:
+    """A PostgreSQL store's allocators read their candidates from the low end each time
+    (no floor) and ask them again under the store's write lock, as SQLite's do."""
+    apply_pools(recorder)
+
+    def got(n: int = 1) -> list[str]:
+        return [a.address for a in allocate(store, recorder, "lab", "vm:a", n).allocated]
+
+    assert got(2) == ["10.0.3.2", "10.0.3.3"]
+    assert got(12)[-1] == "10.0.3.15"
+    release(store, recorder, "10.0.3.3")
+    assert got() == ["10.0.3.3"]
+    assert got() == ["10.0.3.16"]
+    with pytest.raises(IpamError, match="pool lab has 238 free, not 239"):
+        allocate(store, recorder, "lab", "vm:a", 239)

@@ -65,9 +65,11 @@ ASKED_ALONE = 8
 class _Floor:
     """An IPv4 pool read from its low end found every member below `block` taken, when
     the journal's newest observation was `seq` and the store's allocators had released
-    `releases` times. While nothing but allocations has been recorded since, those
-    members are taken still, and the next reading starts at `block`: a /16 filling from
-    the bottom is not read from the bottom for each address."""
+    `releases` times. While nothing but allocations has been recorded since (the
+    allocators' writes are the only observations of the source `ipam`, and their
+    releases are counted), those members are taken still, and the next reading starts
+    at `block`: a /16 filling from the bottom is not read from the bottom for each
+    address."""
 
     pool: Pool
     block: int
@@ -128,8 +130,11 @@ def taken(store: Store, pool: Pool, t: int, within: tuple[int, int] | None = Non
     if within is not None:
         lo, hi = max(lo, within[0]), min(hi, within[1])
         if lo == hi:
-            mac_prefix = member_text(pool, lo)
-            prefix = mac_id(mac_prefix) if family == 0 else ip_text_prefix(mac_prefix)
+            text = member_text(pool, lo)
+            if family == 0:
+                mac_prefix, prefix = text, mac_id(text)
+            else:
+                prefix = ip_text_prefix(text)
         else:
             prefix = ip_text_prefix(str(ipaddress.IPv4Address(lo)).rsplit(".", 1)[0] + ".")
     out = {n for n in reserved(pool) if lo <= n <= hi} if pool.kind == "ip" else set()

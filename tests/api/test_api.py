@@ -19,7 +19,6 @@ from vtrail.store import open_store
 from vtrail.store import tokens as token_store
 from vtrail.store.reads.stats import StatsReader
 
-
 pytestmark = pytest.mark.both_stores
 
 

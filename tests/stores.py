@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from pg.pgserver import Server
+from vtrail.store import server_url
 
 #: The stores a test marked `both_stores` (or a fixture parametrised by these) runs on.
 STORES = ["sqlite", "postgresql"]
@@ -20,3 +22,24 @@ def location(request: pytest.FixtureRequest, kind: str, path: Path) -> str:
         return str(path)
     server: Server = request.getfixturevalue("pg_server")
     return server.database()
+
+
+def another(request: pytest.FixtureRequest, like: str | Path, path: Path) -> str:
+    """A new store of the same kind as the one at `like`: the file `path`, or a new
+    database on the session's server."""
+    return location(request, "sqlite" if server_url(like) is None else "postgresql", path)
+
+
+def contents(where: str | Path) -> object:
+    """All a store holds, to compare before and after what must change nothing: the
+    digest of the SQLite file's bytes, or every row of every table on the server."""
+    url = server_url(where)
+    if url is None:
+        return hashlib.sha256(Path(where).read_bytes()).hexdigest()
+    import psycopg
+
+    with psycopg.connect(url) as c:
+        tables = c.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1"
+        ).fetchall()
+        return {t: sorted(map(repr, c.execute(f'SELECT * FROM "{t}"'))) for (t,) in tables}

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
 
 from pg.pgserver import Server
-from vtrail.store import server_url
+from vtrail.store import server_url, store_files
 
 #: The stores a test marked `both_stores` (or a fixture parametrised by these) runs on.
 STORES = ["sqlite", "postgresql"]
@@ -28,6 +29,19 @@ def another(request: pytest.FixtureRequest, like: str | Path, path: Path) -> str
     """A new store of the same kind as the one at `like`: the file `path`, or a new
     database on the session's server."""
     return location(request, "sqlite" if server_url(like) is None else "postgresql", path)
+
+
+def copy(request: pytest.FixtureRequest, where: str | Path, path: Path) -> str:
+    """A copy of the closed store at `where`: the file `path`, or a new database on the
+    session's server made from it as a template."""
+    url = server_url(where)
+    if url is not None:
+        server: Server = request.getfixturevalue("pg_server")
+        return server.database(template=url)
+    for a, b in zip(store_files(Path(where)), store_files(path), strict=True):
+        if a.exists():
+            shutil.copyfile(a, b)
+    return str(path)
 
 
 def contents(where: str | Path) -> object:

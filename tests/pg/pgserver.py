@@ -89,14 +89,16 @@ class Server:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def database(self, prefix: str = "t") -> str:
-        """A new, empty database; its URL."""
+    def database(self, prefix: str = "t", template: str | None = None) -> str:
+        """A new database, empty or a copy of the `template` URL's (which nothing may be
+        connected to); its URL."""
         import psycopg
 
         self._n += 1
         name = f"{prefix}_{os.getpid()}_{self._n}"
+        copy = f" TEMPLATE {template.rsplit('/', 1)[1]}" if template else ""
         with psycopg.connect(self.url(), autocommit=True) as c:
-            c.execute(f"CREATE DATABASE {name}")
+            c.execute(f"CREATE DATABASE {name}{copy}")
         return self.url(name)
 
     def stop(self) -> None:

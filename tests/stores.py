@@ -25,6 +25,14 @@ def location(request: pytest.FixtureRequest, kind: str, path: Path) -> str:
     return server.database()
 
 
+def module_location(
+    request: pytest.FixtureRequest, factory: pytest.TempPathFactory, name: str
+) -> Path:
+    """Where a module-scoped fixture parametrised by STORES keeps its store, as `--db`
+    takes it: a file in a new folder `name`, or a new database on the session's server."""
+    return Path(location(request, request.param, factory.mktemp(name) / "vtrail.db"))
+
+
 def another(request: pytest.FixtureRequest, like: str | Path, path: Path) -> str:
     """A new store of the same kind as the one at `like`: the file `path`, or a new
     database on the session's server."""

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from assets.fleet import DISK, LONER, MAC_OLD, NEW, OLD, TWIN, record_fleet
 from factory import at
-from stores import STORES, location
+from stores import STORES, module_location
 from vtrail.assets.continuity import links
 from vtrail.cli.main import app
 from vtrail.store import open_store
@@ -22,9 +22,7 @@ from vtrail.timeexpr import iso
 
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_fleet(
-        Path(location(request, request.param, tmp_path_factory.mktemp("fleet") / "vtrail.db"))
-    )
+    return record_fleet(module_location(request, tmp_path_factory, "fleet"))
 
 
 def card(db: Path, what: str, *more: str) -> Any:

@@ -32,7 +32,7 @@ import pytest
 from factory import ent, rel, snap
 from maintenance.conftest import plan_cli
 from maintenance.story import SRC, host, on, record, vm
-from stores import STORES, another, location
+from stores import STORES, another, module_location
 
 POLICY = """
 services:
@@ -107,7 +107,7 @@ def fabric() -> list[object]:
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record(
-        Path(location(request, request.param, tmp_path_factory.mktemp("hops") / "vtrail.db")),
+        module_location(request, tmp_path_factory, "hops"),
         POLICY,
         snap(SRC, 1, *fabric()),
     )

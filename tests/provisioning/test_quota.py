@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from factory import at
 from provisioning.story import record_story
 from provisioning.test_admit import POLICY, record_policy
-from stores import STORES, location
+from stores import STORES, module_location
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli_app
 from vtrail.provisioning.quota import Peak, quota
@@ -24,9 +24,7 @@ from vtrail.store import open_store
 
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = record_story(
-        Path(location(request, request.param, tmp_path_factory.mktemp("quota") / "vtrail.db"))
-    )
+    path = record_story(module_location(request, tmp_path_factory, "quota"))
     record_policy(path, POLICY)
     return path
 

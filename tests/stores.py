@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,26 @@ def module_location(
     """Where a module-scoped fixture parametrised by STORES keeps its store, as `--db`
     takes it: a file in a new folder `name`, or a new database on the session's server."""
     return Path(location(request, request.param, factory.mktemp(name) / "vtrail.db"))
+
+
+def recorded(
+    request: pytest.FixtureRequest,
+    factory: pytest.TempPathFactory,
+    name: str,
+    record: Callable[[Path], Path],
+) -> Path:
+    """`record(where)` for a module-scoped fixture parametrised by STORES (directly, or
+    by the tests that want the server, indirectly; SQLite otherwise): into a new
+    file in a new folder `name`, or on the server into a database recorded once a
+    session, of which each module gets a copy (`CREATE DATABASE … TEMPLATE`, a few
+    milliseconds where recording a story takes seconds)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return record(factory.mktemp(name) / "vtrail.db")
+    server: Server = request.getfixturevalue("pg_server")
+    key = f"{record.__module__}.{record.__qualname__}"
+    if key not in server.templates:
+        server.templates[key] = str(record(Path(server.database("tpl"))))
+    return Path(server.database(template=server_url(server.templates[key])))
 
 
 def another(request: pytest.FixtureRequest, like: str | Path, path: Path) -> str:

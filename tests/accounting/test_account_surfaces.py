@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from accounting.story import HV_A, WEB, h, record
 from factory import at
-from stores import STORES, contents, module_location
+from stores import STORES, contents, recorded
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
 from vtrail.policy.accounting import Accounting
@@ -31,7 +31,7 @@ T0, T10 = iso(at(0)), iso(at(h(10)))
 
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record(module_location(request, tmp_path_factory, "surfaces"))
+    return recorded(request, tmp_path_factory, "surfaces", record)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.story import DB, GHOST, WEB, at, record_story, story_lines
-from stores import STORES, location
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app, is_loopback
 from vtrail.cli.main import app as cli
 from vtrail.store import open_store
@@ -25,9 +25,7 @@ pytestmark = pytest.mark.both_stores
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The story on a SQLite file, then on a real PostgreSQL server."""
-    return record_story(
-        location(request, request.param, tmp_path_factory.mktemp("story") / "vtrail.db")
-    )
+    return str(recorded(request, tmp_path_factory, "story", record_story))
 
 
 @pytest.fixture(scope="module")

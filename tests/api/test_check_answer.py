@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.story import APP, DB, WEB, at, record_story
-from stores import STORES, location
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.policy.load import load_policy
 from vtrail.recording.recorder import Recorder
@@ -28,8 +28,7 @@ def client(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
     """Served from a SQLite file, then from a real PostgreSQL server."""
-    path = tmp_path_factory.mktemp("check-answer") / "vtrail.db"
-    db = record_story(location(request, request.param, path))
+    db = recorded(request, tmp_path_factory, "check-answer", record_story)
     store = open_store(db)
     recorder = Recorder(store)
     policy_at.apply(store, load_policy(POLICY), at(1), lambda o: recorder.record([o]))

@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.story import WEB, at, record_story
-from stores import STORES, location
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.query import names, state
 from vtrail.recording.ingest import ingest_lines
@@ -36,8 +36,7 @@ BARE_NIC = f"nic:{WEB[3:]}/52:54:00:aa:bb:cc"
 @pytest.fixture(scope="module")
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file, or a PostgreSQL database for a test parametrised over STORES."""
-    kind = getattr(request, "param", "sqlite")
-    path = record_story(location(request, kind, tmp_path_factory.mktemp("scans") / "vtrail.db"))
+    path = recorded(request, tmp_path_factory, "scans", record_story)
     store = open_store(path)
     lines = [
         {

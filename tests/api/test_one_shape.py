@@ -23,7 +23,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.testing import CliRunner
 
 from api.story import GHOST, WEB, at
-from stores import STORES, location
+from stores import STORES, recorded
 from triage.probe_story import record_probe_story
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli_app
@@ -83,9 +83,7 @@ PRINTS = {"table", "yaml", "json"}
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """With the story's policy and a probe, which `health` and `triage` read: a SQLite
     file, or a PostgreSQL database for a test parametrised over STORES."""
-    kind = getattr(request, "param", "sqlite")
-    path = tmp_path_factory.mktemp("shape") / "vtrail.db"
-    return Path(record_probe_story(location(request, kind, path)))
+    return recorded(request, tmp_path_factory, "shape", record_probe_story)
 
 
 @pytest.fixture(scope="module")

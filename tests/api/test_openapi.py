@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.story import at, record_story
-from stores import STORES, location
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.api.patterns import ENTITY_ID, TEXT, TIME, compile_pattern, is_text, is_time
 from vtrail.ids import KINDS
@@ -31,9 +31,7 @@ QUICK = settings(max_examples=400, deadline=None, suppress_health_check=list(Hea
 @pytest.fixture(scope="module")
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file, or a PostgreSQL database for a test parametrised over STORES."""
-    kind = getattr(request, "param", "sqlite")
-    path = tmp_path_factory.mktemp("openapi") / "vtrail.db"
-    return Path(record_story(location(request, kind, path)))
+    return recorded(request, tmp_path_factory, "openapi", record_story)
 
 
 def document(db: Path, **kw: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.story import WEB, at, record_story
-from stores import STORES, location
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli
 from vtrail.recording.ingest import ingest_lines
@@ -104,8 +104,7 @@ BACKWARDS = f"the window ends ({iso(EARLY)}) before it starts ({iso(LATE)})"  # 
 @pytest.fixture(scope="module", params=STORES)
 def story(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The story on a SQLite file, then on a real PostgreSQL server."""
-    path = tmp_path_factory.mktemp("story") / "vtrail.db"
-    db = Path(record_story(location(request, request.param, path)))
+    db = recorded(request, tmp_path_factory, "story", record_story)
     # A kind vtrail does not name itself, from an outside producer: a kind all the same.
     line = {
         "source": "inventory",

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from starlette.types import Scope
 
 from api.story import GHOST, WEB, WEB_NIC, at, record_story
-from stores import STORES, location
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.api.short_reads import ShortReads
 from vtrail.store import open_store
@@ -32,8 +32,7 @@ T12 = iso(at(12))
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The story on a SQLite file, then on a real PostgreSQL server."""
-    path = tmp_path_factory.mktemp("short") / "vtrail.db"
-    return Path(record_story(location(request, request.param, path)))
+    return recorded(request, tmp_path_factory, "short", record_story)
 
 
 @pytest.fixture

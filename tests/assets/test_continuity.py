@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from assets.fleet import DISK, LONER, MAC_OLD, NEW, OLD, TWIN, record_fleet
 from factory import at
-from stores import STORES, module_location
+from stores import STORES, recorded
 from vtrail.assets.continuity import links
 from vtrail.cli.main import app
 from vtrail.store import open_store
@@ -22,7 +22,7 @@ from vtrail.timeexpr import iso
 
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_fleet(module_location(request, tmp_path_factory, "fleet"))
+    return recorded(request, tmp_path_factory, "fleet", record_fleet)
 
 
 def card(db: Path, what: str, *more: str) -> Any:

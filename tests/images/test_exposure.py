@@ -25,7 +25,7 @@ from images.story import (
     WEB_DISK,
     record_story,
 )
-from stores import STORES, module_location
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
 from vtrail.images.exposure import exposure
@@ -34,7 +34,7 @@ from vtrail.store import open_store
 
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_story(module_location(request, tmp_path_factory, "exposure"))
+    return recorded(request, tmp_path_factory, "exposure", record_story)
 
 
 def cli(db: Path, *args: str) -> Any:

@@ -10,19 +10,19 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from maintenance.story import record_drain_story, record_rolling_story
-from stores import STORES, module_location
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
 
 
 @pytest.fixture(scope="module", params=STORES)
 def drain_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_drain_story(module_location(request, tmp_path_factory, "drain"))
+    return recorded(request, tmp_path_factory, "drain", record_drain_story)
 
 
 @pytest.fixture(scope="module", params=STORES)
 def rolling_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_rolling_story(module_location(request, tmp_path_factory, "rolling"))
+    return recorded(request, tmp_path_factory, "rolling", record_rolling_story)
 
 
 def plan_cli(db: Path, *argv: str, width: int = 200) -> tuple[int, str, str]:

@@ -73,6 +73,9 @@ class Server:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-w",
                   "-o", " ".join(options), "start")  # fmt: skip
         self._n = 0
+        #: What a fixture recorded once in a database of its own, by what recorded it:
+        #: copied for each module that asks for it again (tests/stores.py, `recorded`).
+        self.templates: dict[str, str] = {}
 
     def _run(self, tool: str, *args: str) -> None:
         cmd = [str(self.bindir / tool), *args]

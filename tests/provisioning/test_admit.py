@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from factory import at, ent, rel, snap
 from provisioning.domains import BATCH_DISK, DEBIAN_DISK, SCRATCH_DISK, UUID, domain
 from provisioning.story import record_story
-from stores import STORES, module_location
+from stores import STORES, recorded
 from test_install_extras import cli
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli_app
@@ -54,7 +54,7 @@ def record_policy(path: Path, text: str, seconds: float = 1) -> None:
 
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = record_story(module_location(request, tmp_path_factory, "admit"))
+    path = recorded(request, tmp_path_factory, "admit", record_story)
     record_policy(path, POLICY)
     return path
 

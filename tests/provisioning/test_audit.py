@@ -11,7 +11,7 @@ import pytest
 
 from factory import at, ent, rel, snap
 from provisioning.story import BATCH, SCRATCH, record_story
-from stores import STORES, module_location
+from stores import STORES, recorded
 from vtrail.model import Observation
 from vtrail.policy.load import parse_policy
 from vtrail.recording.recorder import Recorder
@@ -34,7 +34,7 @@ provisioning:
 
 @pytest.fixture(scope="module", params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Store:
-    path = record_story(module_location(request, tmp_path_factory, "audit"))
+    path = recorded(request, tmp_path_factory, "audit", record_story)
     return open_store(path)
 
 

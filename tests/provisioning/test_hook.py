@@ -15,7 +15,7 @@ import vtrail
 from provisioning.domains import DEBIAN_DISK, SCRATCH_DISK, domain
 from provisioning.story import record_story
 from provisioning.test_admit import POLICY, record_policy
-from stores import STORES, module_location
+from stores import STORES, recorded
 from vtrail.cli.main import app as cli_app
 from web.chromium import serving
 
@@ -27,7 +27,7 @@ ENV = {**os.environ, "PYTHONPATH": str(Path(vtrail.__file__).resolve().parents[1
 
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = record_story(module_location(request, tmp_path_factory, "hook"))
+    path = recorded(request, tmp_path_factory, "hook", record_story)
     record_policy(path, POLICY)
     return path
 

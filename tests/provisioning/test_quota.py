@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from factory import at
 from provisioning.story import record_story
 from provisioning.test_admit import POLICY, record_policy
-from stores import STORES, module_location
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli_app
 from vtrail.provisioning.quota import Peak, quota
@@ -24,7 +24,7 @@ from vtrail.store import open_store
 
 @pytest.fixture(scope="module", params=STORES)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = record_story(module_location(request, tmp_path_factory, "quota"))
+    path = recorded(request, tmp_path_factory, "quota", record_story)
     record_policy(path, POLICY)
     return path
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from api.story import DB, GHOST, MINUTES, T0, WEB, at, record_story
-from stores import STORES, module_location
+from stores import STORES, recorded
 from web import chromium
 from web.chromium import By, load, needs_chromium, panel_text, serving, shot, wait
 
@@ -25,7 +25,7 @@ pytestmark = needs_chromium
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    with serving(record_story(module_location(request, tmp_path_factory, "story"))) as url:
+    with serving(recorded(request, tmp_path_factory, "story", record_story)) as url:
         yield url
 
 

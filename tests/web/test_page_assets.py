@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from assets.fleet import DISK, LONER, MAC_OLD, NEW, OLD, record_fleet
 from factory import at
-from stores import STORES, module_location
+from stores import STORES, recorded
 from vtrail.cli.main import app
 from web.chromium import By, load, needs_chromium, panel_text, serving, wait
 
@@ -22,7 +22,7 @@ pytestmark = needs_chromium
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    db = record_fleet(module_location(request, tmp_path_factory, "assets"))
+    db = recorded(request, tmp_path_factory, "assets", record_fleet)
     inv = tmp_path_factory.mktemp("inventory") / "assets.csv"
     inv.write_text(f"id,owner,purpose,support-end\n{LONER},dave,batch jobs,2001-01-01\n")
     assert CliRunner().invoke(app, ["inventory", str(inv), "--db", str(db)]).exit_code == 0

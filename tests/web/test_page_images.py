@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from factory import at
 from images.story import BASE, GHOST, GHOST_DISK, HEX, OTHER, SRC_B, WEB, record_story
-from stores import STORES, module_location
+from stores import STORES, recorded
 from vtrail.cli.main import app
 from vtrail.model import EntityObs, Observation
 from vtrail.recording.recorder import Recorder
@@ -29,7 +29,7 @@ HOST_B = EntityObs("host:hv-b", "host", {"hostname": "hv-b"})
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    db = record_story(module_location(request, tmp_path_factory, "images"))
+    db = recorded(request, tmp_path_factory, "images", record_story)
     done = CliRunner().invoke(
         app, ["image", "set", f"sha256:{HEX}", "--name", "debian@12.5", "--security",
               "vulnerable", "--advisory", "DSA-1", "--db", str(db)],

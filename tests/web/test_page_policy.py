@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from api.story import DB, MINUTES, T0, WEB, at, record_story
-from stores import STORES, module_location
+from stores import STORES, recorded
 from vtrail.policy.load import load_policy
 from vtrail.recording.recorder import Recorder
 from vtrail.store import open_store
@@ -40,7 +40,7 @@ SECOND = timedelta(seconds=1)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    db = record_story(module_location(request, tmp_path_factory, "policy"))
+    db = recorded(request, tmp_path_factory, "policy", record_story)
     store = open_store(db)
     # As `vtrail policy apply` and PUT /api/policy record it: membership derived from then on.
     store.derivers = derivers()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from api.story import DB, WEB, at
-from stores import STORES, module_location
+from stores import STORES, recorded
 from triage.probe_story import CULPRIT, SOURCE, record_probe_story
 from web.chromium import (
     By,
@@ -40,7 +40,7 @@ ROUNDS, LOST = 50, 10
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    with serving(record_probe_story(module_location(request, tmp_path_factory, "tpage"))) as url:
+    with serving(recorded(request, tmp_path_factory, "tpage", record_probe_story)) as url:
         yield url
 
 

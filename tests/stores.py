@@ -43,8 +43,8 @@ def recorded(
     """`record(where)` for a module-scoped fixture parametrised by STORES (directly, or
     by the tests that want the server, indirectly; SQLite otherwise): into a new
     file in a new folder `name`, or on the server into a database recorded once a
-    session, of which each module gets a copy (`CREATE DATABASE … TEMPLATE`, a few
-    milliseconds where recording a story takes seconds)."""
+    session, of which each module gets a copy (`CREATE DATABASE … TEMPLATE`, tens of
+    milliseconds where recording a story on the server takes seconds)."""
     if getattr(request, "param", "sqlite") == "sqlite":
         return record(factory.mktemp(name) / "vtrail.db")
     server: Server = request.getfixturevalue("pg_server")

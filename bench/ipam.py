@@ -1,7 +1,7 @@
 """IPAM benchmark: `ipam who`, `ipam conflicts` over 24 hours and `ipam allocate` under
 contention, each beside a baseline measured in the same run.
 
-    python bench/ipam.py [--dir DIR] [--addresses 100000] [--rounds 10]
+    python bench/ipam.py [--dir DIR] [--addresses 100000] [--rounds 10] [--only allocate]
 
 The store is recorded through the recorder: ADDRESSES addresses in 50 namespaces,
 each held by an interface, in ROUNDS snapshots over 24 hours that each change every
@@ -14,7 +14,9 @@ Figures:
   on the ids' index);
 - `conflicts` over the 24 hours; baseline, reading the same edges alone (the floor);
 - `allocate` one address at a time in a /16, 4 processes at once, p50 and p99 per
-  allocation; baseline, one process alone.
+  allocation; baseline, one process alone. Beside them, what depends less on how busy
+  the CPUs are: the share of the time spent queued for the allocators' lock, how long
+  each allocation held it (and of that, its CPU time), and the CPU time each took.
 """
 
 from __future__ import annotations
@@ -107,22 +109,38 @@ def pct(xs: list[float], p: float) -> float:
 
 WORKER = """
 import json, sys, time
-from vtrail.ipam.allocate import allocate
+from contextlib import contextmanager
+import vtrail.ipam.allocate as allocating
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 store = SqliteStore(sys.argv[1])
 store.conn.execute("PRAGMA busy_timeout = 60000")
 recorder = Recorder(store)
-times = []
-for _ in range(int(sys.argv[2])):
+lock = allocating.one_at_a_time
+queued = []
+@contextmanager
+def timed(store):
+    # Measurement only: how long the allocation queued for the lock, and held it.
     t = time.perf_counter()
-    allocate(store, recorder, "alloc", sys.argv[3])
-    times.append(time.perf_counter() - t)
-print(json.dumps(times))
+    with lock(store) as f:
+        got, cpu = time.perf_counter(), time.process_time()
+        yield f
+    queued.append((got - t, time.perf_counter() - got, time.process_time() - cpu))
+allocating.one_at_a_time = timed
+rows = []
+for _ in range(int(sys.argv[2])):
+    t, cpu = time.perf_counter(), time.process_time()
+    allocating.allocate(store, recorder, "alloc", sys.argv[3])
+    rows.append((time.perf_counter() - t, *queued.pop(), time.process_time() - cpu))
+print(json.dumps(rows))
 """
 
+#: `(took, queued for the lock, held it, CPU time holding it, CPU time)` of one
+#: allocation, in seconds.
+Took = tuple[float, float, float, float, float]
 
-def contend(db: Path, procs: int, each: int) -> list[float]:
+
+def contend(db: Path, procs: int, each: int) -> list[Took]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     ps = [
         subprocess.Popen(
@@ -132,11 +150,30 @@ def contend(db: Path, procs: int, each: int) -> list[float]:
         )
         for i in range(procs)
     ]
-    out: list[float] = []
+    out: list[Took] = []
     for p in ps:
         got, _ = p.communicate()
-        out += json.loads(got)
+        out += [(a, b, c, d, e) for a, b, c, d, e in json.loads(got)]
     return out
+
+
+def report(what: str, rows: list[Took]) -> None:
+    took, queued, held, held_cpu, cpu = ([r[k] for r in rows] for k in range(5))
+    print(f"{what}: p50 {statistics.median(took) * 1e3:.1f} ms, p99 {pct(took, 0.99) * 1e3:.1f} ms "
+          f"({len(rows)} allocations, {sum(t > 0.02 for t in took)} over 20 ms)")  # fmt: skip
+    print(f"  queued for the lock: {sum(queued) / sum(took):.0%} of the time, p99 "
+          f"{pct(queued, 0.99) * 1e3:.1f} ms; held it: p50 {statistics.median(held) * 1e3:.2f} "
+          f"ms, p99 {pct(held, 0.99) * 1e3:.1f} ms, of CPU time p50 "
+          f"{statistics.median(held_cpu) * 1e3:.2f} ms, p99 {pct(held_cpu, 0.99) * 1e3:.1f} ms")  # fmt: skip
+    print(f"  CPU time of an allocation: p50 {statistics.median(cpu) * 1e3:.2f} ms, p99 "
+          f"{pct(cpu, 0.99) * 1e3:.1f} ms")  # fmt: skip
+
+
+def allocations(db: Path, each: int) -> None:
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    report("allocate in a /16, one process", contend(db, 1, each))
+    report("allocate in a /16, 4 processes at once", contend(db, 4, each))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:
@@ -145,12 +182,16 @@ def main() -> None:
     ap.add_argument("--addresses", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--allocations", type=int, default=200, help="per process")
+    ap.add_argument("--only", choices=["allocate"], help="measure this alone")
     a = ap.parse_args()
     d = a.dir or Path(tempfile.mkdtemp(prefix="vtrail-bench-ipam-"))
     db = d / "ipam.db"
     if not db.exists():
         took = populate(db, a.addresses, a.rounds)
         print(f"recorded {a.addresses:,} addresses x {a.rounds} rounds in {took:.0f} s")
+    if a.only == "allocate":
+        allocations(db, a.allocations)
+        return
     store = SqliteStore(db, readonly=True)
     versions = store.conn.execute(
         "SELECT count(*) FROM version v JOIN entity e ON e.id = v.entity WHERE e.kind = 'ip'"
@@ -182,12 +223,7 @@ def main() -> None:
     )
     print(f"  baseline (reading its {edges:,} edges alone): {time.perf_counter() - t:.2f} s")
     store.close()
-    alone = contend(db, 1, a.allocations)
-    print(f"allocate in a /16, one process: p50 {statistics.median(alone) * 1e3:.1f} ms, "
-          f"p99 {pct(alone, 0.99) * 1e3:.1f} ms")  # fmt: skip
-    four = contend(db, 4, a.allocations)
-    print(f"allocate in a /16, 4 processes at once: p50 {statistics.median(four) * 1e3:.1f} ms, "
-          f"p99 {pct(four, 0.99) * 1e3:.1f} ms ({len(four)} allocations)")  # fmt: skip
+    allocations(db, a.allocations)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
     python bench/record.py              # 1M versions (a few minutes)
     python bench/record.py --big        # 10M versions as well (long)
+    python bench/record.py --versions 10000000 --keep DIR
+                                        # 10M alone; populated once, kept in DIR
 
-Figures: ingest rate of event streams in batches of 1, 100 and 10,000; as-of
-lookup p50/p99; snapshot at T of 100k live entities near the start and the end
-of the history; diff over one hour holding 100k changes; bytes per version and
-per counter sample. Baselines: plain inserts of the same rows into an indexed
+Figures: ingest rate of event streams in batches of 1, 100 and 10,000 (and of
+10,000 the way `vtrail record` takes them, a source's thread putting and the
+writer's thread recording); as-of lookup p50/p99; snapshot at T of 100k live
+entities near the start and the end of the history; diff over one hour holding
+100k changes; bytes per version and per counter sample. Baselines: plain inserts of the same rows into an indexed
 table of the same size, a plain indexed select on it, a plain fetch of 100k rows.
 
 The recorder writes through its own connection and the questions are asked
@@ -16,7 +19,9 @@ through another, as `vtrail record` and `vtrail serve` do.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -29,9 +34,11 @@ from stream import LIVE, STEP, T0, stream
 from vtrail.model import Observation, SampleObs
 from vtrail.query import state
 from vtrail.recording.recorder import Recorder
+from vtrail.recording.writer import BatchWriter
 from vtrail.store import SqliteStore
 from vtrail.store.reads.state import StateReader
 from vtrail.store.reads.stats import StatsReader
+from vtrail.store.sqlite import fold_wal
 from vtrail.timeexpr import to_us
 
 
@@ -55,6 +62,22 @@ def rate(fn: Callable[[int, int], None], events: int, batch: int, start: int) ->
     return events / (time.perf_counter() - t)
 
 
+def through_writer(store: SqliteStore, start: int, events: int, batch: int) -> float:
+    """Events a second the way `vtrail record` takes them: a source's thread puts each
+    observation (and holds it to the format's rules), the writer's thread records
+    them in batches of up to `batch`."""
+    w = BatchWriter(store, queue_size=2 * batch, max_batch=batch)
+    w.start()
+    t = time.perf_counter()
+    for o in stream(start, events):
+        w.put(o)
+    if not w.flush(3600):
+        raise SystemExit(f"the writer stopped: {w.stats().error}")
+    took = time.perf_counter() - t
+    w.close(60)
+    return events / took
+
+
 def lookups(ask: Callable[[str, int], object], end: int, seed: int) -> list[float]:
     """Microseconds of each of 20,000 as-of lookups of random VMs at random instants."""
     rng = random.Random(seed)
@@ -76,14 +99,15 @@ def pct(xs: list[float], p: float) -> float:
 class Baseline:
     """The same rows in a plain indexed table, written and read with no recorder logic."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.c = sqlite3.connect(path, isolation_level=None)
         self.c.execute("PRAGMA journal_mode=WAL")
         self.c.execute("PRAGMA synchronous=NORMAL")
-        self.c.execute(
-            "CREATE TABLE v (entity TEXT, valid_from INTEGER, attrs TEXT, "
-            "PRIMARY KEY (entity, valid_from)) WITHOUT ROWID"
-        )
+        if create:
+            self.c.execute(
+                "CREATE TABLE v (entity TEXT, valid_from INTEGER, attrs TEXT, "
+                "PRIMARY KEY (entity, valid_from)) WITHOUT ROWID"
+            )
 
     def as_of(self, eid: str, t: int) -> object:
         return self.c.execute(
@@ -104,10 +128,20 @@ class Baseline:
         self.c.execute("COMMIT")
 
 
-def bench(total: int, workdir: Path) -> None:
-    print(f"\n== {total:,} versions ({LIVE:,} entities, 100k changes per hour)")
-    store = SqliteStore(workdir / f"bench-{total}.db")
-    base = Baseline(workdir / f"base-{total}.db")
+def populated(total: int, workdir: Path, keep: Path | None) -> tuple[SqliteStore, Baseline]:
+    """The store and the baseline table at `total` versions, populated here, or copied
+    from `keep` where an earlier run left them (each run measures on a copy, since
+    measuring writes to both)."""
+    names = [f"bench-{total}.db", f"bench-{total}.journal.db", f"base-{total}.db"]
+    if keep is not None and all((keep / n).exists() for n in names):
+        t = time.perf_counter()
+        for n in names:
+            shutil.copyfile(keep / n, workdir / n)
+        os.sync()  # the copies written back now, not while the figures are taken
+        print(f"  populated stores copied from {keep} in {time.perf_counter() - t:,.0f}s")
+        return SqliteStore(workdir / names[0]), Baseline(workdir / names[2], create=False)
+    store = SqliteStore(workdir / names[0])
+    base = Baseline(workdir / names[2])
     t = time.perf_counter()
     populate(store, total)
     print(f"  populated in {time.perf_counter() - t:,.0f}s")
@@ -115,6 +149,21 @@ def bench(total: int, workdir: Path) -> None:
     for start in range(0, total, 1_000_000):
         base.insert(start, min(1_000_000, total - start))
     print(f"  baseline table of {total:,} rows in {time.perf_counter() - t:,.0f}s")
+    if keep is not None:
+        store.close()
+        base.c.close()
+        for path in (workdir / names[0], workdir / names[2]):
+            fold_wal(path)
+        keep.mkdir(parents=True, exist_ok=True)
+        for n in names:
+            shutil.copyfile(workdir / n, keep / n)
+        return SqliteStore(workdir / names[0]), Baseline(workdir / names[2], create=False)
+    return store, base
+
+
+def bench(total: int, workdir: Path, keep: Path | None = None) -> None:
+    print(f"\n== {total:,} versions ({LIVE:,} entities, 100k changes per hour)")
+    store, base = populated(total, workdir, keep)
     rec = Recorder(store)
 
     print("ingest (events/s)                   vtrail     raw SQLite inserts")
@@ -124,6 +173,10 @@ def bench(total: int, workdir: Path) -> None:
         raw = rate(base.insert, events, batch, start)
         start += events
         print(f"  batch {batch:>6,}                  {ours:>10,.0f}     {raw:>10,.0f}")
+    ours = through_writer(store, start, 50_000, 10_000)
+    raw = rate(base.insert, 50_000, 10_000, start)
+    start += 50_000
+    print(f"  batch {10_000:>6,}, as `record` does {ours:>9,.0f}     {raw:>10,.0f}")
 
     asker = SqliteStore(store.path, readonly=True)
     r = StateReader(asker)
@@ -264,13 +317,19 @@ def main() -> None:
     ap.add_argument("--big", action="store_true", help="also run at 10M versions")
     ap.add_argument("--versions", type=int, default=1_000_000)
     ap.add_argument("--dir", type=Path, default=None, help="where to put the stores")
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the populated stores in this folder, and start from them when run again",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as d:
         work = Path(d)
         bench_samples(work)
-        bench(args.versions, work)
+        bench(args.versions, work, args.keep)
         if args.big:
-            bench(10_000_000, work)
+            bench(10_000_000, work, args.keep)
 
 
 if __name__ == "__main__":

@@ -8,15 +8,16 @@ import pytest
 from typer.testing import CliRunner
 
 from api.story import GHOST, WEB, at, record_story
+from stores import STORES, recorded
 from vtrail.cli.main import app
 from vtrail.timeexpr import iso
 
 WIDE = {"COLUMNS": "120"}
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_story(tmp_path_factory.mktemp("explore") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return recorded(request, tmp_path_factory, "explore", record_story)
 
 
 def run(db: Path, *argv: str) -> tuple[int, str, str]:

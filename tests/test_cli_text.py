@@ -15,8 +15,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import vtrail
+from stores import STORES, location, module_location
 from vtrail.cli import ingest as ingest_cli
 from vtrail.cli.main import app
+from vtrail.store import server_url
 
 WIDE = {"COLUMNS": "250"}
 T0, T1 = "2026-11-20T03:00:00Z", "2026-11-20T03:10:00Z"
@@ -33,15 +35,17 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("typed", ["vm:x:", "vm:[bold]x[/]", "web-[red]1", "vm:x\\"])
-def test_an_unknown_id_is_quoted_as_typed(tmp_path: Path, typed: str) -> None:
-    db = tmp_path / "v.db"
+@pytest.mark.both_stores
+def test_an_unknown_id_is_quoted_as_typed(typed: str, db_location: str) -> None:
+    db = Path(db_location)
     assert run("ingest", "-", "--db", str(db))[0] == 0
     code, out, err = run("show", typed, "--db", str(db))
     assert code == 1 and out == ""
     assert err == f"error: nothing recorded matches {typed!r} (an id, VM name, MAC or IP)\n"
 
 
-def test_a_metric_pattern_in_an_error_keeps_its_brackets(tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_a_metric_pattern_in_an_error_keeps_its_brackets(tmp_path: Path, db_location: str) -> None:
     bad = tmp_path / "bad.jsonl"
     line = {
         "source": "s",
@@ -51,7 +55,7 @@ def test_a_metric_pattern_in_an_error_keeps_its_brackets(tmp_path: Path) -> None
         "samples": [{"entity": "vm:1", "metric": "Bad-Metric", "value": 1}],
     }
     bad.write_text(json.dumps(line) + "\n")
-    code, _, err = run("ingest", str(bad), "--db", str(tmp_path / "v.db"))
+    code, _, err = run("ingest", str(bad), "--db", db_location)
     assert code == 1
     assert err.startswith("error: line 1: samples.0.metric: ")
     assert f"'{NOTE}'\n" in err
@@ -64,10 +68,11 @@ def test_a_store_path_with_brackets_prints_as_typed(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def hostile(tmp_path: Path) -> Path:
-    """A store whose ids, names, attribute values and source look like markup."""
-    db = tmp_path / "[i]store" / "v.db"
-    db.parent.mkdir()
+def hostile(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path) -> Path:
+    """A store whose ids, names, attribute values and source look like markup (and, on
+    SQLite, its file's folder too)."""
+    (tmp_path / "[i]store").mkdir()
+    db = Path(location(request, store_kind, tmp_path / "[i]store" / "v.db"))
     obs = [
         {
             "source": SOURCE,
@@ -100,9 +105,12 @@ QUESTIONS = {
 }
 
 
+@pytest.mark.both_stores
 @pytest.mark.parametrize("question", sorted(QUESTIONS))
 def test_store_text_in_tables_prints_as_it_is(hostile: Path, question: str) -> None:
     argv, expected = QUESTIONS[question]
+    if server_url(hostile) is not None:
+        expected = [text for text in expected if text != "[i]store"]  # a file's folder
     code, out, err = run(*argv, "--db", str(hostile))
     assert code == 0, err
     for text in expected:
@@ -110,8 +118,9 @@ def test_store_text_in_tables_prints_as_it_is(hostile: Path, question: str) -> N
     assert "❌" not in out and "😄" not in out
 
 
-def test_a_token_name_prints_as_it_is(tmp_path: Path) -> None:
-    db = str(tmp_path / "v.db")
+@pytest.mark.both_stores
+def test_a_token_name_prints_as_it_is(db_location: str) -> None:
+    db = db_location
     assert run("token", "create", "--role", "reader", "--name", "[red]ci[/]", "--db", db)[0] == 0
     code, out, _ = run("token", "list", "--db", db)
     assert code == 0 and "[red]ci[/]" in out
@@ -133,10 +142,11 @@ ASKED = {
 }
 
 
-@pytest.fixture(scope="module")
-def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled example day: three hypervisors, VMs with uuids, a migration, ghosts."""
-    db = tmp_path_factory.mktemp("day") / "v.db"
+@pytest.fixture(scope="module", params=STORES)
+def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled example day: three hypervisors, VMs with uuids, a migration, ghosts,
+    on a SQLite file, then on a real PostgreSQL server."""
+    db = module_location(request, tmp_path_factory, "day")
     code, _, err = run("ingest", str(DAY), "--db", str(db))
     assert code == 0, err
     return db
@@ -231,9 +241,12 @@ def many(tmp_path: Path, n: int = 2500) -> Path:
     return path
 
 
-def test_without_a_terminal_long_work_prints_its_summary_only(tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_without_a_terminal_long_work_prints_its_summary_only(
+    tmp_path: Path, db_location: str
+) -> None:
     """One line each, not folded at the 80 columns a pipe is given: a log reads it whole."""
-    db = str(tmp_path / "v.db")
+    db = db_location
 
     def narrow(*argv: str) -> tuple[int, str, str]:
         done = CliRunner().invoke(app, list(argv), env={"COLUMNS": "80"})
@@ -247,14 +260,17 @@ def test_without_a_terminal_long_work_prints_its_summary_only(tmp_path: Path) ->
     )
     code, out, err = narrow("rebuild", "--db", db)
     assert code == 0 and out == ""
-    assert err.startswith(f"rebuilt {db} from 2,500 observations; ") and err.count("\n") == 1
+    # A server's store is rebuilt in a schema of its own: it names that, not a file.
+    store = "the store" if server_url(db) else db
+    assert err.startswith(f"rebuilt {store} from 2,500 observations; ") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("command", ["ingest", "rebuild"])
+@pytest.mark.both_stores
 def test_on_a_terminal_long_work_shows_a_bar(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, db_location: str
 ) -> None:
-    db = str(tmp_path / "v.db")
+    db = db_location
     feed = str(many(tmp_path))
     if command == "rebuild":
         assert run("ingest", feed, "--db", db)[0] == 0

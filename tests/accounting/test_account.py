@@ -14,7 +14,7 @@ import pytest
 
 from accounting.story import BATCH, DB, HV_A, HV_B, POLICY, WEB, h, record
 from factory import at
-from stores import STORES, location
+from stores import STORES, recorded
 from vtrail.accounting.account import AccountAnswer, AccountRow, account, policy_in_force
 from vtrail.policy.load import parse_policy
 from vtrail.store import SqliteStore, Store, open_store
@@ -25,8 +25,7 @@ def store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Store]:
     """The story on a SQLite file, then on a real PostgreSQL server."""
-    where = location(request, request.param, tmp_path_factory.mktemp("account") / "vtrail.db")
-    s = open_store(record(where), readonly=True)
+    s = open_store(recorded(request, tmp_path_factory, "account", record), readonly=True)
     yield s
     s.close()
 

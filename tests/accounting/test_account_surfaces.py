@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from accounting.story import HV_A, WEB, h, record
 from factory import at
+from stores import STORES, contents, recorded
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
 from vtrail.policy.accounting import Accounting
@@ -28,9 +29,9 @@ from vtrail.timeexpr import iso
 T0, T10 = iso(at(0)), iso(at(h(10)))
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record(tmp_path_factory.mktemp("surfaces") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return recorded(request, tmp_path_factory, "surfaces", record)
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +100,14 @@ def test_bad_input_is_one_line(
     said: str,
     said_api: str | None,
 ) -> None:
-    before = db.stat().st_mtime_ns, db.stat().st_size
+    before = contents(db)
     done = run(db, "account", *args)
     assert done.exit_code == 2
     assert done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and said in done.stderr
     got = client.get("/api/account", params=params)
     assert got.status_code == 422 and (said_api or said) in got.json()["detail"]
-    assert (db.stat().st_mtime_ns, db.stat().st_size) == before
+    assert contents(db) == before
 
 
 CARD = """
@@ -152,11 +153,11 @@ def test_applying_a_bad_card_changes_nothing(db: Path, tmp_path: Path) -> None:
     file = tmp_path / "bad.yaml"
     file.write_text("services: {}\naccounting:\n  rates: {vcpu-hour: -1}\n")
     shown = run(db, "policy", "show", "--at", T10, "-o", "json")
-    size = db.stat().st_size
+    before = contents(db)
     done = run(db, "policy", "apply", str(file))
     assert done.exit_code != 0
     assert len(done.stderr.strip().splitlines()) == 1
     assert "rates.vcpu-hour: -1 is out of range" in done.stderr
     assert run(db, "policy", "show", "--at", T10, "-o", "json").stdout == shown.stdout
     assert '"rates"' in shown.stdout
-    assert db.stat().st_size == size
+    assert contents(db) == before

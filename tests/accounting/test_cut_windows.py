@@ -33,13 +33,14 @@ from accounting.story import (
     observations,
 )
 from factory import at
+from stores import STORES, copy, location
 from vtrail.accounting import usage as usage_module
 from vtrail.accounting.account import account
 from vtrail.accounting.stretches import Fabric, Place, Stretch, fabric
 from vtrail.accounting.usage import Used, _Places, usage
 from vtrail.policy.load import parse_policy
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import Store, open_store
 from vtrail.store import samples as s
 from vtrail.store.reads.account import Block
 from vtrail.timeexpr import to_us
@@ -72,8 +73,8 @@ def readings(k: int, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
-def dense(path: Path, marks: bool) -> Path:
-    store = SqliteStore(path)
+def dense(path: Path) -> Path:
+    store = open_store(path)
     store.derivers = derivers()
     Recorder(store).record([dataclasses.replace(o, samples=()) for o in observations()])
     w = s.SampleWriter(store)
@@ -84,24 +85,34 @@ def dense(path: Path, marks: bool) -> Path:
             late = points[::3] if entity == BATCH else []
             for t, v in [p for p in points if p not in late] + late:
                 w.add(e, metric, t, v, source)
-        if not marks:
-            store.conn.execute("UPDATE sample SET marks = NULL")
-            store.conn.execute("UPDATE sample_open SET marks = NULL")
     store.close()
     return path
 
 
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteStore, SqliteStore]]:
+def unmarked(path: Path) -> Path:
+    store = open_store(path)
+    with store.write():
+        store.conn.execute("UPDATE sample SET marks = NULL")
+        store.conn.execute("UPDATE sample_open SET marks = NULL")
+    store.close()
+    return path
+
+
+@pytest.fixture(scope="module", params=STORES)
+def stores(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Store, Store]]:
+    """Both on SQLite files, then both on a real PostgreSQL server."""
     d = tmp_path_factory.mktemp("cut")
-    marked = SqliteStore(dense(d / "marked" / "vtrail.db", True), readonly=True)
-    plain = SqliteStore(dense(d / "plain" / "vtrail.db", False), readonly=True)
+    written = dense(Path(location(request, request.param, d / "marked.db")))
+    plain = open_store(unmarked(Path(copy(request, written, d / "plain.db"))), readonly=True)
+    marked = open_store(written, readonly=True)
     yield marked, plain
     marked.close()
     plain.close()
 
 
-def test_the_stores_hold_what_the_test_needs(stores: tuple[SqliteStore, SqliteStore]) -> None:
+def test_the_stores_hold_what_the_test_needs(stores: tuple[Store, Store]) -> None:
     marked, plain = stores
     n = "SELECT count(*) FROM sample WHERE marks IS NOT NULL"
     assert marked.conn.execute(n).fetchone()[0] >= 20
@@ -110,7 +121,7 @@ def test_the_stores_hold_what_the_test_needs(stores: tuple[SqliteStore, SqliteSt
 
 
 def both(
-    stores: tuple[SqliteStore, SqliteStore], lo: int, hi: int
+    stores: tuple[Store, Store], lo: int, hi: int
 ) -> tuple[dict[Place, list[int | float]], dict[Place, list[int | float]]]:
     owners = {n: x.owner for n, x in parse_policy(POLICY, "p").services.items()}
     got = []
@@ -130,7 +141,7 @@ instant = st.one_of(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instant, instant)
 def test_usage_over_any_window_is_the_full_decodes(
-    stores: tuple[SqliteStore, SqliteStore], a: int, b: int
+    stores: tuple[Store, Store], a: int, b: int
 ) -> None:
     lo, hi = min(a, b), max(a, b) + 1
     fast, full = both(stores, lo, hi)
@@ -139,7 +150,7 @@ def test_usage_over_any_window_is_the_full_decodes(
 
 
 def test_a_window_on_readings_and_between_them_gives_the_hand_totals(
-    stores: tuple[SqliteStore, SqliteStore],
+    stores: tuple[Store, Store],
 ) -> None:
     """Ends exactly on a reading: that reading is the window's last, not its first."""
     points = readings(4, 0, 10)  # db-1's disk reads: no reset, one series
@@ -151,7 +162,7 @@ def test_a_window_on_readings_and_between_them_gives_the_hand_totals(
 
 
 def test_no_block_of_integers_is_decoded_whole(
-    stores: tuple[SqliteStore, SqliteStore], monkeypatch: pytest.MonkeyPatch
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The marks answer every cut: by the window's ends, and by a stretch's start inside
     a block (the NIC's one series across web-1's migration, db-1's pause)."""

@@ -1,4 +1,5 @@
-"""The REST API: the CLI's questions with the CLI's JSON, one-line errors, tokens, writes."""
+"""The REST API: the CLI's questions with the CLI's JSON, one-line errors, tokens, writes,
+on both stores."""
 
 from __future__ import annotations
 
@@ -11,26 +12,30 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.story import DB, GHOST, WEB, at, record_story, story_lines
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app, is_loopback
 from vtrail.cli.main import app as cli
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.store import tokens as token_store
 from vtrail.store.reads.stats import StatsReader
 
+pytestmark = pytest.mark.both_stores
+
+
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The story on a SQLite file, then on a real PostgreSQL server."""
+    return str(recorded(request, tmp_path_factory, "story", record_story))
+
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_story(tmp_path_factory.mktemp("story") / "vtrail.db")
-
-
-@pytest.fixture(scope="module")
-def client(db: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(db=db))) as c:
+def client(db: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(db=Path(db)))) as c:
         yield c
 
 
-def cli_json(db: Path, *args: str) -> object:
-    done = CliRunner().invoke(cli, [*args, "--db", str(db), "-o", "json"])
+def cli_json(db: str, *args: str) -> object:
+    done = CliRunner().invoke(cli, [*args, "--db", db, "-o", "json"])
     assert done.exit_code == 0, done.output
     return json.loads(done.stdout)
 
@@ -60,14 +65,14 @@ SAME_AS_CLI = [
 
 @pytest.mark.parametrize(("url", "params", "argv"), SAME_AS_CLI, ids=[s[0] for s in SAME_AS_CLI])
 def test_every_question_answers_with_the_cli_json(
-    client: TestClient, db: Path, url: str, params: dict[str, str], argv: list[str]
+    client: TestClient, db: str, url: str, params: dict[str, str], argv: list[str]
 ) -> None:
     r = client.get(url, params=params)
     assert r.status_code == 200, r.text
     assert r.json() == cli_json(db, *argv)
 
 
-def test_stats_and_openapi(client: TestClient, db: Path) -> None:
+def test_stats_and_openapi(client: TestClient, db: str) -> None:
     assert client.get("/api/stats").json() == cli_json(db, "stats")
     spec = client.get("/api/openapi.json").json()
     for p in (
@@ -86,10 +91,10 @@ def test_stats_and_openapi(client: TestClient, db: Path) -> None:
     assert "token" in spec["components"]["securitySchemes"]
 
 
-def test_dot_over_http_and_page_helpers(client: TestClient, db: Path) -> None:
+def test_dot_over_http_and_page_helpers(client: TestClient, db: str) -> None:
     r = client.get("/api/topology", params={"at": T12, "output": "dot"})
     assert r.status_code == 200 and r.text.startswith("digraph vtrail {")
-    dot = CliRunner().invoke(cli, ["topology", "--at", T12, "--db", str(db), "-o", "dot"])
+    dot = CliRunner().invoke(cli, ["topology", "--at", T12, "--db", db, "-o", "dot"])
     assert dot.exit_code == 0 and dot.stdout == r.text
     tl = client.get("/api/timeline", params={"buckets": 40}).json()
     assert len(tl["changes"]) == 40 and tl["changes"][0] > 0  # the first snapshot
@@ -130,19 +135,19 @@ def test_bad_input_gets_a_one_line_4xx(
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[tuple[TestClient, Path, dict[str, str]]]:
-    db = tmp_path / "vtrail.db"
-    settings = Settings(db=db, max_body=64 * 1024)
+def fresh(db_location: str) -> Iterator[tuple[TestClient, str, dict[str, str]]]:
+    db = db_location
+    settings = Settings(db=Path(db), max_body=64 * 1024)
     with TestClient(create_app(settings)) as c:
-        store = SqliteStore(db)
+        store = open_store(db)
         _, writer = token_store.create(store, "writer", "ci")
         _, reader = token_store.create(store, "reader", "grafana")
         store.close()
         yield c, db, {"writer": writer, "reader": reader}
 
 
-def journal_size(db: Path) -> int:
-    store = SqliteStore(db, readonly=True)
+def journal_size(db: str) -> int:
+    store = open_store(db, readonly=True)
     try:
         return StatsReader(store).counts()["journal"]
     finally:
@@ -153,7 +158,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_post_records_jsonl_all_or_nothing(fresh: tuple[TestClient, Path, dict[str, str]]) -> None:
+def test_post_records_jsonl_all_or_nothing(fresh: tuple[TestClient, str, dict[str, str]]) -> None:
     c, db, tok = fresh
     lines = story_lines()[:6]
     bad = [*lines[:4], '{"source": "x", "kind": "snapshot"}', *lines[4:]]
@@ -180,7 +185,7 @@ def test_post_records_jsonl_all_or_nothing(fresh: tuple[TestClient, Path, dict[s
 
 
 def test_an_oversized_body_is_refused_and_writes_nothing(
-    fresh: tuple[TestClient, Path, dict[str, str]],
+    fresh: tuple[TestClient, str, dict[str, str]],
 ) -> None:
     c, db, tok = fresh
     body = "\n".join(story_lines()) * 3
@@ -190,18 +195,22 @@ def test_an_oversized_body_is_refused_and_writes_nothing(
     assert journal_size(db) == 0
 
 
-def test_writes_need_a_writer_token(fresh: tuple[TestClient, Path, dict[str, str]]) -> None:
+def test_writes_need_a_writer_token(
+    fresh: tuple[TestClient, str, dict[str, str]], store_kind: str
+) -> None:
     c, db, tok = fresh
     line = story_lines()[0]
     assert c.post("/api/observations", content=line).status_code == 401
     assert c.post("/api/observations", content=line, headers=bearer("vt_guess")).status_code == 401
     r = c.post("/api/observations", content=line, headers=bearer(tok["reader"]))
     assert r.status_code == 403 and "reader" in r.json()["detail"]
-    store = SqliteStore(db)
+    store = open_store(db)
     (info,) = [t for t in token_store.listing(store) if t.role == "writer"]
     assert token_store.revoke(store, info.id)
     # Only the hash is kept: the secret is nowhere in the store.
-    assert tok["writer"].encode() not in db.read_bytes()
+    assert tok["writer"] not in str(store.conn.execute("SELECT * FROM token").fetchall())
+    if store_kind == "sqlite":
+        assert tok["writer"].encode() not in Path(db).read_bytes()
     store.close()
     assert (
         c.post("/api/observations", content=line, headers=bearer(tok["writer"])).status_code == 401
@@ -211,12 +220,11 @@ def test_writes_need_a_writer_token(fresh: tuple[TestClient, Path, dict[str, str
     assert c.get("/api/stats").status_code == 200
 
 
-def test_reads_need_a_token_beyond_loopback(tmp_path: Path) -> None:
+def test_reads_need_a_token_beyond_loopback(db_location: str) -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7")
-    db = tmp_path / "vtrail.db"
-    with TestClient(create_app(Settings(db=db, read_token=True))) as c:
-        store = SqliteStore(db)
+    with TestClient(create_app(Settings(db=Path(db_location), read_token=True))) as c:
+        store = open_store(db_location)
         _, reader = token_store.create(store, "reader", "")
         store.close()
         r = c.get("/api/stats")
@@ -226,16 +234,14 @@ def test_reads_need_a_token_beyond_loopback(tmp_path: Path) -> None:
         assert c.get("/").status_code == 200  # the page itself is public, its data is not
 
 
-def test_token_cli_prints_the_secret_once(tmp_path: Path) -> None:
-    db = tmp_path / "vtrail.db"
+def test_token_cli_prints_the_secret_once(db_location: str) -> None:
+    db = db_location
     runner = CliRunner()
-    done = runner.invoke(
-        cli, ["token", "create", "--role", "writer", "--name", "ci", "--db", str(db)]
-    )
+    done = runner.invoke(cli, ["token", "create", "--role", "writer", "--name", "ci", "--db", db])
     assert done.exit_code == 0, done.output
     secret = done.stdout.strip()
     assert secret.startswith("vt_")
-    listed = runner.invoke(cli, ["token", "list", "--db", str(db), "-o", "json"])
+    listed = runner.invoke(cli, ["token", "list", "--db", db, "-o", "json"])
     assert json.loads(listed.stdout)[0]["role"] == "writer" and secret not in listed.stdout
-    bad = runner.invoke(cli, ["token", "create", "--role", "admin", "--db", str(db)])
+    bad = runner.invoke(cli, ["token", "create", "--role", "admin", "--db", db])
     assert bad.exit_code == 2

@@ -12,24 +12,28 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.story import APP, DB, WEB, at, record_story
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.policy.load import load_policy
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.timeexpr import iso
 from vtrail.triage import policy_at
 
 POLICY = Path(__file__).resolve().parent / "story-policy.yaml"
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    db = record_story(tmp_path_factory.mktemp("check-answer") / "vtrail.db")
-    store = SqliteStore(db)
+@pytest.fixture(scope="module", params=STORES)
+def client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """Served from a SQLite file, then from a real PostgreSQL server."""
+    db = recorded(request, tmp_path_factory, "check-answer", record_story)
+    store = open_store(db)
     recorder = Recorder(store)
     policy_at.apply(store, load_policy(POLICY), at(1), lambda o: recorder.record([o]))
     store.close()
-    with TestClient(create_app(Settings(db=db, workers=1))) as c:
+    with TestClient(create_app(Settings(db=Path(db), workers=1))) as c:
         yield c
 
 

@@ -23,6 +23,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.testing import CliRunner
 
 from api.story import GHOST, WEB, at
+from stores import STORES, recorded
 from triage.probe_story import record_probe_story
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli_app
@@ -79,9 +80,10 @@ PRINTS = {"table", "yaml", "json"}
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # With the story's policy and a probe, which `health` and `triage` read.
-    return record_probe_story(tmp_path_factory.mktemp("shape") / "vtrail.db")
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """With the story's policy and a probe, which `health` and `triage` read: a SQLite
+    file, or a PostgreSQL database for a test parametrised over STORES."""
+    return recorded(request, tmp_path_factory, "shape", record_probe_story)
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +289,7 @@ def test_every_question_has_an_example() -> None:
     assert set(EXAMPLES) == set(question_commands())
 
 
+@pytest.mark.parametrize("db", STORES, indirect=True)
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_answer_says_instants_and_windows_one_way(db: Path, name: str) -> None:
     answer = cli_json(db, name)

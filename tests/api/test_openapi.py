@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.story import at, record_story
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.api.patterns import ENTITY_ID, TEXT, TIME, compile_pattern, is_text, is_time
 from vtrail.ids import KINDS
@@ -28,8 +29,9 @@ QUICK = settings(max_examples=400, deadline=None, suppress_health_check=list(Hea
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_story(tmp_path_factory.mktemp("openapi") / "vtrail.db")
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file, or a PostgreSQL database for a test parametrised over STORES."""
+    return recorded(request, tmp_path_factory, "openapi", record_story)
 
 
 def document(db: Path, **kw: Any) -> dict[str, Any]:
@@ -85,6 +87,7 @@ def test_who_needs_a_token_is_said_as_the_server_is_set(db: Path) -> None:
             assert "401" in guarded[route]["responses"], route
 
 
+@pytest.mark.parametrize("db", STORES, indirect=True)
 def test_graphviz_is_documented_and_answered(db: Path) -> None:
     ok = document(db)["paths"]["/api/topology"]["get"]["responses"]["200"]
     assert set(ok["content"]) == {"application/json", "text/vnd.graphviz"}
@@ -114,11 +117,12 @@ def test_parameters_carry_the_constraints_the_server_applies(db: Path) -> None:
     assert body["SampleIn"]["properties"]["metric"]["pattern"] == "^[a-z][a-z0-9_.]*$"
 
 
-def test_a_kind_the_store_holds_is_in_the_document(db: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("db", STORES, indirect=True)
+def test_a_kind_the_store_holds_is_in_the_document(db: Path) -> None:
     from vtrail.recording.ingest import ingest_lines
-    from vtrail.store import SqliteStore
+    from vtrail.store import open_store
 
-    store = SqliteStore(db)
+    store = open_store(db)
     ingest_lines(store, ['{"source": "x", "observed_at": "2026-11-20T03:41:00Z", '
                          '"kind": "snapshot", "entities": [{"id": "widget:w1"}]}'])  # fmt: skip
     store.close()

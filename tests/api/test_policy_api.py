@@ -15,16 +15,18 @@ from typer.testing import CliRunner
 from policy.files import CHANGED, ISSUE
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.store import tokens as token_store
+
+pytestmark = pytest.mark.both_stores
 
 EMPTY = {"services": {}, "domains": {}, "rules": []}
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[TestClient, Path, dict[str, str]]]:
-    db = tmp_path / "vtrail.db"
-    store = SqliteStore(db)
+def served(db_location: str) -> Iterator[tuple[TestClient, Path, dict[str, str]]]:
+    db = Path(db_location)
+    store = open_store(db)
     _, reader = token_store.create(store, "reader", "r")
     _, writer = token_store.create(store, "writer", "w")
     store.close()

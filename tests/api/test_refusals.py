@@ -1,5 +1,6 @@
 """What the API and the CLI refuse, alike, and with which status: windows that end before
-they start, unknown kinds, and a broken store, which is not a bad token."""
+they start, unknown kinds (on both stores), and a broken store, which is not a bad token
+(a SQLite file broken on disk, or interrupted by SQLite itself)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.story import WEB, at, record_story
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli
 from vtrail.recording.ingest import ingest_lines
-from vtrail.store import SqliteStore, StoreError
+from vtrail.store import SqliteStore, StoreError, open_store
 from vtrail.store import tokens as token_store
 from vtrail.timeexpr import iso
 
@@ -93,15 +95,16 @@ def test_an_operational_error_is_not_an_unknown_token(tmp_path: Path) -> None:
         store.close()
 
 
-# -- windows and kinds: refused alike by every question, CLI and API ---------------------
+# -- windows and kinds: refused alike by every question, CLI and API, on both stores ------
 
 EARLY, LATE = at(2), at(12)
 BACKWARDS = f"the window ends ({iso(EARLY)}) before it starts ({iso(LATE)})"  # the …Z form
 
 
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = record_story(tmp_path_factory.mktemp("story") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def story(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The story on a SQLite file, then on a real PostgreSQL server."""
+    db = recorded(request, tmp_path_factory, "story", record_story)
     # A kind vtrail does not name itself, from an outside producer: a kind all the same.
     line = {
         "source": "inventory",
@@ -109,7 +112,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "kind": "snapshot",
         "entities": [{"id": "switch:tor-1", "attrs": {"name": "tor-1"}}],
     }
-    store = SqliteStore(db)
+    store = open_store(db)
     ingest_lines(store, [json.dumps(line)])
     store.close()
     return db

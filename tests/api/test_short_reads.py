@@ -19,18 +19,20 @@ from fastapi.testclient import TestClient
 from starlette.types import Scope
 
 from api.story import GHOST, WEB, WEB_NIC, at, record_story
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.api.short_reads import ShortReads
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.store import tokens as token_store
 from vtrail.timeexpr import iso
 
 T12 = iso(at(12))
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_story(tmp_path_factory.mktemp("short") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The story on a SQLite file, then on a real PostgreSQL server."""
+    return recorded(request, tmp_path_factory, "short", record_story)
 
 
 @pytest.fixture
@@ -129,7 +131,7 @@ def test_a_refused_short_read_gets_the_routes_refusal(
 def test_reads_need_the_same_token_as_through_the_routes(
     db: Path, guarded: tuple[TestClient, TestClient], answered: list[bool]
 ) -> None:
-    store = SqliteStore(db)
+    store = open_store(db)
     try:
         _, reader = token_store.create(store, "reader", "short")
         info, revoked = token_store.create(store, "reader", "gone")

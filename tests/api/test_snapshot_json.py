@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.story import record_story
 from factory import at, disconnect, ent, rel, snap
+from stores import STORES, location
 from vtrail.api import Settings, create_app
 from vtrail.api.heavy import dumps
 from vtrail.model import Observation, RelationObs, RelKey
@@ -19,7 +20,7 @@ from vtrail.query import state
 from vtrail.query.jsonable import to_jsonable
 from vtrail.query.snapshot_json import snapshot_jsonable
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.timeexpr import iso
 
 ODD = "vm:99999999-9999-4999-8999-999999999999"
@@ -53,10 +54,12 @@ def _odd(seconds: float) -> list[Observation]:
     ]
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = record_story(tmp_path_factory.mktemp("snapjson") / "vtrail.db")
-    store = SqliteStore(path)
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The story and the odd rows on a SQLite file, then on a real PostgreSQL server."""
+    where = location(request, request.param, tmp_path_factory.mktemp("snapjson") / "vtrail.db")
+    path = Path(record_story(where))
+    store = open_store(path)
     rec = Recorder(store)
     rec.record(_odd(60 * 12 + 0.000_123))
     rec.record(_odd(60 * 13 + 0.5))
@@ -74,7 +77,7 @@ def _instants() -> list[datetime]:
 
 @pytest.mark.parametrize("kind", [None, "vm", "nic", "port", "host", "ip"])
 def test_the_rows_make_the_answers_bytes(db: Path, kind: str | None) -> None:
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         for t in _instants():
             want = dumps(to_jsonable(state.snapshot(store, t, kind)))
@@ -85,7 +88,7 @@ def test_the_rows_make_the_answers_bytes(db: Path, kind: str | None) -> None:
 
 def test_the_comparison_sees_what_is_rare(db: Path) -> None:
     # Each is in some answer compared above, or the byte check proves less than it says.
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         texts = [dumps(snapshot_jsonable(store, t)).decode() for t in _instants()]
     finally:
@@ -105,7 +108,7 @@ def test_the_comparison_sees_what_is_rare(db: Path) -> None:
 
 def test_the_api_serves_those_bytes(db: Path) -> None:
     t = at(60 * 20)
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         want = dumps(to_jsonable(state.snapshot(store, t)))
     finally:
@@ -117,7 +120,7 @@ def test_the_api_serves_those_bytes(db: Path) -> None:
 
 
 def test_an_unknown_kind_is_refused_the_same_way(db: Path) -> None:
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         with pytest.raises(state.UnknownKind) as slow:
             state.snapshot(store, at(60), "bogus")

@@ -11,7 +11,7 @@ from typing import Any
 
 from factory import ent, rel, snap
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 
 SRC = "libvirt+test:///default@hv-a"
 SRC_B = "libvirt+test:///default@hv-b"
@@ -58,7 +58,7 @@ def record_fleet(path: Path) -> Path:
              placed[1], rel(LONER, "runs_on", "host:hv-a")),
         snap(SRC_B, 200, ent("host:hv-b", hostname="hv-b"), renamed, rel(NEW, "runs_on", "host:hv-b")),
     ]  # fmt: skip
-    store = SqliteStore(path)
+    store = open_store(path)
     try:
         Recorder(store).record(obs)
     finally:

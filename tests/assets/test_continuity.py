@@ -13,15 +13,16 @@ from typer.testing import CliRunner
 
 from assets.fleet import DISK, LONER, MAC_OLD, NEW, OLD, TWIN, record_fleet
 from factory import at
+from stores import STORES, recorded
 from vtrail.assets.continuity import links
 from vtrail.cli.main import app
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.timeexpr import iso
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_fleet(tmp_path_factory.mktemp("fleet") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return recorded(request, tmp_path_factory, "fleet", record_fleet)
 
 
 def card(db: Path, what: str, *more: str) -> Any:
@@ -48,17 +49,18 @@ def test_a_vm_alive_beside_it_or_sharing_nothing_is_not_linked(db: Path) -> None
     for eid in (TWIN, LONER):
         lineage = card(db, eid)["lineage"]
         assert lineage["replaces"] is None and lineage["replaced_by"] is None, eid
-    with closing(SqliteStore(db, readonly=True)) as store:
+    with closing(open_store(db, readonly=True)) as store:
         assert [(x.earlier, x.later) for x in links(store)] == [(OLD, NEW)]
 
 
-def test_a_shared_mac_is_evidence_too(tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_a_shared_mac_is_evidence_too(db_location: str) -> None:
     from assets.fleet import SRC, has_nic, nic, vm
     from factory import snap
     from vtrail.recording.recorder import Recorder
 
     a, b = "vm:bbbbbbbb-0000-4000-8000-000000000001", "vm:bbbbbbbb-0000-4000-8000-000000000002"
-    with closing(SqliteStore(tmp_path / "v.db")) as store:
+    with closing(open_store(db_location)) as store:
         Recorder(store).record(
             [
                 snap(SRC, 0, vm(a, "db"), nic(a, MAC_OLD), has_nic(a, MAC_OLD)),

@@ -19,7 +19,7 @@ from vtrail.collectors.base import SourceError
 from vtrail.collectors.dmi import DmiCollector, parse_source_uri, read_dmi
 from vtrail.recording.recorder import Recorder
 from vtrail.recording.sources import parse_source
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 
 
 def sysfs(tmp_path: Path, **fields: str) -> Path:
@@ -49,17 +49,18 @@ def test_the_fields_the_machine_fills_in_are_read(tmp_path: Path) -> None:
     }
 
 
-def test_the_host_card_shows_its_hardware(tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_the_host_card_shows_its_hardware(tmp_path: Path, db_location: str) -> None:
     d = sysfs(
         tmp_path, sys_vendor="HPE", product_name="ProLiant DL360 Gen10", bios_date="01/02/2023"
     )
     collector = DmiCollector(d, "hv-z")
     obs = collector.snapshot()
     assert obs.source == "dmi@hv-z" and [e.id for e in obs.entities] == ["host:hv-z"]
-    db = tmp_path / "vtrail.db"
-    with closing(SqliteStore(db)) as store:
+    db = db_location
+    with closing(open_store(db)) as store:
         Recorder(store).record([obs])
-    done = CliRunner().invoke(app, ["asset", "host:hv-z", "--db", str(db), "-o", "json"])
+    done = CliRunner().invoke(app, ["asset", "host:hv-z", "--db", db, "-o", "json"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["hardware"] == {
         "vendor": "HPE",

@@ -16,7 +16,7 @@ from vtrail.cli.main import app
 from vtrail.collectors.base import SourceError
 from vtrail.collectors.inventory import InventoryCollector
 from vtrail.recording.sources import BadSource, parse_source
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.store.reads.stats import StatsReader
 
 GOOD_YAML = f"""
@@ -37,13 +37,16 @@ def run(*args: str) -> Any:
 
 
 def journal_rows(db: Path) -> int:
-    with closing(SqliteStore(db, readonly=True)) as store:
+    with closing(open_store(db, readonly=True)) as store:
         return StatsReader(store).counts()["journal"]
 
 
+pytestmark = pytest.mark.both_stores
+
+
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return record_fleet(tmp_path / "vtrail.db")
+def db(db_location: str) -> Path:
+    return record_fleet(Path(db_location))
 
 
 def test_an_inventory_gives_owner_cost_centre_purpose_and_support(db: Path, tmp_path: Path) -> None:
@@ -147,13 +150,15 @@ def test_the_record_source_reads_the_file_and_refuses_a_bad_one(tmp_path: Path) 
         parse_source("inventory:")
 
 
-def test_vtrail_record_follows_an_inventory_and_a_dmi_table(tmp_path: Path) -> None:
+def test_vtrail_record_follows_an_inventory_and_a_dmi_table(
+    tmp_path: Path, db_location: str
+) -> None:
     inv = tmp_path / "assets.yaml"
     inv.write_text("- id: host:hv-z\n  owner: infra\n  support-end: 2030-01-01\n")
     dmi = tmp_path / "dmi-id"
     dmi.mkdir()
     (dmi / "sys_vendor").write_text("Supermicro\n")
-    db = tmp_path / "vtrail.db"
+    db = db_location
     done = run("record", "--source", f"inventory:{inv}", "--source", f"dmi:{dmi}@hv-z",
                "--for", "1s", "--quiet", "--db", str(db))  # fmt: skip
     assert done.exit_code == 0, done.output

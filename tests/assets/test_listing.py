@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from assets.fleet import LONER, NEW, TWIN, record_fleet
 from factory import at
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.assets.listing import CSV_COLUMNS
 from vtrail.cli.main import app
@@ -22,10 +23,10 @@ from vtrail.timeexpr import iso
 T = iso(at(150)) or ""
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = record_fleet(tmp_path_factory.mktemp("listing") / "vtrail.db")
-    inv = path.parent / "assets.csv"
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = recorded(request, tmp_path_factory, "listing", record_fleet)
+    inv = tmp_path_factory.mktemp("inventory") / "assets.csv"
     inv.write_text(f"id,owner,support-end\n{LONER},dave,2001-01-01\nhost:hv-gone,infra,\n")
     assert CliRunner().invoke(app, ["inventory", str(inv), "--db", str(path)]).exit_code == 0
     return path

@@ -19,7 +19,7 @@ from pathlib import Path
 from factory import ent, rel, snap
 from vtrail.ids import image_content_id, image_id, image_path_id
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 
 SRC_A = "libvirt+test:///default@hv-a"
 SRC_B = "libvirt+test:///default@hv-b"
@@ -70,7 +70,7 @@ def record_story(path: Path) -> Path:
         snap(SRC_B, 105, hv_b),
         snap(SRC_A, 3600, *keep),
     ]  # fmt: skip
-    store = SqliteStore(path)
+    store = open_store(path)
     try:
         Recorder(store).record(obs)
     finally:

@@ -4,7 +4,6 @@ set` / `POST /api/image/set`, with their history; a bad request changes nothing.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from vtrail.cli.main import app
 from vtrail.images.facts import image_facts
 from vtrail.policy.load import parse_policy
 from vtrail.policy.record import from_attrs, to_observation
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.store import tokens as token_store
 from vtrail.triage.policy_at import policy_at
 
@@ -43,9 +42,12 @@ images:
 """
 
 
+pytestmark = pytest.mark.both_stores
+
+
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return record_story(tmp_path / "vtrail.db")
+def db(db_location: str) -> Path:
+    return record_story(Path(db_location))
 
 
 def run(db: Path, *args: str) -> Any:
@@ -60,14 +62,14 @@ def show(db: Path, image: str, *more: str) -> Any:
 
 
 def rows(db: Path) -> tuple[int, int]:
-    c = sqlite3.connect(db)
+    store = open_store(db, readonly=True)
     try:
         return (
-            c.execute("SELECT count(*) FROM version").fetchone()[0],
-            c.execute("SELECT count(*) FROM claim").fetchone()[0],
+            store.conn.execute("SELECT count(*) FROM version").fetchone()[0],
+            store.conn.execute("SELECT count(*) FROM claim").fetchone()[0],
         )
     finally:
-        c.close()
+        store.close()
 
 
 def applied(db: Path, tmp_path: Path, text: str = POLICY) -> None:
@@ -111,7 +113,7 @@ def test_the_section_round_trips_through_the_record(db: Path, tmp_path: Path) ->
     obs = to_observation(policy, datetime.now(UTC))
     assert from_attrs((e.id, e.attrs) for e in obs.entities) == policy
     applied(db, tmp_path)
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         assert policy_at(store, datetime.now(UTC)).images == policy.images
     finally:
@@ -134,7 +136,7 @@ def test_set_keeps_history_and_answers_at_any_instant(db: Path, tmp_path: Path) 
     then = show(db, "debian@12.5", "--at", before.isoformat())
     assert then["security"] == "ok" and then["advisories"] == []
     # Was it certified when WEB started? The catalog was told after: no.
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         assert not image_facts(store, BASE, at(0)).certified
         assert image_facts(store, BASE, datetime.now(UTC)).certified
@@ -199,7 +201,7 @@ def test_a_bad_images_section_is_refused_in_one_line(db: Path, tmp_path: Path) -
 
 @pytest.fixture
 def served(db: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    store = SqliteStore(db)
+    store = open_store(db)
     _, reader = token_store.create(store, "reader", "r")
     _, writer = token_store.create(store, "writer", "w")
     store.close()

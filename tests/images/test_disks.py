@@ -19,7 +19,7 @@ from vtrail.collectors.libvirt import LibvirtCollector, get
 from vtrail.collectors.libvirt.images import DiskFile, chain, checksum
 from vtrail.ids import image_content_id, image_path_id
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 
 pytest.importorskip("libvirt")
 if shutil.which("qemu-img") is None:
@@ -79,7 +79,8 @@ def test_a_checksum_is_taken_again_only_when_the_file_changes(tmp_path: Path) ->
     assert checksum(str(tmp_path))[1] == "not a regular file"
 
 
-def test_two_paths_to_one_content_are_one_image(tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_two_paths_to_one_content_are_one_image(tmp_path: Path, db_location: str) -> None:
     base = tmp_path / "golden" / "debian-12.qcow2"
     base.parent.mkdir()
     qemu_img("create", "-f", "qcow2", str(base), "32M")
@@ -130,11 +131,11 @@ def test_two_paths_to_one_content_are_one_image(tmp_path: Path) -> None:
         (f"vm:{db_uuid}", "uses_image", golden),  # the read-only copy, used directly
     } <= edges
 
-    db_path = tmp_path / "vtrail.db"
-    store = SqliteStore(db_path)
+    db_path = db_location
+    store = open_store(db_path)
     Recorder(store).record([obs])
     store.close()
-    done = CliRunner().invoke(app, ["images", "--db", str(db_path), "-o", "json"])
+    done = CliRunner().invoke(app, ["images", "--db", db_path, "-o", "json"])
     assert done.exit_code == 0, done.output
     listed = {x["facts"]["id"]: x for x in json.loads(done.stdout)["images"]}
     assert listed[golden]["vms"] == 2 and listed[golden]["running"] == 1

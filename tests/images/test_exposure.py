@@ -25,15 +25,16 @@ from images.story import (
     WEB_DISK,
     record_story,
 )
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
 from vtrail.images.exposure import exposure
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_story(tmp_path_factory.mktemp("exposure") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return recorded(request, tmp_path_factory, "exposure", record_story)
 
 
 def cli(db: Path, *args: str) -> Any:
@@ -61,7 +62,7 @@ def test_a_base_image_exposes_every_vm_on_an_overlay_the_ghost_too(db: Path) -> 
 
 
 def test_the_window_cuts_the_intervals(db: Path) -> None:
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         a = exposure(store, BASE, at(102), at(1800))
         only_web = exposure(store, WEB_DISK, at(-10), at(7200))

@@ -8,16 +8,20 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from ipam.fabric import POOLS, ago, apply_pools, holds, plugged
-from vtrail.ipam.allocate import allocate, release
+from ipam.fabric import POOLS, ago, allocated, apply_pools, holds, plugged
+from vtrail.ids import ip_id
+from vtrail.ipam.allocate import allocate, one_at_a_time, release
 from vtrail.ipam.pools import IpamError
 from vtrail.ipam.who import who
+from vtrail.model import Observation, RelKey
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import SqliteStore, Store
 
 
 def addresses(
@@ -159,3 +163,103 @@ def test_four_processes_allocating_at_once_never_share_an_address(db_path: Path)
     ).fetchone()
     c.close()
     assert live == (100, 100)
+
+
+def _reads(store: SqliteStore) -> list[str]:
+    """Every statement the store's connection runs from now on, its values written in."""
+    seen: list[str] = []
+    store.conn.set_trace_callback(seen.append)
+    return seen
+
+
+def _fill_first_block(store: SqliteStore, recorder: Recorder, held: int = 0) -> None:
+    """The pool `wide` (10.1.0.0/22) with its first block of 256 all taken (`held` of
+    them already were), the next allocation read from its low end: the process's floor
+    is now its second block."""
+    apply_pools(recorder, POOLS + "  wide: {prefix: 10.1.0.0/22, space: lab}\n")
+    addresses(store, recorder, "wide", 255 - held)
+    assert addresses(store, recorder, "wide") == ["10.1.1.0"]
+
+
+def test_a_process_reads_a_filling_pool_from_where_it_was_full_until_one_is_released(
+    store: SqliteStore, recorder: Recorder, db_path: Path
+) -> None:
+    """Allocations only take members: while nothing else was recorded, the block the
+    process found full is not read again. A release through another connection frees
+    one there, and the next allocation, read from the bottom again, hands it out."""
+    _fill_first_block(store, recorder)
+    reads = _reads(store)
+    assert addresses(store, recorder, "wide") == ["10.1.1.1"]
+    assert not [s for s in reads if "'ip:10.1.0.'" in s], "the full block was read again"
+    other = SqliteStore(db_path)
+    release(other, Recorder(other), "10.1.0.7")
+    other.close()
+    assert addresses(store, recorder, "wide") == ["10.1.0.7"]
+    assert addresses(store, recorder, "wide") == ["10.1.1.2"]
+
+
+def test_an_address_an_interface_let_go_of_is_free_again_below_the_floor(
+    store: SqliteStore, recorder: Recorder
+) -> None:
+    """The interface's end is recorded late (at an instant before the floor was read):
+    anything recorded but an allocation sends the next reading to the bottom."""
+    rel = RelKey("port:blue/eth0", "has_address", ip_id("10.1.0.20", "blue"))
+    holds(recorder, "netlink:blue", rel.src, "10.1.0.20", "blue", ago(2), None)
+    _fill_first_block(store, recorder, held=1)
+    assert [h.entity for h in who(store, "10.1.0.20").holders] == [rel.src]
+    recorder.record([Observation("netlink:blue", ago(1), "event", gone_relations=(rel,))])
+    assert addresses(store, recorder, "wide") == ["10.1.0.20"]
+
+
+def _queued(lock: Path) -> bool:
+    """Whether some process or thread waits for the flock on `lock` (/proc/locks lists
+    each waiter with `->`)."""
+    inode = f":{lock.stat().st_ino} "
+    return any(
+        line.split()[1] == "->" and inode in line
+        for line in Path("/proc/locks").read_text().splitlines()
+    )
+
+
+@pytest.mark.parametrize(("taken_meanwhile", "gets"), [(3, "10.0.3.5"), (12, "10.0.3.14")])
+def test_candidates_taken_while_an_allocation_queued_are_passed_over(
+    store: SqliteStore, recorder: Recorder, db_path: Path, taken_meanwhile: int, gets: str
+) -> None:
+    """The allocation reads its candidates (10.0.3.2 and SPARE more), then queues; the
+    allocator ahead of it takes some of them, or all and more. Asked again under the
+    lock, those are passed over: the next candidate still free, or, when none is, the
+    pool read again."""
+    apply_pools(recorder)
+    other = SqliteStore(db_path)
+    other_recorder = Recorder(other)
+    got: list[str] = []
+    with one_at_a_time(other):
+        queued = threading.Thread(target=lambda: got.extend(addresses(store, recorder, "lab")))
+        queued.start()
+        while not _queued(db_path.with_name(db_path.name + ".ipam-lock")):
+            time.sleep(0.01)
+        for n in range(2, 2 + taken_meanwhile):
+            allocated(other_recorder, "lab", f"10.0.3.{n}", "lab", "vm:ahead", ago(0))
+    queued.join(timeout=30)
+    other.close()
+    assert got == [gets]
+    live = [h.entity for h in who(store, gets).holders if h.t_to is None]
+    assert live == ["vm:a"]
+
+
+@pytest.mark.both_stores
+def test_allocate_and_release_on_either_store(store: Store, recorder: Recorder) -> None:
+    """A PostgreSQL store's allocators read their candidates from the low end each time
+    (no floor) and ask them again under the store's write lock, as SQLite's do."""
+    apply_pools(recorder)
+
+    def got(n: int = 1) -> list[str]:
+        return [a.address for a in allocate(store, recorder, "lab", "vm:a", n).allocated]
+
+    assert got(2) == ["10.0.3.2", "10.0.3.3"]
+    assert got(12)[-1] == "10.0.3.15"
+    release(store, recorder, "10.0.3.3")
+    assert got() == ["10.0.3.3"]
+    assert got() == ["10.0.3.16"]
+    with pytest.raises(IpamError, match="pool lab has 238 free, not 239"):
+        allocate(store, recorder, "lab", "vm:a", 239)

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from ipam.fabric import NOW, ago, allocated, apply_pools, holds, plugged
 from vtrail.cli.main import app
 from vtrail.ipam.conflicts import Conflict, conflicts
+from vtrail.model import EntityObs, Observation, RelationObs, RelKey
 from vtrail.recording.recorder import Recorder
 from vtrail.store import SqliteStore
 
@@ -146,3 +147,25 @@ def test_pools_are_judged_as_they_were_at_each_instant(
         ("unallocated", "10.0.3.200"),
         ("unallocated", "10.0.3.10"),
     }
+
+
+def test_an_allocation_of_something_not_an_address_is_named_as_written(
+    store: SqliteStore, recorder: Recorder
+) -> None:
+    """Anyone with a writer token can post an `allocated_to` edge from any entity (the
+    API's generated tests did, from an `id:` entity). The question still answers: the
+    member is outside every pool, named by its id, where it once refused with a 422."""
+    apply_pools(recorder)
+    recorder.record(
+        [
+            Observation(
+                "someone",
+                ago(2),
+                "event",
+                (EntityObs("id:odd", "id", {"pool": "lab"}),),
+                (RelationObs(RelKey("id:odd", "allocated_to", "vm:x"), {"pool": "lab"}),),
+            )
+        ]
+    )
+    (odd,) = kinds(conflicts(store, t_from=ago(3), t_to=NOW).conflicts, "outside-pool")
+    assert (odd.address, odd.entities, odd.t_from) == ("id:odd", ["vm:x"], ago(2))

@@ -10,18 +10,19 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from maintenance.story import record_drain_story, record_rolling_story
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
 
 
-@pytest.fixture(scope="module")
-def drain_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_drain_story(tmp_path_factory.mktemp("drain") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def drain_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return recorded(request, tmp_path_factory, "drain", record_drain_story)
 
 
-@pytest.fixture(scope="module")
-def rolling_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_rolling_story(tmp_path_factory.mktemp("rolling") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def rolling_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return recorded(request, tmp_path_factory, "rolling", record_rolling_story)
 
 
 def plan_cli(db: Path, *argv: str, width: int = 200) -> tuple[int, str, str]:

@@ -26,7 +26,7 @@ from factory import at, ent, event, rel, snap
 from vtrail.model import Observation
 from vtrail.policy.load import parse_policy
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.triage import policy_at
 
 SRC = "libvirt@fleet"
@@ -76,7 +76,7 @@ def on(name: str, host_name: str) -> object:
 
 
 def record(path: Path, policy: str, *observations: Observation) -> Path:
-    store = SqliteStore(path)
+    store = open_store(path)
     try:
         recorder = Recorder(store)
         policy_at.apply(store, parse_policy(policy), at(0), lambda o: recorder.record([o]))

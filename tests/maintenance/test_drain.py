@@ -4,15 +4,16 @@ checked against, placement largest first, the past, the owners' notice, bad inpu
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from factory import at, snap
 from maintenance.conftest import plan_cli
 from maintenance.story import SRC, host, on, record, vm
+from stores import contents, location
 from vtrail.timeexpr import iso
 
 STUCK = (
@@ -105,7 +106,7 @@ def test_the_api_answers_the_same(drain_db: Path, drain_client: TestClient) -> N
 def test_bad_input_is_one_line_and_changes_nothing(
     drain_db: Path, drain_client: TestClient
 ) -> None:
-    before = hashlib.sha256(drain_db.read_bytes()).hexdigest()
+    before = contents(drain_db)
     code, out, err = plan_cli(drain_db, "drain", "hv-x", "--at", iso(at(120)))
     assert code == 1 and out == "" and err.count("\n") == 1
     assert err.startswith("error: no host 'hv-x' at ") and "hosts: hv-a, hv-b, hv-c, hv-d" in err
@@ -118,10 +119,13 @@ def test_bad_input_is_one_line_and_changes_nothing(
     # Before the host was ever recorded, it is no host.
     code, _, err = plan_cli(drain_db, "drain", "hv-a", "--at", iso(at(-60)))
     assert code == 1 and err.startswith("error: no host 'hv-a' at ")
-    assert hashlib.sha256(drain_db.read_bytes()).hexdigest() == before
+    assert contents(drain_db) == before
 
 
-def test_vms_an_affinity_rule_binds_move_together(tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_vms_an_affinity_rule_binds_move_together(
+    request: pytest.FixtureRequest, store_kind: str, db_location: str, tmp_path: Path
+) -> None:
     # x2 has 8,192 MiB free and x3 6,144: either holds app-1 or app-2 alone, but moved one
     # at a time each would leave the other behind on x1 and break app-together. As one
     # (4 vCPUs, 8,192 MiB) they fit x2 only.
@@ -133,7 +137,7 @@ def test_vms_an_affinity_rule_binds_move_together(tmp_path: Path) -> None:
         host("x1", 8, 16384), host("x2", 8, 8192), host("x3", 8, 6144),
         vm("app-1", 2, 4096), on("app-1", "x1"), vm("app-2", 2, 4096), on("app-2", "x1"),
     ]  # fmt: skip
-    db = record(tmp_path / "vtrail.db", policy, snap(SRC, 1, *items))
+    db = record(Path(db_location), policy, snap(SRC, 1, *items))
     code, out, err = plan_cli(db, "drain", "x1", "--at", iso(at(10)), "-o", "json")
     assert code == 0, err
     assert _moves(json.loads(out)) == [
@@ -142,7 +146,8 @@ def test_vms_an_affinity_rule_binds_move_together(tmp_path: Path) -> None:
     ]
     # With x2 gone from the record, nowhere holds them both: one line for the two.
     gone = snap(SRC, 20, *[i for i in items if i not in (items[1],)])
-    db = record(tmp_path / "again.db", policy, snap(SRC, 1, *items), gone)
+    again = location(request, store_kind, tmp_path / "again.db")
+    db = record(Path(again), policy, snap(SRC, 1, *items), gone)
     code, out, _ = plan_cli(db, "drain", "x1", "--at", iso(at(30)), "-o", "json")
     assert json.loads(out)["stuck"] == [
         "app-1 and app-2 (bound together) have nowhere to go: "

@@ -32,6 +32,7 @@ import pytest
 from factory import ent, rel, snap
 from maintenance.conftest import plan_cli
 from maintenance.story import SRC, host, on, record, vm
+from stores import STORES, another, module_location
 
 POLICY = """
 services:
@@ -103,9 +104,13 @@ def fabric() -> list[object]:
     ]
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record(tmp_path_factory.mktemp("hops") / "vtrail.db", POLICY, snap(SRC, 1, *fabric()))
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record(
+        module_location(request, tmp_path_factory, "hops"),
+        POLICY,
+        snap(SRC, 1, *fabric()),
+    )
 
 
 def test_a_candidate_that_breaks_max_hops_is_refused_and_one_that_keeps_it_accepted(
@@ -131,11 +136,13 @@ def test_a_candidate_that_breaks_max_hops_is_refused_and_one_that_keeps_it_accep
     assert cache["target"] == "host:hv-c"
 
 
-def test_each_refusal_says_which_pair_and_why(db: Path) -> None:
+def test_each_refusal_says_which_pair_and_why(
+    request: pytest.FixtureRequest, db: Path, tmp_path: Path
+) -> None:
     """With hv-b full, web-1 has nowhere to go; the line names the first refusal (the
     host with most free memory, hv-c: two routers, rtr-2 then rtr-1)."""
     full = record(
-        db.with_name("full.db"),
+        Path(another(request, db, tmp_path / "full.db")),
         POLICY,
         snap(SRC, 1, *fabric(), vm("big-1", 8, 16384), on("big-1", "hv-b")),
     )

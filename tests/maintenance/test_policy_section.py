@@ -53,8 +53,9 @@ def test_a_bad_section_is_one_line(text: str, said: str) -> None:
     assert str(e.value) == said
 
 
-def test_applied_and_shown(tmp_path: Path) -> None:
-    policy, db = tmp_path / "policy.yaml", str(tmp_path / "vtrail.db")
+@pytest.mark.both_stores
+def test_applied_and_shown(tmp_path: Path, db_location: str) -> None:
+    policy, db = tmp_path / "policy.yaml", db_location
     policy.write_text(BASE + "maintenance: {overcommit: {cpu: 8}}\n")
     done = CliRunner().invoke(app, ["policy", "apply", str(policy), "--db", db])
     assert done.exit_code == 0, done.output

@@ -27,6 +27,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from maintenance.conftest import plan_cli
+from stores import STORES, location
 from vtrail.api import Settings, create_app
 from vtrail.demo import POLICY
 from vtrail.demo.churn import INITIAL, Churn
@@ -35,7 +36,7 @@ from vtrail.ids import vm_id
 from vtrail.policy.load import load_policy
 from vtrail.query import state
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import Store, open_store
 from vtrail.timeexpr import iso
 from vtrail.triage import policy_at
 
@@ -43,7 +44,7 @@ INTERVAL = 1.0
 UUID = {v.name: vm_id(v.uuid) for vs in INITIAL.values() for v in vs}
 
 
-def _policy(store: SqliteStore, _fabric: object) -> None:
+def _policy(store: Store, _fabric: object) -> None:
     recorder = Recorder(store)
     policy_at.apply(store, load_policy(POLICY), datetime.now(UTC), lambda o: recorder.record([o]))
 
@@ -52,7 +53,7 @@ def _t(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _runs(store: SqliteStore, name: str) -> list[tuple[str, datetime, datetime | None]]:
+def _runs(store: Store, name: str) -> list[tuple[str, datetime, datetime | None]]:
     """`(host, from, to)` of each run of the VM, as recorded."""
     h = state.history(store, UUID[name])
     return sorted(
@@ -61,11 +62,13 @@ def _runs(store: SqliteStore, name: str) -> list[tuple[str, datetime, datetime |
     )
 
 
-@pytest.fixture(scope="module")
-def drained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str]:
+@pytest.fixture(scope="module", params=STORES)
+def drained(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, str, str]:
     """The store, the saved plan and the window."""
     tmp = tmp_path_factory.mktemp("review")
-    db, plan = tmp / "vtrail.db", tmp / "plan.json"
+    db, plan = Path(location(request, request.param, tmp / "vtrail.db")), tmp / "plan.json"
     with DemoSession(db, interval=INTERVAL, network=False, prepare=_policy) as session:
         assert session.fabric is not None
         churn = Churn(session.fabric, 0.0, snapshot=session.snapshot)
@@ -116,7 +119,7 @@ def test_the_review_of_a_real_drain(drained: tuple[Path, Path, str, str]) -> Non
     )  # fmt: skip
     assert code == 0, err
     a = json.loads(out)
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         runs = {n: _runs(store, n) for n in ("web-1", "web-2", "db-1")}
     finally:

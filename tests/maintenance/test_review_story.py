@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from factory import at, ent, event, rel, snap
 from maintenance.conftest import plan_cli
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.timeexpr import iso
 
 SRC = "libvirt@hand"
@@ -51,9 +53,10 @@ def off(name: str, host: str) -> tuple[str, str, str]:
     return (f"vm:{name}", "runs_on", f"host:{host}")
 
 
-def test_a_window_reviewed_against_its_plan(tmp_path: Path) -> None:
-    db = tmp_path / "vtrail.db"
-    store = SqliteStore(db)
+@pytest.mark.both_stores
+def test_a_window_reviewed_against_its_plan(tmp_path: Path, db_location: str) -> None:
+    db = Path(db_location)
+    store = open_store(db)
     hosts = [ent(f"host:{h}", hostname=h) for h in ("h1", "h2", "h3", "h4")]
     Recorder(store).record(
         [

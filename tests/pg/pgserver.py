@@ -73,6 +73,9 @@ class Server:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-w",
                   "-o", " ".join(options), "start")  # fmt: skip
         self._n = 0
+        #: What a fixture recorded once in a database of its own, by what recorded it:
+        #: copied for each module that asks for it again (tests/stores.py, `recorded`).
+        self.templates: dict[str, str] = {}
 
     def _run(self, tool: str, *args: str) -> None:
         cmd = [str(self.bindir / tool), *args]
@@ -89,14 +92,16 @@ class Server:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def database(self, prefix: str = "t") -> str:
-        """A new, empty database; its URL."""
+    def database(self, prefix: str = "t", template: str | None = None) -> str:
+        """A new database, empty or a copy of the `template` URL's (which nothing may be
+        connected to); its URL."""
         import psycopg
 
         self._n += 1
         name = f"{prefix}_{os.getpid()}_{self._n}"
+        copy = f" TEMPLATE {template.rsplit('/', 1)[1]}" if template else ""
         with psycopg.connect(self.url(), autocommit=True) as c:
-            c.execute(f"CREATE DATABASE {name}")
+            c.execute(f"CREATE DATABASE {name}{copy}")
         return self.url(name)
 
     def stop(self) -> None:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from policy.files import CHANGED, ISSUE
 from vtrail.cli.main import app
 from vtrail.policy.load import parse_policy
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.timeexpr import iso, parse_time
 from vtrail.triage.policy_at import policy_at
 
@@ -41,16 +41,19 @@ def shown(db: Path, at: str) -> dict[str, Any]:
 
 
 def journal_size(db: Path) -> int:
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         return int(store.conn.execute("SELECT count(*) FROM jnl.journal").fetchone()[0])
     finally:
         store.close()
 
 
+pytestmark = pytest.mark.both_stores
+
+
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "vtrail.db"
+def db(db_location: str) -> Path:
+    return Path(db_location)
 
 
 def test_apply_show_apply_again_diff(db: Path, tmp_path: Path) -> None:
@@ -158,7 +161,7 @@ def test_a_bad_file_is_one_line_and_records_nothing(
     lines = done.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:") and error in lines[0]
     assert journal_size(db) == before
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         assert policy_at(store, parse_time("now")) == parse_policy(ISSUE)
     finally:

@@ -239,11 +239,12 @@ def test_a_changed_probe_is_diffed_key_by_key() -> None:
 # -- through the CLI, on a real store -------------------------------------------------------
 
 
-def test_probes_are_applied_shown_and_diffed_by_the_cli(tmp_path: Path) -> None:
-    db = tmp_path / "v.db"
+@pytest.mark.both_stores
+def test_probes_are_applied_shown_and_diffed_by_the_cli(tmp_path: Path, db_location: str) -> None:
+    db = db_location
 
     def run(*args: str) -> Result:
-        return CliRunner().invoke(app, [*args, "--db", str(db)], env={"COLUMNS": "200"})
+        return CliRunner().invoke(app, [*args, "--db", db], env={"COLUMNS": "200"})
 
     first, second = tmp_path / "p1.yaml", tmp_path / "p2.yaml"
     first.write_text(PROBES)

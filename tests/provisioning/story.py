@@ -23,7 +23,7 @@ from typing import Any
 from factory import at, ent, event, rel, snap
 from vtrail.model import Observation
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 
 LIBVIRT = "libvirt@fabric"
 CATALOG = "catalog"
@@ -101,7 +101,7 @@ def observations() -> list[Observation]:
 
 
 def record_story(path: Path) -> Path:
-    store = SqliteStore(path)
+    store = open_store(path)
     try:
         Recorder(store).record(observations())
     finally:

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from factory import at, ent, rel, snap
 from provisioning.domains import BATCH_DISK, DEBIAN_DISK, SCRATCH_DISK, UUID, domain
 from provisioning.story import record_story
+from stores import STORES, recorded
 from test_install_extras import cli
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli_app
@@ -23,7 +24,7 @@ from vtrail.policy.load import parse_policy
 from vtrail.policy.record import to_observation
 from vtrail.provisioning.admission import BadDomain, admit
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import Store, open_store
 
 POLICY = """
 provisioning:
@@ -44,23 +45,23 @@ RULE_KINDS = {
 
 
 def record_policy(path: Path, text: str, seconds: float = 1) -> None:
-    s = SqliteStore(path)
+    s = open_store(path)
     try:
         Recorder(s).record([to_observation(parse_policy(text), at(seconds))])
     finally:
         s.close()
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = record_story(tmp_path_factory.mktemp("admit") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = recorded(request, tmp_path_factory, "admit", record_story)
     record_policy(path, POLICY)
     return path
 
 
 @pytest.fixture
-def store(db: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(db, readonly=True)
+def store(db: Path) -> Iterator[Store]:
+    s = open_store(db, readonly=True)
     yield s
     s.close()
 
@@ -69,7 +70,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def test_a_vm_the_policy_allows_is_allowed(store: SqliteStore) -> None:
+def test_a_vm_the_policy_allows_is_allowed(store: Store) -> None:
     # team-web runs web-1 and web-2 now (web-3 stopped at 400): one more is its third.
     a = admit(store, domain(disks=(DEBIAN_DISK,), owner="team-web"), now(), host="hv-a")
     assert a.allow and a.reasons == []
@@ -79,7 +80,7 @@ def test_a_vm_the_policy_allows_is_allowed(store: SqliteStore) -> None:
     assert a.usage_with_vm == {"vms": 3, "vcpus": 6, "memory": 6144, "addresses": 3}
 
 
-def test_a_denial_gives_every_reason(store: SqliteStore) -> None:
+def test_a_denial_gives_every_reason(store: Store) -> None:
     xml = domain(disks=(SCRATCH_DISK, "/srv/elsewhere.qcow2"), owner="team-web", vcpus=5)
     a = admit(store, xml, now(), host="hv-c")
     assert not a.allow
@@ -98,7 +99,7 @@ def test_a_denial_gives_every_reason(store: SqliteStore) -> None:
     assert [d.image for d in a.disks] == ["image:scratch@0", None]
 
 
-def test_each_rule_kind_denies_alone(store: SqliteStore) -> None:
+def test_each_rule_kind_denies_alone(store: Store) -> None:
     t = now()
     vulnerable = admit(store, domain(disks=(BATCH_DISK,), owner="team-x"), t)
     assert {r.rule for r in vulnerable.reasons} == {"no-vulnerable"}
@@ -111,14 +112,14 @@ def test_each_rule_kind_denies_alone(store: SqliteStore) -> None:
     assert admit(store, domain(disks=(DEBIAN_DISK,), owner="team-web"), t).allow
 
 
-def test_the_owner_given_wins_over_the_metadata(store: SqliteStore) -> None:
+def test_the_owner_given_wins_over_the_metadata(store: Store) -> None:
     xml = domain(disks=(DEBIAN_DISK,), owner="team-web", vcpus=64)
     assert not admit(store, xml, now()).allow
     other = admit(store, xml, now(), owner="team-other")
     assert other.allow and other.owner == "team-other" and other.quota is None
 
 
-def test_quotas_count_the_vm_and_its_interfaces(store: SqliteStore) -> None:
+def test_quotas_count_the_vm_and_its_interfaces(store: Store) -> None:
     xml = domain(disks=(DEBIAN_DISK,), owner="team-web", nics=2, mib=5000)
     a = admit(store, xml, now())
     assert {r.reason for r in a.reasons} == {
@@ -127,7 +128,7 @@ def test_quotas_count_the_vm_and_its_interfaces(store: SqliteStore) -> None:
     }
 
 
-def test_as_of_an_earlier_instant_the_vms_then_count(store: SqliteStore) -> None:
+def test_as_of_an_earlier_instant_the_vms_then_count(store: Store) -> None:
     # At 250 web-3 ran too: a fourth VM, and its address, are over the quota of three.
     a = admit(store, domain(disks=(DEBIAN_DISK,), owner="team-web"), at(250))
     assert [r.reason for r in a.reasons] == [
@@ -136,9 +137,10 @@ def test_as_of_an_earlier_instant_the_vms_then_count(store: SqliteStore) -> None
     ]
 
 
-def test_an_image_is_found_by_a_vm_that_had_the_disk(tmp_path: Path) -> None:
-    path = tmp_path / "vtrail.db"
-    s = SqliteStore(path)
+@pytest.mark.both_stores
+def test_an_image_is_found_by_a_vm_that_had_the_disk(db_location: str) -> None:
+    path = Path(db_location)
+    s = open_store(path)
     disk = {"target": "vda", "source": "/img/base.qcow2", "device": "disk", "type": "file"}
     Recorder(s).record(
         [
@@ -155,20 +157,21 @@ def test_an_image_is_found_by_a_vm_that_had_the_disk(tmp_path: Path) -> None:
     s.close()
 
 
-def test_no_policy_allows(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "vtrail.db")
+@pytest.mark.both_stores
+def test_no_policy_allows(db_location: str) -> None:
+    s = open_store(Path(db_location))
     assert admit(s, domain(disks=(SCRATCH_DISK,)), now()).allow
     s.close()
 
 
-def test_bad_xml_is_one_line(store: SqliteStore) -> None:
+def test_bad_xml_is_one_line(store: Store) -> None:
     with pytest.raises(BadDomain) as e:
         admit(store, "<domain><name>x</name>\n<devices>", now())
     assert "\n" not in str(e.value) and str(e.value)
 
 
 def _counts(db: Path) -> list[int]:
-    s = SqliteStore(db, readonly=True)
+    s = open_store(db, readonly=True)
     try:
         tables = ("entity", "version", "relation")
         return [s.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
@@ -224,10 +227,11 @@ def test_the_api_answers_as_the_cli_does(db: Path, tmp_path: Path) -> None:
     }
 
 
-def test_admissions_go_on_with_what_was_recorded_since_even_in_the_past(tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_admissions_go_on_with_what_was_recorded_since_even_in_the_past(db_location: str) -> None:
     """One connection keeps the fleet between admissions: a VM started since counts, and
     so does one an observation that arrived late says ran all along."""
-    s = SqliteStore(tmp_path / "vtrail.db")
+    s = open_store(Path(db_location))
     rec = Recorder(s)
     quota = "provisioning: {quotas: {team-q: {vms: 5}}}"
     rec.record([to_observation(parse_policy(quota), at(0)), snap("libvirt@a", 0)])

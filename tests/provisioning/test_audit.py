@@ -11,10 +11,11 @@ import pytest
 
 from factory import at, ent, rel, snap
 from provisioning.story import BATCH, SCRATCH, record_story
+from stores import STORES, recorded
 from vtrail.model import Observation
 from vtrail.policy.load import parse_policy
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import Store, open_store
 from vtrail.triage import check
 from vtrail.triage.answer import RuleCheck
 
@@ -31,13 +32,13 @@ provisioning:
 """
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> SqliteStore:
-    path = record_story(tmp_path_factory.mktemp("audit") / "vtrail.db")
-    return SqliteStore(path)
+@pytest.fixture(scope="module", params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Store:
+    path = recorded(request, tmp_path_factory, "audit", record_story)
+    return open_store(path)
 
 
-def rules(store: SqliteStore, policy: str = POLICY, **when: datetime) -> dict[str, RuleCheck]:
+def rules(store: Store, policy: str = POLICY, **when: datetime) -> dict[str, RuleCheck]:
     found = check(store, parse_policy(policy), "test", **when)
     return {r.name: r for r in found.rules}
 
@@ -46,7 +47,7 @@ def spans(r: RuleCheck) -> list[tuple[datetime, datetime | None, list[str]]]:
     return [(v.t_from, v.t_to, v.members) for v in r.violations]
 
 
-def test_a_vm_that_ran_an_uncertified_image_for_20_seconds_is_found(store: SqliteStore) -> None:
+def test_a_vm_that_ran_an_uncertified_image_for_20_seconds_is_found(store: Store) -> None:
     r = rules(store, t_from=at(0), t_to=at(500))["certified-only"]
     assert spans(r) == [(at(100), at(120), ["vm:ghost-1"])]
     assert r.violations[0].place == SCRATCH
@@ -55,7 +56,7 @@ def test_a_vm_that_ran_an_uncertified_image_for_20_seconds_is_found(store: Sqlit
 
 
 def test_certified_by_someone_else_breaks_a_rule_naming_its_certifiers(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     r = rules(store, at=at(50))["certified-by-audit"]
     assert not r.holds and r.members == ["vm:batch-1"]
@@ -63,7 +64,7 @@ def test_certified_by_someone_else_breaks_a_rule_naming_its_certifiers(
 
 
 def test_an_image_that_became_vulnerable_breaks_the_vms_running_it_from_then(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     r = rules(store, t_from=at(0), t_to=at(500))["no-vulnerable"]
     assert spans(r) == [(at(100), at(120), ["vm:ghost-1"]), (at(300), None, ["vm:batch-1"])]
@@ -72,21 +73,21 @@ def test_an_image_that_became_vulnerable_breaks_the_vms_running_it_from_then(
     assert not r.holds
 
 
-def test_an_images_rule_holds_owners_to_their_globs_only(store: SqliteStore) -> None:
+def test_an_images_rule_holds_owners_to_their_globs_only(store: Store) -> None:
     r = rules(store, t_from=at(0), t_to=at(500))["web-debian"]
     # batch-1 runs batch@1, but the rule is team-web's.
     assert spans(r) == [(at(100), at(120), ["vm:ghost-1"])]
     assert r.violations[0].reason == "ghost-1 runs scratch@0, which matches none of debian*"
 
 
-def test_a_hosts_rule_is_broken_where_the_owners_vm_runs_elsewhere(store: SqliteStore) -> None:
+def test_a_hosts_rule_is_broken_where_the_owners_vm_runs_elsewhere(store: Store) -> None:
     r = rules(store, t_from=at(0), t_to=at(500))["batch-on-a"]
     assert spans(r) == [(at(0), None, ["vm:batch-1"])]
     assert r.violations[0].in_force_at_start and r.violations[0].place == "host:hv-c"
     assert r.reason == "batch-1 on hv-c, not on hv-a"
 
 
-def test_a_quota_is_broken_while_the_owner_runs_more_than_it_allows(store: SqliteStore) -> None:
+def test_a_quota_is_broken_while_the_owner_runs_more_than_it_allows(store: Store) -> None:
     r = rules(store, t_from=at(0), t_to=at(500))["quota:team-web"]
     assert r.kind == "quota"
     three = ["vm:ghost-1", "vm:web-1", "vm:web-2"]
@@ -106,7 +107,7 @@ def test_a_quota_is_broken_while_the_owner_runs_more_than_it_allows(store: Sqlit
     assert r.holds
 
 
-def test_at_an_instant_the_rules_say_what_is_broken_then(store: SqliteStore) -> None:
+def test_at_an_instant_the_rules_say_what_is_broken_then(store: Store) -> None:
     found = rules(store, at=at(110))
     assert not found["certified-only"].holds
     assert found["certified-only"].members == ["vm:ghost-1"]
@@ -114,8 +115,9 @@ def test_at_an_instant_the_rules_say_what_is_broken_then(store: SqliteStore) -> 
     assert rules(store, at=at(130))["certified-only"].holds
 
 
-def test_an_owner_from_the_inventory_counts_when_the_vm_says_none(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "vtrail.db")
+@pytest.mark.both_stores
+def test_an_owner_from_the_inventory_counts_when_the_vm_says_none(db_location: str) -> None:
+    s = open_store(Path(db_location))
     items = [
         ent("host:hv-a", hostname="hv-a"),
         ent("vm:x", name="x", state="running", vcpus=1, memory_kib=1024),
@@ -134,8 +136,9 @@ def test_an_owner_from_the_inventory_counts_when_the_vm_says_none(tmp_path: Path
     assert spans(r) == [(at(10), None, ["vm:x", "vm:y"])]
 
 
-def test_a_vm_with_no_recorded_image_breaks_an_image_rule(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "vtrail.db")
+@pytest.mark.both_stores
+def test_a_vm_with_no_recorded_image_breaks_an_image_rule(db_location: str) -> None:
+    s = open_store(Path(db_location))
     Recorder(s).record(
         [snap("libvirt@a", 0, ent("host:hv-a", hostname="hv-a"),
               ent("vm:x", name="x", state="running"), rel("vm:x", "runs_on", "host:hv-a"))]
@@ -144,8 +147,9 @@ def test_a_vm_with_no_recorded_image_breaks_an_image_rule(tmp_path: Path) -> Non
     assert r.reason == "x runs no image vtrail knows"
 
 
-def test_a_vm_that_changes_owner_leaves_its_old_owners_count(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "vtrail.db")
+@pytest.mark.both_stores
+def test_a_vm_that_changes_owner_leaves_its_old_owners_count(db_location: str) -> None:
+    s = open_store(Path(db_location))
 
     def fleet(seconds: float, y_owner: str) -> Observation:
         return snap(

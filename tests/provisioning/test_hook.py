@@ -15,6 +15,7 @@ import vtrail
 from provisioning.domains import DEBIAN_DISK, SCRATCH_DISK, domain
 from provisioning.story import record_story
 from provisioning.test_admit import POLICY, record_policy
+from stores import STORES, recorded
 from vtrail.cli.main import app as cli_app
 from web.chromium import serving
 
@@ -24,9 +25,9 @@ DENIED = domain(disks=(SCRATCH_DISK,), owner="team-web")
 ENV = {**os.environ, "PYTHONPATH": str(Path(vtrail.__file__).resolve().parents[1])}
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = record_story(tmp_path_factory.mktemp("hook") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = recorded(request, tmp_path_factory, "hook", record_story)
     record_policy(path, POLICY)
     return path
 

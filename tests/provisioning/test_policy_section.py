@@ -14,7 +14,7 @@ from vtrail.policy.document import to_yaml
 from vtrail.policy.load import PolicyError, parse_policy
 from vtrail.policy.provisioning import ProvisionRule, Quota
 from vtrail.policy.record import from_attrs, to_observation
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.triage.policy_at import policy_at
 
 GOOD = """\
@@ -81,12 +81,13 @@ def test_the_section_is_written_back_and_recorded_as_it_was_read() -> None:
         ("{rulez: []}", "provisioning: rulez: unknown key 'rulez'"),
     ],
 )
+@pytest.mark.both_stores
 def test_a_bad_section_is_one_line_and_records_nothing(
-    tmp_path: Path, section: str, error: str
+    tmp_path: Path, section: str, error: str, db_location: str
 ) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(GOOD)
-    db = tmp_path / "vtrail.db"
+    db = Path(db_location)
     run = CliRunner().invoke
     assert run(cli_app, ["policy", "apply", str(good), "--db", str(db)]).exit_code == 0
     bad = tmp_path / "bad.yaml"
@@ -98,17 +99,20 @@ def test_a_bad_section_is_one_line_and_records_nothing(
     assert done.exit_code == 1
     lines = done.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}:")
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         assert policy_at(store, datetime.now(UTC)) == parse_policy(GOOD)
     finally:
         store.close()
 
 
-def test_a_policy_of_provisioning_alone_is_a_policy_in_force(tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_a_policy_of_provisioning_alone_is_a_policy_in_force(
+    tmp_path: Path, db_location: str
+) -> None:
     f = tmp_path / "p.yaml"
     f.write_text("provisioning: {rules: [{name: c, certified: true}]}\n")
-    db = tmp_path / "vtrail.db"
+    db = Path(db_location)
     done = CliRunner().invoke(cli_app, ["policy", "apply", str(f), "--db", str(db)])
     assert done.exit_code == 0 and "provisioning" in done.output
     assert "1 provisioning rules and quotas" in " ".join(done.output.split())

@@ -14,22 +14,23 @@ from typer.testing import CliRunner
 from factory import at
 from provisioning.story import record_story
 from provisioning.test_admit import POLICY, record_policy
+from stores import STORES, recorded
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app as cli_app
 from vtrail.provisioning.quota import Peak, quota
 from vtrail.query.state import BadWindow
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = record_story(tmp_path_factory.mktemp("quota") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = recorded(request, tmp_path_factory, "quota", record_story)
     record_policy(path, POLICY)
     return path
 
 
 def test_usage_steps_and_peaks_per_owner(db: Path) -> None:
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     a = quota(store, at(0), at(500))
     store.close()
     by = {o.owner: o for o in a.owners}
@@ -52,7 +53,7 @@ def test_usage_steps_and_peaks_per_owner(db: Path) -> None:
 
 
 def test_one_owner_and_a_window_after_the_changes(db: Path) -> None:
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     a = quota(store, at(130), at(150), owner="team-web")
     with pytest.raises(BadWindow):
         quota(store, at(150), at(130))

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypeVar
 
 from api.story import DB, at, story_lines
 from vtrail.policy.load import load_policy
 from vtrail.recording.ingest import ingest_lines
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.timeexpr import iso
 from vtrail.triage import policy_at
 
@@ -55,9 +56,13 @@ def probe_lines(rounds: list[float] = ROUNDS) -> list[str]:
     return lines
 
 
-def record_probe_story(path: Path) -> Path:
-    """The story and its probe, with the story's policy applied at its start."""
-    store = SqliteStore(path)
+_P = TypeVar("_P", Path, str)
+
+
+def record_probe_story(path: _P) -> _P:
+    """The story and its probe, with the story's policy applied at its start, in the
+    store at `path` (a file, or a PostgreSQL URL)."""
+    store = open_store(path)
     try:
         ingest_lines(store, [*story_lines(), *probe_lines()])
         recorder = Recorder(store)

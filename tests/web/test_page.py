@@ -14,15 +14,18 @@ from typing import Any
 import pytest
 
 from api.story import DB, GHOST, MINUTES, T0, WEB, at, record_story
+from stores import STORES, recorded
 from web import chromium
 from web.chromium import By, load, needs_chromium, panel_text, serving, shot, wait
 
 pytestmark = needs_chromium
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serving(record_story(tmp_path_factory.mktemp("story") / "vtrail.db")) as url:
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with serving(recorded(request, tmp_path_factory, "story", record_story)) as url:
         yield url
 
 

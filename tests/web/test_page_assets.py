@@ -11,16 +11,19 @@ from typer.testing import CliRunner
 
 from assets.fleet import DISK, LONER, MAC_OLD, NEW, OLD, record_fleet
 from factory import at
+from stores import STORES, recorded
 from vtrail.cli.main import app
 from web.chromium import By, load, needs_chromium, panel_text, serving, wait
 
 pytestmark = needs_chromium
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = record_fleet(tmp_path_factory.mktemp("assets") / "vtrail.db")
-    inv = db.parent / "assets.csv"
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    db = recorded(request, tmp_path_factory, "assets", record_fleet)
+    inv = tmp_path_factory.mktemp("inventory") / "assets.csv"
     inv.write_text(f"id,owner,purpose,support-end\n{LONER},dave,batch jobs,2001-01-01\n")
     assert CliRunner().invoke(app, ["inventory", str(inv), "--db", str(db)]).exit_code == 0
     with serving(db) as url:

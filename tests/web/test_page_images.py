@@ -14,19 +14,22 @@ from typer.testing import CliRunner
 
 from factory import at
 from images.story import BASE, GHOST, GHOST_DISK, HEX, OTHER, SRC_B, WEB, record_story
+from stores import STORES, recorded
 from vtrail.cli.main import app
 from vtrail.model import EntityObs, Observation
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from web.chromium import load, needs_chromium, serving, wait
 
 pytestmark = needs_chromium
 HOST_B = EntityObs("host:hv-b", "host", {"hostname": "hv-b"})
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = record_story(tmp_path_factory.mktemp("images") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    db = recorded(request, tmp_path_factory, "images", record_story)
     done = CliRunner().invoke(
         app, ["image", "set", f"sha256:{HEX}", "--name", "debian@12.5", "--security",
               "vulnerable", "--advisory", "DSA-1", "--db", str(db)],
@@ -35,7 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # The page reads in milliseconds: a later observation keeps the catalog's
     # microseconds inside the recorded span it shows.
     time.sleep(0.01)
-    store = SqliteStore(db)
+    store = open_store(db)
     Recorder(store).record([Observation(SRC_B, datetime.now(UTC), "snapshot", (HOST_B,))])
     store.close()
     with serving(db) as url:

@@ -10,18 +10,21 @@ from typing import Any
 import pytest
 
 from ipam.fabric import ago, apply_pools, holds
+from stores import STORES, module_location
 from vtrail.ipam.allocate import allocate
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from web.chromium import By, load, needs_chromium, serving, shot, wait
 
 pytestmark = needs_chromium
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = tmp_path_factory.mktemp("ipam") / "vtrail.db"
-    store = SqliteStore(db)
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    db = module_location(request, tmp_path_factory, "ipam")
+    store = open_store(db)
     recorder = Recorder(store)
     apply_pools(recorder, at=ago(3))
     holds(recorder, "netlink:blue", "port:blue/eth0", "10.0.3.2", "blue", ago(2), None)

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from api.story import DB, MINUTES, T0, WEB, at, record_story
+from stores import STORES, recorded
 from vtrail.policy.load import load_policy
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.triage import policy_at
 from vtrail.triage.derive import derivers
 from web import chromium
@@ -35,10 +36,12 @@ T1, T2 = at(20), at(30)
 SECOND = timedelta(seconds=1)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = record_story(tmp_path_factory.mktemp("policy") / "vtrail.db")
-    store = SqliteStore(db)
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    db = recorded(request, tmp_path_factory, "policy", record_story)
+    store = open_store(db)
     # As `vtrail policy apply` and PUT /api/policy record it: membership derived from then on.
     store.derivers = derivers()
     recorder = Recorder(store)

@@ -12,6 +12,7 @@ import pytest
 from factory import at
 from provisioning.story import record_story
 from provisioning.test_admit import record_policy
+from stores import STORES, recorded
 from web.chromium import By, busy, load, needs_chromium, serving, wait
 
 pytestmark = needs_chromium
@@ -26,9 +27,11 @@ provisioning:
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = record_story(tmp_path_factory.mktemp("page-provisioning") / "vtrail.db")
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    db = recorded(request, tmp_path_factory, "page-provisioning", record_story)
     record_policy(db, POLICY, seconds=0)
     with serving(db) as url:
         yield url

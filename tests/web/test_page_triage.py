@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from api.story import DB, WEB, at
+from stores import STORES, recorded
 from triage.probe_story import CULPRIT, SOURCE, record_probe_story
 from web.chromium import (
     By,
@@ -35,9 +36,11 @@ pytestmark = needs_chromium
 ROUNDS, LOST = 50, 10
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serving(record_probe_story(tmp_path_factory.mktemp("tpage") / "vtrail.db")) as url:
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with serving(recorded(request, tmp_path_factory, "tpage", record_probe_story)) as url:
         yield url
 
 

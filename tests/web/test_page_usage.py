@@ -15,21 +15,24 @@ from selenium.webdriver.support.ui import Select
 
 from accounting.story import ended, observations
 from factory import T0
+from stores import STORES, module_location
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import open_store
 from vtrail.triage.derive import derivers
 from web.chromium import By, load, needs_chromium, serving, shot, wait
 
 pytestmark = needs_chromium
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = tmp_path_factory.mktemp("usage") / "vtrail.db"
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    db = module_location(request, tmp_path_factory, "usage")
     # The story's ten hours, moved to end an hour ago, within the view's window; its VMs
     # end with it.
     shift = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=11) - T0
-    store = SqliteStore(db)
+    store = open_store(db)
     store.derivers = derivers()
     Recorder(store).record(
         [

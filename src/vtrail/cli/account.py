@@ -3,8 +3,6 @@ owner, service or host (docs/accounting.md)."""
 
 from __future__ import annotations
 
-import csv
-import sys
 from typing import Annotated
 
 import typer
@@ -20,9 +18,18 @@ from vtrail.accounting.account import (
     policy_in_force,
 )
 from vtrail.cli import columns
-from vtrail.cli.assets import ListOutput
 from vtrail.cli.columns import Col, Row
-from vtrail.cli.common import DbOption, Output, console, emit, fail, open_store, when
+from vtrail.cli.common import (
+    DbOption,
+    ListOutput,
+    Output,
+    console,
+    emit,
+    fail,
+    open_store,
+    print_csv,
+    when,
+)
 from vtrail.query.state import BadWindow
 
 
@@ -102,12 +109,6 @@ def table(a: AccountAnswer) -> None:
     columns.table(console, f"Idle capacity of the hosts{share}", idle_cols, idle, empty="none")
 
 
-def _csv(a: AccountAnswer) -> None:
-    out = csv.writer(sys.stdout, lineterminator="\n")
-    out.writerow(CSV_COLUMNS)
-    out.writerows(csv_rows(a))
-
-
 def register(app: typer.Typer) -> None:
     @app.command(name="account", rich_help_panel="Ask")
     def account_cmd(
@@ -128,6 +129,6 @@ def register(app: typer.Typer) -> None:
             except (BadWindow, BadAccount) as e:
                 fail(str(e), 2)
         if output is ListOutput.csv:
-            _csv(answer)
+            print_csv(CSV_COLUMNS, csv_rows(answer))
         else:
             emit(answer, Output(output.value), table)

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +17,7 @@ from vtrail.cli.columns import Col, Row, instant
 from vtrail.cli.common import (
     AtOption,
     DbOption,
+    ListOutput,
     Output,
     OutputOption,
     console,
@@ -27,17 +25,12 @@ from vtrail.cli.common import (
     err_console,
     fail,
     open_store,
+    print_csv,
     when,
 )
 from vtrail.cli.render import _span as span
 from vtrail.collectors.inventory import PREFIX, InventoryError, now, observation, read_inventory
 from vtrail.recording.recorder import Recorder
-
-
-class ListOutput(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 def _table(a: AssetsAnswer) -> None:
@@ -69,12 +62,6 @@ def _table(a: AssetsAnswer) -> None:
     if a.owner is not None:
         title += f" owned by {a.owner}"
     columns.table(console, title, cols, rows, empty="none")
-
-
-def _csv(a: AssetsAnswer) -> None:
-    out = csv.writer(sys.stdout, lineterminator="\n")
-    out.writerow(CSV_COLUMNS)
-    out.writerows(csv_rows(a))
 
 
 def _line(key: str, value: str) -> None:
@@ -172,7 +159,7 @@ def register(app: typer.Typer) -> None:
         with open_store(db) as store:
             answer = assets(store, t, owner, flagged)
         if output is ListOutput.csv:
-            _csv(answer)
+            print_csv(CSV_COLUMNS, csv_rows(answer))
         else:
             emit(answer, Output(output.value), _table)
 

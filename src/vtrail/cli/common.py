@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
@@ -33,6 +34,20 @@ err_console = Console(stderr=True, emoji=False)
 class Output(StrEnum):
     table = "table"
     json = "json"
+
+
+class ListOutput(StrEnum):
+    """What a listing that a spreadsheet may want prints."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def print_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(header)
+    out.writerows(rows)
 
 
 DbOption = Annotated[

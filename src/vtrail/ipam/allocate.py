@@ -3,9 +3,11 @@
 A member is free when nothing holds it at the instant of the allocation: no live
 allocation in the pool's space, no interface observed holding it (`has_address`,
 in a space the pool's `observed-in` counts), no DHCP lease, no NIC with that MAC.
-The pick and its record happen in one `BEGIN IMMEDIATE` transaction (the store's
-`write()`, which the recorder's own joins), so two processes allocating at once
-are served one after the other and never get the same member.
+The candidates are read before the allocator queues; under the lock and one `BEGIN
+IMMEDIATE` transaction (the store's `write()`, which the recorder's own joins) each is
+asked again whether it is still free, and the first free ones are recorded, so two
+processes allocating at once are served one after the other and never get the same
+member, and neither reads the pool while the other waits.
 
 An allocation is history like anything else: an event of the source `ipam` that
 states the member's entity (`ip:<address>@<space>` or `mac:<mac>`, with its
@@ -14,12 +16,8 @@ states the member's entity (`ip:<address>@<space>` or `mac:<mac>`, with its
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import json
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -41,11 +39,13 @@ from vtrail.ipam.pools import (
     reserved,
     shape,
 )
+from vtrail.ipam.queue import count_release, one_at_a_time, releases
 from vtrail.model import EntityObs, InvalidId, JSONValue, Observation, RelationObs, RelKey, split_id
 from vtrail.policy.pools import Pool
 from vtrail.query.names import resolve_one
 from vtrail.recording.recorder import Recorder
 from vtrail.store import Store
+from vtrail.store.dialect import SQLITE
 from vtrail.store.reads.ipam import IpamReader
 from vtrail.timeexpr import to_us
 
@@ -53,8 +53,32 @@ from vtrail.timeexpr import to_us
 SOURCE = "ipam"
 #: The most members one request allocates.
 COUNT_MAX = 4096
-#: Stores that have allocated once in this process.
-_WARM: weakref.WeakSet[Store] = weakref.WeakSet()
+#: Members read as candidates beyond those asked for: allocators queued together read the
+#: same lowest free members, and each one ahead in the queue takes some of them.
+SPARE = 8
+#: Up to this many members asked for, each candidate is asked again alone under the lock;
+#: more are read again with the pool, a block at a time.
+ASKED_ALONE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Floor:
+    """An IPv4 pool read from its low end found every member below `block` taken, when
+    the journal's newest observation was `seq` and the store's allocators had released
+    `releases` times. While nothing but allocations has been recorded since (the
+    allocators' writes are the only observations of the source `ipam`, and their
+    releases are counted), those members are taken still, and the next reading starts
+    at `block`: a /16 filling from the bottom is not read from the bottom for each
+    address."""
+
+    pool: Pool
+    block: int
+    seq: int
+    releases: int
+
+
+#: The floor of each pool a process allocated from, by store and pool.
+_FLOORS: dict[tuple[str, str], _Floor] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,32 +118,25 @@ def holder(store: Store, text: str) -> str:
     return t
 
 
-@contextmanager
-def one_at_a_time(store: Store) -> Iterator[None]:
-    """Allocators queue on a lock of their own beside the store, which the kernel hands
-    to the next one the moment it is free. Queued on SQLite's busy handler instead, a
-    waiting allocation sleeps in steps of up to 100 ms: under contention that sleep,
-    not the allocation, was the time it took. The transaction still makes it safe
-    against any other writer (a recorder); this only orders the allocators."""
-    path = store.path.with_name(store.path.name + ".ipam-lock")
-    with path.open("a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def taken(store: Store, pool: Pool, t: int, within: tuple[int, int] | None = None) -> set[int]:
     """The members of `pool` held at `t` (see the module doc), reserved ones included;
-    only those from `within[0]` to `within[1]` when it is given (IPv4: a block of 256
-    or less, read as the ids that begin with its first three octets)."""
+    only those from `within[0]` to `within[1]` when it is given: one member (read as
+    the ids that begin with its text), or an IPv4 block of 256 or less (the ids that
+    begin with its first three octets)."""
     r = IpamReader(store)
     family, lo, hi = shape(pool)
     prefix = id_prefix(pool)
+    mac_prefix = pool.mac_prefix
     if within is not None:
         lo, hi = max(lo, within[0]), min(hi, within[1])
-        prefix = ip_text_prefix(str(ipaddress.IPv4Address(lo)).rsplit(".", 1)[0] + ".")
+        if lo == hi:
+            text = member_text(pool, lo)
+            if family == 0:
+                mac_prefix, prefix = text, mac_id(text)
+            else:
+                prefix = ip_text_prefix(text)
+        else:
+            prefix = ip_text_prefix(str(ipaddress.IPv4Address(lo)).rsplit(".", 1)[0] + ".")
     out = {n for n in reserved(pool) if lo <= n <= hi} if pool.kind == "ip" else set()
     for eid, rel in r.taken(prefix, t):
         if family:
@@ -137,20 +154,19 @@ def taken(store: Store, pool: Pool, t: int, within: tuple[int, int] | None = Non
                 out.add(n)
         elif pool.kind == "mac" or observed_space(pool, space):
             out.add(n)
-    if pool.kind == "mac":
-        assert pool.mac_prefix is not None
-        for mac in r.nic_macs(pool.mac_prefix, t):
+    if mac_prefix is not None:
+        for mac in r.nic_macs(mac_prefix, t):
             out.add(int(mac.replace(":", ""), 16))
     return out
 
 
-def _pick(store: Store, pool: Pool, t: int, count: int) -> list[int]:
-    """The `count` lowest free members. An IPv4 pool's taken members are read 256 at a
-    time from its low end, and no further than the block where enough are free: a
-    /16 allocated from the bottom is not read whole for each address."""
+def _lowest(store: Store, pool: Pool, t: int, count: int, start: int | None = None) -> list[int]:
+    """The `count` lowest members free at `t` from `start` on (default: the first), or
+    as many as there are. An IPv4 pool's taken members are read 256 at a time, and no
+    further than the block where enough are free."""
     lo, hi = pool.bounds()
     out: list[int] = []
-    block = lo
+    block = lo if start is None else start
     while block <= hi and len(out) < count:
         if pool.kind == "ip" and pool.family == 4:
             end = min(hi, block | 0xFF)
@@ -164,11 +180,55 @@ def _pick(store: Store, pool: Pool, t: int, count: int) -> list[int]:
                 out.append(n)
             n += 1
         block = end + 1
+    return out
+
+
+def _pick(store: Store, pool: Pool, t: int, count: int) -> list[int]:
+    """The `count` lowest free members; `IpamConflict` when there are fewer."""
+    out = _lowest(store, pool, t, count)
     if len(out) < count:
         free = pool.size() - len(taken(store, pool, t) - reserved(pool))
         raise IpamConflict(
             f"pool {pool.name} has {max(free, 0)} free, not {count}: nothing was allocated"
         )
+    return out
+
+
+def _candidates(store: Store, pool: Pool, count: int) -> list[int]:
+    """The lowest free members with `SPARE` more, read before the lock; an IPv4 pool of
+    a SQLite store from its floor (`_Floor`) on."""
+    t = to_us(datetime.now(UTC))
+    if pool.family != 4 or store.dialect is not SQLITE:
+        # A PostgreSQL store's allocators may run on other hosts, which count their
+        # releases in lock files of their own.
+        return _lowest(store, pool, t, count + SPARE)
+    r = IpamReader(store)
+    key = (str(store.path), pool.name)
+    seq, released = r.journal_top(), releases(store)
+    floor = _FLOORS.get(key)
+    start = None
+    if (
+        floor is not None
+        and floor.pool == pool
+        and floor.releases == released
+        and not r.others_since(floor.seq, SOURCE)
+    ):
+        start = floor.block
+    out = _lowest(store, pool, t, count + SPARE, start)
+    if out:
+        _FLOORS[key] = _Floor(pool, max(pool.bounds()[0], out[0] & ~0xFF), seq, released)
+    return out
+
+
+def _confirm(store: Store, pool: Pool, t: int, candidates: list[int], count: int) -> list[int]:
+    """The first `count` of `candidates` (read before the lock) still free at `t`, each
+    asked alone; fewer when the allocators ahead took the rest."""
+    out: list[int] = []
+    for n in candidates:
+        if n not in taken(store, pool, t, (n, n)):
+            out.append(n)
+            if len(out) == count:
+                break
     return out
 
 
@@ -196,13 +256,6 @@ def _derived(store: Store, pool: Pool, entity: str, t: int, held: set[int]) -> l
     return out
 
 
-def _warm(store: Store, pool: Pool, count: int) -> None:
-    """Read what the claim will read, outside the lock; a pool too full is refused
-    under it."""
-    with suppress(IpamConflict):
-        _pick(store, pool, to_us(datetime.now(UTC)), count)
-
-
 def allocate(
     store: Store, recorder: Recorder, pool_name: str, entity: str, count: int = 1
 ) -> AllocateAnswer:
@@ -210,24 +263,28 @@ def allocate(
     (nothing recorded) when the pool is unknown or has too few free."""
     if not 1 <= count <= COUNT_MAX:
         raise IpamError(f"--count {count} is out of range: from 1 to {COUNT_MAX}")
-    # What can be read before the lock is: the pool, the holder and, the first time a
-    # store allocates, the members taken now, which brings their pages in (that first
-    # reading cost several times the next ones, all of it while others waited). Under
-    # the lock, only the claim: what is taken at the instant, the pick and its record.
+    # Everything that can be read before the lock is: the pool, the holder and the
+    # lowest free members with some to spare. Under the lock, only whether those are
+    # still free (a few lookups of one member each, however full the pool) and the
+    # record: the allocators queued behind wait for that alone.
     pool = pool_named(store, pool_name, datetime.now(UTC))
     who = holder(store, entity)
-    if pool.from_ip is None and store not in _WARM:
-        _warm(store, pool, count)
-        _WARM.add(store)
+    candidates = (
+        _candidates(store, pool, count) if pool.from_ip is None and count <= ASKED_ALONE else []
+    )
     with one_at_a_time(store), store.write():
         now = datetime.now(UTC)
         t = to_us(now)
+        read = pool
         pool = pool_named(store, pool_name, now)
-        picked = (
-            _derived(store, pool, who, t, taken(store, pool, t))
-            if pool.from_ip is not None
-            else _pick(store, pool, t, count)
-        )
+        if pool.from_ip is not None:
+            picked = _derived(store, pool, who, t, taken(store, pool, t))
+        else:
+            picked = _confirm(store, pool, t, candidates, count) if pool == read else []
+            if len(picked) < count:
+                # The pool changed, or the allocators ahead took every candidate: read
+                # it again, under the lock.
+                picked = _pick(store, pool, t, count)
         found = [
             Allocation(pool.name, member_text(pool, n), member_id(pool, member_text(pool, n)), who)
             for n in picked
@@ -248,28 +305,30 @@ def release(store: Store, recorder: Recorder, text: str) -> ReleaseAnswer:
     """End the allocation of an address (in every space, or the one after `@`) or a MAC;
     `IpamError` (nothing recorded) when it is not allocated now."""
     what, space = read_target(text)
-    with one_at_a_time(store), store.write():
-        now = datetime.now(UTC)
-        t = to_us(now)
-        r = IpamReader(store)
-        if is_mac(what):
-            ids = r.ids_equal([mac_id(what)])
-        elif space is not None:
-            ids = r.ids_equal([ip_id(what, space)])
-        else:
-            ids = r.ids_with_prefix(address_prefixes(ipaddress.ip_address(what))[:1])
-        live = [
-            e
-            for e in r.edges_of([n for n, _ in ids], t, t + 1, out=("allocated_to",), into=())
-            if e.valid_to is None and e.source == SOURCE
-        ]
-        if not live:
-            raise IpamNotFound(
-                f"{text.strip()} is not allocated at {now.isoformat()}: nothing to release"
-            )
-        gone = tuple(sorted({e.src for e in live}))
-        gone_rel = tuple(RelKey(e.src, e.rel, e.dst) for e in live)
-        recorder.record([Observation(SOURCE, now, "event", gone=gone, gone_relations=gone_rel)])
+    with one_at_a_time(store) as lock:
+        with store.write():
+            now = datetime.now(UTC)
+            t = to_us(now)
+            r = IpamReader(store)
+            if is_mac(what):
+                ids = r.ids_equal([mac_id(what)])
+            elif space is not None:
+                ids = r.ids_equal([ip_id(what, space)])
+            else:
+                ids = r.ids_with_prefix(address_prefixes(ipaddress.ip_address(what))[:1])
+            live = [
+                e
+                for e in r.edges_of([n for n, _ in ids], t, t + 1, out=("allocated_to",), into=())
+                if e.valid_to is None and e.source == SOURCE
+            ]
+            if not live:
+                raise IpamNotFound(
+                    f"{text.strip()} is not allocated at {now.isoformat()}: nothing to release"
+                )
+            gone = tuple(sorted({e.src for e in live}))
+            gone_rel = tuple(RelKey(e.src, e.rel, e.dst) for e in live)
+            recorder.record([Observation(SOURCE, now, "event", gone=gone, gone_relations=gone_rel)])
+        count_release(lock)
     released = [
         Allocation(
             str(json.loads(e.attrs).get("pool", "")),

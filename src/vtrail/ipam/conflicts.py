@@ -191,11 +191,15 @@ def _ip(eid: str) -> tuple[str, str | None] | None:
 
 
 def _text(eid: str) -> str:
-    """The address or MAC an `ip:` or `mac:` id names, as it is written."""
+    """The address or MAC an `ip:` or `mac:` id names, as it is written; any other id
+    (an `allocated_to` edge anyone may post from anything) as it is."""
     if split_id(eid)[0] == "ip":
         parsed = _ip(eid)
         return parsed[0] if parsed is not None else eid
-    return parse_mac(eid)
+    try:
+        return parse_mac(eid)
+    except InvalidId:
+        return eid
 
 
 def conflicts(

@@ -71,8 +71,11 @@ def install(
             raise InstallError(f"cannot read {target}: {e.strerror}") from None
         if not ours:
             raise InstallError(f"{target} is another hook: keep it, or replace it with --force")
+    from vtrail.store.factory import server_url
+
     settings = {
-        "db": str(db.resolve()) if db else None,
+        # A server's URL is kept as given: resolved as a path it would name a file.
+        "db": (server_url(db) or str(db.resolve())) if db else None,
         "server": server.rstrip("/") if server else None,
         "token_file": str(token_file.resolve()) if token_file else None,
         "host": host or socket.gethostname(),

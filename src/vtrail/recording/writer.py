@@ -90,8 +90,6 @@ class Writer(Protocol):
 class _Item:
     obs: Observation
     enqueued: float
-    #: Already held to the format's rules (`vtrail.wire` parsed it).
-    checked: bool
 
 
 _STOP = object()
@@ -120,11 +118,22 @@ class BatchWriter:
         """Queue `o` for recording; False once the writer has stopped.
 
         `checked=True` only for what `vtrail.wire`'s parser gave: it is recorded
-        without being held to the format's rules a second time.
+        without being held to the format's rules a second time. Anything else is
+        held to them here, in the caller's thread (a source's), so that the writer's
+        thread spends itself on the store alone; one that breaks them is refused and
+        counted as dropped, and the writer goes on.
         """
         with self._idle:
             self._pending += 1
-        if self._put(_Item(o, time.monotonic(), checked)):
+        item = _Item(o, time.monotonic())
+        if not checked:
+            try:
+                check(o)
+            except ObservationError as e:
+                # A collector's bug, and its message says which field breaks which rule.
+                self._failed(f"refused an {e}", [item])
+                return True
+        if self._put(item):
             return True
         with self._idle:
             self._pending -= 1
@@ -197,10 +206,9 @@ class BatchWriter:
         batch.sort(key=lambda i: i.obs.observed_at)
         for attempt in range(BUSY_RETRIES):
             try:
-                # Checked here rather than by the recorder, so that parsed
-                # observations skip a second pass (an eighth of a file's cost).
-                obs = [i.obs if i.checked else check(i.obs) for i in batch]
-                st = recorder.record(obs, validated=True)
+                # Checked by `put`, so that parsed observations skip a second pass
+                # (an eighth of a file's cost) and the others cost this thread nothing.
+                st = recorder.record([i.obs for i in batch], validated=True)
                 break
             except sqlite3.OperationalError as e:
                 # Another process holds the store longer than its busy timeout.
@@ -213,10 +221,6 @@ class BatchWriter:
                 if len(batch) > 1:
                     for item in batch:  # find the one that spoils the batch; record the rest
                         self._commit(recorder, [item])
-                    return
-                if isinstance(e, ObservationError):
-                    # A collector's bug, and its message says which field breaks which rule.
-                    self._failed(f"refused an {e}", batch)
                     return
                 source = batch[0].obs.source
                 log.exception("the recorder refused an observation from %s", source)

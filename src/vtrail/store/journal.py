@@ -296,7 +296,7 @@ class Journal:
         still a duplicate) and its history is untouched. Keyframes that kept bodies
         are deltas of stay, and so does each source's current keyframe."""
         size = self._journal_bytes()
-        dropped = self._drop(keep_from) if keep_from is not None else 0
+        dropped = self.drop_bodies(keep_from) if keep_from is not None else 0
         packed = self._pack()
         if dropped or packed:
             self.c.execute("PRAGMA temp_store=FILE")  # VACUUM copies the whole journal
@@ -310,7 +310,10 @@ class Journal:
             packed, dropped, from_us(h) if h is not None else None, size, self._journal_bytes()
         )
 
-    def _drop(self, keep_from: int) -> int:
+    def drop_bodies(self, keep_from: int) -> int:
+        """Drop the bodies of observations before `keep_from`, but those a later delta
+        or a source's current keyframe stands on, and move the horizon; how many went.
+        Both stores' `compact` begin with it."""
         with self.store.write():
             n = self.c.execute(
                 "UPDATE journal SET body = ?, base = NULL WHERE observed_at < ? AND body != ? "

@@ -103,7 +103,7 @@ def compact(store: PostgresStore, keep_from: int | None) -> Compacted:
     before = _journal_bytes(store)
     # The journal's own rule of which bodies may go (keyframes that kept bodies are
     # deltas of stay); its `compact` goes on to SQLite's packing and VACUUM.
-    dropped = Journal(store)._drop(keep_from) if keep_from is not None else 0
+    dropped = Journal(store).drop_bodies(keep_from) if keep_from is not None else 0
     raw = store.conn.raw
     raw.execute("VACUUM (FULL, ANALYZE) journal")
     raw.execute("ANALYZE")

@@ -31,6 +31,7 @@ from vtrail.store.dialect import SQLITE, Dialect
 from vtrail.store.interfaces import Deriver
 from vtrail.store.interning import Interned, StoreError, UnknownEntity
 from vtrail.store.migrations import MIGRATIONS
+from vtrail.store.walfold import BOUND_PAGES, WalFolder
 
 # StoreError and UnknownEntity were defined here first: importers of this module keep them.
 __all__ = ["SqliteStore", "StoreError", "UnknownEntity", "default_path", "journal_path"]
@@ -125,6 +126,10 @@ class SqliteStore(Interned):
             # read in place instead of copied into the page cache.
             self.conn.execute(f"PRAGMA mmap_size={1 << 40}")
             self._attach_journal(readonly)
+            self.folder: WalFolder | None = None
+            if not readonly:
+                self.conn.execute(f"PRAGMA wal_autocheckpoint={BOUND_PAGES}")
+                self.folder = WalFolder(self.path, journal_path(self.path), self.synchronous)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open store {self.path}: {e}") from None
         Interned.__init__(self)
@@ -251,10 +256,15 @@ class SqliteStore(Interned):
             self.attrs.forget()
             self.labelled.clear()
             raise
+        else:
+            if self.folder is not None:
+                self.folder.committed()
         finally:
             self.in_write = False
 
     def close(self) -> None:
+        if self.folder is not None:
+            self.folder.close()
         self.conn.close()
 
     @property

@@ -195,6 +195,21 @@ class IpamReader:
         )
         return [str(r[0]).lower() for r in rows]
 
+    def journal_top(self) -> int:
+        """The seq of the newest observation journalled (0 for none)."""
+        return int(self.c.execute("SELECT ifnull(max(seq), 0) FROM journal").fetchone()[0])
+
+    def others_since(self, seq: int, source: str) -> bool:
+        """Whether the journal holds, after `seq`, an observation of a source other than
+        `source`, or fewer observations than it did (a repair took some out)."""
+        row = self.c.execute(
+            "SELECT ifnull(max(seq), 0) < :seq OR EXISTS (SELECT 1 FROM journal j "
+            "JOIN source s ON s.id = j.source WHERE j.seq > :seq AND s.name != :source) "
+            "FROM journal",
+            {"seq": seq, "source": source},
+        ).fetchone()
+        return bool(row[0])
+
     def stamp(self, prefix: str) -> tuple[int, int, int]:
         """What changes whenever a version of an id starting with `prefix` is added or
         closed: how many there are, how many are closed, and the last instant any began

@@ -37,8 +37,10 @@ class SearchReader:
             "named AS (SELECT e.eid, e.kind, (SELECT value FROM label WHERE entity = e.id "
             "AND key = 'name' LIMIT 1) AS name FROM hit JOIN entity e ON e.id = hit.id) "
             # A name typed in full first, then names and ids it begins, then the shortest.
-            "SELECT eid, kind, name FROM named ORDER BY ifnull(name = :t, 0) DESC, "
-            "ifnull(name LIKE :q ESCAPE '\\', 0) DESC, "
+            # A test is a boolean on PostgreSQL and cannot default to 0 as on SQLite: a
+            # missing name answers false by `IS NOT NULL AND`.
+            "SELECT eid, kind, name FROM named ORDER BY (name IS NOT NULL AND name = :t) DESC, "
+            "(name IS NOT NULL AND name LIKE :q ESCAPE '\\') DESC, "
             "substr(eid, instr(eid, ':') + 1) LIKE :q ESCAPE '\\' DESC, length(eid), eid "
             "LIMIT :n",
             {"p": pattern, "q": pattern[1:], "t": text, "n": limit},

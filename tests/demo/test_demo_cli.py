@@ -68,13 +68,20 @@ def _workdirs() -> set[Path]:
 def test_ctrl_c_removes_everything_it_made() -> None:
     ns_before = {n for n in fabric.list_netns() if OURS.match(n)}
     dirs_before = _workdirs()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "vtrail"), "demo", "--quick"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    # As at a terminal: a suite started in the background of a script has SIGINT
+    # ignored, and so would the demo, which then never sees a Ctrl-C. A signal this
+    # process catches is back to its default in the child.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "vtrail"), "demo", "--quick"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     try:
         assert proc.stdout is not None
         seen = ""

@@ -31,6 +31,7 @@ from typing import Any
 
 from vtrail.store import marks as mk
 from vtrail.store.interfaces import Store
+from vtrail.store.varints import get as _get
 from vtrail.store.varints import put as _varint
 from vtrail.store.varints import unzz as _unzz
 from vtrail.store.varints import zz as _zz
@@ -110,19 +111,9 @@ def decode(t0: int, v0: Num, data: bytes) -> list[tuple[int, Num]]:
     i, n = 1, len(data)
     t, dt, v = t0, 0, v0
 
-    def read() -> int:
-        nonlocal i
-        shift = result = 0
-        while True:
-            b = data[i]
-            i += 1
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return result
-            shift += 7
-
     while i < n:
-        dt += _unzz(read())
+        z, i = _get(data, i)
+        dt += _unzz(z)
         t += dt
         kind = mode
         if mode == _MIXED:
@@ -131,10 +122,9 @@ def decode(t0: int, v0: Num, data: bytes) -> list[tuple[int, Num]]:
         if kind == _FLOAT:
             v = _DOUBLE.unpack_from(data, i)[0]
             i += 8
-        elif mode == _INT:
-            v = int(v) + _unzz(read())
         else:
-            v = _unzz(read())
+            z, i = _get(data, i)
+            v = int(v) + _unzz(z) if mode == _INT else _unzz(z)
         points.append((t, v))
     return points
 

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,9 +41,9 @@ def in_file_alone(path: Path, sql: str) -> int:
         c.close()
 
 
-def waited(cond: object, what: str) -> None:
+def waited(cond: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 30
-    while not cond():  # type: ignore[operator]
+    while not cond():
         assert time.monotonic() < deadline, what
         time.sleep(0.01)
 

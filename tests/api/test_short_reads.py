@@ -10,6 +10,7 @@ everything would fail here too.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,15 @@ def test_a_short_read_is_timed_under_its_route(pair: tuple[TestClient, TestClien
     ):
         line = f'vtrail_http_request_seconds_count{{route="{route}",status="{status}"}} 1.0'
         assert line in metrics, route
+
+
+def test_the_short_reads_threads_stop_with_the_server(db: Path) -> None:
+    """Their reads run in threads of their own, never on the loop; a server shut down
+    leaves none of them behind, and the same app started again answers again."""
+    app = create_app(Settings(db=db, workers=1))
+    assert app.short_reads is not None
+    for _ in range(2):
+        with TestClient(app) as c:
+            assert c.get("/api/where", params={"what": "web-1", "at": T12}).status_code == 200
+            assert [t for t in threading.enumerate() if t.name.startswith("vtrail-short-read")]
+        assert not [t for t in threading.enumerate() if t.name.startswith("vtrail-short-read")]

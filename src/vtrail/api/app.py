@@ -137,6 +137,8 @@ def create_app(settings: Settings) -> App:
         to_thread.current_default_thread_limiter().total_tokens = READ_THREADS
         yield
         app.state.heavy.close()
+        if isinstance(app, App) and app.short_reads is not None:
+            app.short_reads.close()
         app.state.stores.close()
 
     app = App(

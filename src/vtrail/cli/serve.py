@@ -116,4 +116,6 @@ def register(app: typer.Typer) -> None:
         reads = "reads need a token" if protect else "reads are open (loopback only)"
         where = f"{path} on http://{host}:{port}/"
         err_console.print(f"serving {esc(where)} ; {reads}, writes need one")
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app, host=host, port=port, http="httptools", log_level="warning", access_log=False
+        )

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from factory import ent, event, rel, snap
 from vtrail.model import Observation
 from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
+from vtrail.store import SqliteStore, Store
 from vtrail.store.migrations import MIGRATIONS
 from vtrail.store.reads.stats import StatsReader
 from vtrail.store.sqlite import journal_path
@@ -131,6 +131,41 @@ def test_labels_are_written_once_and_again_after_a_rollback(tmp_path: Path) -> N
     rec.record([event("libvirt", 3, ent(vm, name="web-2", state="paused"))])
     names = {v for (v,) in store.conn.execute("SELECT value FROM label WHERE key = 'name'")}
     assert names == {"web-1", "web-2"}
+
+
+class _Fails:
+    """A deriver that fails: the batch it runs in is rolled back after its labels were
+    met (the recorder derives after applying every observation)."""
+
+    def __call__(self, store: Store, since: int) -> int:
+        raise RuntimeError("derived rows cannot be written")
+
+    def forget(self) -> None:
+        return None
+
+    def idle(self, store: Store) -> bool:
+        return False
+
+
+@pytest.mark.both_stores
+def test_a_batch_writes_its_labels_as_it_commits_and_none_when_rolled_back(store: Store) -> None:
+    rec = Recorder(store)
+    vms = [f"vm:00000000-0000-0000-0000-00000000001{i}" for i in range(3)]
+    batch = [
+        event("libvirt", i, ent(vm, name=f"db-{i}", mac=f"52:54:00:AA:00:0{i}"))
+        for i, vm in enumerate(vms)
+    ]
+    store.derivers.append(_Fails())
+    with pytest.raises(RuntimeError, match="derived rows"):
+        rec.record(batch)
+    assert store.labels_due == []
+    assert not store.conn.execute("SELECT 1 FROM label").fetchall()
+    store.derivers.clear()
+    rec.record(batch)
+    rows = set(store.conn.execute("SELECT key, value FROM label"))
+    assert rows == {("name", f"db-{i}") for i in range(3)} | {
+        ("mac", f"52:54:00:aa:00:0{i}") for i in range(3)
+    }
 
 
 def test_counts_hold_after_a_lost_journal_commit(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ Rules (DESIGN.md):
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -69,6 +69,17 @@ class RecordStats:
         self.samples += other.samples
         self.checkpoints += other.checkpoints
         self.sources |= other.sources
+
+
+def _named(o: Observation) -> Iterator[str]:
+    """Every entity id an observation names."""
+    for e in o.entities:
+        yield e.id
+    for r in o.relations:
+        yield r.key.src
+        yield r.key.dst
+    for x in o.samples:
+        yield x.entity
 
 
 def _payload(o: Observation) -> tuple[str, int]:
@@ -222,6 +233,10 @@ class Recorder:
                     for (o, _), (_, h) in zip(items, encoded, strict=True)
                 ]
             )
+        elif len(items) > 1:
+            # The ids this process has not met yet, asked in one statement rather than
+            # one each as they come: a recorder started on a big store meets them all.
+            self.store.entity_ids({i for o, _ in items for i in _named(o)})
         for (o, at), enc in zip(items, encoded, strict=True):
             journaled = stats.observations
             self._record_one(o, at, marks, stats, enc)

@@ -163,7 +163,7 @@ class HistoryWriter(Journal):
             return
         if len(known) >= LABELS_KNOWN:
             known.clear()
-        send(self.c, "INSERT OR IGNORE INTO label VALUES (?, ?, ?)", (key, value, entity))
+        self.store.labels_due.append((key, value, entity))
         known.add((entity, key, value))
 
     # -- checkpoints ----------------------------------------------------------

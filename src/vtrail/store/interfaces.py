@@ -82,8 +82,10 @@ class HistoryWriting(Reading, Protocol):
     in_write: bool
     #: Rows added to (or taken from) `version` and `relation` in the open write.
     tally: dict[str, int]
-    #: Labels known to be in `label`.
+    #: Labels known to be in `label`, or in `labels_due`.
     labelled: set[tuple[int, str, str]]
+    #: Labels `(key, value, entity)` the open write will add as it commits.
+    labels_due: list[tuple[str, str, int]]
     #: Set by whoever opens the store to record into it (the CLI, the API).
     derivers: list[Deriver]
 

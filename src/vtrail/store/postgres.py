@@ -208,9 +208,11 @@ class PostgresStore(Interned):
             return
         self.in_write = True
         self.tally.clear()
+        self.labels_due.clear()
         try:
             with self._locked(names):
                 yield self.conn
+                self.write_labels()
                 # In one order, so that two writers never wait for each other's rows.
                 counted = [(table, n) for table, n in sorted(self.tally.items()) if n]
                 if counted:
@@ -220,6 +222,7 @@ class PostgresStore(Interned):
             self.forget_ids()
             self.attrs.forget()
             self.labelled.clear()
+            self.labels_due.clear()
             raise
         finally:
             self.in_write = False

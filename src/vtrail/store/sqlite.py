@@ -244,8 +244,10 @@ class SqliteStore(Interned):
         self.conn.execute("BEGIN IMMEDIATE")
         self.in_write = True
         self.tally.clear()
+        self.labels_due.clear()
         try:
             yield self.conn
+            self.write_labels()
             counted = [(n, table) for table, n in self.tally.items() if n]
             if counted:
                 self.conn.executemany("UPDATE tally SET n = n + ? WHERE name = ?", counted)
@@ -255,6 +257,7 @@ class SqliteStore(Interned):
             self.forget_ids()
             self.attrs.forget()
             self.labelled.clear()
+            self.labels_due.clear()
             raise
         else:
             if self.folder is not None:

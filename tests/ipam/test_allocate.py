@@ -198,6 +198,47 @@ def test_a_process_reads_a_filling_pool_from_where_it_was_full_until_one_is_rele
     assert addresses(store, recorder, "wide") == ["10.1.1.2"]
 
 
+def test_a_process_starts_where_another_left_off_in_the_allocators_lock_file(
+    store: SqliteStore, recorder: Recorder, db_path: Path
+) -> None:
+    """The floor is kept in the lock file, so a command run once (a new process, its
+    store opened afresh) does not read the blocks the last allocation found full; once
+    anything but an allocation is recorded, or the floors cannot be read, the next
+    process reads the pool from the bottom."""
+    _fill_first_block(store, recorder)
+    assert addresses(store, recorder, "wide") == ["10.1.1.1"]
+    run = [sys.executable, "-c", FIRST_READS, str(db_path)]
+
+    def once() -> list[object]:
+        out = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+        return list(json.loads(out))
+
+    assert once() == ["10.1.1.2", False]
+    holds(recorder, "netlink:blue", "port:blue/eth1", "10.9.0.1", "blue", ago(0), None)
+    assert once() == ["10.1.1.3", True]
+    assert once() == ["10.1.1.4", False]
+    lock = db_path.with_name(db_path.name + ".ipam-lock")
+    with lock.open("r+b") as f:
+        os.pwrite(f.fileno(), (40).to_bytes(4, "little") + b"{not json", 8)
+    assert once() == ["10.1.1.5", True]
+    assert once() == ["10.1.1.6", False]
+
+
+#: Allocates one from `wide` in a process of its own: the address, and whether it read
+#: the block 10.1.0.x.
+FIRST_READS = """
+import json, sys
+from vtrail.ipam.allocate import allocate
+from vtrail.recording.recorder import Recorder
+from vtrail.store import SqliteStore
+store = SqliteStore(sys.argv[1])
+seen = []
+store.conn.set_trace_callback(seen.append)
+got = allocate(store, Recorder(store), "wide", "vm:once").allocated[0].address
+print(json.dumps([got, any("'ip:10.1.0.'" in s for s in seen)]))
+"""
+
+
 def test_an_address_an_interface_let_go_of_is_free_again_below_the_floor(
     store: SqliteStore, recorder: Recorder
 ) -> None:

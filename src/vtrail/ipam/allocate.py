@@ -39,7 +39,7 @@ from vtrail.ipam.pools import (
     reserved,
     shape,
 )
-from vtrail.ipam.queue import count_release, one_at_a_time, releases
+from vtrail.ipam.queue import count_release, floors, keep_floor, one_at_a_time, releases
 from vtrail.model import EntityObs, InvalidId, JSONValue, Observation, RelationObs, RelKey, split_id
 from vtrail.policy.pools import Pool
 from vtrail.query.names import resolve_one
@@ -62,23 +62,18 @@ ASKED_ALONE = 8
 
 
 @dataclass(frozen=True, slots=True)
-class _Floor:
+class Floor:
     """An IPv4 pool read from its low end found every member below `block` taken, when
     the journal's newest observation was `seq` and the store's allocators had released
     `releases` times. While nothing but allocations has been recorded since (the
     allocators' writes are the only observations of the source `ipam`, and their
     releases are counted), those members are taken still, and the next reading starts
     at `block`: a /16 filling from the bottom is not read from the bottom for each
-    address."""
+    address. Kept in the allocators' lock file (ipam/queue.py) for every process."""
 
-    pool: Pool
     block: int
     seq: int
     releases: int
-
-
-#: The floor of each pool a process allocated from, by store and pool.
-_FLOORS: dict[tuple[str, str], _Floor] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +178,35 @@ def _lowest(store: Store, pool: Pool, t: int, count: int, start: int | None = No
     return out
 
 
+def _floored(store: Store, pool: Pool) -> bool:
+    """Whether the pool is read from a floor: an IPv4 pool of a SQLite store (a
+    PostgreSQL store's allocators may run on other hosts, which count their releases
+    in lock files of their own)."""
+    return pool.family == 4 and store.dialect is SQLITE
+
+
+def _from_floor(store: Store, pool: Pool) -> tuple[int | None, int, int]:
+    """Where a floored pool is read from (its floor, while it holds; None: its first
+    member), and the journal's newest seq and the releases counted now, which a floor
+    found by this reading keeps."""
+    r = IpamReader(store)
+    seq, released = r.journal_top(), releases(store)
+    kept = floors(store).get(pool.name)
+    if kept is None:
+        return None, seq, released
+    floor = Floor(*kept)
+    lo, hi = pool.bounds()
+    if floor.releases != released or not lo <= floor.block <= hi:
+        return None, seq, released
+    return (None if r.others_since(floor.seq, SOURCE) else floor.block), seq, released
+
+
 def _pick(store: Store, pool: Pool, t: int, count: int) -> list[int]:
-    """The `count` lowest free members; `IpamConflict` when there are fewer."""
-    out = _lowest(store, pool, t, count)
+    """The `count` lowest free members, from the pool's floor on; `IpamConflict` when
+    there are fewer."""
+    out = _lowest(
+        store, pool, t, count, _from_floor(store, pool)[0] if _floored(store, pool) else None
+    )
     if len(out) < count:
         free = pool.size() - len(taken(store, pool, t) - reserved(pool))
         raise IpamConflict(
@@ -194,30 +215,17 @@ def _pick(store: Store, pool: Pool, t: int, count: int) -> list[int]:
     return out
 
 
-def _candidates(store: Store, pool: Pool, count: int) -> list[int]:
-    """The lowest free members with `SPARE` more, read before the lock; an IPv4 pool of
-    a SQLite store from its floor (`_Floor`) on."""
+def _candidates(store: Store, pool: Pool, count: int) -> tuple[list[int], Floor | None]:
+    """The lowest free members with `SPARE` more, read before the lock; a floored pool
+    from its floor (`Floor`) on, with the floor to keep after them."""
     t = to_us(datetime.now(UTC))
-    if pool.family != 4 or store.dialect is not SQLITE:
-        # A PostgreSQL store's allocators may run on other hosts, which count their
-        # releases in lock files of their own.
-        return _lowest(store, pool, t, count + SPARE)
-    r = IpamReader(store)
-    key = (str(store.path), pool.name)
-    seq, released = r.journal_top(), releases(store)
-    floor = _FLOORS.get(key)
-    start = None
-    if (
-        floor is not None
-        and floor.pool == pool
-        and floor.releases == released
-        and not r.others_since(floor.seq, SOURCE)
-    ):
-        start = floor.block
+    if not _floored(store, pool):
+        return _lowest(store, pool, t, count + SPARE), None
+    start, seq, released = _from_floor(store, pool)
     out = _lowest(store, pool, t, count + SPARE, start)
-    if out:
-        _FLOORS[key] = _Floor(pool, max(pool.bounds()[0], out[0] & ~0xFF), seq, released)
-    return out
+    if not out:
+        return out, None
+    return out, Floor(max(pool.bounds()[0], out[0] & ~0xFF), seq, released)
 
 
 def _confirm(store: Store, pool: Pool, t: int, candidates: list[int], count: int) -> list[int]:
@@ -256,6 +264,44 @@ def _derived(store: Store, pool: Pool, entity: str, t: int, held: set[int]) -> l
     return out
 
 
+def _take(
+    store: Store,
+    recorder: Recorder,
+    pool_name: str,
+    read: Pool,
+    who: str,
+    count: int,
+    candidates: list[int],
+) -> AllocateAnswer:
+    """Under the lock and in the write: the members still free now, recorded for `who`.
+    `read` is the pool as it was when the candidates were read before the lock."""
+    now = datetime.now(UTC)
+    t = to_us(now)
+    pool = pool_named(store, pool_name, now)
+    if pool.from_ip is not None:
+        picked = _derived(store, pool, who, t, taken(store, pool, t))
+    else:
+        picked = _confirm(store, pool, t, candidates, count) if pool == read else []
+        if len(picked) < count:
+            # The pool changed, or the allocators ahead took every candidate: read
+            # it again, under the lock.
+            picked = _pick(store, pool, t, count)
+    found = [
+        Allocation(pool.name, member_text(pool, n), member_id(pool, member_text(pool, n)), who)
+        for n in picked
+    ]
+    entities = []
+    for a in found:
+        attrs: dict[str, JSONValue] = {"pool": pool.name}
+        attrs |= {"mac": a.address} if pool.kind == "mac" else {"address": a.address}
+        entities.append(EntityObs(a.id, split_id(a.id)[0], attrs))
+    relations = tuple(
+        RelationObs(RelKey(a.id, "allocated_to", who), {"pool": pool.name}) for a in found
+    )
+    recorder.record([Observation(SOURCE, now, "event", tuple(entities), relations)])
+    return AllocateAnswer(now, pool.name, who, found)
+
+
 def allocate(
     store: Store, recorder: Recorder, pool_name: str, entity: str, count: int = 1
 ) -> AllocateAnswer:
@@ -269,36 +315,17 @@ def allocate(
     # record: the allocators queued behind wait for that alone.
     pool = pool_named(store, pool_name, datetime.now(UTC))
     who = holder(store, entity)
-    candidates = (
-        _candidates(store, pool, count) if pool.from_ip is None and count <= ASKED_ALONE else []
+    candidates, floor = (
+        _candidates(store, pool, count)
+        if pool.from_ip is None and count <= ASKED_ALONE
+        else ([], None)
     )
-    with one_at_a_time(store), store.write():
-        now = datetime.now(UTC)
-        t = to_us(now)
-        read = pool
-        pool = pool_named(store, pool_name, now)
-        if pool.from_ip is not None:
-            picked = _derived(store, pool, who, t, taken(store, pool, t))
-        else:
-            picked = _confirm(store, pool, t, candidates, count) if pool == read else []
-            if len(picked) < count:
-                # The pool changed, or the allocators ahead took every candidate: read
-                # it again, under the lock.
-                picked = _pick(store, pool, t, count)
-        found = [
-            Allocation(pool.name, member_text(pool, n), member_id(pool, member_text(pool, n)), who)
-            for n in picked
-        ]
-        entities = []
-        for a in found:
-            attrs: dict[str, JSONValue] = {"pool": pool.name}
-            attrs |= {"mac": a.address} if pool.kind == "mac" else {"address": a.address}
-            entities.append(EntityObs(a.id, split_id(a.id)[0], attrs))
-        relations = tuple(
-            RelationObs(RelKey(a.id, "allocated_to", who), {"pool": pool.name}) for a in found
-        )
-        recorder.record([Observation(SOURCE, now, "event", tuple(entities), relations)])
-    return AllocateAnswer(now, pool.name, who, found)
+    with one_at_a_time(store) as lock:
+        with store.write():
+            answer = _take(store, recorder, pool_name, pool, who, count, candidates)
+        if floor is not None:
+            keep_floor(lock, pool_name, [floor.block, floor.seq, floor.releases])
+    return answer
 
 
 def release(store: Store, recorder: Recorder, text: str) -> ReleaseAnswer:

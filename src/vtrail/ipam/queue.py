@@ -1,5 +1,5 @@
 """How allocators take turns: a lock file of their own beside the store, which also
-counts their releases.
+counts their releases and keeps each pool's floor.
 
 Allocators queue on the lock file, which the kernel hands to the next one the moment it
 is free. Queued on SQLite's busy handler instead, a waiting allocation sleeps in steps
@@ -14,11 +14,18 @@ in about fifty while every allocator queued behind it. The release count is kept
 lock file, read and written through its own descriptor: never open one on a file SQLite
 locks, since closing it drops SQLite's locks for the whole process
 (https://www.sqlite.org/howtocorrupt.html).
+
+The file holds the release count (8 bytes), then the floors (ipam/allocate.py,
+`Floor`) as a JSON object after their length (4 bytes): kept here, every
+process allocating from the store starts where the last allocation left off, a
+command run once as much as a server, instead of reading a pool filled from the
+bottom up to its first free member.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,3 +67,42 @@ def count_release(lock: BinaryIO) -> None:
     count = os.pread(lock.fileno(), 8, 0)
     n = int.from_bytes(count, "little") + 1 if len(count) == 8 else 1
     os.pwrite(lock.fileno(), n.to_bytes(8, "little"), 0)
+
+
+#: Where the floors begin in the lock file, after the release count.
+_FLOORS_AT = 8
+
+
+def floors(store: Store) -> dict[str, list[int]]:
+    """The floors kept in the lock file, by pool (empty before the first). Read without
+    the lock: a reading torn by a write beside it is not JSON, or mixes two floors that
+    each held when written, which the allocator checks before using either."""
+    try:
+        with lock_path(store).open("rb") as f:
+            head = os.pread(f.fileno(), 4, _FLOORS_AT)
+            size = int.from_bytes(head, "little") if len(head) == 4 else 0
+            text = os.pread(f.fileno(), size, _FLOORS_AT + 4) if size else b""
+    except FileNotFoundError:
+        return {}
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(v, list) and len(v) == 3}
+
+
+def keep_floor(lock: BinaryIO, pool: str, floor: list[int]) -> None:
+    """Keep `pool`'s floor beside the others; under the lock, as the allocation it was
+    read for is committed."""
+    fd = lock.fileno()
+    head = os.pread(fd, 4, _FLOORS_AT)
+    size = int.from_bytes(head, "little") if len(head) == 4 else 0
+    try:
+        kept = json.loads(os.pread(fd, size, _FLOORS_AT + 4)) if size else {}
+    except ValueError:
+        kept = {}
+    kept[pool] = floor
+    text = json.dumps(kept, separators=(",", ":")).encode()
+    os.pwrite(fd, len(text).to_bytes(4, "little") + text, _FLOORS_AT)

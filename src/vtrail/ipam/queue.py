@@ -79,30 +79,27 @@ def floors(store: Store) -> dict[str, list[int]]:
     each held when written, which the allocator checks before using either."""
     try:
         with lock_path(store).open("rb") as f:
-            head = os.pread(f.fileno(), 4, _FLOORS_AT)
-            size = int.from_bytes(head, "little") if len(head) == 4 else 0
-            text = os.pread(f.fileno(), size, _FLOORS_AT + 4) if size else b""
+            return _floors(f.fileno())
     except FileNotFoundError:
         return {}
-    try:
-        found = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    if not isinstance(found, dict):
-        return {}
-    return {k: v for k, v in found.items() if isinstance(v, list) and len(v) == 3}
 
 
 def keep_floor(lock: BinaryIO, pool: str, floor: list[int]) -> None:
     """Keep `pool`'s floor beside the others; under the lock, as the allocation it was
     read for is committed."""
-    fd = lock.fileno()
+    kept = _floors(lock.fileno())
+    kept[pool] = floor
+    text = json.dumps(kept, separators=(",", ":")).encode()
+    os.pwrite(lock.fileno(), len(text).to_bytes(4, "little") + text, _FLOORS_AT)
+
+
+def _floors(fd: int) -> dict[str, list[int]]:
     head = os.pread(fd, 4, _FLOORS_AT)
     size = int.from_bytes(head, "little") if len(head) == 4 else 0
     try:
-        kept = json.loads(os.pread(fd, size, _FLOORS_AT + 4)) if size else {}
+        found = json.loads(os.pread(fd, size, _FLOORS_AT + 4)) if size else {}
     except ValueError:
-        kept = {}
-    kept[pool] = floor
-    text = json.dumps(kept, separators=(",", ":")).encode()
-    os.pwrite(fd, len(text).to_bytes(4, "little") + text, _FLOORS_AT)
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(v, list) and len(v) == 3}

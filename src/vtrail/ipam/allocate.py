@@ -39,7 +39,7 @@ from vtrail.ipam.pools import (
     reserved,
     shape,
 )
-from vtrail.ipam.queue import count_release, floors, keep_floor, one_at_a_time, releases
+from vtrail.ipam.queue import Floor, count_release, keep_floor, kept, one_at_a_time
 from vtrail.model import EntityObs, InvalidId, JSONValue, Observation, RelationObs, RelKey, split_id
 from vtrail.policy.pools import Pool
 from vtrail.query.names import resolve_one
@@ -59,21 +59,6 @@ SPARE = 8
 #: Up to this many members asked for, each candidate is asked again alone under the lock;
 #: more are read again with the pool, a block at a time.
 ASKED_ALONE = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Floor:
-    """An IPv4 pool read from its low end found every member below `block` taken, when
-    the journal's newest observation was `seq` and the store's allocators had released
-    `releases` times. While nothing but allocations has been recorded since (the
-    allocators' writes are the only observations of the source `ipam`, and their
-    releases are counted), those members are taken still, and the next reading starts
-    at `block`: a /16 filling from the bottom is not read from the bottom for each
-    address. Kept in the allocators' lock file (ipam/queue.py) for every process."""
-
-    block: int
-    seq: int
-    releases: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +175,11 @@ def _from_floor(store: Store, pool: Pool) -> tuple[int | None, int, int]:
     member), and the journal's newest seq and the releases counted now, which a floor
     found by this reading keeps."""
     r = IpamReader(store)
-    seq, released = r.journal_top(), releases(store)
-    kept = floors(store).get(pool.name)
-    if kept is None:
+    seq = r.journal_top()
+    released, floors = kept(store)
+    floor = floors.get(pool.name)
+    if floor is None:
         return None, seq, released
-    floor = Floor(*kept)
     lo, hi = pool.bounds()
     if floor.releases != released or not lo <= floor.block <= hi:
         return None, seq, released
@@ -217,7 +202,7 @@ def _pick(store: Store, pool: Pool, t: int, count: int) -> list[int]:
 
 def _candidates(store: Store, pool: Pool, count: int) -> tuple[list[int], Floor | None]:
     """The lowest free members with `SPARE` more, read before the lock; a floored pool
-    from its floor (`Floor`) on, with the floor to keep after them."""
+    from its floor (ipam/queue.py, `Floor`) on, with the floor to keep after them."""
     t = to_us(datetime.now(UTC))
     if not _floored(store, pool):
         return _lowest(store, pool, t, count + SPARE), None
@@ -324,7 +309,7 @@ def allocate(
         with store.write():
             answer = _take(store, recorder, pool_name, pool, who, count, candidates)
         if floor is not None:
-            keep_floor(lock, pool_name, [floor.block, floor.seq, floor.releases])
+            keep_floor(lock, pool_name, floor)
     return answer
 
 

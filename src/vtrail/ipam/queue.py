@@ -15,8 +15,8 @@ lock file, read and written through its own descriptor: never open one on a file
 locks, since closing it drops SQLite's locks for the whole process
 (https://www.sqlite.org/howtocorrupt.html).
 
-The file holds the release count (8 bytes), then the floors (ipam/allocate.py,
-`Floor`) as a JSON object after their length (4 bytes): kept here, every
+The file holds the release count (8 bytes), then the floors (`Floor`) as a JSON
+object after their length (4 bytes): kept here, every
 process allocating from the store starts where the last allocation left off, a
 command run once as much as a server, instead of reading a pool filled from the
 bottom up to its first free member.
@@ -29,6 +29,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -51,16 +52,6 @@ def one_at_a_time(store: Store) -> Iterator[BinaryIO]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def releases(store: Store) -> int:
-    """How many releases the allocators of this store made (0 before the first)."""
-    try:
-        with lock_path(store).open("rb") as f:
-            count = f.read(8)
-    except FileNotFoundError:
-        return 0
-    return int.from_bytes(count, "little") if len(count) == 8 else 0
-
-
 def count_release(lock: BinaryIO) -> None:
     """One release more, written once it is committed and before the lock is let go: a
     reading that saw the count before saw the store before the release."""
@@ -73,27 +64,45 @@ def count_release(lock: BinaryIO) -> None:
 _FLOORS_AT = 8
 
 
-def floors(store: Store) -> dict[str, list[int]]:
-    """The floors kept in the lock file, by pool (empty before the first). Read without
-    the lock: a reading torn by a write beside it is not JSON, or mixes two floors that
-    each held when written, which the allocator checks before using either."""
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """An IPv4 pool read from its low end found every member below `block` taken, when
+    the journal's newest observation was `seq` and the store's allocators had released
+    `releases` times. While nothing but allocations has been recorded since (the
+    allocators' writes are the only observations of the source `ipam`, and their
+    releases are counted), those members are taken still, and the next reading starts
+    at `block`: a /16 filling from the bottom is not read from the bottom for each
+    address."""
+
+    block: int
+    seq: int
+    releases: int
+
+
+def kept(store: Store) -> tuple[int, dict[str, Floor]]:
+    """How many releases the allocators of this store made (0 before the first), and the
+    floors kept, by pool: one reading of the lock file. Read without the lock: a reading
+    torn by a write beside it is not JSON, or mixes two floors that each held when
+    written, which the allocator checks before using either."""
     try:
         with lock_path(store).open("rb") as f:
-            return _floors(f.fileno())
+            count = os.pread(f.fileno(), 8, 0)
+            found = _floors(f.fileno())
     except FileNotFoundError:
-        return {}
+        return 0, {}
+    return (int.from_bytes(count, "little") if len(count) == 8 else 0), found
 
 
-def keep_floor(lock: BinaryIO, pool: str, floor: list[int]) -> None:
+def keep_floor(lock: BinaryIO, pool: str, floor: Floor) -> None:
     """Keep `pool`'s floor beside the others; under the lock, as the allocation it was
     read for is committed."""
-    kept = _floors(lock.fileno())
-    kept[pool] = floor
-    text = json.dumps(kept, separators=(",", ":")).encode()
-    os.pwrite(lock.fileno(), len(text).to_bytes(4, "little") + text, _FLOORS_AT)
+    floors = _floors(lock.fileno())
+    floors[pool] = floor
+    text = json.dumps({k: astuple(f) for k, f in floors.items()}, separators=(",", ":"))
+    os.pwrite(lock.fileno(), len(text).to_bytes(4, "little") + text.encode(), _FLOORS_AT)
 
 
-def _floors(fd: int) -> dict[str, list[int]]:
+def _floors(fd: int) -> dict[str, Floor]:
     head = os.pread(fd, 4, _FLOORS_AT)
     size = int.from_bytes(head, "little") if len(head) == 4 else 0
     try:
@@ -102,4 +111,8 @@ def _floors(fd: int) -> dict[str, list[int]]:
         return {}
     if not isinstance(found, dict):
         return {}
-    return {k: v for k, v in found.items() if isinstance(v, list) and len(v) == 3}
+    return {
+        k: Floor(*v)
+        for k, v in found.items()
+        if isinstance(v, list) and len(v) == 3 and all(type(x) is int for x in v)
+    }

@@ -21,12 +21,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vtrail.policy.load import load_policy
 from vtrail.recording.ingest import ingest_lines
+from vtrail.recording.recorder import Recorder
 from vtrail.store import open_store
 from vtrail.timeexpr import iso
+from vtrail.triage import policy_at
+from vtrail.triage.derive import derivers
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 MINUTES = 40
+#: The story's policy: services, domains, rules and a probe over its fabric.
+STORY_POLICY = Path(__file__).resolve().parent / "story-policy.yaml"
 WEB = "vm:11111111-1111-4111-8111-111111111111"
 DB = "vm:22222222-2222-4222-8222-222222222222"
 APP = "vm:33333333-3333-4333-8333-333333333333"
@@ -199,3 +205,19 @@ def record_story(path: _P) -> _P:
     finally:
         store.close()
     return path
+
+
+def apply_story_policy(path: str | Path, minute: float = 1, *, derived: bool = False) -> None:
+    """Record the story's policy in force from `minute` on into the store at `path`;
+    `derived`: membership derived from then on too, as `vtrail policy apply` and PUT
+    /api/policy record it."""
+    store = open_store(path)
+    try:
+        if derived:
+            store.derivers = derivers()
+        recorder = Recorder(store)
+        policy_at.apply(
+            store, load_policy(STORY_POLICY), at(minute), lambda o: recorder.record([o])
+        )
+    finally:
+        store.close()

@@ -11,16 +11,10 @@ import jsonschema_rs
 import pytest
 from fastapi.testclient import TestClient
 
-from api.story import APP, DB, WEB, at, record_story
+from api.story import APP, DB, STORY_POLICY, WEB, apply_story_policy, at, record_story
 from stores import STORES, recorded
 from vtrail.api import Settings, create_app
-from vtrail.policy.load import load_policy
-from vtrail.recording.recorder import Recorder
-from vtrail.store import open_store
 from vtrail.timeexpr import iso
-from vtrail.triage import policy_at
-
-POLICY = Path(__file__).resolve().parent / "story-policy.yaml"
 
 
 @pytest.fixture(scope="module", params=STORES)
@@ -29,10 +23,7 @@ def client(
 ) -> Iterator[TestClient]:
     """Served from a SQLite file, then from a real PostgreSQL server."""
     db = recorded(request, tmp_path_factory, "check-answer", record_story)
-    store = open_store(db)
-    recorder = Recorder(store)
-    policy_at.apply(store, load_policy(POLICY), at(1), lambda o: recorder.record([o]))
-    store.close()
+    apply_story_policy(db)
     with TestClient(create_app(Settings(db=Path(db), workers=1))) as c:
         yield c
 
@@ -77,7 +68,7 @@ def test_a_window_answers_its_violations_and_no_groups(client: TestClient) -> No
 
 
 def test_a_draft_answers_the_same_shape(client: TestClient) -> None:
-    got = client.post("/api/check", params={"at": iso(at(25))}, content=POLICY.read_bytes())
+    got = client.post("/api/check", params={"at": iso(at(25))}, content=STORY_POLICY.read_bytes())
     assert got.status_code == 200, got.text
     documented(client, "post").validate(got.json())
     recorded = client.get("/api/check", params={"at": iso(at(25))}).json()

@@ -22,7 +22,7 @@ from starlette.routing import Mount
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.testing import CliRunner
 
-from api.story import GHOST, WEB, at
+from api.story import GHOST, STORY_POLICY, WEB, at
 from stores import STORES, recorded
 from triage.probe_story import record_probe_story
 from vtrail.api import Settings, create_app
@@ -196,7 +196,6 @@ def test_a_question_takes_the_same_parameters_on_both_sides(client: TestClient, 
 # -- the JSON of every answer --------------------------------------------------------------
 
 T2, T6, T12, T25 = (at(m).isoformat() for m in (2, 6, 12, 25))
-STORY_POLICY = Path(__file__).resolve().parent / "story-policy.yaml"
 
 #: One asking of each question: a new question must come with one.
 EXAMPLES: dict[str, list[str]] = {

@@ -13,15 +13,10 @@ import json
 from pathlib import Path
 from typing import TypeVar
 
-from api.story import DB, at, story_lines
-from vtrail.policy.load import load_policy
+from api.story import DB, apply_story_policy, at, story_lines
 from vtrail.recording.ingest import ingest_lines
-from vtrail.recording.recorder import Recorder
 from vtrail.store import open_store
 from vtrail.timeexpr import iso
-from vtrail.triage import policy_at
-
-POLICY = Path(__file__).resolve().parents[1] / "api" / "story-policy.yaml"
 
 SOURCE = "probe:web-to-db@web-1"
 #: The round instants, in minutes, and the first bad and first good again.
@@ -65,8 +60,7 @@ def record_probe_story(path: _P) -> _P:
     store = open_store(path)
     try:
         ingest_lines(store, [*story_lines(), *probe_lines()])
-        recorder = Recorder(store)
-        policy_at.apply(store, load_policy(POLICY), at(0), lambda o: recorder.record([o]))
     finally:
         store.close()
+    apply_story_policy(path, 0)
     return path

@@ -12,16 +12,11 @@ from fastapi.testclient import TestClient
 from rich.cells import cell_len
 from typer.testing import CliRunner
 
-from api.story import DB, WEB, at, record_story
+from api.story import DB, STORY_POLICY, WEB, apply_story_policy, at, record_story
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
-from vtrail.policy.load import load_policy
-from vtrail.recording.recorder import Recorder
-from vtrail.store import SqliteStore
 from vtrail.timeexpr import iso
-from vtrail.triage import policy_at
 
-POLICY = Path(__file__).resolve().parents[1] / "api" / "story-policy.yaml"
 WINDOW = ["--from", iso(at(2)), "--to", iso(at(25))]
 
 
@@ -42,7 +37,7 @@ def cli(db: Path, *argv: str, width: int = 200) -> tuple[int, str, str]:
 
 
 def test_the_story_breaks_the_rules_when_it_should(db: Path) -> None:
-    code, out, err = cli(db, *WINDOW, "--policy", str(POLICY), "-o", "json")
+    code, out, err = cli(db, *WINDOW, "--policy", str(STORY_POLICY), "-o", "json")
     assert code == 0, err
     answer = json.loads(out)
     assert (answer["from"], answer["to"], answer["at"]) == (iso(at(2)), iso(at(25)), iso(at(25)))
@@ -65,15 +60,15 @@ def test_the_cli_and_the_api_answer_the_same(db: Path, client: TestClient) -> No
         (WINDOW, {"from": iso(at(2)), "to": iso(at(25))}),
         (["--at", iso(at(12))], {"at": iso(at(12))}),
     ):
-        code, out, err = cli(db, *argv, "--policy", str(POLICY), "-o", "json")
+        code, out, err = cli(db, *argv, "--policy", str(STORY_POLICY), "-o", "json")
         assert code == 0, err
-        got = client.post("/api/check", params=params, content=POLICY.read_bytes())
+        got = client.post("/api/check", params=params, content=STORY_POLICY.read_bytes())
         assert got.status_code == 200, got.text
         assert got.json() == {**json.loads(out), "policy": "request body"}
 
 
 def test_a_check_at_an_instant_lists_what_is_broken_then(db: Path) -> None:
-    code, out, _ = cli(db, "--at", iso(at(12)), "--policy", str(POLICY), "-o", "json")
+    code, out, _ = cli(db, "--at", iso(at(12)), "--policy", str(STORY_POLICY), "-o", "json")
     assert code == 0
     answer = json.loads(out)
     assert answer["at"] == iso(at(12)) and answer["from"] is None and answer["to"] is None
@@ -84,7 +79,7 @@ def test_a_check_at_an_instant_lists_what_is_broken_then(db: Path) -> None:
 
 @pytest.mark.parametrize("width", [80, 200])
 def test_the_tables_fit_the_terminal_with_every_id_whole(db: Path, width: int) -> None:
-    code, out, err = cli(db, *WINDOW, "--policy", str(POLICY), width=width)
+    code, out, err = cli(db, *WINDOW, "--policy", str(STORY_POLICY), width=width)
     assert code == 0, err
     assert "Rules at 2026-11-20T03:25:00Z: 1 hold, 3 violated" in out
     assert "Violations from 2026-11-20T03:02:00Z to 2026-11-20T03:25:00Z" in out
@@ -131,17 +126,14 @@ def test_without_a_policy_in_force_the_answer_says_how_to_give_one(
 
 def test_the_recorded_policy_is_the_one_checked(tmp_path: Path) -> None:
     store_path = record_story(tmp_path / "vtrail.db")
-    store = SqliteStore(store_path)
-    recorder = Recorder(store)
-    policy_at.apply(store, load_policy(POLICY), at(1), lambda o: recorder.record([o]))
-    store.close()
+    apply_story_policy(store_path)
 
     code, out, err = cli(store_path, *WINDOW, "-o", "json")
     assert code == 0, err
     recorded = json.loads(out)
-    _, out, _ = cli(store_path, *WINDOW, "--policy", str(POLICY), "-o", "json")
+    _, out, _ = cli(store_path, *WINDOW, "--policy", str(STORY_POLICY), "-o", "json")
     from_file = json.loads(out)
-    assert recorded["policy"] == "recorded" and from_file["policy"] == str(POLICY)
+    assert recorded["policy"] == "recorded" and from_file["policy"] == str(STORY_POLICY)
     # The recorded policy lists its rules by name; the file, in its own order.
     by_name = {r["name"]: r for r in recorded["rules"]}
     assert by_name == {r["name"]: r for r in from_file["rules"]}
@@ -160,11 +152,11 @@ def test_the_recorded_policy_is_the_one_checked(tmp_path: Path) -> None:
 
 
 def test_a_window_and_an_instant_together_are_refused(db: Path, client: TestClient) -> None:
-    code, _, err = cli(db, "--at", iso(at(12)), *WINDOW, "--policy", str(POLICY))
+    code, _, err = cli(db, "--at", iso(at(12)), *WINDOW, "--policy", str(STORY_POLICY))
     assert code == 1 and err.startswith("error: a check is at an instant") and "not both" in err
     got = client.post(
         "/api/check",
         params={"at": iso(at(12)), "from": iso(at(2)), "to": iso(at(25))},
-        content=POLICY.read_bytes(),
+        content=STORY_POLICY.read_bytes(),
     )
     assert got.status_code == 422 and "not both" in got.json()["detail"]

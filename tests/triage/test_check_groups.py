@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.story import APP, DB, WEB, record_story
+from api.story import APP, DB, STORY_POLICY, WEB, record_story
 from api.story import at as minute
 from factory import at, ent, event, rel, snap
 from vtrail.cli.main import app
@@ -130,8 +130,7 @@ def test_a_window_leaves_them_out_and_the_json_names_them(store: SqliteStore) ->
 
 def test_the_cli_shows_them_in_json_only(tmp_path: Path) -> None:
     db = record_story(tmp_path / "story.db")
-    policy = Path(__file__).resolve().parents[1] / "api" / "story-policy.yaml"
-    argv = ["check", "--at", iso(minute(12)), "--policy", str(policy), "--db", str(db)]
+    argv = ["check", "--at", iso(minute(12)), "--policy", str(STORY_POLICY), "--db", str(db)]
     done = CliRunner().invoke(app, [*argv, "-o", "json"])
     assert done.exit_code == 0, done.stderr
     answer = json.loads(done.stdout)

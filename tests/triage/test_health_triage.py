@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.story import DB, WEB, at, record_story
+from api.story import DB, STORY_POLICY, WEB, at, record_story
 from triage.probe_story import CULPRIT, FIRST_BAD, GOOD_AGAIN, SOURCE, record_probe_story
 from vtrail.api import Settings, create_app
 from vtrail.cli.main import app
@@ -197,7 +197,7 @@ def test_probes_pushed_later_by_another_monitor_count_the_same(tmp_path: Path) -
 
 
 def test_the_policy_sets_the_weights(tmp_path: Path, db: Path) -> None:
-    text = (Path(__file__).resolve().parents[1] / "api" / "story-policy.yaml").read_text()
+    text = STORY_POLICY.read_text()
     f = tmp_path / "policy.yaml"
     f.write_text(text + "triage: {weights: {time: 1, distance: 0, kind: 0}}\n")
     policy = load_policy(f)

@@ -13,24 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from api.story import DB, MINUTES, T0, WEB, at, record_story
+from api.story import DB, MINUTES, T0, WEB, apply_story_policy, at, record_story
 from stores import STORES, recorded
-from vtrail.policy.load import load_policy
-from vtrail.recording.recorder import Recorder
-from vtrail.store import open_store
-from vtrail.triage import policy_at
-from vtrail.triage.derive import derivers
 from web import chromium
 from web.chromium import By, busy, load, needs_chromium, panel_text, redraws, serving, shot, wait
 
 pytestmark = needs_chromium
 
-POLICY = Path(__file__).resolve().parents[1] / "api" / "story-policy.yaml"
 #: The violation the panel is watched across.
 T1, T2 = at(20), at(30)
 SECOND = timedelta(seconds=1)
@@ -41,12 +34,7 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     db = recorded(request, tmp_path_factory, "policy", record_story)
-    store = open_store(db)
-    # As `vtrail policy apply` and PUT /api/policy record it: membership derived from then on.
-    store.derivers = derivers()
-    recorder = Recorder(store)
-    policy_at.apply(store, load_policy(POLICY), at(1), lambda o: recorder.record([o]))
-    store.close()
+    apply_story_policy(db, derived=True)
     with serving(db) as url:
         yield url
 

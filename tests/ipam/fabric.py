@@ -4,6 +4,7 @@ or the allocator would have made, each at the instant a test gives."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from vtrail.ids import ip_id
 from vtrail.model import EntityObs, Observation, RelationObs, RelKey
@@ -75,4 +76,14 @@ def allocated(recorder: Recorder, pool: str, address: str, space: str, holder: s
                 (RelationObs(RelKey(iid, "allocated_to", holder), {"pool": pool}),),
             )
         ]
+    )
+
+
+def waiters(lock: Path) -> int:
+    """How many processes or threads wait for a lock on the file `lock` (/proc/locks lists
+    each waiter with `->`)."""
+    inode = f":{lock.stat().st_ino} "
+    return sum(
+        line.split()[1] == "->" and inode in line
+        for line in Path("/proc/locks").read_text().splitlines()
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ipam.fabric import POOLS, ago, allocated, apply_pools, holds, plugged
+from ipam.fabric import POOLS, ago, allocated, apply_pools, holds, plugged, waiters
 from vtrail.ids import ip_id
 from vtrail.ipam.allocate import allocate, one_at_a_time, release
 from vtrail.ipam.pools import IpamError
@@ -252,16 +252,6 @@ def test_an_address_an_interface_let_go_of_is_free_again_below_the_floor(
     assert addresses(store, recorder, "wide") == ["10.1.0.20"]
 
 
-def _queued(lock: Path) -> bool:
-    """Whether some process or thread waits for the flock on `lock` (/proc/locks lists
-    each waiter with `->`)."""
-    inode = f":{lock.stat().st_ino} "
-    return any(
-        line.split()[1] == "->" and inode in line
-        for line in Path("/proc/locks").read_text().splitlines()
-    )
-
-
 @pytest.mark.parametrize(("taken_meanwhile", "gets"), [(3, "10.0.3.5"), (12, "10.0.3.14")])
 def test_candidates_taken_while_an_allocation_queued_are_passed_over(
     store: SqliteStore, recorder: Recorder, db_path: Path, taken_meanwhile: int, gets: str
@@ -277,7 +267,7 @@ def test_candidates_taken_while_an_allocation_queued_are_passed_over(
     with one_at_a_time(other):
         queued = threading.Thread(target=lambda: got.extend(addresses(store, recorder, "lab")))
         queued.start()
-        while not _queued(db_path.with_name(db_path.name + ".ipam-lock")):
+        while not waiters(db_path.with_name(db_path.name + ".ipam-lock")):
             time.sleep(0.01)
         for n in range(2, 2 + taken_meanwhile):
             allocated(other_recorder, "lab", f"10.0.3.{n}", "lab", "vm:ahead", ago(0))

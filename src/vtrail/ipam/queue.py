@@ -4,6 +4,10 @@ counts their releases and keeps each pool's floor.
 Allocators queue on the lock file, which the kernel hands to the next one the moment it
 is free. Queued on SQLite's busy handler instead, a waiting allocation sleeps in steps
 of up to 100 ms: under contention that sleep, not the allocation, was the time it took.
+They are served in the order they came (`one_at_a_time`): a plain `flock` wakes every
+waiter when it is let go, and whichever runs first takes it, so with four allocating
+at once on two cores one could wait behind twenty others' allocations (a p99 of 29 ms
+queued, where each held the lock about 1.4 ms).
 The transaction still makes an allocation safe against any other writer (a recorder);
 the lock only orders the allocators.
 
@@ -15,8 +19,8 @@ lock file, read and written through its own descriptor: never open one on a file
 locks, since closing it drops SQLite's locks for the whole process
 (https://www.sqlite.org/howtocorrupt.html).
 
-The file holds the release count (8 bytes), then the floors (`Floor`) as a JSON
-object after their length (4 bytes): kept here, every
+The file holds the release count (8 bytes), the next ticket (8 bytes), then the floors
+(`Floor`) as a JSON object after their length (4 bytes): kept here, every
 process allocating from the store starts where the last allocation left off, a
 command run once as much as a server, instead of reading a pool filled from the
 bottom up to its first free member.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
@@ -34,22 +39,63 @@ from pathlib import Path
 from typing import BinaryIO
 
 from vtrail.store import Store
+from vtrail.store.reads.rows import bulk
 
 
 def lock_path(store: Store) -> Path:
     return store.path.with_name(store.path.name + ".ipam-lock")
 
 
+#: Where the ticket counter is kept, after the release count.
+_TICKET_AT = 8
+#: Where the floors begin in the lock file, after the ticket counter.
+_FLOORS_AT = 16
+#: Each ticket is a byte locked at this offset and on, modulo `_TICKETS` (far past the
+#: file's end: a lock on a byte is not a byte written).
+_QUEUE_AT, _TICKETS = 1 << 40, 1 << 32
+
+
+def _byte(fd: int, kind: int, ticket: int, wait: bool) -> None:
+    """Lock (`F_WRLCK`) or unlock (`F_UNLCK`) ticket's byte: an open file description
+    lock, which neither another thread's descriptor nor a descriptor of this process
+    closed elsewhere (`kept`) shares or drops."""
+    at = _QUEUE_AT + ticket % _TICKETS
+    fcntl.fcntl(
+        fd,
+        fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK,
+        struct.pack("hhqqi4x", kind, os.SEEK_SET, at, 1, 0),
+    )
+
+
 @contextmanager
 def one_at_a_time(store: Store) -> Iterator[BinaryIO]:
-    """Hold the allocators' lock (the module doc) for the block, and yield its file."""
+    """Hold the allocators' lock (the module doc) for the block, and yield its file.
+
+    A ticket lock: under a `flock` held for a few system calls, the allocator takes the
+    next ticket and locks its byte; then it waits for its predecessor's byte, which is
+    let go when the predecessor's turn ends, and holds its own until its turn ends.
+    One that dies lets go of its byte with its descriptor, and the next one goes on."""
     # Not opened to append: Linux writes at the end of such a file whatever the offset.
     with os.fdopen(os.open(lock_path(store), os.O_RDWR | os.O_CREAT, 0o666), "r+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        fd = f.fileno()
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            yield f
+            head = os.pread(fd, 8, _TICKET_AT)
+            ticket = int.from_bytes(head, "little") if len(head) == 8 else 0
+            os.pwrite(fd, ((ticket + 1) % _TICKETS).to_bytes(8, "little"), _TICKET_AT)
+            _byte(fd, fcntl.F_WRLCK, ticket, wait=False)
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        # A pass of the cyclic collector over a big heap takes 20 to 30 ms, and every
+        # allocator queued behind would wait it out too: the pass that falls due in the
+        # turn is made once the next allocator's turn has begun, by this process alone.
+        with bulk():
+            try:
+                _byte(fd, fcntl.F_WRLCK, ticket - 1, wait=True)
+                _byte(fd, fcntl.F_UNLCK, ticket - 1, wait=False)
+                yield f
+            finally:
+                _byte(fd, fcntl.F_UNLCK, ticket, wait=False)
 
 
 def count_release(lock: BinaryIO) -> None:
@@ -58,10 +104,6 @@ def count_release(lock: BinaryIO) -> None:
     count = os.pread(lock.fileno(), 8, 0)
     n = int.from_bytes(count, "little") + 1 if len(count) == 8 else 1
     os.pwrite(lock.fileno(), n.to_bytes(8, "little"), 0)
-
-
-#: Where the floors begin in the lock file, after the release count.
-_FLOORS_AT = 8
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,3 +210,24 @@ def test_an_ambiguous_name_lists_its_candidates(store: SqliteStore, recorder: Re
         state.where(store, "web", at(1))
     assert err.value.candidates == ["vm:1", "vm:2"]
     assert "'web' is ambiguous: vm:1, vm:2" in str(err.value)
+
+
+def test_a_checkpoint_due_in_a_write_the_caller_holds_waits_for_the_next_batch(
+    store: SqliteStore,
+) -> None:
+    """An allocator records inside a write it holds while others queue for their turn:
+    the live-set checkpoint that falls due there is taken by the next batch recorded
+    alone, and the snapshot agrees either way."""
+    recorder = Recorder(store, checkpoint_min=5)
+
+    def checkpoints() -> int:
+        return StatsReader(store).counts()["checkpoint"]
+
+    with store.write():
+        recorder.record([snap("a", 0, *(ent(f"vm:{j}") for j in range(10)))])
+    assert checkpoints() == 0
+    recorder.record([snap("a", 100, *(ent(f"vm:{j}") for j in range(10)))])
+    assert checkpoints() == 1
+    assert [e.entity for e in state.snapshot(store, at(150)).entities] == [
+        f"vm:{j}" for j in sorted(range(10), key=str)
+    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from vtrail.model import split_id
+from vtrail.store.attrs import AttrCodec
 from vtrail.store.conn import Conn
 
 
@@ -20,8 +21,16 @@ class UnknownEntity(LookupError):
 
 class Interned:
     conn: Conn
+    attrs: AttrCodec
 
     def __init__(self) -> None:
+        self.in_write = False
+        #: Rows the interval writer added to (or took from) `version` and `relation`
+        #: in the open write; added to `tally` as it commits (0012).
+        self.tally: dict[str, int] = {}
+        #: Labels known to be in `label`: a collector repeats a VM's name in every
+        #: event, and asking the index each time cost a statement per observation.
+        self.labelled: set[tuple[int, str, str]] = set()
         #: Labels `(key, value, entity)` met in the open write, not yet in `label`:
         #: written in one statement as it commits (`write_labels`), where one each,
         #: for a recorder meeting each of 10,000 entities for the first time, was a
@@ -38,6 +47,17 @@ class Interned:
         self._eid_rev.clear()
         self._src.clear()
         self._src_rev.clear()
+
+    def _write_begun(self) -> None:
+        self.tally.clear()
+        self.labels_due.clear()
+
+    def _write_undone(self) -> None:
+        """After a rolled-back write: what was kept of it in memory went with it."""
+        self.forget_ids()
+        self.attrs.forget()
+        self.labelled.clear()
+        self.labels_due.clear()
 
     def write_labels(self) -> None:
         """Write `labels_due` (a write's, before it commits), in one order: two writers

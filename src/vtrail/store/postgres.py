@@ -94,14 +94,11 @@ class PostgresStore(Interned):
             # A commit returns once its WAL is on the server's disk, whatever the
             # server's own default (a cluster may run with it off).
             self.conn.execute("SET synchronous_commit = on")
-        self.in_write = False
         #: A write was rolled back since ids were last given back (`_REUSE_IDS`).
         self._drawn = False
-        self.tally: dict[str, int] = {}
         #: Versions and relations this writer added since it last looked at how many
         #: there are (`_grew`).
         self._growth = 0
-        self.labelled: set[tuple[int, str, str]] = set()
         self.derivers: list[Deriver] = []
         self.checkpoints = CheckpointCache(self.conn)
         self.attrs = AttrCodec(self.conn)
@@ -207,8 +204,7 @@ class PostgresStore(Interned):
             yield self.conn
             return
         self.in_write = True
-        self.tally.clear()
-        self.labels_due.clear()
+        self._write_begun()
         try:
             with self._locked(names):
                 yield self.conn
@@ -219,10 +215,7 @@ class PostgresStore(Interned):
                     self.conn.executemany("SELECT tally_add(?, ?)", counted)
             self._grew(sum(n for _, n in counted if n > 0))
         except BaseException:
-            self.forget_ids()
-            self.attrs.forget()
-            self.labelled.clear()
-            self.labels_due.clear()
+            self._write_undone()
             raise
         finally:
             self.in_write = False

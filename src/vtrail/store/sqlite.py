@@ -133,13 +133,6 @@ class SqliteStore(Interned):
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open store {self.path}: {e}") from None
         Interned.__init__(self)
-        self.in_write = False
-        #: Rows the interval writer added to (or took from) `version` and `relation`
-        #: in the open write; added to `tally` as it commits (0012).
-        self.tally: dict[str, int] = {}
-        #: Labels known to be in `label`: a collector repeats a VM's name in every
-        #: event, and asking the index each time cost a statement per observation.
-        self.labelled: set[tuple[int, str, str]] = set()
         #: Set by whoever opens the store to record into it (the CLI, the API).
         self.derivers: list[Deriver] = []
         self.checkpoints = CheckpointCache(self.conn)
@@ -243,8 +236,7 @@ class SqliteStore(Interned):
             return
         self.conn.execute("BEGIN IMMEDIATE")
         self.in_write = True
-        self.tally.clear()
-        self.labels_due.clear()
+        self._write_begun()
         try:
             yield self.conn
             self.write_labels()
@@ -254,10 +246,7 @@ class SqliteStore(Interned):
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
-            self.forget_ids()
-            self.attrs.forget()
-            self.labelled.clear()
-            self.labels_due.clear()
+            self._write_undone()
             raise
         else:
             if self.folder is not None:

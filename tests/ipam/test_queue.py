@@ -43,8 +43,8 @@ def test_allocators_are_served_in_the_order_they_queued(store: SqliteStore, tmp_
     """Three allocators, each a process, queue one after another; then the machine
     runs the last first (here they are stopped, and continued last first). They are
     served in the order they queued. A `flock` wakes every waiter when it is let go, and
-    whichever runs first takes it: under load one allocator waited behind twenty
-    others' turns (bench/ipam.py)."""
+    whichever runs first takes it: under load one allocator waited 534 ms where a turn
+    takes about 1.4 ms (bench/ipam.py)."""
     lock, log = lock_path(store), tmp_path / "served"
     queued: list[subprocess.Popen[bytes]] = []
     try:

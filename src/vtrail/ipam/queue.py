@@ -6,8 +6,7 @@ is free. Queued on SQLite's busy handler instead, a waiting allocation sleeps in
 of up to 100 ms: under contention that sleep, not the allocation, was the time it took.
 They are served in the order they came (`one_at_a_time`): a plain `flock` wakes every
 waiter when it is let go, and whichever runs first takes it, so with four allocating
-at once on two cores one could wait behind twenty others' allocations (a p99 of 29 ms
-queued, where each held the lock about 1.4 ms).
+at once on two cores, each turn about 1.4 ms, one waited 534 ms (bench/ipam.py).
 The transaction still makes an allocation safe against any other writer (a recorder);
 the lock only orders the allocators.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 
 import pytest
 
@@ -231,3 +232,29 @@ def test_a_checkpoint_due_in_a_write_the_caller_holds_waits_for_the_next_batch(
     assert [e.entity for e in state.snapshot(store, at(150)).entities] == [
         f"vm:{j}" for j in sorted(range(10), key=str)
     ]
+
+
+def test_no_pass_of_the_collector_runs_inside_a_batch(
+    store: SqliteStore, recorder: Recorder
+) -> None:
+    """A batch's objects live until it is written; a pass in its write promoted them and
+    walked them (at 10M versions, one of about 30 ms a batch: docs/performance.md). The
+    pass that falls due runs once the write is over."""
+    in_write: list[bool] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            in_write.append(store.in_write)
+
+    batch = [snap("a", 0, *(ent(f"vm:{j}", n=j) for j in range(3 * gc.get_threshold()[0])))]
+    gc.collect()  # the garbage made so far is not the batch's
+    gc.callbacks.append(seen)
+    try:
+        recorder.record(batch)
+        for _ in range(3 * gc.get_threshold()[0]):
+            cycle: list[object] = []
+            cycle.append(cycle)
+    finally:
+        gc.callbacks.remove(seen)
+    assert in_write and not any(in_write)
+    assert gc.isenabled()

@@ -36,6 +36,7 @@ from vtrail.store.claims import ClaimKey, OpenClaims
 from vtrail.store.conn import NeedsWholeStore, PipelineConflict
 from vtrail.store.history import HistoryWriter
 from vtrail.store.interfaces import Store
+from vtrail.store.reads.rows import bulk
 from vtrail.store.samples import SampleWriter
 from vtrail.timeexpr import to_us
 from vtrail.wire import check
@@ -151,35 +152,39 @@ class Recorder:
         breaks them raises `ObservationError` before anything is written. Pass
         `validated=True` only for what `vtrail.wire`'s parsers or the journal gave.
         """
-        if not validated:
-            observations = [
-                (check(x[0]), x[1]) if isinstance(x, tuple) else check(x) for x in observations
-            ]
-        now = time.time_ns() // 1000
-        items = [x if isinstance(x, tuple) else (x, now) for x in observations]
-        pipelined = self.store.dialect.remote
-        # On a server, first holding only what the batch names (vtrail.recording.names).
-        narrow = pipelined and not self._wide and not self.store.in_write
-        stats = RecordStats()
-        try:
-            while True:
-                try:
-                    self._record(items, stats, pipelined=pipelined, narrow=narrow)
-                    return stats
-                except NeedsWholeStore:
-                    if not narrow:
-                        raise
-                    narrow = False
-                except PipelineConflict:
-                    if not pipelined:
-                        raise
-                    # Rolled back: what the pipeline could not see at once, done one by one.
-                    narrow = pipelined = False
+        # A batch's objects live until it is written: passes of the cyclic collector in
+        # it promoted them and walked them, at 10M versions one of about 30 ms a batch of
+        # 10,000 events. Nothing here makes a cycle that must go sooner.
+        with bulk():
+            if not validated:
+                observations = [
+                    (check(x[0]), x[1]) if isinstance(x, tuple) else check(x) for x in observations
+                ]
+            now = time.time_ns() // 1000
+            items = [x if isinstance(x, tuple) else (x, now) for x in observations]
+            pipelined = self.store.dialect.remote
+            # On a server, first holding only what the batch names (vtrail.recording.names).
+            narrow = pipelined and not self._wide and not self.store.in_write
+            stats = RecordStats()
+            try:
+                while True:
+                    try:
+                        self._record(items, stats, pipelined=pipelined, narrow=narrow)
+                        return stats
+                    except NeedsWholeStore:
+                        if not narrow:
+                            raise
+                        narrow = False
+                    except PipelineConflict:
+                        if not pipelined:
+                            raise
+                        # Rolled back: what the pipeline could not see at once, done one by one.
+                        narrow = pipelined = False
+                    self._forget()
+                    stats = RecordStats()
+            except BaseException:
                 self._forget()
-                stats = RecordStats()
-        except BaseException:
-            self._forget()
-            raise
+                raise
 
     def _forget(self) -> None:
         """After a rolled-back write: what was kept of it may be gone."""

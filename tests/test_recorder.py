@@ -7,6 +7,7 @@ import gc
 
 import pytest
 
+from collector import garbage, passes
 from factory import at, disconnect, ent, event, rel, sample, snap
 from vtrail.query import names, state
 from vtrail.recording.recorder import Recorder
@@ -240,21 +241,10 @@ def test_no_pass_of_the_collector_runs_inside_a_batch(
     """A batch's objects live until it is written; a pass in its write promoted them and
     walked them (at 10M versions, one of about 30 ms a batch: docs/performance.md). The
     pass that falls due runs once the write is over."""
-    in_write: list[bool] = []
-
-    def seen(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            in_write.append(store.in_write)
-
     batch = [snap("a", 0, *(ent(f"vm:{j}", n=j) for j in range(3 * gc.get_threshold()[0])))]
     gc.collect()  # the garbage made so far is not the batch's
-    gc.callbacks.append(seen)
-    try:
+    with passes(lambda: store.in_write) as in_write:
         recorder.record(batch)
-        for _ in range(3 * gc.get_threshold()[0]):
-            cycle: list[object] = []
-            cycle.append(cycle)
-    finally:
-        gc.callbacks.remove(seen)
+        garbage()
     assert in_write and not any(in_write)
     assert gc.isenabled()

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from collector import garbage, passes
 from ipam.fabric import waiters
 from vtrail.cli import main as cli_main
 from vtrail.ipam.queue import lock_path, one_at_a_time
@@ -111,27 +112,14 @@ def test_the_collection_that_falls_due_in_a_turn_waits_until_it_ends(
     """Garbage made in the turn would set the collector off there, where a pass over a
     big heap kept every allocator queued behind waiting 20 to 30 ms (bench/ipam.py): it
     runs once the turn is over."""
-    passes: list[bool] = []
     in_turn = False
-
-    def seen(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            passes.append(in_turn)
-
-    gc.callbacks.append(seen)
-    try:
+    with passes(lambda: in_turn) as began_in_turn:
         with one_at_a_time(store):
             in_turn = True
-            for _ in range(3 * gc.get_threshold()[0]):
-                a: list[Any] = []
-                a.append(a)
+            garbage()
             in_turn = False
-        for _ in range(3 * gc.get_threshold()[0]):
-            b: list[Any] = []
-            b.append(b)
-    finally:
-        gc.callbacks.remove(seen)
-    assert passes and not any(passes)
+        garbage()
+    assert began_in_turn and not any(began_in_turn)
     assert gc.isenabled()
 
 

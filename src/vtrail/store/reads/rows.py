@@ -27,12 +27,14 @@ LIVE_RELATIONS = (
 
 @contextmanager
 def bulk() -> Iterator[None]:
-    """Hold off Python's cyclic garbage collector while rows become objects.
+    """Hold off Python's cyclic garbage collector for a block that makes many objects
+    and forms no cycle that must go sooner; the pass that falls due runs after it.
 
     Turning 100k rows into objects sets it off dozens of times, and each pass
     walks the whole heap: 15 % of a snapshot in a small process, 35 % in one
-    holding two million objects. Nothing built here forms a cycle, so the
-    collection can wait until the objects are built.
+    holding two million objects. The recorder holds it off for a batch, and an
+    allocator for its turn (vtrail.ipam.queue), where one pass kept every
+    allocator queued behind waiting.
     """
     enabled = gc.isenabled()
     gc.disable()

@@ -151,8 +151,15 @@ def findings(store: SqliteStore, story: Story) -> list[Finding]:
 
 
 def final_reading(store: SqliteStore, entity: str, metric: str) -> float:
+    """The last reading of `metric` by whichever source read it last.
+
+    A series is one source's (docs/observations.md): a veth port's own collector
+    polls its rx, but its final rx is read at the pair's deletion by the collector
+    of the peer's namespace, from the peer's tx, so it ends a series of that source.
+    """
     counters: list[CounterTotal] = state.lifetime(store, entity).counters
-    return next((s.last_value for s in counters if s.metric == metric), 0.0)
+    mine = [s for s in counters if s.metric == metric]
+    return max(mine, key=lambda s: s.last_at).last_value if mine else 0.0
 
 
 def table(found: list[Finding]) -> str:

@@ -21,7 +21,8 @@ _Q = "q"
 
 
 def _pack(*columns: list[int]) -> bytes:
-    return zlib.compress(b"".join(array(_Q, c).tobytes() for c in columns), 6)
+    # Level 1: a tenth larger than 6 and a quarter of its time, which the writer pays.
+    return zlib.compress(b"".join(array(_Q, c).tobytes() for c in columns), 1)
 
 
 def _unpack(blob: bytes, width: int) -> list[list[int]]:

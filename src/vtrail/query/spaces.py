@@ -44,9 +44,16 @@ class Holding:
         return f"{where} ({', '.join(self.holders)})" if self.holders else where
 
 
+#: What an address can begin with. Most of what users type (ids, names) begins with
+#: something else: told apart here, not by `ipaddress` raising twice to say so.
+_ADDRESS_START = frozenset("0123456789abcdefABCDEF:")
+
+
 def parse_query(text: str) -> tuple[IPAddr, str | None] | None:
     """`(address, space or None)` of what a user typed, or None when it is no address."""
     local, at, space = text.strip().partition("@")
+    if not local or local[0] not in _ADDRESS_START or not ("." in local or ":" in local):
+        return None
     try:
         address = ipaddress.ip_address(local.split("/", 1)[0])
     except ValueError:

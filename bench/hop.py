@@ -1,0 +1,181 @@
+"""What the hop to a read thread costs `where`, beside Prometheus's instant query.
+
+    python bench/hop.py            # the history of bench/peers.py (a few minutes)
+    python bench/hop.py --quick    # a small one (seconds)
+
+`vtrail serve` answers `where` in a read thread (api/short_reads.py): no SQL
+runs on the event loop, so a long read never holds the other requests up. This
+asks the same `where` questions of three servers on the same history, in the
+same run, in turns:
+
+- `vtrail serve` as it is;
+- the same app with the short read run on the event loop instead (a server
+  vtrail does not ship: started here from this file, `--on-loop`), to measure
+  what the hop there and back costs a request;
+- Prometheus's instant query `vm_info{vm="X"}` at T (bench/peers.py's).
+
+Each with two clients on keep-alive connections: httpx2, as bench/peers.py
+asks, and a bare socket that writes the request and reads the answer to its
+length, so that the server's time is most of what is timed. Figures: latency
+p50, p90 and p99 per server and client, and the ratios to Prometheus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from load import stop
+from peers import FULL, QUICK, Question, Size, prom_request, questions, vtrail_request
+from peers_history import build
+from peers_servers import backfill, missing_binaries, prometheus_server, vtrail_store
+from serve import free_port, pct, serve, wait_for_port
+
+Ask = Callable[[str, dict[str, str]], bytes]
+
+
+def on_loop(db: str, port: int) -> None:
+    """`vtrail serve`'s app, with `where` and `show` read on the event loop."""
+    import uvicorn
+
+    from vtrail.api import Settings, create_app, short_reads
+
+    async def answer(self: short_reads.ShortReads, scope: Any, send: Any) -> bool:
+        route = short_reads._route(scope)
+        body = None if route is None else self.body(route, scope)
+        if body is None:
+            return False
+        headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
+
+    short_reads.ShortReads.__call__ = answer  # type: ignore[method-assign]
+    app = create_app(Settings(db=Path(db), read_token=False))
+    gc.freeze()  # as `vtrail serve` does
+    uvicorn.run(app, host="127.0.0.1", port=port, http="httptools", log_level="warning")
+
+
+def bare(addr: str) -> Ask:
+    """A client that costs nothing: the request written, the answer read to its length."""
+    host, port = addr.split(":")
+    s = socket.create_connection((host, int(port)))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def ask(path: str, params: dict[str, str]) -> bytes:
+        target = str(httpx2.URL(path, params=params))
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(65536)
+        head, body = got.split(b"\r\n\r\n", 1)
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        while len(body) < length:
+            body += s.recv(65536)
+        return body
+
+    return ask
+
+
+def httpx(addr: str) -> Ask:
+    client = httpx2.Client(base_url=f"http://{addr}", timeout=60)
+    return lambda path, params: client.get(path, params=params).content
+
+
+def run(size: Size, work: Path) -> dict[tuple[str, str], list[float]]:
+    h = build(size.vms, size.hosts, size.hours)
+    tsdb, _ = backfill(h, work)
+    db = work / "vtrail.db"
+    vtrail_store(h, db).close()
+    qs = [q for q in questions(h, size) if q.kind == "where"]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        proc, served = serve(db)
+        procs.append(proc)
+        port = free_port()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--on-loop", str(db), str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_for_port(procs[-1], port)
+        proc, prom = prometheus_server(tsdb, work)
+        procs.append(proc)
+        servers: dict[str, tuple[str, Callable[[Question], tuple[str, dict[str, str]]]]] = {
+            "vtrail serve": (served, vtrail_request),
+            "vtrail, read on the loop": (f"127.0.0.1:{port}", vtrail_request),
+            "Prometheus": (prom, prom_request),
+        }
+        return ask(servers, qs)
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+def ask(
+    servers: dict[str, tuple[str, Callable[[Question], tuple[str, dict[str, str]]]]],
+    qs: list[Question],
+) -> dict[tuple[str, str], list[float]]:
+    """Every question of every server and client, in turns, after a warm-up."""
+    sides = [
+        ((name, client), make(addr), request)
+        for name, (addr, request) in servers.items()
+        for client, make in (("httpx2", httpx), ("bare socket", bare))
+    ]
+    times: dict[tuple[str, str], list[float]] = {key: [] for key, _, _ in sides}
+    for q in qs[:100]:
+        for _, client, request in sides:
+            client(*request(q))
+    for k, q in enumerate(qs):
+        for key, client, request in sides[k % len(sides) :] + sides[: k % len(sides)]:
+            path, params = request(q)
+            t = time.perf_counter()
+            client(path, params)
+            times[key].append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def report(times: dict[tuple[str, str], list[float]]) -> None:
+    print(
+        f"\n{'server':<26} {'client':<12} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7}  p50 / Prometheus"
+    )
+    for (name, client), ms in times.items():
+        ratio = pct(ms, 50) / pct(times[("Prometheus", client)], 50)
+        print(
+            f"{name:<26} {client:<12} {pct(ms, 50):>7.3f} {pct(ms, 90):>7.3f} {pct(ms, 99):>7.3f}"
+            f"  {ratio:>6.2f}"
+        )
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--on-loop":
+        on_loop(sys.argv[2], int(sys.argv[3]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a small history")
+    ap.add_argument("--dir", type=Path, default=None, help="where the stores go")
+    args = ap.parse_args()
+    if missing := missing_binaries():
+        sys.exit(f"{' and '.join(missing)} not found: install Debian's prometheus package")
+    with tempfile.TemporaryDirectory(dir=args.dir) as d:
+        report(run(QUICK if args.quick else FULL, Path(d)))
+
+
+if __name__ == "__main__":
+    main()

@@ -22,12 +22,10 @@ p50, p90 and p99 per server and client, and the ratios to Prometheus.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,9 +34,9 @@ from typing import Any
 import httpx2
 
 from load import stop
-from peers import FULL, QUICK, Question, Size, prom_request, questions, vtrail_request
+from peers import Question, Size, command_line, prom_request, questions, vtrail_request
 from peers_history import build
-from peers_servers import backfill, missing_binaries, prometheus_server, vtrail_store
+from peers_servers import backfill, prometheus_server, vtrail_store
 from serve import free_port, pct, serve, wait_for_port
 
 Ask = Callable[[str, dict[str, str]], bytes]
@@ -79,6 +77,8 @@ def bare(addr: str) -> Ask:
         while b"\r\n\r\n" not in got:
             got += s.recv(65536)
         head, body = got.split(b"\r\n\r\n", 1)
+        if not head.startswith(b"HTTP/1.1 200 "):
+            raise SystemExit(f"{addr}{target}: {head.splitlines()[0]!r}")
         length = next(
             int(line.split(b":", 1)[1])
             for line in head.split(b"\r\n")
@@ -93,7 +93,14 @@ def bare(addr: str) -> Ask:
 
 def httpx(addr: str) -> Ask:
     client = httpx2.Client(base_url=f"http://{addr}", timeout=60)
-    return lambda path, params: client.get(path, params=params).content
+
+    def ask(path: str, params: dict[str, str]) -> bytes:
+        r = client.get(path, params=params)
+        if r.status_code != 200:
+            raise SystemExit(f"{addr}{path} {params}: {r.status_code} {r.content[:200]!r}")
+        return r.content
+
+    return ask
 
 
 def run(size: Size, work: Path) -> dict[tuple[str, str], list[float]]:
@@ -132,7 +139,8 @@ def ask(
     servers: dict[str, tuple[str, Callable[[Question], tuple[str, dict[str, str]]]]],
     qs: list[Question],
 ) -> dict[tuple[str, str], list[float]]:
-    """Every question of every server and client, in turns, after a warm-up."""
+    """Every question of every server and client, in turns, after a warm-up. vtrail's
+    two servers must answer each with the same bytes."""
     sides = [
         ((name, client), make(addr), request)
         for name, (addr, request) in servers.items()
@@ -143,11 +151,16 @@ def ask(
         for _, client, request in sides:
             client(*request(q))
     for k, q in enumerate(qs):
+        ours: set[bytes] = set()
         for key, client, request in sides[k % len(sides) :] + sides[: k % len(sides)]:
             path, params = request(q)
             t = time.perf_counter()
-            client(path, params)
+            body = client(path, params)
             times[key].append((time.perf_counter() - t) * 1000)
+            if key[0].startswith("vtrail"):
+                ours.add(body)
+        if len(ours) != 1:
+            raise SystemExit(f"vtrail's servers answered {path} {params} differently: {ours}")
     return times
 
 
@@ -167,14 +180,7 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--on-loop":
         on_loop(sys.argv[2], int(sys.argv[3]))
         return
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="a small history")
-    ap.add_argument("--dir", type=Path, default=None, help="where the stores go")
-    args = ap.parse_args()
-    if missing := missing_binaries():
-        sys.exit(f"{' and '.join(missing)} not found: install Debian's prometheus package")
-    with tempfile.TemporaryDirectory(dir=args.dir) as d:
-        report(run(QUICK if args.quick else FULL, Path(d)))
+    command_line(__doc__ or "", lambda size, work: report(run(size, work)))
 
 
 if __name__ == "__main__":

@@ -408,15 +408,21 @@ def report(r: Result) -> None:
             )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def command_line(doc: str, bench: Callable[[Size, Path], None]) -> None:
+    """A bench beside Prometheus: `--quick` for the small history, `--dir` for where its
+    files go; the Prometheus package's binaries are looked for first."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the smoke run's small size")
     ap.add_argument("--dir", type=Path, default=None, help="where the stores go")
     args = ap.parse_args()
     if missing := missing_binaries():
         sys.exit(f"{' and '.join(missing)} not found: install Debian's prometheus package")
     with tempfile.TemporaryDirectory(dir=args.dir) as d:
-        report(run(QUICK if args.quick else FULL, Path(d)))
+        bench(QUICK if args.quick else FULL, Path(d))
+
+
+def main() -> None:
+    command_line(__doc__ or "", lambda size, work: report(run(size, work)))
 
 
 if __name__ == "__main__":

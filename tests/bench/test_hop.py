@@ -1,0 +1,39 @@
+"""bench/hop.py at its quick size: every server answers every `where`, and vtrail's two
+servers (the read in its thread, the read on the loop) answer with the same bytes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None or shutil.which("promtool") is None,
+        reason="Debian's prometheus package (prometheus, promtool) is not installed; "
+        "scripts/install.sh installs it, so CI has it",
+    ),
+]
+
+
+@pytest.fixture
+def hop(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import hop
+    import peers
+
+    return hop, peers
+
+
+def test_the_quick_run_times_every_server_with_both_clients(hop: Any, tmp_path: Path) -> None:
+    bench, peers = hop
+    times = bench.run(peers.QUICK, tmp_path)
+    servers = ("vtrail serve", "vtrail, read on the loop", "Prometheus")
+    assert set(times) == {(s, c) for s in servers for c in ("httpx2", "bare socket")}
+    assert {len(ms) for ms in times.values()} == {peers.QUICK.where}
+    assert all(m > 0 for ms in times.values() for m in ms)

@@ -116,6 +116,43 @@ def test_a_port_born_with_its_bridge_reports_all_it_carried(
     assert ghost.counters[0].total == 1_600_000_000
 
 
+def test_a_counter_two_sources_read_is_told_by_the_last_to_read_it(
+    store: SqliteStore, recorder: Recorder, db_path: Path
+) -> None:
+    # A veth port: polled by its namespace's collector, which reads its rx as 0 once the
+    # pair is cut; its final rx is its peer's tx, read by the peer namespace's collector.
+    peer = "netlink:h1"
+    recorder.record(
+        [
+            disconnect(SW, 0),
+            disconnect(peer, 0),
+            snap(SW, 10, ent(BR0)),
+            snap(SW, 20, ent(BR0), ent(PORT), sample(PORT, "rx_bytes", 300_000)),
+            snap(SW, 30, ent(BR0), ent(PORT), sample(PORT, "rx_bytes", 666_762)),
+            event(SW, 40, sample(PORT, "tx_bytes", 722_724), gone=(PORT,)),
+            event(peer, 41, sample(PORT, "rx_bytes", 721_558)),
+        ]
+    )
+    life = state.lifetime(store, PORT)
+    assert sorted((c.metric, c.source, c.total) for c in life.counters) == [
+        ("rx_bytes", peer, 721_558),
+        ("rx_bytes", SW, 666_762),
+        ("tx_bytes", SW, 722_724),
+    ]
+    assert sorted((c.metric, c.total) for c in life.read_last()) == [
+        ("rx_bytes", 721_558),
+        ("tx_bytes", 722_724),
+    ]
+    ghosts = CliRunner().invoke(
+        app,
+        ["ghosts", "--from", at(15).isoformat(), "--to", at(50).isoformat(), "--db", str(db_path)],
+        env={"COLUMNS": "200"},
+    )
+    assert ghosts.exit_code == 0, ghosts.output
+    assert "rx_bytes=721,558 tx_bytes=722,724" in ghosts.output
+    assert ghosts.output.count("rx_bytes=") == 1
+
+
 def test_born_counters_still_count_resets(store: SqliteStore, recorder: Recorder) -> None:
     readings = [500_000_000, 100_000_000, 300_000_000]  # reset after the first
     recorder.record([snap(SW, 0, ent(BR0)), event(SW, 5, ent(PORT))])

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from vtrail.demo.churn import Change, Story
 from vtrail.model import Relation
 from vtrail.query import state
-from vtrail.query.state import CounterTotal
 from vtrail.store import SqliteStore, UnknownEntity
 
 #: How far before the truth a recorded instant may lie and still be this change's.
@@ -151,15 +150,10 @@ def findings(store: SqliteStore, story: Story) -> list[Finding]:
 
 
 def final_reading(store: SqliteStore, entity: str, metric: str) -> float:
-    """The last reading of `metric` by whichever source read it last.
-
-    A series is one source's (docs/observations.md): a veth port's own collector
-    polls its rx, but its final rx is read at the pair's deletion by the collector
-    of the peer's namespace, from the peer's tx, so it ends a series of that source.
-    """
-    counters: list[CounterTotal] = state.lifetime(store, entity).counters
-    mine = [s for s in counters if s.metric == metric]
-    return max(mine, key=lambda s: s.last_at).last_value if mine else 0.0
+    """The last reading of `metric`, by whichever source read it last (`read_last`: a veth
+    port's final rx is read at the pair's deletion by its peer namespace's collector)."""
+    mine = [c for c in state.lifetime(store, entity).read_last() if c.metric == metric]
+    return mine[0].last_value if mine else 0.0
 
 
 def table(found: list[Finding]) -> str:

@@ -76,6 +76,24 @@ def test_moving_the_slider_moves_the_migrated_vm(server: str, browser: Any) -> N
     assert box_of(browser, WEB) == "host:hv-a"
 
 
+def test_a_counter_two_sources_read_is_carried_once(server: str, browser: Any) -> None:
+    # A veth port's rx polled by its own collector and, at its end, read whole by its
+    # peer's: the page counts the series read last, as `Lifetime.read_last` does.
+    load(browser, f"{server}/#at={at(1).isoformat()}")
+    counters = [
+        {"metric": "rx_bytes", "total": 666_762, "last_at": "2026-12-04T11:29:31.753782Z"},
+        {"metric": "rx_bytes", "total": 721_558, "last_at": "2026-12-04T11:29:32.706132Z"},
+        {"metric": "tx_bytes", "total": 722_724, "last_at": "2026-12-04T11:29:32.701297Z"},
+        {"metric": "rx_packets", "total": 508, "last_at": "2026-12-04T11:29:32.706132Z"},
+    ]
+    carried = browser.execute_async_script(
+        "const [counters, done] = arguments;"
+        "import('/static/js/panel.js').then((m) => done(m.carriedBytes(counters)));",
+        counters,
+    )
+    assert carried == 721_558 + 722_724
+
+
 def test_the_ghost_bridge_appears_only_inside_its_lifetime(server: str, browser: Any) -> None:
     load(browser, f"{server}/#at={at(1).isoformat()}")
     assert not present(browser, GHOST)

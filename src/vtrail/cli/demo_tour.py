@@ -25,7 +25,7 @@ from vtrail.cli.common import vm_names
 from vtrail.demo.churn import Change, Story
 from vtrail.ids import namespace_of, router_id, vm_id
 from vtrail.query import path, state
-from vtrail.query.state import CounterTotal
+from vtrail.query.state import Lifetime
 from vtrail.store import Store, UnknownEntity, open_store
 from vtrail.timeexpr import iso
 from vtrail.triage import Violation, check
@@ -54,9 +54,9 @@ def _bytes(n: float) -> str:
     return f"{n:,.0f} B"
 
 
-def _final(counters: list[CounterTotal], metric: str) -> float:
+def _final(life: Lifetime, metric: str) -> float:
     """A counter's last reading: the links were new, so it counted from zero."""
-    return next((c.last_value for c in counters if c.metric == metric), 0.0)
+    return next((c.last_value for c in life.read_last() if c.metric == metric), 0.0)
 
 
 def where_was(console: Console, store: Store, story: Story, now: datetime) -> None:
@@ -102,7 +102,7 @@ def ghost(console: Console, store: Store, story: Story) -> None:
         except UnknownEntity:
             rows.append(Row((port, "not recorded", "", "", "")))
             continue
-        rx, tx = _final(p.counters, "rx_bytes"), _final(p.counters, "tx_bytes")
+        rx, tx = _final(p, "rx_bytes"), _final(p, "tx_bytes")
         carried += rx
         rows.append(
             Row(
@@ -110,7 +110,7 @@ def ghost(console: Console, store: Store, story: Story) -> None:
                     port,
                     _bytes(rx),
                     _bytes(tx),
-                    f"{_final(p.counters, 'rx_packets'):,.0f}",
+                    f"{_final(p, 'rx_packets'):,.0f}",
                     p.ended or "alive",
                 )
             )

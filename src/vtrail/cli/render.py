@@ -246,7 +246,8 @@ def _count(v: float) -> str:
 
 
 def _carried(g: Lifetime) -> str:
-    shown = [c for c in g.counters if c.metric.endswith("bytes")] or g.counters[:3]
+    counters = g.read_last()
+    shown = [c for c in counters if c.metric.endswith("bytes")] or counters[:3]
     return " ".join(f"{c.metric}={_count(c.total)}" for c in shown)
 
 

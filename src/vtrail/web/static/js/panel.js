@@ -63,6 +63,19 @@ function attrsTable(attrs) {
 
 // -- the fabric at T ---------------------------------------------------------------
 
+// What a thing carried: its byte counters' totals, one series per metric, the one
+// read last (as `Lifetime.read_last`): a counter two sources read, such as a veth
+// port's final rx read by its peer's collector, counts once.
+export function carriedBytes(counters) {
+  const last = new Map();
+  for (const c of counters) {
+    if (!c.metric.endsWith("bytes")) continue;
+    const seen = last.get(c.metric);
+    if (!seen || Date.parse(c.last_at) > Date.parse(seen.last_at)) last.set(c.metric, c);
+  }
+  return [...last.values()].reduce((s, c) => s + c.total, 0);
+}
+
 export function overview(el, { at, topo, ghosts, windowText }) {
   const counts = topo ? topo.counts : {};
   const order = ["host", "vm", "bridge", "router", "port", "nic", "ip", "net"];
@@ -71,7 +84,7 @@ export function overview(el, { at, topo, ghosts, windowText }) {
   const ghostItems = ghosts.length
     ? ghosts
         .map((g) => {
-          const bytes = (g.counters || []).filter((c) => c.metric.endsWith("bytes")).reduce((s, c) => s + c.total, 0);
+          const bytes = carriedBytes(g.counters || []);
           const life = g.lifetime_s !== null ? `${Math.round(g.lifetime_s)} s` : "alive";
           return `<li data-ghost="${esc(g.entity)}" data-from="${esc(g.first_seen)}" data-to="${esc(g.ended || "")}">
             <div class="g1"><b>${esc(g.attrs.name || shortId(g.entity))}</b>${chip(g.kind)}</div>

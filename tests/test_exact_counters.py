@@ -139,7 +139,7 @@ def test_a_counter_two_sources_read_is_told_by_the_last_to_read_it(
         ("rx_bytes", SW, 666_762),
         ("tx_bytes", SW, 722_724),
     ]
-    assert sorted((c.metric, c.total) for c in life.read_last()) == [
+    assert sorted((c.metric, c.total) for c in life.read_last().values()) == [
         ("rx_bytes", 721_558),
         ("tx_bytes", 722_724),
     ]

@@ -152,8 +152,8 @@ def findings(store: SqliteStore, story: Story) -> list[Finding]:
 def final_reading(store: SqliteStore, entity: str, metric: str) -> float:
     """The last reading of `metric`, by whichever source read it last (`read_last`: a veth
     port's final rx is read at the pair's deletion by its peer namespace's collector)."""
-    mine = [c for c in state.lifetime(store, entity).read_last() if c.metric == metric]
-    return mine[0].last_value if mine else 0.0
+    last = state.lifetime(store, entity).read_last().get(metric)
+    return 0.0 if last is None else last.last_value
 
 
 def table(found: list[Finding]) -> str:

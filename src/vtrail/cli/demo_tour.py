@@ -56,7 +56,8 @@ def _bytes(n: float) -> str:
 
 def _final(life: Lifetime, metric: str) -> float:
     """A counter's last reading: the links were new, so it counted from zero."""
-    return next((c.last_value for c in life.read_last() if c.metric == metric), 0.0)
+    last = life.read_last().get(metric)
+    return 0.0 if last is None else last.last_value
 
 
 def where_was(console: Console, store: Store, story: Story, now: datetime) -> None:

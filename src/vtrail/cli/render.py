@@ -246,7 +246,7 @@ def _count(v: float) -> str:
 
 
 def _carried(g: Lifetime) -> str:
-    counters = g.read_last()
+    counters = list(g.read_last().values())
     shown = [c for c in counters if c.metric.endswith("bytes")] or counters[:3]
     return " ".join(f"{c.metric}={_count(c.total)}" for c in shown)
 

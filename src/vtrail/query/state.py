@@ -156,14 +156,14 @@ class Lifetime:
     counters: list[CounterTotal]
     attached: list[Relation] = field(default_factory=list)
 
-    def read_last(self) -> list[CounterTotal]:
+    def read_last(self) -> dict[str, CounterTotal]:
         """One series per metric, the one read last: where two sources read one counter
         (a veth port's final rx, read by its peer's collector), the last holds it all."""
         last: dict[str, CounterTotal] = {}
         for c in self.counters:
             if c.metric not in last or c.last_at > last[c.metric].last_at:
                 last[c.metric] = c
-        return list(last.values())
+        return last
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,22 +43,16 @@ Ask = Callable[[str, dict[str, str]], bytes]
 
 
 def on_loop(db: str, port: int) -> None:
-    """`vtrail serve`'s app, with `where` and `show` read on the event loop."""
+    """`vtrail serve`'s app, with `where` and `show` read on the event loop: all as it
+    is but the hop to a read thread and back."""
     import uvicorn
 
     from vtrail.api import Settings, create_app, short_reads
 
-    async def answer(self: short_reads.ShortReads, scope: Any, send: Any) -> bool:
-        route = short_reads._route(scope)
-        body = None if route is None else self.body(route, scope)
-        if body is None:
-            return False
-        headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        return True
+    async def read(self: short_reads.ShortReads, route: str, scope: Any) -> bytes | None:
+        return self.body(route, scope)
 
-    short_reads.ShortReads.__call__ = answer  # type: ignore[method-assign]
+    short_reads.ShortReads.read = read  # type: ignore[method-assign]
     app = create_app(Settings(db=Path(db), read_token=False))
     gc.freeze()  # as `vtrail serve` does
     uvicorn.run(app, host="127.0.0.1", port=port, http="httptools", log_level="warning")

@@ -81,11 +81,7 @@ class ShortReads:
         if route is None:
             return False
         start = time.perf_counter()
-        if self.threads is None:
-            self.threads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="vtrail-short-read")
-        body = await asyncio.get_running_loop().run_in_executor(
-            self.threads, self.body, route, scope
-        )
+        body = await self.read(route, scope)
         if body is None:
             return False
         headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
@@ -93,6 +89,14 @@ class ShortReads:
         await send({"type": "http.response.body", "body": body})
         self.timers[route].observe(time.perf_counter() - start)
         return True
+
+    async def read(self, route: str, scope: Scope) -> bytes | None:
+        """`body`, read in a thread of ours: no SQL runs on the event loop."""
+        if self.threads is None:
+            self.threads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="vtrail-short-read")
+        return await asyncio.get_running_loop().run_in_executor(
+            self.threads, self.body, route, scope
+        )
 
     def body(self, route: str, scope: Scope) -> bytes | None:
         """The answer's JSON, or None for any request the route would refuse or fail."""

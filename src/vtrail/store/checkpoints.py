@@ -21,7 +21,7 @@ _Q = "q"
 
 
 def _pack(*columns: list[int]) -> bytes:
-    # Level 1: a tenth larger than 6 and a quarter of its time, which the writer pays.
+    # Level 1: a twentieth larger than 6 and a quarter of its time, which the writer pays.
     return zlib.compress(b"".join(array(_Q, c).tobytes() for c in columns), 1)
 
 

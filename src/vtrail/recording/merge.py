@@ -61,6 +61,8 @@ class Merger:
         mine = next((r for r in rows if r.source == src and r.until is None), None)
         cur = None if latest is None else Current(*latest)
         if mine is not None and self._said(mine, cur) == text:
+            if mine.attrs is None and key[1] == "":
+                self.claims.keep(key, t, rows, latest)
             return False
         if self._replay_from is not None or self._later(rows, cur, t):
             self.materialize(key, self._replay_from if self._replay_from is not None else t)
@@ -79,7 +81,8 @@ class Merger:
             # Alone, it changed: it is the author, unless another stopped at `t` too.
             ended = [r.source for r in rows if r.source != src and r.until == t]
             author = min([src, *ended], key=self.store.source_name) if ended else src
-            self._put(table, vkey, t, text, author, cur)
+            done = self._put(table, vkey, t, text, author, cur)
+            self._keep_alone(key, src, t, rows, mine, done)
             return True
         for o in others:
             if o.attrs is None:  # it was alone until now: its statement is the version
@@ -322,6 +325,31 @@ class Merger:
 
     def _encode(self, key: ClaimKey, attrs: dict[str, JSONValue]) -> str:
         return self.store.attrs.encode(attrs) if key[1] == "" else canonical(attrs)
+
+    def _keep_alone(
+        self,
+        key: ClaimKey,
+        src: int,
+        t: int,
+        rows: list[Claim],
+        mine: Claim | None,
+        done: Current | None,
+    ) -> None:
+        """After a lone source's entity statement, what `with_latest` will answer for
+        the next one, kept so that it is not asked (`ClaimTable.keep`): the rows are
+        those asked, with the one just opened; the latest, the version just put."""
+        if key[1] != "" or (mine is not None and mine.attrs is not None):
+            return
+        if mine is None:
+            if any(r.source == src and r.since == t for r in rows):
+                return  # the row just opened took that one's place
+            rows = [*rows, Claim(src, t, None, t, None)]
+        latest = (
+            None
+            if done is None
+            else (done.valid_from, done.valid_to, done.attrs, done.source, done.vanished_after)
+        )
+        self.claims.keep(key, t, rows, latest)
 
     @staticmethod
     def _said(row: Claim, cur: Current | None) -> str | None:

@@ -212,6 +212,7 @@ class Recorder:
         # 100,000 rows and most of a second, is taken by the next batch recorded alone.
         joined = self.store.in_write
         with self.store.write(names):
+            self.claims.begin(own=not joined)
             if not self.h.in_step():
                 self._repair(stats)
             with self.store.pipeline() if pipelined else nullcontext():
@@ -257,7 +258,7 @@ class Recorder:
                 first = t if first is None else min(first, t)
                 src = self.store.source_id(o.source)
                 per_source[src] = per_source.get(src, 0) + 1
-        self.claims.forget_all()
+        self.claims.batch_done()
         self.h.expected()
         self._unknown, self._fresh = set(), set()
         if first is not None:

@@ -52,18 +52,53 @@ def _claim(row: tuple[int, int, int | None, int | None, str | None, int | None])
 Latest = tuple[int, int | None, str, int, int | None]
 
 
+#: How many keys a recorder keeps the statements and latest version of between
+#: batches (`keep`), about 400 bytes each: a VM whose state changes again is then
+#: written without asking the store first. Past it, all are dropped at once.
+KEPT_MAX = 1 << 17
+
+
 class ClaimTable:
     def __init__(self, store: Store) -> None:
         self.c = store.conn
+        self._store = store
         #: `with_latest`'s answers for a batch's keys, fetched in one statement each for
         #: entities and relations (`fetch_ahead`), from `_ahead_t` on. A key leaves
         #: it when it is asked or written, whichever comes first.
         self._ahead: dict[ClaimKey, tuple[list[Claim], Latest | None]] = {}
         self._ahead_t = 0
+        #: `with_latest`'s answers as this table's own writes left them, `(t, rows,
+        #: latest)` with the rows that hold at `t` or later, kept across batches while
+        #: no one else writes (`begin`). A write to the key drops it (`forget`).
+        self._kept: dict[ClaimKey, tuple[int, list[Claim], Latest | None]] = {}
+        #: `(commits_elsewhere, writes_begun)` as this table's batch began, or None
+        #: while nothing may be kept.
+        self._seen: tuple[int, int] | None = None
         #: The entities a write that locked only what its batch names may touch (None:
         #: any). A key of another raises `NeedsWholeStore` before anything is written
         #: to it; so does a write of a whole source.
         self.scope: set[int] | None = None
+
+    def begin(self, own: bool) -> None:
+        """A batch begins, in a write of its own (`own`) or in one it joined. What was
+        kept stands only if the last write to the store was this table's previous
+        batch: no other connection committed since, and no other writer of this
+        store object wrote."""
+        seen, self._seen = self._seen, None
+        if own:
+            elsewhere = self._store.commits_elsewhere()
+            if elsewhere is not None:
+                self._seen = (elsewhere, self._store.writes_begun)
+        if seen is None or self._seen != (seen[0], seen[1] + 1):
+            self._kept.clear()
+
+    def keep(self, key: ClaimKey, t: int, rows: list[Claim], latest: Latest | None) -> None:
+        """`with_latest(key, t)` answers `rows, latest` now; kept for later batches."""
+        if self._seen is None:
+            return
+        if len(self._kept) >= KEPT_MAX:
+            self._kept.clear()
+        self._kept[key] = (t, rows, latest)
 
     def of_key(self, key: ClaimKey, t: int) -> list[Claim]:
         """The key's rows that hold at `t` or later (open, or ending at or after `t`)."""
@@ -81,6 +116,9 @@ class ClaimTable:
         ahead = self._ahead.pop(key, None)
         if ahead is not None and t >= self._ahead_t:
             return [r for r in ahead[0] if r.until is None or r.until >= t], ahead[1]
+        kept = self._kept.get(key)
+        if kept is not None and t >= kept[0]:
+            return [r for r in kept[1] if r.until is None or r.until >= t], kept[2]
         sql = self._with_latest_entity if key[1] == "" else self._with_latest_relation
         args = (*key, t, key[0]) if key[1] == "" else (*key, t, *key)
         rows: list[Claim] = []
@@ -139,6 +177,7 @@ class ClaimTable:
         """`key` is being written: what was fetched ahead of it no longer holds."""
         self._mine(key)
         self._ahead.pop(key, None)
+        self._kept.pop(key, None)
 
     def _mine(self, key: ClaimKey) -> None:
         scope = self.scope
@@ -149,8 +188,14 @@ class ClaimTable:
         """`key` has no rows and no interval (its entity was new to the store)."""
         self._ahead[key] = ([], None)
 
-    def forget_all(self) -> None:
+    def batch_done(self) -> None:
+        """What was fetched ahead for a batch is not for the next."""
         self._ahead.clear()
+
+    def forget_all(self) -> None:
+        """A write was rolled back, or history taken back: nothing kept holds."""
+        self._ahead.clear()
+        self._kept.clear()
 
     # In PostgreSQL's own dialect: only a server store asks ahead (`Dialect.remote`).
     # Each key is looked up by its index (LATERAL), whatever the planner believes of
@@ -291,7 +336,7 @@ class ClaimTable:
         """Undo what was derived from observations at or after `t` (of one source, or all)."""
         if self.scope is not None:
             raise NeedsWholeStore("the batch takes back what a source said")
-        self._ahead.clear()
+        self.forget_all()
         only = "" if source is None else " AND source = ?"
         args: tuple[int, ...] = (t,) if source is None else (t, source)
         self.c.execute(f"DELETE FROM claim WHERE since >= ?{only}", args)

@@ -80,6 +80,8 @@ class HistoryWriting(Reading, Protocol):
     """What the recorder needs: one atomic transaction per batch, and its bookkeeping."""
 
     in_write: bool
+    #: Write transactions begun on this store object (by any of its writers).
+    writes_begun: int
     #: Rows added to (or taken from) `version` and `relation` in the open write.
     tally: dict[str, int]
     #: Labels known to be in `label`, or in `labels_due`.
@@ -94,6 +96,12 @@ class HistoryWriting(Reading, Protocol):
         `names` (vtrail.recording.names): the sources and entities the
         block writes, known before it begins, so that a server lets writers of
         other names write at once; None: anything."""
+        ...
+
+    def commits_elsewhere(self) -> int | None:
+        """A count that changes whenever another connection commits to the store
+        (SQLite's `data_version`); None where writers side by side are the rule (a
+        server), so that nothing written may be taken as still standing."""
         ...
 
     def pipeline(self) -> AbstractContextManager[None]:

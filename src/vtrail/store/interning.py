@@ -36,6 +36,9 @@ class Interned:
         #: for a recorder meeting each of 10,000 entities for the first time, was a
         #: twentieth of a batch.
         self.labels_due: list[tuple[str, str, int]] = []
+        #: Write transactions begun on this store object: the claim table keeps what
+        #: a batch wrote for the next only while no write came between (claims.py).
+        self.writes_begun = 0
         self._eid: dict[str, int] = {}
         self._eid_rev: dict[int, str] = {}
         self._src: dict[str, int] = {}
@@ -49,6 +52,7 @@ class Interned:
         self._src_rev.clear()
 
     def _write_begun(self) -> None:
+        self.writes_begun += 1
         self.tally.clear()
         self.labels_due.clear()
 

@@ -241,6 +241,9 @@ class PostgresStore(Interned):
     def pipeline(self) -> AbstractContextManager[None]:
         return self.conn.pipelined()
 
+    def commits_elsewhere(self) -> None:
+        return None
+
     def close(self) -> None:
         self.conn.close()
 

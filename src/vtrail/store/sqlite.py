@@ -227,6 +227,9 @@ class SqliteStore(Interned):
     def pipeline(self) -> AbstractContextManager[None]:
         return nullcontext()
 
+    def commits_elsewhere(self) -> int:
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     @contextmanager
     def write(self, names: Collection[str] | None = None) -> Iterator[sqlite3.Connection]:
         """One `BEGIN IMMEDIATE` transaction: all of the block, or none of it. SQLite

@@ -218,3 +218,19 @@ def _too_deep(text: str) -> str:
     path = ".".join(str(entry[1]) for entry in stack[:_SKELETON_DEPTH])
     where = f"{path}: " if path else ""
     return f"{where}{_TOO_DEEP}"
+
+
+def sample_value(value: Any) -> int | float:
+    """An integer within `INT_MIN..INT_MAX`, kept exact, or a finite float; else ValueError."""
+    # bool is an int to Python, not a number to JSON.
+    if isinstance(value, TooManyDigits) or (
+        isinstance(value, int) and not isinstance(value, bool) and integer_problem(value)
+    ):
+        raise ValueError(
+            f"integer {number_text(value)} is out of range: counters go from -2^63 to 2^64 - 1"
+        )
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"a sample value is a number, not {type(value).__name__}")
+    if isinstance(value, float) and (bad := float_problem(value)) is not None:
+        raise ValueError(bad)
+    return value

@@ -33,11 +33,8 @@ from vtrail.limits import (
     INT_MAX,
     INT_MIN,
     TooDeep,
-    TooManyDigits,
-    float_problem,
-    integer_problem,
     loads,
-    number_text,
+    sample_value,
     surrogate,
     surrogate_at,
     value_problem,
@@ -117,22 +114,6 @@ def _relation_name(value: str) -> str:
     return value
 
 
-def sample_value(value: Any) -> int | float:
-    """An integer within `INT_MIN..INT_MAX`, kept exact, or a finite float; else ValueError."""
-    # bool is an int to Python, not a number to JSON.
-    if isinstance(value, TooManyDigits) or (
-        isinstance(value, int) and not isinstance(value, bool) and integer_problem(value)
-    ):
-        raise ValueError(
-            f"integer {number_text(value)} is out of range: counters go from -2^63 to 2^64 - 1"
-        )
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"a sample value is a number, not {type(value).__name__}")
-    if isinstance(value, float) and (bad := float_problem(value)) is not None:
-        raise ValueError(bad)
-    return value
-
-
 EntityId = Annotated[str, AfterValidator(_entity_id)]
 Instant = Annotated[datetime, AfterValidator(_instant)]
 RelName = Annotated[str, AfterValidator(_relation_name)]
@@ -200,15 +181,11 @@ def _to_model(o: ObservationIn) -> Observation:
         prefix = split_id(e.id)[0]
         if e.kind is not None and e.kind != prefix:
             raise ValueError(f"entity {e.id}: kind {e.kind!r} differs from its id's {prefix!r}")
-        _attrs_within_limits(f"entities.{n}.attrs", e.attrs)
+        _located(f"entities.{n}", _attrs, e.attrs)
         entities.append(EntityObs(e.id, prefix, e.attrs))
     for n, r in enumerate(o.relations):
-        _attrs_within_limits(f"relations.{n}.attrs", r.attrs)
-    _once_each(o.entities, o.relations)
-    if o.kind == "snapshot" and (o.gone or o.gone_relations):
-        raise ValueError("a snapshot lists what is; 'gone' belongs to events")
-    if o.kind == "disconnect" and (o.entities or o.relations or o.gone or o.gone_relations):
-        raise ValueError("a disconnect observation carries no entities or relations")
+        _located(f"relations.{n}", _attrs, r.attrs)
+    _whole(o)
     return Observation(
         source=o.source,
         observed_at=o.observed_at,
@@ -221,9 +198,14 @@ def _to_model(o: ObservationIn) -> Observation:
     )
 
 
-def _attrs_within_limits(where: str, attrs: dict[str, Any]) -> None:
-    if attrs and (bad := value_problem(attrs)) is not None:
-        raise ValueError(f"{where}{bad[0]}: {bad[1]}")
+def _whole(o: Observation | ObservationIn) -> None:
+    """The rules on an observation as a whole, once its parts passed theirs."""
+    if len(o.entities) + len(o.relations) > 1:
+        _once_each(o.entities, o.relations)
+    if o.kind == "snapshot" and (o.gone or o.gone_relations):
+        raise ValueError("a snapshot lists what is; 'gone' belongs to events")
+    if o.kind == "disconnect" and (o.entities or o.relations or o.gone or o.gone_relations):
+        raise ValueError("a disconnect observation carries no entities or relations")
 
 
 def _once_each(entities: Iterable[Any], relations: Iterable[Any]) -> None:
@@ -282,16 +264,14 @@ def _check(o: Observation) -> None:
         ("gone", o.gone, _id),
         ("gone_relations", o.gone_relations, _key),
     ):
+        if not items:
+            continue
         for n, item in enumerate(items):
             try:
                 each(item)
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{part}.{n}{e}") from None
-    _once_each(o.entities, o.relations)
-    if o.kind == "snapshot" and (o.gone or o.gone_relations):
-        raise ValueError("a snapshot lists what is; 'gone' belongs to events")
-    if o.kind == "disconnect" and (o.entities or o.relations or o.gone or o.gone_relations):
-        raise ValueError("a disconnect observation carries no entities or relations")
+    _whole(o)
 
 
 def _located(where: str, part: Callable[[Any], object], value: object) -> None:
@@ -337,13 +317,20 @@ def _sample(x: object) -> None:
         raise ValueError(f".type: {x.type!r} is neither 'counter' nor 'gauge'")
 
 
+#: The latest instant allowed when the clock was last read: one before it needs no read.
+_ALLOWED_UNTIL = [EARLIEST]
+
+
 def _at(value: object) -> None:
     if not isinstance(value, datetime):
         raise TypeError(f": a datetime, not {type(value).__name__}")
+    if value.tzinfo is UTC and EARLIEST <= value <= _ALLOWED_UNTIL[0]:
+        return
     try:
         _instant(value)
     except ValueError as e:
         raise ValueError(f": {e}") from None
+    _ALLOWED_UNTIL[0] = datetime.now(UTC) + FUTURE_SLACK
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -379,7 +366,7 @@ def _key(k: object) -> None:
 
 
 def _attrs(attrs: object) -> None:
-    if not isinstance(attrs, Mapping):
+    if type(attrs) is not dict and not isinstance(attrs, Mapping):
         raise TypeError(f".attrs: a mapping, not {type(attrs).__name__}")
     # JSON says it as it is (so the journal keeps it exactly), within the limits.
     bad = value_problem(attrs)

@@ -53,9 +53,14 @@ Latest = tuple[int, int | None, str, int, int | None]
 
 
 #: How many keys a recorder keeps the statements and latest version of between
-#: batches (`keep`), about 400 bytes each: a VM whose state changes again is then
-#: written without asking the store first. Past it, all are dropped at once.
+#: batches (`keep`), about 450 bytes each (60 MB when full): a VM whose state
+#: changes again is then written without asking the store first. Past it, all are
+#: dropped at once.
 KEPT_MAX = 1 << 17
+#: A kept row: `Claim`'s fields in its order. Plain tuples of numbers and text are
+#: left out of the cyclic collector's passes; a hundred thousand kept `Claim`s
+#: made each pass of a process that also reads (`vtrail serve`) walk them.
+_Row = tuple[int, int, int | None, int, str | None, int | None]
 
 
 class ClaimTable:
@@ -70,7 +75,7 @@ class ClaimTable:
         #: `with_latest`'s answers as this table's own writes left them, `(t, rows,
         #: latest)` with the rows that hold at `t` or later, kept across batches while
         #: no one else writes (`begin`). A write to the key drops it (`forget`).
-        self._kept: dict[ClaimKey, tuple[int, list[Claim], Latest | None]] = {}
+        self._kept: dict[ClaimKey, tuple[int, tuple[_Row, ...], Latest | None]] = {}
         #: `(commits_elsewhere, writes_begun)` as this table's batch began, or None
         #: while nothing may be kept.
         self._seen: tuple[int, int] | None = None
@@ -98,7 +103,8 @@ class ClaimTable:
             return
         if len(self._kept) >= KEPT_MAX:
             self._kept.clear()
-        self._kept[key] = (t, rows, latest)
+        kept = tuple((r.source, r.since, r.until, r.first, r.attrs, r.vanished_after) for r in rows)
+        self._kept[key] = (t, kept, latest)
 
     def of_key(self, key: ClaimKey, t: int) -> list[Claim]:
         """The key's rows that hold at `t` or later (open, or ending at or after `t`)."""
@@ -118,7 +124,7 @@ class ClaimTable:
             return [r for r in ahead[0] if r.until is None or r.until >= t], ahead[1]
         kept = self._kept.get(key)
         if kept is not None and t >= kept[0]:
-            return [r for r in kept[1] if r.until is None or r.until >= t], kept[2]
+            return [Claim(*r) for r in kept[1] if r[2] is None or r[2] >= t], kept[2]
         sql = self._with_latest_entity if key[1] == "" else self._with_latest_relation
         args = (*key, t, key[0]) if key[1] == "" else (*key, t, *key)
         rows: list[Claim] = []

@@ -344,11 +344,8 @@ class Merger:
             if any(r.source == src and r.since == t for r in rows):
                 return  # the row just opened took that one's place
             rows = [*rows, Claim(src, t, None, t, None)]
-        latest = (
-            None
-            if done is None
-            else (done.valid_from, done.valid_to, done.attrs, done.source, done.vanished_after)
-        )
+        # A plain tuple: the cyclic collector leaves those alone, not a NamedTuple.
+        latest = None if done is None else (done[0], done[1], done[2], done[3], done[4])
         self.claims.keep(key, t, rows, latest)
 
     @staticmethod

@@ -9,7 +9,7 @@ integers: an entity is `(e,)`, a relation `(src, rel, dst)`. A claim is keyed
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from vtrail.store import checkpoints
 from vtrail.store.claims import ClaimTable
@@ -24,9 +24,9 @@ EntityKey = tuple[int]
 RelationKey = tuple[int, str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Current:
-    """The latest interval of a key: open when `valid_to` is None."""
+class Current(NamedTuple):
+    """The latest interval of a key: open when `valid_to` is None. A tuple, made twice
+    for every statement recorded: a frozen dataclass took twice as long."""
 
     valid_from: int
     valid_to: int | None

@@ -120,3 +120,30 @@ def test_the_server_commits_what_it_acknowledges_with_a_synced_wal(client: TestC
         # 2 is FULL, for the history's file and the journal's.
         assert writer.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
         assert writer.conn.execute("PRAGMA jnl.synchronous").fetchone()[0] == 2
+
+
+def test_batches_pushed_under_keys_take_the_live_sets_checkpoints(
+    client: TestClient, db_location: str
+) -> None:
+    """Each keyed batch is recorded in the write that notes its key. The checkpoint of
+    the live set that falls due is taken there, as for a batch recorded alone: a server
+    fed only by pushing collectors took none before, and its snapshots read ever more
+    history."""
+    with client:
+        client.app.state.stores.recorder().checkpoint_min = 10  # type: ignore[attr-defined]
+        for seq in range(1, 5):
+            sent = client.post(
+                "/api/observations",
+                content=body(20 * (seq - 1), 20),
+                headers={
+                    "Idempotency-Key": f"hv-a-1:{seq}",
+                    "Content-Type": "application/x-ndjson",
+                },
+            )
+            assert sent.status_code == 200 and sent.json()["observations"] == 20
+    store = open_store(db_location, readonly=True)
+    try:
+        taken = store.conn.execute("SELECT count(*) FROM checkpoint").fetchone()[0]
+    finally:
+        store.close()
+    assert taken >= 1

@@ -133,7 +133,7 @@ def _record(
         with store.write():
             if pushed.committed(store, *key):
                 return None
-            stats = s.recorder().record(observations, validated=True)
+            stats = s.recorder().record(observations, validated=True, whole_write=True)
             pushed.remember(store, *key, len(observations))
         return stats
 

@@ -83,11 +83,6 @@ def _named(o: Observation) -> Iterator[str]:
         yield x.entity
 
 
-def _payload(o: Observation) -> tuple[str, int]:
-    # The wire form, value for value: a counter above 2^53 is journalled exact.
-    return encode(o)
-
-
 class Recorder:
     def __init__(self, store: Store, *, checkpoint_min: int = CHECKPOINT_MIN) -> None:
         self.store = store
@@ -144,6 +139,7 @@ class Recorder:
         observations: Iterable[Observation | tuple[Observation, int]],
         *,
         validated: bool = False,
+        whole_write: bool = False,
     ) -> RecordStats:
         """Record a batch in one transaction: all of it, or (on error) none of it.
 
@@ -151,7 +147,9 @@ class Recorder:
         Observations are held to the format's rules first (`wire.check`): one that
         breaks them raises `ObservationError` before anything is written. Pass
         `validated=True` only for what `vtrail.wire`'s parsers or the journal gave.
-        """
+        `whole_write=True`: the write the caller holds writes nothing else of the
+        history (the push endpoint's notes the batch's key), so the batch is
+        recorded as in a write of its own, its checkpoint included."""
         # A batch's objects live until it is written: passes of the cyclic collector in
         # it promoted them and walked them, at 10M versions one of about 30 ms a batch of
         # 10,000 events. Nothing here makes a cycle that must go sooner.
@@ -169,7 +167,9 @@ class Recorder:
             try:
                 while True:
                     try:
-                        self._record(items, stats, pipelined=pipelined, narrow=narrow)
+                        self._record(
+                            items, stats, pipelined=pipelined, narrow=narrow, whole=whole_write
+                        )
                         return stats
                     except NeedsWholeStore:
                         if not narrow:
@@ -203,6 +203,7 @@ class Recorder:
         *,
         pipelined: bool,
         narrow: bool = False,
+        whole: bool = False,
     ) -> None:
         names = batch_names(o for o, _ in items) if narrow else None
         if names is not None:
@@ -210,7 +211,7 @@ class Recorder:
         # A write the caller holds is a short one others queue behind (an allocation, in
         # its turn: vtrail.ipam.queue); the live-set checkpoint that falls due in it,
         # 100,000 rows and most of a second, is taken by the next batch recorded alone.
-        joined = self.store.in_write
+        joined = self.store.in_write and not whole
         with self.store.write(names):
             self.claims.begin(own=not joined)
             if not self.h.in_step():
@@ -237,7 +238,8 @@ class Recorder:
         marks: dict[int, tuple[int, int] | None] = {}
         first: int | None = None
         per_source: dict[int, int] = {}
-        encoded = [_payload(o) for o, _ in items]
+        # The wire form, value for value: a counter above 2^53 is journalled exact.
+        encoded = [encode(o) for o, _ in items]
         if ahead:
             self._fetch_ahead([o for o, _ in items], names)
             self.h.expect(
@@ -329,7 +331,7 @@ class Recorder:
         stats: RecordStats,
         encoded: tuple[str, int] | None = None,
     ) -> None:
-        payload, h = encoded or _payload(o)
+        payload, h = encoded or encode(o)
         t = to_us(o.observed_at)
         src = self.store.source_id(o.source)
         if src not in marks:

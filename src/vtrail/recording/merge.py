@@ -61,8 +61,7 @@ class Merger:
         mine = next((r for r in rows if r.source == src and r.until is None), None)
         cur = None if latest is None else Current(*latest)
         if mine is not None and self._said(mine, cur) == text:
-            if mine.attrs is None and key[1] == "":
-                self.claims.keep(key, t, rows, latest)
+            self._keep_alone(key, src, t, rows, mine, cur)
             return False
         if self._replay_from is not None or self._later(rows, cur, t):
             self.materialize(key, self._replay_from if self._replay_from is not None else t)
@@ -335,9 +334,10 @@ class Merger:
         mine: Claim | None,
         done: Current | None,
     ) -> None:
-        """After a lone source's entity statement, what `with_latest` will answer for
-        the next one, kept so that it is not asked (`ClaimTable.keep`): the rows are
-        those asked, with the one just opened; the latest, the version just put."""
+        """After a lone source's entity statement, written or repeated, what
+        `with_latest` will answer for the next one, kept so that it is not asked
+        (`ClaimTable.keep`): the rows are those asked, with the one just opened if
+        any; the latest, `done`, the version now latest."""
         if key[1] != "" or (mine is not None and mine.attrs is not None):
             return
         if mine is None:

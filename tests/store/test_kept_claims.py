@@ -85,19 +85,24 @@ CHAIN = [
 ]
 
 
+def said(rec: Recorder, *seconds: int) -> None:
+    """`rec` records the state CHAIN gives at each of `seconds`, a batch each."""
+    states = {since: state for since, _, state in CHAIN}
+    for t in seconds:
+        rec.record([event("libvirt", t, ent("vm:1", state=states[t]))])
+
+
 def test_a_second_connection_writing_between_batches_is_seen(
     tmp_path: Path, answered_from_kept: list[int]
 ) -> None:
     path = tmp_path / "h.db"
     store = SqliteStore(path)
     mine = Recorder(store)
-    mine.record([event("libvirt", 10, ent("vm:1", state="running"))])
-    mine.record([event("libvirt", 20, ent("vm:1", state="paused"))])
+    said(mine, 10, 20)
     other = SqliteStore(path)
-    Recorder(other).record([event("libvirt", 30, ent("vm:1", state="shutoff"))])
+    said(Recorder(other), 30)
     other.close()
-    mine.record([event("libvirt", 40, ent("vm:1", state="running"))])
-    mine.record([event("libvirt", 50, ent("vm:1", state="paused"))])
+    said(mine, 40, 50)
     # The keeping was at work: the statement at 20 was answered from it.
     assert answered_from_kept[0] >= 1
     assert versions(store) == CHAIN
@@ -109,11 +114,9 @@ def test_another_recorder_of_the_same_store_writing_between_batches_is_seen(
 ) -> None:
     store = SqliteStore(tmp_path / "h.db")
     mine = Recorder(store)
-    mine.record([event("libvirt", 10, ent("vm:1", state="running"))])
-    mine.record([event("libvirt", 20, ent("vm:1", state="paused"))])
-    Recorder(store).record([event("libvirt", 30, ent("vm:1", state="shutoff"))])
-    mine.record([event("libvirt", 40, ent("vm:1", state="running"))])
-    mine.record([event("libvirt", 50, ent("vm:1", state="paused"))])
+    said(mine, 10, 20)
+    said(Recorder(store), 30)
+    said(mine, 40, 50)
     assert answered_from_kept[0] >= 1
     assert versions(store) == CHAIN
     store.close()
@@ -137,14 +140,12 @@ def test_a_batch_rolled_back_leaves_nothing_kept(
 ) -> None:
     store = SqliteStore(tmp_path / "h.db")
     rec = Recorder(store)
-    rec.record([event("libvirt", 10, ent("vm:1", state="running"))])
-    rec.record([event("libvirt", 20, ent("vm:1", state="paused"))])
+    said(rec, 10, 20)
     store.derivers.append(Refuses())
     with pytest.raises(RuntimeError, match="refused"):
         rec.record([event("libvirt", 25, ent("vm:1", state="crashed"))])
     store.derivers.clear()
-    for t, state in ((30, "shutoff"), (40, "running"), (50, "paused")):
-        rec.record([event("libvirt", t, ent("vm:1", state=state))])
+    said(rec, 30, 40, 50)
     assert answered_from_kept[0] >= 1
     assert versions(store) == CHAIN
     store.close()

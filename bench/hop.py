@@ -18,19 +18,27 @@ Each with two clients on keep-alive connections: httpx2, as bench/peers.py
 asks, and a bare socket that writes the request and reads the answer to its
 length, so that the server's time is most of what is timed. Figures: latency
 p50, p90 and p99 per server and client, and the ratios to Prometheus.
+
+First, the hop alone, in this process: a call that does nothing, handed to
+`vtrail serve`'s read threads (api/read_threads.py) and awaited, beside the
+same call through asyncio's `run_in_executor` and anyio's `to_thread.run_sync`,
+in turns, with a pause between calls as between requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import httpx2
 
 from load import stop
@@ -95,6 +103,41 @@ def httpx(addr: str) -> Ask:
         return r.content
 
     return ask
+
+
+def hops(calls: int = 3_000) -> None:
+    """The hop there and back, by each way of making it, in µs."""
+    from vtrail.api.deps import READ_THREADS
+    from vtrail.api.read_threads import ReadThreads
+
+    ours = ReadThreads(READ_THREADS, "bench-hop")
+    pool = ThreadPoolExecutor(READ_THREADS)
+
+    async def each() -> dict[str, list[float]]:
+        loop = asyncio.get_running_loop()
+        ways: dict[str, Callable[[], Any]] = {
+            "vtrail's read threads": lambda: ours.run(int),
+            "asyncio run_in_executor": lambda: loop.run_in_executor(pool, int),
+            "anyio to_thread.run_sync": lambda: anyio.to_thread.run_sync(int),
+        }
+        times: dict[str, list[float]] = {name: [] for name in ways}
+        for k in range(calls + 100):
+            for name, hop in ways.items():
+                await asyncio.sleep(0.0005)
+                t = time.perf_counter()
+                await hop()
+                if k >= 100:
+                    times[name].append((time.perf_counter() - t) * 1e6)
+        return times
+
+    try:
+        times = asyncio.run(each())
+    finally:
+        ours.close()
+        pool.shutdown()
+    print(f"\n{'the hop to a thread and back':<30} {'p50 µs':>7} {'p90 µs':>7} {'p99 µs':>7}")
+    for name, us in times.items():
+        print(f"{name:<30} {pct(us, 50):>7.1f} {pct(us, 90):>7.1f} {pct(us, 99):>7.1f}")
 
 
 def run(size: Size, work: Path) -> dict[tuple[str, str], list[float]]:
@@ -174,7 +217,12 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--on-loop":
         on_loop(sys.argv[2], int(sys.argv[3]))
         return
-    command_line(__doc__ or "", lambda size, work: report(run(size, work)))
+
+    def bench(size: Size, work: Path) -> None:
+        hops(100 if size.where < 1_000 else 3_000)
+        report(run(size, work))
+
+    command_line(__doc__ or "", bench)
 
 
 if __name__ == "__main__":

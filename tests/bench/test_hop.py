@@ -37,3 +37,12 @@ def test_the_quick_run_times_every_server_with_both_clients(hop: Any, tmp_path: 
     assert set(times) == {(s, c) for s in servers for c in ("httpx2", "bare socket")}
     assert {len(ms) for ms in times.values()} == {peers.QUICK.where}
     assert all(m > 0 for ms in times.values() for m in ms)
+
+
+def test_the_hop_alone_is_timed_three_ways(hop: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    bench, _ = hop
+    bench.hops(20)
+    out = capsys.readouterr().out
+    for way in ("vtrail's read threads", "asyncio run_in_executor", "anyio to_thread.run_sync"):
+        line = next(x for x in out.splitlines() if x.startswith(way))
+        assert all(float(f) > 0 for f in line[len(way) :].split()), line

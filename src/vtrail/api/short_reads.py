@@ -13,16 +13,14 @@ OpenAPI document.
 The read itself runs off the event loop, as every route's does: no SQL runs on
 the loop (tests/api/test_off_the_loop.py), so a `show` of an entity with
 thousands of relations never holds the other requests up. It runs in threads of
-its own, an executor the loop hands the read to: the hop there and back costs
-about 85 µs, where anyio's `to_thread.run_sync` (a capacity limiter, a cancel
-scope, a worker checked out and back) cost 140 µs, more than the read.
+its own, fed by one queue (api/read_threads.py): anyio's `to_thread.run_sync`
+(a capacity limiter, a cancel scope, a worker checked out and back) and asyncio's
+`run_in_executor` each cost more than the read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.security.utils import get_authorization_scheme_param
@@ -31,6 +29,7 @@ from starlette.types import Scope, Send
 
 from vtrail.api.deps import READ_THREADS, Settings, Stores, encode, text, when_required
 from vtrail.api.metrics import Metrics
+from vtrail.api.read_threads import ReadThreads
 from vtrail.query import state
 from vtrail.query.jsonable import to_jsonable
 from vtrail.store import tokens as token_store
@@ -66,14 +65,12 @@ class ShortReads:
     def __init__(self, stores: Stores, settings: Settings, metrics: Metrics) -> None:
         self.stores, self.settings = stores, settings
         self.timers = {r: metrics.requests.labels(t, "200") for r, t in ROUTES.items()}
-        self.threads: ThreadPoolExecutor | None = None
+        self.threads = ReadThreads(READ_THREADS, "vtrail-short-read")
 
     def close(self) -> None:
         """Stop the read threads, once their reads are done; the next request starts
         them again (an app may be started again after a shutdown, as its stores are)."""
-        threads, self.threads = self.threads, None
-        if threads is not None:
-            threads.shutdown()
+        self.threads.close()
 
     async def __call__(self, scope: Scope, send: Send) -> bool:
         """Whether the request was answered here; when not, nothing was sent."""
@@ -92,11 +89,7 @@ class ShortReads:
 
     async def read(self, route: str, scope: Scope) -> bytes | None:
         """`body`, read in a thread of ours: no SQL runs on the event loop."""
-        if self.threads is None:
-            self.threads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="vtrail-short-read")
-        return await asyncio.get_running_loop().run_in_executor(
-            self.threads, self.body, route, scope
-        )
+        return await self.threads.run(self.body, route, scope)
 
     def body(self, route: str, scope: Scope) -> bytes | None:
         """The answer's JSON, or None for any request the route would refuse or fail."""

@@ -264,16 +264,16 @@ def history(
 def where(store: Store, query: str, at: datetime, space: str | None = None) -> WhereAnswer:
     """Where a VM (or the VM behind a NIC, MAC or IP) was at `at`. An address held in
     several spaces then is refused unless `space` (or `<address>@<space>`) picks one."""
-    held = address_at(store, query, at, space)
-    if held is None:
-        eid = resolve_one(store, query)
-    else:
-        eid = held.holders[0] if held.holders else held.ip
     r, t = StateReader(store), to_us(at)
-    eid = _owner(store, r, eid, t)
-    n = store.entity_id(eid)
-    v = r.version_at(n, t)
-    rels = r.relations_at(n, t)
+    # A VM by its id, the common question, is one statement: no address, no owner.
+    found = r.state_of(query, t) if space is None and query.startswith("vm:") else None
+    if found is not None:
+        eid, (v, rels) = query, found
+    else:
+        held = address_at(store, query, at, space)
+        eid = resolve_one(store, query) if held is None else (held.holders or [held.ip])[0]
+        eid = _owner(store, r, eid, t)
+        v, rels = r.state_at(store.entity_id(eid), t)
     host = next((x.key.dst for x in rels if x.key.rel == "runs_on" and x.key.src == eid), None)
     nics = [
         _nic_at(store, r, x.key.dst, t, host)
@@ -321,10 +321,8 @@ def _owner(store: Store, r: StateReader, eid: str, t: int) -> str:
 
 
 def _nic_at(store: Store, r: StateReader, nic: str, t: int, host: str | None) -> NicAt:
-    n = store.entity_id(nic)
-    v = r.version_at(n, t)
+    v, rels = r.state_at(store.entity_id(nic), t)
     attrs = dict(v.attrs) if v else {}
-    rels = r.relations_at(n, t)
     port = next((x.key.dst for x in rels if x.key.rel == "plugged_into" and x.key.src == nic), None)
     bridge = network = None
     addrs = {x.key.dst for x in rels if x.key.rel == "has_address" and x.key.src == nic}

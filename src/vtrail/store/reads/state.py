@@ -141,6 +141,41 @@ class StateReader:
             return None
         return self._version((e, eid, eid.partition(":")[0], vf, vt, text, src, va))
 
+    def state_at(self, e: int, t: int) -> tuple[Version | None, list[Relation]]:
+        """`version_at` and `relations_at` in one statement."""
+        found = self._state(":e", {"e": e, "t": t}, self.s.entity_name(e), t)
+        return found if found is not None else (None, [])
+
+    def state_of(self, eid: str, t: int) -> tuple[Version | None, list[Relation]] | None:
+        """`state_at` by the entity's id, which the statement looks up itself: a `where`
+        by id is one statement (a server's one round trip), interned or not. None when
+        nothing is found: an id never recorded, or no version begun by `t` and no edge
+        live then (the caller asks again the long way, which tells the two apart)."""
+        return self._state("(SELECT id FROM entity WHERE eid = :eid)", {"eid": eid, "t": t}, eid, t)
+
+    def _state(
+        self, entity: str, args: dict[str, Any], eid: str, t: int
+    ) -> tuple[Version | None, list[Relation]] | None:
+        # The latest version begun by `t`, then the edges from and to the entity live
+        # at `t`, in the order `relations_at` gives them; the first column tells them apart.
+        live = LIVE_AT.format(a="r")
+        rows = self.c.execute(
+            "SELECT 0, v.entity, NULL, NULL, v.valid_from, v.valid_to, v.attrs, v.source, "
+            f"v.vanished_after FROM (SELECT * FROM version WHERE entity = {entity} "
+            "AND valid_from <= :t ORDER BY valid_from DESC LIMIT 1) v "
+            f"UNION ALL SELECT 1, {_R} FROM relation r WHERE r.src = {entity} AND {live} "
+            f"UNION ALL SELECT 1, {_R} FROM relation r WHERE r.dst = {entity} AND {live}",
+            args,
+        ).fetchall()
+        if not rows:
+            return None
+        version = None
+        if rows[0][0] == 0:
+            _, e, _, _, vf, vt, text, src, va = rows[0]
+            if vt is None or vt > t:
+                version = self._version((e, eid, eid.partition(":")[0], vf, vt, text, src, va))
+        return version, self._relations([r[1:] for r in rows if r[0] == 1])
+
     def versions(self, e: int, t_from: int | None = None, t_to: int | None = None) -> list[Version]:
         lo, hi = bounds(t_from, t_to)
         rows = self.c.execute(

@@ -5,6 +5,7 @@ at every minute of the story and between them."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import pytest
 
 from api.story import APP, DB, GHOST, MINUTES, WEB, WEB_NIC, at, record_story
 from stores import STORES, recorded
+from vtrail.query.jsonable import to_jsonable
 from vtrail.query.state import where
+from vtrail.query.where_json import where_jsonable
 from vtrail.store import Store, open_store
 from vtrail.store.reads.state import StateReader
 from vtrail.timeexpr import to_us
@@ -57,3 +60,23 @@ def test_where_by_id_answers_as_where_by_name(store: Store) -> None:
             by_id, by_name = where(store, vm, at(m)), where(store, name, at(m))
             assert by_id == dataclasses.replace(by_name, query=vm), (vm, m)
             assert by_id.alive and by_id.host and by_id.nics
+
+
+def test_where_from_rows_is_the_where_answer(store: Store) -> None:
+    """`where_jsonable` writes `to_jsonable(where(...))` from the rows, key for key and in
+    the same order, whether the VM is alive, moving, gone or not yet born, and sends
+    every other question the long way."""
+    asked = [WEB, DB, APP, "web-1", WEB_NIC, "10.0.1.10", GHOST]
+    kinds = set()
+    for what in asked:
+        for m in range(-1, MINUTES + 2):
+            try:
+                expected = to_jsonable(where(store, what, at(m)))
+            except LookupError as e:
+                with pytest.raises(type(e)):
+                    where_jsonable(store, what, at(m))
+                continue
+            got = where_jsonable(store, what, at(m))
+            assert json.dumps(got) == json.dumps(expected), (what, m)
+            kinds.add((what.startswith("vm:"), got["alive"], bool(got["nics"])))
+    assert {(True, True, True), (True, False, False), (False, True, True)} <= kinds

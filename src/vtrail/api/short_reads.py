@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi.security.utils import get_authorization_scheme_param
-from starlette.datastructures import QueryParams
 from starlette.types import Scope, Send
 
 from vtrail.api.deps import READ_THREADS, Settings, Stores, encode, text, when_required
@@ -32,6 +32,7 @@ from vtrail.api.metrics import Metrics
 from vtrail.api.read_threads import ReadThreads
 from vtrail.query import state
 from vtrail.query.jsonable import to_jsonable
+from vtrail.query.where_json import where_jsonable
 from vtrail.store import tokens as token_store
 
 WHERE = "/api/where"
@@ -99,7 +100,10 @@ class ShortReads:
                 secret = _bearer(scope)
                 if secret is None or token_store.lookup(store, secret) is None:
                     return None
-            params = QueryParams(scope["query_string"])
+            # As the route's QueryParams reads them (the last of a repeated name wins),
+            # without its multi-dict's copies.
+            query = scope["query_string"].decode("latin-1")
+            params = dict(parse_qsl(query, keep_blank_values=True))
             at = when_required(params.get("at"), "at")
             answer: Any
             if route == WHERE:
@@ -107,10 +111,10 @@ class ShortReads:
                 if what is None:
                     return None
                 picked = text(space, "space") if space is not None else None
-                answer = state.where(store, text(what, "what"), at, picked)
+                answer = where_jsonable(store, text(what, "what"), at, picked)
             else:
-                answer = state.show(store, text(scope["path"][len(SHOW) :], "id"), at)
-            return encode(to_jsonable(answer))
+                answer = to_jsonable(state.show(store, text(scope["path"][len(SHOW) :], "id"), at))
+            return encode(answer)
         except Exception:
             # Whatever it is, the route meets it again and answers it as it always did.
             return None

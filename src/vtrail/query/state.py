@@ -276,7 +276,7 @@ def where(store: Store, query: str, at: datetime, space: str | None = None) -> W
         v, rels = r.state_at(store.entity_id(eid), t)
     host = next((x.key.dst for x in rels if x.key.rel == "runs_on" and x.key.src == eid), None)
     nics = [
-        _nic_at(store, r, x.key.dst, t, host)
+        nic_at(store, r, x.key.dst, t, host)
         for x in rels
         if x.key.rel == "has_nic" and x.key.src == eid
     ]
@@ -320,7 +320,8 @@ def _owner(store: Store, r: StateReader, eid: str, t: int) -> str:
     return eid
 
 
-def _nic_at(store: Store, r: StateReader, nic: str, t: int, host: str | None) -> NicAt:
+def nic_at(store: Store, r: StateReader, nic: str, t: int, host: str | None) -> NicAt:
+    """A VM's NIC at `t`: its MAC, and the port, bridge or network and addresses behind it."""
     v, rels = r.state_at(store.entity_id(nic), t)
     attrs = dict(v.attrs) if v else {}
     port = next((x.key.dst for x in rels if x.key.rel == "plugged_into" and x.key.src == nic), None)

@@ -17,6 +17,8 @@ from vtrail.timeexpr import from_us, to_us
 
 _V = "v.entity, e.eid, e.kind, v.valid_from, v.valid_to, v.attrs, v.source, v.vanished_after"
 _R = "r.src, r.rel, r.dst, r.valid_from, r.valid_to, r.attrs, r.source, r.vanished_after"
+#: An entity's version row at an instant (or None) and its edges' rows then.
+StateRows = tuple[tuple[Any, ...] | None, list[tuple[Any, ...]]]
 
 
 #: (id, kind, valid_from, valid_to, attrs, source, vanished_after)
@@ -143,7 +145,7 @@ class StateReader:
 
     def state_at(self, e: int, t: int) -> tuple[Version | None, list[Relation]]:
         """`version_at` and `relations_at` in one statement."""
-        found = self._state(":e", {"e": e, "t": t}, self.s.entity_name(e), t)
+        found = self._state(self.rows_at(":e", {"e": e, "t": t}, t), self.s.entity_name(e))
         return found if found is not None else (None, [])
 
     def state_of(self, eid: str, t: int) -> tuple[Version | None, list[Relation]] | None:
@@ -151,11 +153,15 @@ class StateReader:
         by id is one statement (a server's one round trip), interned or not. None when
         nothing is found: an id never recorded, or no version begun by `t` and no edge
         live then (the caller asks again the long way, which tells the two apart)."""
-        return self._state("(SELECT id FROM entity WHERE eid = :eid)", {"eid": eid, "t": t}, eid, t)
+        return self._state(self.rows_of(eid, t), eid)
 
-    def _state(
-        self, entity: str, args: dict[str, Any], eid: str, t: int
-    ) -> tuple[Version | None, list[Relation]] | None:
+    def rows_of(self, eid: str, t: int) -> StateRows | None:
+        """What `state_of` reads, as the store's rows: the version live at `t` (entity,
+        valid_from, valid_to, attrs, source, vanished_after) or None, and the edges'
+        rows (src, rel, dst, valid_from, valid_to, attrs, source, vanished_after)."""
+        return self.rows_at("(SELECT id FROM entity WHERE eid = :eid)", {"eid": eid, "t": t}, t)
+
+    def rows_at(self, entity: str, args: dict[str, Any], t: int) -> StateRows | None:
         # The latest version begun by `t`, then the edges from and to the entity live
         # at `t`, in the order `relations_at` gives them; the first column tells them apart.
         live = LIVE_AT.format(a="r")
@@ -173,8 +179,20 @@ class StateReader:
         if rows[0][0] == 0:
             _, e, _, _, vf, vt, text, src, va = rows[0]
             if vt is None or vt > t:
-                version = self._version((e, eid, eid.partition(":")[0], vf, vt, text, src, va))
-        return version, self._relations([r[1:] for r in rows if r[0] == 1])
+                version = (e, vf, vt, text, src, va)
+        return version, [r[1:] for r in rows if r[0] == 1]
+
+    def _state(
+        self, rows: StateRows | None, eid: str
+    ) -> tuple[Version | None, list[Relation]] | None:
+        if rows is None:
+            return None
+        v, rels = rows
+        version = None
+        if v is not None:
+            e, vf, vt, text, src, va = v
+            version = self._version((e, eid, eid.partition(":")[0], vf, vt, text, src, va))
+        return version, self._relations(rels)
 
     def versions(self, e: int, t_from: int | None = None, t_to: int | None = None) -> list[Version]:
         lo, hi = bounds(t_from, t_to)

@@ -97,6 +97,12 @@ def _is_recorded_id(store: Store, text: str) -> bool:
     return True
 
 
+def as_vm_id(text: str, space: str | None) -> bool:
+    """Whether `text`, asked without a space, is read first as a VM's id: the common
+    question, which `where` answers in one statement (no address, no owner to climb)."""
+    return space is None and text.partition(":")[0] == "vm"
+
+
 def resolve_one(store: Store, text: str) -> str:
     found = resolve(store, text)
     if not found:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from vtrail.ids import KINDS, libvirt_net_id
 from vtrail.model import JSONValue, Relation, Statement, Version, split_id
-from vtrail.query.names import address_at, resolve_one
+from vtrail.query.names import address_at, as_vm_id, resolve_one
 from vtrail.store import Store, UnknownEntity
 from vtrail.store.births import birth
 from vtrail.store.journal import Journal
@@ -265,8 +265,7 @@ def where(store: Store, query: str, at: datetime, space: str | None = None) -> W
     """Where a VM (or the VM behind a NIC, MAC or IP) was at `at`. An address held in
     several spaces then is refused unless `space` (or `<address>@<space>`) picks one."""
     r, t = StateReader(store), to_us(at)
-    # A VM by its id, the common question, is one statement: no address, no owner.
-    found = r.state_of(query, t) if space is None and query.startswith("vm:") else None
+    found = r.state_of(query, t) if as_vm_id(query, space) else None
     if found is not None:
         eid, (v, rels) = query, found
     else:

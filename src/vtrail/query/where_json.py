@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from vtrail.query.jsonable import to_jsonable
+from vtrail.query.names import as_vm_id
 from vtrail.query.state import nic_at, where
 from vtrail.store import Store
 from vtrail.store.reads.state import StateReader
@@ -31,7 +32,7 @@ def where_jsonable(store: Store, query: str, at: datetime, space: str | None = N
     """`to_jsonable(state.where(store, query, at, space))`."""
     t = to_us(at)
     r = StateReader(store)
-    found = r.rows_of(query, t) if space is None and query.startswith("vm:") else None
+    found = r.rows_of(query, t) if as_vm_id(query, space) else None
     if found is None:
         return to_jsonable(where(store, query, at, space))
     version, edges = found

@@ -13,7 +13,7 @@ OpenAPI document.
 The read itself runs off the event loop, as every route's does: no SQL runs on
 the loop (tests/api/test_off_the_loop.py), so a `show` of an entity with
 thousands of relations never holds the other requests up. It runs in threads of
-its own, fed by one queue (api/read_threads.py): anyio's `to_thread.run_sync`
+its own, each read handed to the warmest (api/read_threads.py): anyio's `to_thread.run_sync`
 (a capacity limiter, a cancel scope, a worker checked out and back) and asyncio's
 `run_in_executor` each cost more than the read.
 """

@@ -18,7 +18,7 @@ from typing import Any
 
 from vtrail.model import Relation, RelKey, Statement, Version
 from vtrail.query.graph import Topology
-from vtrail.timeexpr import iso
+from vtrail.timeexpr import from_us, iso
 
 #: Attribute names written otherwise in JSON, the same in every answer.
 WINDOW_KEYS = {"t_from": "from", "t_to": "to"}
@@ -51,6 +51,36 @@ def relation_json(r: Relation) -> dict[str, Any]:
         d["attrs"] = dict(r.attrs)
     if r.vanished_after is not None:
         d["vanished_between"] = [iso(r.vanished_after), iso(r.valid_to)]
+    return d
+
+
+class Instants(dict[int | None, str | None]):
+    """Microseconds to ISO text, for answers written from the store's rows: each
+    distinct instant is written once, and most rows share a few."""
+
+    def __missing__(self, us: int | None) -> str | None:
+        text = self[us] = None if us is None else iso(from_us(us))
+        return text
+
+
+def relation_row_json(
+    row: tuple[str, str, str, int, int | None, Any, str, int | None], when: Instants
+) -> dict[str, Any]:
+    """`relation_json` of a relation's row, its ends and source named, its attrs
+    decoded, its instants in microseconds."""
+    src, rel, dst, vf, vt, attrs, source, va = row
+    d: dict[str, Any] = {
+        "src": src,
+        "rel": rel,
+        "dst": dst,
+        "from": when[vf],
+        "to": when[vt],
+        "source": source,
+    }
+    if attrs:
+        d["attrs"] = attrs
+    if va is not None:
+        d["vanished_between"] = [when[va], when[vt]]
     return d
 
 

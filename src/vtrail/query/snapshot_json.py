@@ -14,28 +14,20 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+from vtrail.query.jsonable import Instants, relation_row_json
 from vtrail.query.state import check_kind
 from vtrail.store import Store
 from vtrail.store.reads.rows import bulk
 from vtrail.store.reads.state import StateReader
-from vtrail.timeexpr import from_us, iso, to_us
-
-
-class _Instants(dict[int | None, str | None]):
-    """Microseconds to ISO text, each distinct instant written once."""
-
-    def __missing__(self, us: int | None) -> str | None:
-        text = self[us] = None if us is None else iso(from_us(us))
-        return text
+from vtrail.timeexpr import iso, to_us
 
 
 def snapshot_jsonable(store: Store, at: datetime, kind: str | None = None) -> dict[str, Any]:
     """Everything live at `at`, as `to_jsonable(state.snapshot(store, at, kind))` has it."""
     check_kind(store, kind)
     versions, relations = StateReader(store).snapshot_rows(to_us(at), kind)
-    when = _Instants()
+    when = Instants()
     entities: list[dict[str, Any]] = []
-    edges: list[dict[str, Any]] = []
     with bulk():
         for eid, k, vf, vt, attrs, source, va in sorted(versions, key=itemgetter(0)):
             v: dict[str, Any] = {
@@ -49,18 +41,5 @@ def snapshot_jsonable(store: Store, at: datetime, kind: str | None = None) -> di
             if va is not None:
                 v["vanished_between"] = [when[va], when[vt]]
             entities.append(v)
-        for src, rel, dst, vf, vt, attrs, source, va in sorted(relations, key=itemgetter(0, 1, 2)):
-            r: dict[str, Any] = {
-                "src": src,
-                "rel": rel,
-                "dst": dst,
-                "from": when[vf],
-                "to": when[vt],
-                "source": source,
-            }
-            if attrs:
-                r["attrs"] = attrs
-            if va is not None:
-                r["vanished_between"] = [when[va], when[vt]]
-            edges.append(r)
+        edges = [relation_row_json(r, when) for r in sorted(relations, key=itemgetter(0, 1, 2))]
     return {"at": iso(at), "entities": entities, "relations": edges}

@@ -16,16 +16,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from vtrail.query.jsonable import to_jsonable
+from vtrail.query.jsonable import Instants, relation_row_json, to_jsonable
 from vtrail.query.names import as_vm_id
 from vtrail.query.state import nic_at, where
 from vtrail.store import Store
 from vtrail.store.reads.state import StateReader
-from vtrail.timeexpr import from_us, iso, to_us
-
-
-def _iso(us: int | None) -> str | None:
-    return None if us is None else iso(from_us(us))
+from vtrail.timeexpr import iso, to_us
 
 
 def where_jsonable(store: Store, query: str, at: datetime, space: str | None = None) -> Any:
@@ -42,22 +38,12 @@ def where_jsonable(store: Store, query: str, at: datetime, space: str | None = N
     host: str | None = None
     nics: list[str] = []
     addresses: set[str] = set()
+    when = Instants()
     for a, rel, b, vf, vt, text, src, va in edges:
         src_id = names.get(a) or store.entity_name(a)
         dst_id = names.get(b) or store.entity_name(b)
-        edge: dict[str, Any] = {
-            "src": src_id,
-            "rel": rel,
-            "dst": dst_id,
-            "from": _iso(vf),
-            "to": _iso(vt),
-            "source": store.source_name(src),
-        }
-        if attrs := json.loads(text):
-            edge["attrs"] = attrs
-        if va is not None:
-            edge["vanished_between"] = [_iso(va), _iso(vt)]
-        relations.append(edge)
+        row = (src_id, rel, dst_id, vf, vt, json.loads(text), store.source_name(src), va)
+        relations.append(relation_row_json(row, when))
         if src_id == query:
             if rel == "runs_on" and host is None:
                 host = dst_id

@@ -145,7 +145,7 @@ class StateReader:
 
     def state_at(self, e: int, t: int) -> tuple[Version | None, list[Relation]]:
         """`version_at` and `relations_at` in one statement."""
-        found = self._state(self.rows_at(":e", {"e": e, "t": t}, t), self.s.entity_name(e))
+        found = self._state(self._rows(":e", {"e": e, "t": t}, t), self.s.entity_name(e))
         return found if found is not None else (None, [])
 
     def state_of(self, eid: str, t: int) -> tuple[Version | None, list[Relation]] | None:
@@ -159,9 +159,9 @@ class StateReader:
         """What `state_of` reads, as the store's rows: the version live at `t` (entity,
         valid_from, valid_to, attrs, source, vanished_after) or None, and the edges'
         rows (src, rel, dst, valid_from, valid_to, attrs, source, vanished_after)."""
-        return self.rows_at("(SELECT id FROM entity WHERE eid = :eid)", {"eid": eid, "t": t}, t)
+        return self._rows("(SELECT id FROM entity WHERE eid = :eid)", {"eid": eid, "t": t}, t)
 
-    def rows_at(self, entity: str, args: dict[str, Any], t: int) -> StateRows | None:
+    def _rows(self, entity: str, args: dict[str, Any], t: int) -> StateRows | None:
         # The latest version begun by `t`, then the edges from and to the entity live
         # at `t`, in the order `relations_at` gives them; the first column tells them apart.
         live = LIVE_AT.format(a="r")

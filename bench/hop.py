@@ -19,6 +19,13 @@ asks, and a bare socket that writes the request and reads the answer to its
 length, so that the server's time is most of what is timed. Figures: latency
 p50, p90 and p99 per server and client, and the ratios to Prometheus.
 
+A second `vtrail serve`, the same code on the same store, is the control: two
+servers that are the same should measure the same. The questions are asked
+twice: in turns, each side always right after the same other one, and in an
+order drawn anew for each question, as bench/peers.py asks them (its `turns`).
+In turns, the server asked right after Prometheus pays for what Prometheus
+leaves the machine doing, and the control tells by how much.
+
 First, the hop alone, in this process: a call that does nothing, handed to
 `vtrail serve`'s read threads (api/read_threads.py) and awaited, beside the
 same call through asyncio's `run_in_executor` and anyio's `to_thread.run_sync`,
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import random
 import socket
 import subprocess
 import sys
@@ -42,12 +50,23 @@ import anyio.to_thread
 import httpx2
 
 from load import stop
-from peers import Question, Size, command_line, prom_request, questions, vtrail_request
+from peers import (
+    ORDER_SEED,
+    Question,
+    Size,
+    command_line,
+    prom_request,
+    questions,
+    turns,
+    vtrail_request,
+)
 from peers_history import build
 from peers_servers import backfill, prometheus_server, vtrail_store
 from serve import free_port, pct, serve, wait_for_port
 
 Ask = Callable[[str, dict[str, str]], bytes]
+IN_TURNS = "in turns"
+DRAWN = "in an order drawn for each question, as bench/peers.py asks"
 
 
 def on_loop(db: str, port: int) -> None:
@@ -140,7 +159,8 @@ def hops(calls: int = 3_000) -> None:
         print(f"{name:<30} {pct(us, 50):>7.1f} {pct(us, 90):>7.1f} {pct(us, 99):>7.1f}")
 
 
-def run(size: Size, work: Path) -> dict[tuple[str, str], list[float]]:
+def run(size: Size, work: Path) -> dict[str, dict[tuple[str, str], list[float]]]:
+    """The times of each server and client, asked in each order."""
     h = build(size.vms, size.hosts, size.hours)
     tsdb, _ = backfill(h, work)
     db = work / "vtrail.db"
@@ -159,14 +179,20 @@ def run(size: Size, work: Path) -> dict[tuple[str, str], list[float]]:
             )
         )
         wait_for_port(procs[-1], port)
+        proc, again = serve(db)
+        procs.append(proc)
         proc, prom = prometheus_server(tsdb, work)
         procs.append(proc)
         servers: dict[str, tuple[str, Callable[[Question], tuple[str, dict[str, str]]]]] = {
             "vtrail serve": (served, vtrail_request),
             "vtrail, read on the loop": (f"127.0.0.1:{port}", vtrail_request),
+            "vtrail serve, again": (again, vtrail_request),
             "Prometheus": (prom, prom_request),
         }
-        return ask(servers, qs)
+        return {
+            order: ask(servers, qs, drawn)
+            for order, drawn in ((IN_TURNS, None), (DRAWN, random.Random(ORDER_SEED)))
+        }
     finally:
         for proc in procs:
             stop(proc)
@@ -175,9 +201,10 @@ def run(size: Size, work: Path) -> dict[tuple[str, str], list[float]]:
 def ask(
     servers: dict[str, tuple[str, Callable[[Question], tuple[str, dict[str, str]]]]],
     qs: list[Question],
+    drawn: random.Random | None,
 ) -> dict[tuple[str, str], list[float]]:
-    """Every question of every server and client, in turns, after a warm-up. vtrail's
-    two servers must answer each with the same bytes."""
+    """Every question of every server and client, in the order `turns` gives, after a
+    warm-up. vtrail's servers must answer each with the same bytes."""
     sides = [
         ((name, client), make(addr), request)
         for name, (addr, request) in servers.items()
@@ -189,7 +216,7 @@ def ask(
             client(*request(q))
     for k, q in enumerate(qs):
         ours: set[bytes] = set()
-        for key, client, request in sides[k % len(sides) :] + sides[: k % len(sides)]:
+        for key, client, request in turns(sides, k, drawn):
             path, params = request(q)
             t = time.perf_counter()
             body = client(path, params)
@@ -220,7 +247,9 @@ def main() -> None:
 
     def bench(size: Size, work: Path) -> None:
         hops(100 if size.where < 1_000 else 3_000)
-        report(run(size, work))
+        for order, times in run(size, work).items():
+            print(f"\nasked {order}", end="")
+            report(times)
 
     command_line(__doc__ or "", bench)
 

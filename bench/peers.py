@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 
@@ -55,6 +55,7 @@ from vtrail.timeexpr import from_us, iso
 
 LOOKBACK_MS = 300_000
 HOUR_MS = 3_600_000
+T = TypeVar("T")
 DIFF_QUERY = "(vm_info unless vm_info offset 1h) or (vm_info offset 1h unless vm_info)"
 
 
@@ -223,10 +224,30 @@ class Side:
     read: Callable[[Question, dict[str, Any]], Any]
 
 
+#: Seeds the order each question is put to the sides in (`turns`): runs are alike.
+ORDER_SEED = 20261204
+
+
+def turns(sides: list[T], k: int, drawn: random.Random | None) -> list[T]:
+    """The sides in the order the `k`-th question is put to them: drawn anew for each
+    question from `drawn`, or, without it, in turns (the `k`-th rotation).
+
+    In turns, each side is always asked right after the same other one, and pays for
+    what that one leaves the machine doing: asked in turns after Prometheus, a `vtrail
+    serve` measured 0.04 to 0.05 of Prometheus's median slower than the same server
+    asked after another vtrail (`python bench/hop.py` shows both orders). Drawn, each
+    side follows each other alike."""
+    if drawn is None:
+        return sides[k % len(sides) :] + sides[: k % len(sides)]
+    return drawn.sample(sides, len(sides))
+
+
 def ask(sides: list[Side], qs: list[Question], truths: list[Any]) -> dict[str, dict[str, Tally]]:
     """Every question of every side, each side on its own keep-alive connection, after a
-    warm-up. A question goes to the sides back to back, in turns, so that whatever else
-    the machine runs meanwhile weighs on every side alike."""
+    warm-up. A question goes to the sides back to back, in an order drawn for it
+    (`turns`), so that whatever else the machine runs meanwhile weighs on every side
+    alike."""
+    drawn = random.Random(ORDER_SEED)
     tallies: dict[str, dict[str, Tally]] = {s.name: {} for s in sides}
     clients = {s.name: httpx2.Client(base_url=f"http://{s.addr}", timeout=120) for s in sides}
     try:
@@ -234,7 +255,7 @@ def ask(sides: list[Side], qs: list[Question], truths: list[Any]) -> dict[str, d
             for s in sides:
                 clients[s.name].get(s.request(q)[0], params=s.request(q)[1])
         for k, (q, right) in enumerate(zip(qs, truths, strict=True)):
-            for s in sides[k % len(sides) :] + sides[: k % len(sides)]:
+            for s in turns(sides, k, drawn):
                 path, params = s.request(q)
                 t = time.perf_counter()
                 r = clients[s.name].get(path, params=params)

@@ -23,6 +23,7 @@ NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
         ("2026-11-21T03:12:00Z", datetime(2026, 11, 21, 3, 12, tzinfo=UTC)),
         ("2026-11-21T04:12:00+01:00", datetime(2026, 11, 21, 3, 12, tzinfo=UTC)),
         ("2026-11-21 03:12", datetime(2026, 11, 21, 3, 12, tzinfo=UTC)),
+        (" 2026-11-21T03:12:00z ", datetime(2026, 11, 21, 3, 12, tzinfo=UTC)),
         ("1763694720", datetime(2025, 11, 21, 3, 12, tzinfo=UTC)),
     ],
 )
@@ -30,9 +31,18 @@ def test_parse_time(text: str, expected: datetime) -> None:
     assert parse_time(text, now=NOW) == expected
 
 
-@pytest.mark.parametrize("text", ["", "soon", "yesterday 25:00", "-6 parsecs", "6 hours from now"])
+@pytest.mark.parametrize(
+    "text", ["", "soon", "yesterday 25:00", "-6 parsecs", "6 hours from now", "2026-11-21 ago"]
+)
 def test_bad_times_say_so(text: str) -> None:
     with pytest.raises(TimeParseError):
+        parse_time(text, now=NOW)
+
+
+@pytest.mark.parametrize("text", ["2026-13-01", "2026-11-21T25:00Z", "2026-x"])
+def test_what_starts_like_a_date_and_is_not_one_says_so(text: str) -> None:
+    """ISO is read before the other forms; what fails there gets the one message."""
+    with pytest.raises(TimeParseError, match=f"cannot read time {text!r}"):
         parse_time(text, now=NOW)
 
 

@@ -79,6 +79,14 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
 
     A time without a zone is read as UTC. The result is timezone-aware UTC.
     """
+    if text[:4].isdigit() and text[4:5] == "-":
+        # An ISO instant, the form every client of the API writes: it is not one of
+        # the other forms, so it is read before them. When it fails, the same read
+        # at the end of the chain gives the error.
+        try:
+            return _iso(text)
+        except ValueError:
+            pass
     now = now or datetime.now(UTC)
     s = text.strip().lower()
     if not s:
@@ -103,12 +111,16 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
             raise TimeParseError(f"no such time of day in {text!r}")
         return base.replace(hour=h, minute=mi, second=sec)
     try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        return _iso(text)
     except ValueError:
         raise TimeParseError(
             f"cannot read time {text!r} (try ISO 8601, epoch seconds, 'now', '-6h', "
             "'6 hours ago' or 'yesterday 03:00')"
         ) from None
+
+
+def _iso(text: str) -> datetime:
+    dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)

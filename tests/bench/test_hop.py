@@ -1,5 +1,6 @@
-"""bench/hop.py at its quick size: every server answers every `where`, and vtrail's two
-servers (the read in its thread, the read on the loop) answer with the same bytes."""
+"""bench/hop.py at its quick size: every server answers every `where` in both orders, and
+vtrail's three servers (the read in its thread, twice, and on the loop) answer with the
+same bytes."""
 
 from __future__ import annotations
 
@@ -32,11 +33,13 @@ def hop(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def test_the_quick_run_times_every_server_with_both_clients(hop: Any, tmp_path: Path) -> None:
     bench, peers = hop
-    times = bench.run(peers.QUICK, tmp_path)
-    servers = ("vtrail serve", "vtrail, read on the loop", "Prometheus")
-    assert set(times) == {(s, c) for s in servers for c in ("httpx2", "bare socket")}
-    assert {len(ms) for ms in times.values()} == {peers.QUICK.where}
-    assert all(m > 0 for ms in times.values() for m in ms)
+    orders = bench.run(peers.QUICK, tmp_path)
+    assert list(orders) == [bench.IN_TURNS, bench.DRAWN]
+    servers = ("vtrail serve", "vtrail, read on the loop", "vtrail serve, again", "Prometheus")
+    for times in orders.values():
+        assert set(times) == {(s, c) for s in servers for c in ("httpx2", "bare socket")}
+        assert {len(ms) for ms in times.values()} == {peers.QUICK.where}
+        assert all(m > 0 for ms in times.values() for m in ms)
 
 
 def test_the_hop_alone_is_timed_three_ways(hop: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,10 @@ answers (its lookback's double count, its ghosts of vanished VMs) are really cou
 
 from __future__ import annotations
 
+import itertools
+import random
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,25 @@ def test_an_answer_is_judged_by_what_held_at_the_instant(peers: Any) -> None:
     assert as_set({"vm-1", "vm-2"}, ["vm-2", "vm-1"]) is None
     assert as_set({"vm-1"}, ["vm-1", "vm-2"]) == "lists a VM it should not"
     assert as_set({"vm-1", "vm-2"}, ["vm-1"]) == "misses a VM"
+
+
+def test_drawn_each_side_is_asked_after_each_other_alike_and_in_turns_not(peers: Any) -> None:
+    """Who is asked right before whom, over many questions. In turns, `v` always comes
+    after a Prometheus, after `t` twice as often as after `p`; drawn, every ordered
+    pair of sides comes up about as often."""
+    sides = ["v", "p", "t"]
+    pairs = [(a, b) for a in sides for b in sides if a != b]
+
+    def follows(drawn: Any) -> Counter[tuple[str, str]]:
+        asked = [s for k in range(3_000) for s in peers.turns(sides, k, drawn)]
+        return Counter(itertools.pairwise(asked))
+
+    in_turns = follows(None)
+    assert in_turns[("t", "v")] > 1.9 * in_turns[("p", "v")]
+    assert in_turns[("v", "v")] == 0
+    drawn = follows(random.Random(peers.ORDER_SEED))
+    assert max(drawn[p] for p in pairs) < 1.2 * min(drawn[p] for p in pairs)
+    assert peers.turns(sides, 0, random.Random(1)) == peers.turns(sides, 0, random.Random(1))
 
 
 def test_the_history_holds_what_the_lookback_gets_wrong(peers: Any) -> None:

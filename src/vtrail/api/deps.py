@@ -13,7 +13,6 @@ import asyncio
 import csv
 import io
 import ipaddress
-import json
 import threading
 from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ from fastapi import Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from vtrail.api.heavy import NOW, Now, Reply
+from vtrail.api.heavy import NOW, Now, Reply, dumps
 from vtrail.api.patterns import TEXT_MAX, TIME_HELP, is_text, is_time
 from vtrail.query.jsonable import to_jsonable
 from vtrail.recording.recorder import Recorder
@@ -250,10 +249,5 @@ async def heavy(request: Request, question: str, *args: Hashable) -> Response:
     return Response(reply.body, reply.status, headers, reply.media_type)
 
 
-def encode(data: Any) -> bytes:
-    """JSON as every answer of the API is sent: compact, UTF-8."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def json_response(data: Any, status: int = 200) -> Response:
-    return Response(encode(data), status_code=status, media_type="application/json")
+    return Response(dumps(data), status_code=status, media_type="application/json")

@@ -27,7 +27,8 @@ from urllib.parse import parse_qsl
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import Scope, Send
 
-from vtrail.api.deps import READ_THREADS, Settings, Stores, encode, text, when_required
+from vtrail.api.deps import READ_THREADS, Settings, Stores, text, when_required
+from vtrail.api.heavy import dumps
 from vtrail.api.metrics import Metrics
 from vtrail.api.read_threads import ReadThreads
 from vtrail.query import state
@@ -114,7 +115,7 @@ class ShortReads:
                 answer = where_jsonable(store, text(what, "what"), at, picked)
             else:
                 answer = to_jsonable(state.show(store, text(scope["path"][len(SHOW) :], "id"), at))
-            return encode(answer)
+            return dumps(answer)
         except Exception:
             # Whatever it is, the route meets it again and answers it as it always did.
             return None

@@ -82,7 +82,9 @@ def on_loop(db: str, port: int) -> None:
     short_reads.ShortReads.read = read  # type: ignore[method-assign]
     app = create_app(Settings(db=Path(db), read_token=False))
     gc.freeze()  # as `vtrail serve` does
-    uvicorn.run(app, host="127.0.0.1", port=port, http="httptools", log_level="warning")
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, http="httptools", loop="uvloop", log_level="warning"
+    )
 
 
 def bare(addr: str) -> Ask:

@@ -22,6 +22,11 @@ within five minutes after one of the changes (Prometheus's lookback window).
 Every answer is judged against the history itself. Figures: latency p50 and
 p99, answer size (the JSON, and the bytes on the wire), wrong answers and
 why, and a table of ratios vtrail / Prometheus.
+
+Each question goes to the sides one after another, so each answer comes right
+after another server's, on the caches it left. The one-entity questions are
+then asked again, twenty at a time to each side, as a script looping over
+many VMs asks them; both figures are printed.
 """
 
 from __future__ import annotations
@@ -242,36 +247,42 @@ def turns(sides: list[T], k: int, drawn: random.Random | None) -> list[T]:
     return drawn.sample(sides, len(sides))
 
 
-def ask(sides: list[Side], qs: list[Question], truths: list[Any]) -> dict[str, dict[str, Tally]]:
+def ask(
+    sides: list[Side], qs: list[Question], truths: list[Any], run: int = 1
+) -> dict[str, dict[str, Tally]]:
     """Every question of every side, each side on its own keep-alive connection, after a
-    warm-up. A question goes to the sides back to back, in an order drawn for it
-    (`turns`), so that whatever else the machine runs meanwhile weighs on every side
-    alike."""
+    warm-up. The questions go `run` at a time to each side, back to back, the sides in
+    an order drawn for each run (`turns`), so that whatever else the machine runs
+    meanwhile weighs on every side alike. One at a time, each answer comes right after
+    another server's, on caches it left cold; a run of them is asked as a script that
+    loops over many VMs asks them."""
     drawn = random.Random(ORDER_SEED)
     tallies: dict[str, dict[str, Tally]] = {s.name: {} for s in sides}
     clients = {s.name: httpx2.Client(base_url=f"http://{s.addr}", timeout=120) for s in sides}
+    asked = list(zip(qs, truths, strict=True))
     try:
         for q in qs[:: max(1, len(qs) // 20)]:
             for s in sides:
                 clients[s.name].get(s.request(q)[0], params=s.request(q)[1])
-        for k, (q, right) in enumerate(zip(qs, truths, strict=True)):
-            for s in turns(sides, k, drawn):
-                path, params = s.request(q)
-                t = time.perf_counter()
-                r = clients[s.name].get(path, params=params)
-                body = r.content
-                ms = (time.perf_counter() - t) * 1000
-                if r.status_code != 200:
-                    raise SystemExit(f"{s.addr}{path} {params}: {r.status_code} {body[:200]!r}")
-                tally(
-                    tallies[s.name],
-                    q,
-                    ms,
-                    len(body),
-                    r.num_bytes_downloaded,
-                    s.read(q, r.json()),
-                    right,
-                )
+        for k in range(0, len(asked), run):
+            for s in turns(sides, k // run, drawn):
+                for q, right in asked[k : k + run]:
+                    path, params = s.request(q)
+                    t = time.perf_counter()
+                    r = clients[s.name].get(path, params=params)
+                    body = r.content
+                    ms = (time.perf_counter() - t) * 1000
+                    if r.status_code != 200:
+                        raise SystemExit(f"{s.addr}{path} {params}: {r.status_code} {body[:200]!r}")
+                    tally(
+                        tallies[s.name],
+                        q,
+                        ms,
+                        len(body),
+                        r.num_bytes_downloaded,
+                        s.read(q, r.json()),
+                        right,
+                    )
     finally:
         for c in clients.values():
             c.close()
@@ -324,6 +335,8 @@ def in_process(db: Path, qs: list[Question], truths: list[Any]) -> dict[str, Tal
 #: last is vtrail's own questions without HTTP.
 SIDES = ("vtrail", "Prometheus", "Prometheus, lookback 30 s", "vtrail in process")
 TUNED_LOOKBACK = "30s"
+#: Questions a side answers back to back in the second pass (`ask`).
+RUN = 20
 
 
 @dataclass
@@ -334,6 +347,8 @@ class Result:
     #: Per side, per kind of question.
     sides: dict[str, dict[str, Tally]]
     setup: dict[str, float]
+    #: The one-entity questions asked again, `RUN` at a time to each side.
+    runs: dict[str, dict[str, Tally]]
 
     @property
     def vtrail(self) -> dict[str, Tally]:
@@ -376,20 +391,19 @@ def run(size: Size, work: Path, quiet: bool = False) -> Result:
         procs.append(proc)
         proc, taddr = prometheus_server(tuned, work, TUNED_LOOKBACK)
         procs.append(proc)
-        sides = ask(
-            [
-                Side(SIDES[0], vaddr, vtrail_request, vtrail_said),
-                Side(SIDES[1], paddr, prom_request, prom_said),
-                Side(SIDES[2], taddr, prom_request, prom_said),
-            ],
-            qs,
-            truths,
-        )
+        over_http = [
+            Side(SIDES[0], vaddr, vtrail_request, vtrail_said),
+            Side(SIDES[1], paddr, prom_request, prom_said),
+            Side(SIDES[2], taddr, prom_request, prom_said),
+        ]
+        sides = ask(over_http, qs, truths)
+        one = [(q, right) for q, right in zip(qs, truths, strict=True) if q.kind != "diff"]
+        runs = ask(over_http, [q for q, _ in one], [right for _, right in one], RUN)
     finally:
         for proc in procs:
             stop(proc)
     sides[SIDES[3]] = in_process(db, qs, truths)
-    return Result(size, h, samples, {s: sides[s] for s in SIDES}, setup)
+    return Result(size, h, samples, {s: sides[s] for s in SIDES}, setup, runs)
 
 
 NAMES = {
@@ -426,6 +440,16 @@ def report(r: Result) -> None:
                 f" {pct(a.ms, 99) / pct(b.ms, 99):>6.2f}"
                 f" {statistics.median(a.body) / statistics.median(b.body):>12.2f}"
                 f"   {a.wrongs} vs {b.wrongs} of {a.asked}"
+            )
+    print(f"\nasked again, {RUN} questions at a time to each side")
+    print(f"{'question':<20} {'side':<25}  p50 ms  p99 ms  p50 / {SIDES[1]}  wrong")
+    for kind in ("where", "host"):
+        base = pct(r.runs[SIDES[1]][kind].ms, 50)
+        for side in SIDES[:3]:
+            t = r.runs[side][kind]
+            print(
+                f"{NAMES[kind]:<20} {side:<25} {pct(t.ms, 50):>7.2f} {pct(t.ms, 99):>7.2f}"
+                f" {pct(t.ms, 50) / base:>16.2f}  {t.wrongs:>5} / {t.asked}"
             )
 
 

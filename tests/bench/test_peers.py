@@ -101,3 +101,11 @@ def test_the_quick_run_finds_vtrail_exact_and_prometheus_double_counting(
     assert host["lists a VM it should not"] > 0
     assert r.prometheus["diff"].wrongs > 0
     assert r.samples > 0 and all(t.body for t in r.prometheus.values())
+    # Asked again in runs: the one-entity questions, each once, vtrail still exact.
+    for side in peers.SIDES[:3]:
+        assert {k: t.asked for k, t in r.runs[side].items()} == {
+            "where": size.where,
+            "host": size.host,
+        }
+    assert {k: t.wrongs for k, t in r.runs[peers.SIDES[0]].items()} == {"where": 0, "host": 0}
+    assert r.runs[peers.SIDES[1]]["where"].wrongs == r.prometheus["where"].wrongs

@@ -123,5 +123,11 @@ def register(app: typer.Typer) -> None:
         # server, and are left out of every pass.
         gc.freeze()
         uvicorn.run(
-            app, host=host, port=port, http="httptools", log_level="warning", access_log=False
+            app,
+            host=host,
+            port=port,
+            http="httptools",
+            loop="uvloop",
+            log_level="warning",
+            access_log=False,
         )

@@ -255,8 +255,8 @@ class StateReader:
             f"SELECT {_R} FROM relation r WHERE r.src = :e AND {live} "
             f"UNION ALL SELECT {_R} FROM relation r WHERE r.dst = :e AND {live}",
             {"e": e, "t": t},
-        )
-        return [self._relation(r) for r in rows]
+        ).fetchall()
+        return self._relations(rows)
 
     def relations(
         self, e: int, t_from: int | None = None, t_to: int | None = None

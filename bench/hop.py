@@ -23,8 +23,8 @@ A second `vtrail serve`, the same code on the same store, is the control: two
 servers that are the same should measure the same. The questions are asked
 twice: in turns, each side always right after the same other one, and in an
 order drawn anew for each question, as bench/peers.py asks them (its `turns`).
-In turns, the server asked right after Prometheus pays for what Prometheus
-leaves the machine doing, and the control tells by how much.
+In turns, the server asked right after Prometheus meets the caches Prometheus
+left, and the control tells what that costs.
 
 First, the hop alone, in this process: a call that does nothing, handed to
 `vtrail serve`'s read threads (api/read_threads.py) and awaited, beside the

@@ -237,11 +237,11 @@ def turns(sides: list[T], k: int, drawn: random.Random | None) -> list[T]:
     """The sides in the order the `k`-th question is put to them: drawn anew for each
     question from `drawn`, or, without it, in turns (the `k`-th rotation).
 
-    In turns, each side is always asked right after the same other one, and pays for
-    what that one leaves the machine doing: asked in turns after Prometheus, a `vtrail
-    serve` measured 0.04 to 0.05 of Prometheus's median slower than the same server
-    asked after another vtrail (`python bench/hop.py` shows both orders). Drawn, each
-    side follows each other alike."""
+    In turns, each side is always asked right after the same other one, on the caches
+    that one left: asked in turns after Prometheus, a `vtrail serve` measured 0.04 to
+    0.05 of Prometheus's median slower than the same server asked after another vtrail
+    (`python bench/hop.py` shows both orders). Drawn, each side follows each other
+    alike."""
     if drawn is None:
         return sides[k % len(sides) :] + sides[: k % len(sides)]
     return drawn.sample(sides, len(sides))

@@ -7,6 +7,7 @@ person types or reads goes through this module.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
@@ -83,10 +84,8 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
         # An ISO instant, the form every client of the API writes: it is not one of
         # the other forms, so it is read before them. When it fails, the same read
         # at the end of the chain gives the error.
-        try:
+        with suppress(ValueError):
             return _iso(text)
-        except ValueError:
-            pass
     now = now or datetime.now(UTC)
     s = text.strip().lower()
     if not s:

@@ -245,7 +245,8 @@ def check_kind(store: Store, kind: str | None) -> None:
 def show(store: Store, entity: str, at: datetime) -> ShowAnswer:
     eid = resolve_one(store, entity)
     n, t, r = store.entity_id(eid), to_us(at), StateReader(store)
-    return ShowAnswer(eid, at, r.version_at(n, t), r.relations_at(n, t), r.statements(n, t, t + 1))
+    v, rels = r.state_at(n, t)
+    return ShowAnswer(eid, at, v, rels, r.statements(n, t, t + 1))
 
 
 def history(

@@ -21,6 +21,16 @@ _R = "r.src, r.rel, r.dst, r.valid_from, r.valid_to, r.attrs, r.source, r.vanish
 StateRows = tuple[tuple[Any, ...] | None, list[tuple[Any, ...]]]
 
 
+def _edges_at(columns: str, entity: str) -> str:
+    """The edges from and to `entity` (a parameter or a subquery) live at `:t`, from
+    first, as `relations_at` gives them."""
+    live = LIVE_AT.format(a="r")
+    return (
+        f"SELECT {columns} FROM relation r WHERE r.src = {entity} AND {live} "
+        f"UNION ALL SELECT {columns} FROM relation r WHERE r.dst = {entity} AND {live}"
+    )
+
+
 #: (id, kind, valid_from, valid_to, attrs, source, vanished_after)
 LiveVersion = tuple[str, str, int, int | None, dict[str, JSONValue], str, int | None]
 #: (src, rel, dst, valid_from, valid_to, attrs, source, vanished_after)
@@ -162,15 +172,13 @@ class StateReader:
         return self._rows("(SELECT id FROM entity WHERE eid = :eid)", {"eid": eid, "t": t}, t)
 
     def _rows(self, entity: str, args: dict[str, Any], t: int) -> StateRows | None:
-        # The latest version begun by `t`, then the edges from and to the entity live
-        # at `t`, in the order `relations_at` gives them; the first column tells them apart.
-        live = LIVE_AT.format(a="r")
+        # The latest version begun by `t`, then the edges live at `t`; the first column
+        # tells them apart.
         rows = self.c.execute(
             "SELECT 0, v.entity, NULL, NULL, v.valid_from, v.valid_to, v.attrs, v.source, "
             f"v.vanished_after FROM (SELECT * FROM version WHERE entity = {entity} "
             "AND valid_from <= :t ORDER BY valid_from DESC LIMIT 1) v "
-            f"UNION ALL SELECT 1, {_R} FROM relation r WHERE r.src = {entity} AND {live} "
-            f"UNION ALL SELECT 1, {_R} FROM relation r WHERE r.dst = {entity} AND {live}",
+            f"UNION ALL {_edges_at(f'1, {_R}', entity)}",
             args,
         ).fetchall()
         if not rows:
@@ -250,12 +258,7 @@ class StateReader:
 
     def relations_at(self, e: int, t: int) -> list[Relation]:
         """Edges live at `t` with `e` at either end."""
-        live = LIVE_AT.format(a="r")
-        rows = self.c.execute(
-            f"SELECT {_R} FROM relation r WHERE r.src = :e AND {live} "
-            f"UNION ALL SELECT {_R} FROM relation r WHERE r.dst = :e AND {live}",
-            {"e": e, "t": t},
-        ).fetchall()
+        rows = self.c.execute(_edges_at(_R, ":e"), {"e": e, "t": t}).fetchall()
         return self._relations(rows)
 
     def relations(

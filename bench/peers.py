@@ -96,6 +96,13 @@ class Tally:
     wrong: Counter[str] = field(default_factory=Counter)  # why, per reason
     wrong_near: int = 0
     asked: int = 0
+    #: Per answer, whether the side had given the answer just before it as well.
+    after_itself: list[bool] = field(default_factory=list)
+
+    def after(self, itself: bool) -> list[float]:
+        """The times of the answers that came right after one of this side's own, or
+        right after another side's."""
+        return [ms for ms, a in zip(self.ms, self.after_itself, strict=True) if a == itself]
 
     @property
     def wrongs(self) -> int:
@@ -260,10 +267,12 @@ def ask(
     tallies: dict[str, dict[str, Tally]] = {s.name: {} for s in sides}
     clients = {s.name: httpx2.Client(base_url=f"http://{s.addr}", timeout=120) for s in sides}
     asked = list(zip(qs, truths, strict=True))
+    last = None
     try:
         for q in qs[:: max(1, len(qs) // 20)]:
             for s in sides:
                 clients[s.name].get(s.request(q)[0], params=s.request(q)[1])
+                last = s.name
         for k in range(0, len(asked), run):
             for s in turns(sides, k // run, drawn):
                 for q, right in asked[k : k + run]:
@@ -282,7 +291,9 @@ def ask(
                         r.num_bytes_downloaded,
                         s.read(q, r.json()),
                         right,
+                        last == s.name,
                     )
+                    last = s.name
     finally:
         for c in clients.values():
             c.close()
@@ -290,10 +301,18 @@ def ask(
 
 
 def tally(
-    tallies: dict[str, Tally], q: Question, ms: float, body: int, wire: int, said: Any, right: Any
+    tallies: dict[str, Tally],
+    q: Question,
+    ms: float,
+    body: int,
+    wire: int,
+    said: Any,
+    right: Any,
+    after_itself: bool,
 ) -> None:
     t = tallies.setdefault(q.kind, Tally())
     t.ms.append(ms)
+    t.after_itself.append(after_itself)
     t.body.append(body)
     t.wire.append(wire)
     t.asked += 1
@@ -322,7 +341,7 @@ def in_process(db: Path, qs: list[Question], truths: list[Any]) -> dict[str, Tal
             doc = to_jsonable(answer)
             size = len(json.dumps(doc, separators=(",", ":")))
             # Nothing goes over a wire in process.
-            tally(tallies, q, ms, size, 0, vtrail_said(q, doc), right)
+            tally(tallies, q, ms, size, 0, vtrail_said(q, doc), right, True)
     finally:
         store.close()
     return tallies
@@ -441,6 +460,16 @@ def report(r: Result) -> None:
                 f" {statistics.median(a.body) / statistics.median(b.body):>12.2f}"
                 f"   {a.wrongs} vs {b.wrongs} of {a.asked}"
             )
+    print("\none at a time, by the side that answered just before: p50 ms (answers)")
+    print(f"{'question':<20} {'side':<25} {'after another':>17} {'after itself':>17}")
+    for kind in ("where", "host"):
+        for side in SIDES[:3]:
+            t = r.sides[side][kind]
+            cells = [t.after(itself) for itself in (False, True)]
+            print(
+                f"{NAMES[kind]:<20} {side:<25}"
+                + "".join(f" {pct(ms, 50) if ms else 0:>8.2f} ({len(ms):>5})" for ms in cells)
+            )
     print(f"\nasked again, {RUN} questions at a time to each side")
     print(f"{'question':<20} {'side':<25}  p50 ms  p99 ms  p50 / {SIDES[1]}  wrong")
     for kind in ("where", "host"):
@@ -453,14 +482,14 @@ def report(r: Result) -> None:
             )
 
 
-def command_line(doc: str, bench: Callable[[Size, Path], None]) -> None:
-    """A bench beside Prometheus: `--quick` for the small history, `--dir` for where its
-    files go; the Prometheus package's binaries are looked for first."""
+def command_line(doc: str, bench: Callable[[Size, Path], None], prometheus: bool = True) -> None:
+    """A bench on this history: `--quick` for the small one, `--dir` for where its files
+    go; beside `prometheus`, the package's binaries are looked for first."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the smoke run's small size")
     ap.add_argument("--dir", type=Path, default=None, help="where the stores go")
     args = ap.parse_args()
-    if missing := missing_binaries():
+    if prometheus and (missing := missing_binaries()):
         sys.exit(f"{' and '.join(missing)} not found: install Debian's prometheus package")
     with tempfile.TemporaryDirectory(dir=args.dir) as d:
         bench(QUICK if args.quick else FULL, Path(d))

@@ -109,3 +109,13 @@ def test_the_quick_run_finds_vtrail_exact_and_prometheus_double_counting(
         }
     assert {k: t.wrongs for k, t in r.runs[peers.SIDES[0]].items()} == {"where": 0, "host": 0}
     assert r.runs[peers.SIDES[1]]["where"].wrongs == r.prometheus["where"].wrongs
+    # One at a time, vtrail mostly follows another server; twenty at a time, itself.
+    once, runs = r.vtrail["where"], r.runs[peers.SIDES[0]]["where"]
+    assert len(once.after(True)) + len(once.after(False)) == size.where
+    assert len(once.after(False)) > len(once.after(True))
+    assert len(runs.after(True)) > 0.9 * size.where
+
+
+def test_an_answer_is_told_by_the_side_that_answered_before_it(peers: Any) -> None:
+    t = peers.Tally(ms=[1.0, 2.0, 3.0], after_itself=[False, True, False])
+    assert t.after(True) == [2.0] and t.after(False) == [1.0, 3.0]

@@ -31,6 +31,27 @@ def _edges_at(columns: str, entity: str) -> str:
     )
 
 
+def _state_sql(entity: str) -> str:
+    """The latest version of `entity` begun by `:t`, then its edges live at `:t`; the
+    first column tells them apart."""
+    return (
+        "SELECT 0, v.entity, NULL, NULL, v.valid_from, v.valid_to, v.attrs, v.source, "
+        f"v.vanished_after FROM (SELECT * FROM version WHERE entity = {entity} "
+        "AND valid_from <= :t ORDER BY valid_from DESC LIMIT 1) v "
+        f"UNION ALL {_edges_at(f'1, {_R}', entity)}"
+    )
+
+
+# Each written once: text formatted for every read cost a `where` 15 to 35 µs when the
+# caches are cold, as a server's are between requests (docs/performance.md).
+#: `state_at`'s statement, by the entity's number `:e`.
+_STATE_AT = _state_sql(":e")
+#: `rows_of`'s, by the entity's id `:eid`, which it looks up itself.
+_STATE_OF = _state_sql("(SELECT id FROM entity WHERE eid = :eid)")
+#: `relations_at`'s.
+_EDGES_AT = _edges_at(_R, ":e")
+
+
 #: (id, kind, valid_from, valid_to, attrs, source, vanished_after)
 LiveVersion = tuple[str, str, int, int | None, dict[str, JSONValue], str, int | None]
 #: (src, rel, dst, valid_from, valid_to, attrs, source, vanished_after)
@@ -155,7 +176,7 @@ class StateReader:
 
     def state_at(self, e: int, t: int) -> tuple[Version | None, list[Relation]]:
         """`version_at` and `relations_at` in one statement."""
-        found = self._state(self._rows(":e", {"e": e, "t": t}, t), self.s.entity_name(e))
+        found = self._state(self._rows(_STATE_AT, {"e": e, "t": t}, t), self.s.entity_name(e))
         return found if found is not None else (None, [])
 
     def state_of(self, eid: str, t: int) -> tuple[Version | None, list[Relation]] | None:
@@ -169,18 +190,10 @@ class StateReader:
         """What `state_of` reads, as the store's rows: the version live at `t` (entity,
         valid_from, valid_to, attrs, source, vanished_after) or None, and the edges'
         rows (src, rel, dst, valid_from, valid_to, attrs, source, vanished_after)."""
-        return self._rows("(SELECT id FROM entity WHERE eid = :eid)", {"eid": eid, "t": t}, t)
+        return self._rows(_STATE_OF, {"eid": eid, "t": t}, t)
 
-    def _rows(self, entity: str, args: dict[str, Any], t: int) -> StateRows | None:
-        # The latest version begun by `t`, then the edges live at `t`; the first column
-        # tells them apart.
-        rows = self.c.execute(
-            "SELECT 0, v.entity, NULL, NULL, v.valid_from, v.valid_to, v.attrs, v.source, "
-            f"v.vanished_after FROM (SELECT * FROM version WHERE entity = {entity} "
-            "AND valid_from <= :t ORDER BY valid_from DESC LIMIT 1) v "
-            f"UNION ALL {_edges_at(f'1, {_R}', entity)}",
-            args,
-        ).fetchall()
+    def _rows(self, sql: str, args: dict[str, Any], t: int) -> StateRows | None:
+        rows = self.c.execute(sql, args).fetchall()
         if not rows:
             return None
         version = None
@@ -258,7 +271,7 @@ class StateReader:
 
     def relations_at(self, e: int, t: int) -> list[Relation]:
         """Edges live at `t` with `e` at either end."""
-        rows = self.c.execute(_edges_at(_R, ":e"), {"e": e, "t": t}).fetchall()
+        rows = self.c.execute(_EDGES_AT, {"e": e, "t": t}).fetchall()
         return self._relations(rows)
 
     def relations(

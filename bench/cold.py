@@ -88,7 +88,7 @@ def report(times: dict[tuple[str, str], list[float]]) -> None:
 
 
 def main() -> None:
-    command_line(__doc__ or "", lambda size, work: report(run(size, work)), prometheus=False)
+    command_line(__doc__ or "", lambda size, work, _: report(run(size, work)), prometheus=False)
 
 
 if __name__ == "__main__":

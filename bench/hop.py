@@ -1,7 +1,8 @@
 """What the hop to a read thread costs `where`, beside Prometheus's instant query.
 
-    python bench/hop.py            # the history of bench/peers.py (a few minutes)
-    python bench/hop.py --quick    # a small one (seconds)
+    python bench/hop.py                 # the history of bench/peers.py (a few minutes)
+    python bench/hop.py --quick         # a small one (seconds)
+    python bench/hop.py --code HEAD~1   # the control runs the code before a change
 
 `vtrail serve` answers `where` in a read thread (api/short_reads.py): no SQL
 runs on the event loop, so a long read never holds the other requests up. This
@@ -24,7 +25,9 @@ servers that are the same should measure the same. The questions are asked
 twice: in turns, each side always right after the same other one, and in an
 order drawn anew for each question, as bench/peers.py asks them (its `turns`).
 In turns, the server asked right after Prometheus meets the caches Prometheus
-left, and the control tells what that costs.
+left, and the control tells what that costs. With `--code REV`, the control
+serves vtrail's `src/` as it was at git revision REV instead: a change
+measured against the code before it, in the same run, on the same questions.
 
 First, the hop alone, in this process: a call that does nothing, handed to
 `vtrail serve`'s read threads (api/read_threads.py) and awaited, beside the
@@ -34,6 +37,7 @@ in turns, with a pause between calls as between requests.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import random
@@ -62,7 +66,7 @@ from peers import (
 )
 from peers_history import build
 from peers_servers import backfill, prometheus_server, vtrail_store
-from serve import free_port, pct, serve, wait_for_port
+from serve import code_at, free_port, pct, serve, wait_for_port
 
 Ask = Callable[[str, dict[str, str]], bytes]
 IN_TURNS = "in turns"
@@ -161,8 +165,11 @@ def hops(calls: int = 3_000) -> None:
         print(f"{name:<30} {pct(us, 50):>7.1f} {pct(us, 90):>7.1f} {pct(us, 99):>7.1f}")
 
 
-def run(size: Size, work: Path) -> dict[str, dict[tuple[str, str], list[float]]]:
-    """The times of each server and client, asked in each order."""
+def run(
+    size: Size, work: Path, control: str | None = None
+) -> dict[str, dict[tuple[str, str], list[float]]]:
+    """The times of each server and client, asked in each order; the control serves the
+    `src/` of git revision `control` when one is given (the code before a change)."""
     h = build(size.vms, size.hosts, size.hours)
     tsdb, _ = backfill(h, work)
     db = work / "vtrail.db"
@@ -181,14 +188,14 @@ def run(size: Size, work: Path) -> dict[str, dict[tuple[str, str], list[float]]]
             )
         )
         wait_for_port(procs[-1], port)
-        proc, again = serve(db)
+        proc, again = serve(db, code_at(control) if control else None)
         procs.append(proc)
         proc, prom = prometheus_server(tsdb, work)
         procs.append(proc)
         servers: dict[str, tuple[str, Callable[[Question], tuple[str, dict[str, str]]]]] = {
             "vtrail serve": (served, vtrail_request),
             "vtrail, read on the loop": (f"127.0.0.1:{port}", vtrail_request),
-            "vtrail serve, again": (again, vtrail_request),
+            control_name(control): (again, vtrail_request),
             "Prometheus": (prom, prom_request),
         }
         return {
@@ -198,6 +205,10 @@ def run(size: Size, work: Path) -> dict[str, dict[tuple[str, str], list[float]]]
     finally:
         for proc in procs:
             stop(proc)
+
+
+def control_name(rev: str | None) -> str:
+    return f"vtrail serve at {rev}" if rev else "vtrail serve, again"
 
 
 def ask(
@@ -247,13 +258,13 @@ def main() -> None:
         on_loop(sys.argv[2], int(sys.argv[3]))
         return
 
-    def bench(size: Size, work: Path) -> None:
+    def bench(size: Size, work: Path, args: argparse.Namespace) -> None:
         hops(100 if size.where < 1_000 else 3_000)
-        for order, times in run(size, work).items():
+        for order, times in run(size, work, args.code).items():
             print(f"\nasked {order}", end="")
             report(times)
 
-    command_line(__doc__ or "", bench)
+    command_line(__doc__ or "", bench, code=True)
 
 
 if __name__ == "__main__":

@@ -482,21 +482,29 @@ def report(r: Result) -> None:
             )
 
 
-def command_line(doc: str, bench: Callable[[Size, Path], None], prometheus: bool = True) -> None:
+def command_line(
+    doc: str,
+    bench: Callable[[Size, Path, argparse.Namespace], None],
+    prometheus: bool = True,
+    code: bool = False,
+) -> None:
     """A bench on this history: `--quick` for the small one, `--dir` for where its files
-    go; beside `prometheus`, the package's binaries are looked for first."""
+    go, and with `code`, `--code REV`; beside `prometheus`, the package's binaries are
+    looked for first. `bench` is given the size, its folder and the arguments."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the smoke run's small size")
     ap.add_argument("--dir", type=Path, default=None, help="where the stores go")
+    if code:
+        ap.add_argument("--code", metavar="REV", help="serve the control from src/ as at REV")
     args = ap.parse_args()
     if prometheus and (missing := missing_binaries()):
         sys.exit(f"{' and '.join(missing)} not found: install Debian's prometheus package")
     with tempfile.TemporaryDirectory(dir=args.dir) as d:
-        bench(QUICK if args.quick else FULL, Path(d))
+        bench(QUICK if args.quick else FULL, Path(d), args)
 
 
 def main() -> None:
-    command_line(__doc__ or "", lambda size, work: report(run(size, work)))
+    command_line(__doc__ or "", lambda size, work, _: report(run(size, work)))
 
 
 if __name__ == "__main__":

@@ -49,3 +49,15 @@ def test_the_hop_alone_is_timed_three_ways(hop: Any, capsys: pytest.CaptureFixtu
     for way in ("vtrail's read threads", "asyncio run_in_executor", "anyio to_thread.run_sync"):
         line = next(x for x in out.splitlines() if x.startswith(way))
         assert all(float(f) > 0 for f in line[len(way) :].split()), line
+
+
+def test_the_control_can_serve_the_code_of_a_revision(hop: Any, tmp_path: Path) -> None:
+    """`--code REV`: the control is `vtrail serve` run from the `src/` of that commit
+    (extracted by git archive), and answers the same questions with the same bytes."""
+    bench, peers = hop
+    orders = bench.run(peers.QUICK, tmp_path, "HEAD")
+    name = bench.control_name("HEAD")
+    assert name == "vtrail serve at HEAD"
+    for times in orders.values():
+        assert {len(times[(name, c)]) for c in ("httpx2", "bare socket")} == {peers.QUICK.where}
+        assert ("vtrail serve, again", "httpx2") not in times

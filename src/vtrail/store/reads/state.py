@@ -42,8 +42,8 @@ def _state_sql(entity: str) -> str:
     )
 
 
-# Each written once: text formatted for every read cost a `where` 15 to 35 µs when the
-# caches are cold, as a server's are between requests (docs/performance.md).
+# Each written once: formatted for every read, the text cost a `where` 15 to 35 µs
+# with the caches evicted before it (bench/cold.py).
 #: `state_at`'s statement, by the entity's number `:e`.
 _STATE_AT = _state_sql(":e")
 #: `rows_of`'s, by the entity's id `:eid`, which it looks up itself.

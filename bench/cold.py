@@ -12,6 +12,10 @@ parameters, the statement, the answer and its JSON) for each `where` and each
 previous read (warm, the baseline), and once after 8 MiB have been written
 through, more than this machine's L2 cache, as another process's work would
 evict it (cold). Figures: p50 and p90 in µs, and cold over warm.
+
+The cold reads are colder than a server's: a change that cut 15 to 35 µs
+here did not show over HTTP (docs/performance.md, "Cold caches"). Measure a
+change there too, with `bench/hop.py --code REV`.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 from peers import Size, command_line, questions, vtrail_request
 from peers_history import build
 from peers_servers import vtrail_store
-from serve import pct
+from serve import interpreter, pct
 from vtrail.api.deps import Settings, Stores
 from vtrail.api.short_reads import SHOW, WHERE, ShortReads
 
@@ -82,6 +82,7 @@ def run(size: Size, work: Path, rounds: int = 3) -> dict[tuple[str, str], list[f
 
 
 def report(times: dict[tuple[str, str], list[float]]) -> None:
+    print(f"python: {interpreter()}")
     print(f"\n{'short read':<22} {'caches':<6} {'p50 µs':>8} {'p90 µs':>8}  cold / warm")
     for (kind, state), us in times.items():
         warm = statistics.median(times[(kind, "warm")])

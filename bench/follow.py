@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from serve import code_at
 from vtrail.timeexpr import iso
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,19 +101,6 @@ def event_lines(
     fabric, step = Fabric(seed), step or timedelta(microseconds=200)
     for k in range(n):
         yield fabric.event(start + k * step)
-
-
-def code_at(rev: str) -> Path:
-    """vtrail's `src/` as it was at git revision `rev`, extracted once under /tmp."""
-    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", rev],
-                         check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
-    dest = Path(tempfile.gettempdir()) / f"vtrail-code-{sha}"
-    if not (dest / "src" / "vtrail").exists():
-        dest.mkdir(exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "src"],
-                                 check=True, capture_output=True).stdout  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest / "src"
 
 
 def vtrail(*args: str, code: Path | None) -> tuple[list[str], dict[str, str]]:

@@ -66,7 +66,7 @@ from peers import (
 )
 from peers_history import build
 from peers_servers import backfill, prometheus_server, vtrail_store
-from serve import code_at, free_port, pct, serve, wait_for_port
+from serve import code_at, free_port, interpreter, pct, serve, wait_for_port
 
 Ask = Callable[[str, dict[str, str]], bytes]
 IN_TURNS = "in turns"
@@ -259,6 +259,7 @@ def main() -> None:
         return
 
     def bench(size: Size, work: Path, args: argparse.Namespace) -> None:
+        print(f"python: {interpreter()}")
         hops(100 if size.where < 1_000 else 3_000)
         for order, times in run(size, work, args.code).items():
             print(f"\nasked {order}", end="")

@@ -52,7 +52,7 @@ import httpx2
 from load import stop
 from peers_history import T0_MS, History, build, vm_id
 from peers_servers import backfill, missing_binaries, prometheus_server, vtrail_store
-from serve import pct, serve
+from serve import interpreter, pct, serve
 from vtrail.query import state
 from vtrail.query.jsonable import to_jsonable
 from vtrail.store import SqliteStore
@@ -380,6 +380,7 @@ class Result:
 
 def run(size: Size, work: Path, quiet: bool = False) -> Result:
     say = (lambda *a: None) if quiet else print
+    say(f"python: {interpreter()}")
     t = time.perf_counter()
     h = build(size.vms, size.hosts, size.hours)
     setup = {"history": time.perf_counter() - t}

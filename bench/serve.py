@@ -29,6 +29,7 @@ import asyncio
 import hashlib
 import json
 import os
+import platform
 import random
 import socket
 import statistics
@@ -200,6 +201,14 @@ def timed(fn: Callable[[], object], n: int) -> list[float]:
         fn()
         out.append((time.perf_counter() - t) * 1000)
     return out
+
+
+def interpreter() -> str:
+    """The Python running this bench, and the servers it starts on `sys.executable`:
+    its build moves every figure (docs/performance.md, "Which Python runs vtrail")."""
+    shared = "libpython" in Path("/proc/self/maps").read_text()
+    how = "through libpython's shared library" if shared else "linked into one executable"
+    return f"{sys.executable}: Python {platform.python_version()}, {how}"
 
 
 def pct(xs: list[float], p: float) -> float:

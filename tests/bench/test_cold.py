@@ -43,3 +43,16 @@ def test_a_read_the_route_would_refuse_stops_the_run(
     monkeypatch.setattr(bench.ShortReads, "body", lambda *_: None)
     with pytest.raises(SystemExit, match="declined"):
         bench.run(peers.QUICK, tmp_path, rounds=1)
+
+
+def test_a_run_names_the_python_it_ran_on(cold: Any) -> None:
+    """Its build moves every figure: the bench says which one ran, from this process's
+    own mappings (a pyenv build goes through libpython's shared library)."""
+    import platform
+    import sys
+
+    import serve
+
+    said = serve.interpreter()
+    assert said.startswith(f"{sys.executable}: Python {platform.python_version()}, ")
+    assert said.endswith(("shared library", "one executable"))

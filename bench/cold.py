@@ -28,8 +28,9 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
-from peers import Size, command_line, questions, vtrail_request
+from peers import command_line
 from peers_history import build
+from peers_questions import Size, questions, vtrail_request
 from peers_servers import vtrail_store
 from serve import interpreter, pct
 from vtrail.api.deps import Settings, Stores

@@ -54,17 +54,9 @@ import anyio.to_thread
 import httpx2
 
 from load import stop
-from peers import (
-    ORDER_SEED,
-    Question,
-    Size,
-    command_line,
-    prom_request,
-    questions,
-    turns,
-    vtrail_request,
-)
+from peers import ORDER_SEED, command_line, turns
 from peers_history import build
+from peers_questions import Question, Size, prom_request, questions, vtrail_request
 from peers_servers import backfill, prometheus_server, vtrail_store
 from serve import code_at, free_port, interpreter, pct, serve, wait_for_port
 

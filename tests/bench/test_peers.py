@@ -23,8 +23,15 @@ def peers(monkeypatch: pytest.MonkeyPatch) -> Any:
     return peers
 
 
-def test_an_answer_is_judged_by_what_held_at_the_instant(peers: Any) -> None:
-    where, as_set = peers.judge_where, peers.judge_set
+@pytest.fixture
+def questions(peers: Any) -> Any:
+    import peers_questions
+
+    return peers_questions
+
+
+def test_an_answer_is_judged_by_what_held_at_the_instant(questions: Any) -> None:
+    where, as_set = questions.judge_where, questions.judge_set
     assert where(("hv-001", "running"), [("hv-001", "running")]) is None
     assert where(None, []) is None
     # A migration inside the lookback: the old host's series is still there beside the new.
@@ -57,12 +64,12 @@ def test_drawn_each_side_is_asked_after_each_other_alike_and_in_turns_not(peers:
     assert peers.turns(sides, 0, random.Random(1)) == peers.turns(sides, 0, random.Random(1))
 
 
-def test_the_history_holds_what_the_lookback_gets_wrong(peers: Any) -> None:
+def test_the_history_holds_what_the_lookback_gets_wrong(peers: Any, questions: Any) -> None:
     h = peers.build(200, 10, 2)
     kinds = {c.what for c in h.changes}
     assert kinds == {"migrate", "state", "vanish", "create", "short"}
     lives = [s[-1].end - s[0].start for s in h.spans.values() if s[-1].end < h.end]
-    assert any(life < peers.LOOKBACK_MS for life in lives)
+    assert any(life < questions.LOOKBACK_MS for life in lives)
     c = next(c for c in h.changes if c.what == "migrate")
     before, after = h.at(c.vm, c.at - 1), h.at(c.vm, c.at)
     assert before is not None and after is not None

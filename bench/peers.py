@@ -164,7 +164,7 @@ def ask(
                         r.num_bytes_downloaded,
                         s.read(q, r.json()),
                         right,
-                        last == s.name,
+                        after_itself=last == s.name,
                     )
                     last = s.name
     finally:
@@ -214,7 +214,7 @@ def in_process(db: Path, qs: list[Question], truths: list[Any]) -> dict[str, Tal
             doc = to_jsonable(answer)
             size = len(json.dumps(doc, separators=(",", ":")))
             # Nothing goes over a wire in process.
-            tally(tallies, q, ms, size, 0, vtrail_said(q, doc), right, True)
+            tally(tallies, q, ms, size, 0, vtrail_said(q, doc), right, after_itself=True)
     finally:
         store.close()
     return tallies
